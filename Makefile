@@ -1,0 +1,39 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEMO := data/demo
+SEED ?= 0
+
+.PHONY: demo test lint check bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/python -m recommender.simulate --out $(DEMO) --seed $(SEED)
+	$(BIN)/python -m recommender.validate --creators $(DEMO)/creators.csv \
+		--campaigns $(DEMO)/campaigns.csv --outcomes $(DEMO)/outcomes.csv
+	$(BIN)/python -m recommender.real --out data/real/creators.parquet
+	$(BIN)/python -m recommender.validate --creators data/real/creators.parquet \
+		--rejects data/real/rejects.csv
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src
+
+check: lint test
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/validate_1m.py
+
+clean:
+	rm -rf $(VENV) data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""Reading and writing tables as CSV, Parquet or JSON Lines, chosen by extension.
+
+Readers keep values as the file holds them (CSV cells stay text) so that a
+rejected row can be written back exactly as it came in; schema.validate does
+the typing. Writers are atomic: a temporary file in the target directory, then
+a rename, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
+
+
+class DataFileError(Exception):
+    """A whole file cannot be used; the message is one line naming file and problem."""
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    suffixes = Path(path).suffixes
+    ext = suffixes[-1].lower() if suffixes else ""
+    if ext == ".gz" and len(suffixes) > 1:
+        ext = suffixes[-2].lower()
+    if ext not in FORMATS:
+        raise DataFileError(
+            f"{path}: unknown file type {ext or '(none)'!r}; use .csv, .parquet or .jsonl"
+        )
+    return FORMATS[ext]
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a whole table; raise DataFileError with one line on any file-level problem."""
+    fmt = file_format(path)
+    if not Path(path).is_file():
+        raise DataFileError(f"{path}: no such file")
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        return _read_jsonl(path)
+    except DataFileError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataFileError(f"{path}: file is empty") from None
+    except Exception as exc:  # any parser failure is a whole-file problem for the user
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataFileError(f"{path}: cannot read as {fmt}: {first_line}") from None
+
+
+def _read_jsonl(path: str | os.PathLike[str]) -> pd.DataFrame:
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFileError(f"{path}: line {number} is not JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise DataFileError(f"{path}: line {number} is not a JSON object")
+            records.append(record)
+    # Ids such as "007" must stay text: build the frame as objects, let validation type it.
+    return pd.DataFrame.from_records(records).astype(object) if records else pd.DataFrame()
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write `frame` to `path` atomically, in the format its extension names."""
+    fmt = file_format(path)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        if fmt == "csv":
+            frame.to_csv(tmp_name, index=False)
+        elif fmt == "parquet":
+            _to_parquet(frame, tmp_name)
+        else:
+            frame.to_json(tmp_name, orient="records", lines=True, force_ascii=False)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _to_parquet(frame: pd.DataFrame, path: str) -> None:
+    try:
+        frame.to_parquet(path, index=False)
+    except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
+        # Rejected rows keep their original values, which may mix types in one
+        # column (a number beside "n/a"); Parquet wants one type, so write text.
+        mixed = [c for c in frame.columns if frame[c].dtype == object]
+        frame.astype({c: "string" for c in mixed}).to_parquet(path, index=False)

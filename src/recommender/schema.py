@@ -1,0 +1,342 @@
+"""The data contract of DESIGN.md, defined once, and the validation that enforces it.
+
+Every table is a tuple of `Column` specs. `validate` splits a raw frame into the
+rows that meet the contract (typed, normalised) and the rows that do not (their
+original values plus a `reject_reason` naming each failing column and problem).
+
+Validation is written as vectorised pandas/numpy checks rather than with a
+schema library: it must produce one human-readable reason per bad row, keep the
+original values of that row, and validate a million rows in a few seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+REJECT_REASON = "reject_reason"
+PLATFORMS = ("instagram", "tiktok", "youtube")
+OBJECTIVES = ("sales", "awareness", "content")
+DEFAULT_OBJECTIVE = "sales"
+LIST_SEPARATOR = ";"
+
+# Follower tiers, as the industry names them. Lower bounds, inclusive.
+TIER_BOUNDS: tuple[tuple[str, float], ...] = (
+    ("nano", 0.0),  # accounts under 1k are counted as nano: too small for their own tier
+    ("micro", 10_000.0),
+    ("mid", 100_000.0),
+    ("macro", 500_000.0),
+    ("mega", 1_000_000.0),
+)
+TIERS = tuple(name for name, _ in TIER_BOUNDS)
+
+
+class Kind(Enum):
+    STRING = "string"  # free text, stripped
+    LOWER = "lower"  # free text, stripped and lower-cased (niches, platforms, objectives)
+    LIST = "list"  # ';'-separated lower-cased items
+    COUNTRY = "country"  # ISO-3166 alpha-2, upper-cased
+    INT = "int"
+    FLOAT = "float"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    choices: tuple[str, ...] = ()
+    default: str | None = None  # value used when an optional column is empty
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in (Kind.INT, Kind.FLOAT)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    # (column, column) pairs where the first must not exceed the second.
+    not_above: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+CREATORS = Table(
+    name="creators",
+    key=("creator_id",),
+    columns=(
+        Column("creator_id", Kind.STRING, required=True),
+        Column("platform", Kind.LOWER, required=True, choices=PLATFORMS),
+        Column("followers", Kind.INT, required=True, min=0),
+        Column("avg_likes", Kind.FLOAT, required=True, min=0),
+        Column("avg_comments", Kind.FLOAT, required=True, min=0),
+        Column("niche", Kind.LOWER, required=True),
+        Column("secondary_niches", Kind.LIST),
+        Column("following", Kind.INT, min=0),
+        Column("avg_views", Kind.FLOAT, min=0),
+        Column("recent_posts", Kind.INT, min=0),
+        Column("recent_sponsored_posts", Kind.INT, min=0),
+        Column("audience_country", Kind.COUNTRY),
+        Column("audience_age_median", Kind.FLOAT, min=0, max=120),
+        Column("audience_female_share", Kind.FLOAT, min=0, max=1),
+        Column("follower_growth_30d", Kind.FLOAT, min=-1),
+        Column("price_per_post_usd", Kind.FLOAT, min=0),
+    ),
+    not_above=(("recent_sponsored_posts", "recent_posts"),),
+)
+
+CAMPAIGNS = Table(
+    name="campaigns",
+    key=("campaign_id",),
+    columns=(
+        Column("campaign_id", Kind.STRING, required=True),
+        Column("niche", Kind.LOWER, required=True),
+        Column("objective", Kind.LOWER, choices=OBJECTIVES, default=DEFAULT_OBJECTIVE),
+        Column("brand", Kind.STRING),
+        Column("budget_usd", Kind.FLOAT, min=0, min_exclusive=True),
+        Column("platform", Kind.LOWER, choices=PLATFORMS),
+        Column("target_country", Kind.COUNTRY),
+        Column("target_age_min", Kind.FLOAT, min=0, max=120),
+        Column("target_age_max", Kind.FLOAT, min=0, max=120),
+        Column("target_female_share", Kind.FLOAT, min=0, max=1),
+        Column("product_price_usd", Kind.FLOAT, min=0, min_exclusive=True),
+    ),
+    not_above=(("target_age_min", "target_age_max"),),
+)
+
+OUTCOMES = Table(
+    name="outcomes",
+    key=("campaign_id", "creator_id"),
+    columns=(
+        Column("campaign_id", Kind.STRING, required=True),
+        Column("creator_id", Kind.STRING, required=True),
+        Column("sales_lift_usd", Kind.FLOAT, required=True),
+        Column("cost_usd", Kind.FLOAT, min=0),
+        Column("fit_rating", Kind.INT, min=0, max=4),
+        Column("impressions", Kind.INT, min=0),
+        Column("engagements", Kind.INT, min=0),
+        Column("clicks", Kind.INT, min=0),
+        Column("conversions", Kind.INT, min=0),
+    ),
+)
+
+TABLES = {t.name: t for t in (CREATORS, CAMPAIGNS, OUTCOMES)}
+
+# The scored output of DESIGN.md, in order; the input's own columns follow.
+SCORED_COLUMNS = (
+    "campaign_id",
+    "creator_id",
+    "rank",
+    "score",
+    "fit_score",
+    "expected_lift_usd",
+    "lift_low_usd",
+    "lift_high_usd",
+    "cost_usd",
+    "expected_roi",
+    "tier",
+    "flags",
+    "reasons",
+)
+
+
+class ContractError(ValueError):
+    """A whole table breaks the contract (e.g. a required column is missing)."""
+
+
+@dataclass(frozen=True)
+class Validated:
+    """The two halves of a validated table: every input row is in exactly one."""
+
+    valid: pd.DataFrame
+    rejects: pd.DataFrame
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return len(self.valid), len(self.rejects)
+
+
+def tier_of(followers: pd.Series | np.ndarray) -> np.ndarray:
+    """Tier name for each follower count (nano, micro, mid, macro, mega)."""
+    values = np.asarray(followers, dtype=float)
+    bounds = np.array([b for _, b in TIER_BOUNDS[1:]])
+    idx = np.searchsorted(bounds, np.nan_to_num(values, nan=0.0), side="right")
+    return np.asarray(np.asarray(TIERS, dtype=object)[idx])
+
+
+def missing_columns(frame: pd.DataFrame, table: Table) -> list[str]:
+    return [c for c in table.required if c not in frame.columns]
+
+
+def check_columns(frame: pd.DataFrame, table: Table, source: str | None = None) -> None:
+    """Raise ContractError when a required column of `table` is absent."""
+    missing = missing_columns(frame, table)
+    if missing:
+        where = f"{source}: " if source else ""
+        raise ContractError(f"{where}missing required {table.name} column(s): {', '.join(missing)}")
+
+
+class _Reasons:
+    """Collects per-row problems; only bad rows ever get a string, so it stays cheap."""
+
+    def __init__(self, n: int) -> None:
+        self.bad = np.zeros(n, dtype=bool)
+        self._text: dict[int, list[str]] = {}
+
+    def add(self, mask: np.ndarray, column: str, problem: str, values: np.ndarray | None) -> None:
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            return
+        self.bad[rows] = True
+        for r in rows.tolist():
+            shown = f" (got {_show(values[r])})" if values is not None else ""
+            self._text.setdefault(r, []).append(f"{column}: {problem}{shown}")
+
+    def strings(self) -> list[str]:
+        return ["; ".join(self._text[r]) for r in np.flatnonzero(self.bad).tolist()]
+
+
+def _show(value: object) -> str:
+    text = str(value)
+    return repr(text[:40] + "…") if len(text) > 40 else repr(text)
+
+
+def _is_empty(raw: pd.Series) -> np.ndarray:
+    """Missing: NaN/None, or text that is blank once stripped."""
+    empty = np.array(raw.isna().to_numpy(), dtype=bool)  # a writable copy
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+        text = raw.astype("string").str.strip()
+        empty |= (text == "").fillna(True).to_numpy(dtype=bool)
+    return empty
+
+
+def _numeric(raw: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.to_numpy(dtype=float, na_value=np.nan)
+    text = raw.astype("string").str.strip()
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _text(raw: pd.Series, kind: Kind) -> pd.Series:
+    text = raw.astype("string").str.strip()
+    if kind in (Kind.LOWER, Kind.LIST):
+        text = text.str.lower()
+    if kind == Kind.LIST:
+        # Normalise "Pet ; Food;" to "pet;food": niche names match case-insensitively.
+        text = text.str.replace(r"\s*;\s*", LIST_SEPARATOR, regex=True).str.strip(LIST_SEPARATOR)
+    if kind == Kind.COUNTRY:
+        text = text.str.upper()
+    return text
+
+
+def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
+    """Check one column; return its typed, normalised values (NaN/<NA> where empty)."""
+    values = raw.to_numpy(dtype=object)
+    empty = _is_empty(raw)
+    if col.required:
+        reasons.add(empty, col.name, "required value missing", None)
+
+    if col.numeric:
+        number = _numeric(raw)
+        reasons.add(~empty & np.isnan(number), col.name, "not a number", values)
+        finite_or_nan = np.isnan(number) | np.isfinite(number)
+        reasons.add(~finite_or_nan, col.name, "not a finite number", values)
+        ok = np.isfinite(number)
+        if col.kind == Kind.INT:
+            reasons.add(ok & (number != np.round(number)), col.name, "not a whole number", values)
+        if col.min is not None:
+            below = number <= col.min if col.min_exclusive else number < col.min
+            sign = ">" if col.min_exclusive else ">="
+            reasons.add(ok & below, col.name, f"must be {sign} {col.min:g}", values)
+        if col.max is not None:
+            reasons.add(ok & (number > col.max), col.name, f"must be <= {col.max:g}", values)
+        number = np.where(ok, number, np.nan)
+        if col.kind == Kind.INT:
+            return pd.Series(number, index=raw.index).round().astype("Int64")
+        return pd.Series(number, index=raw.index, dtype=float)
+
+    text = _text(raw, col.kind).mask(empty)
+    if col.choices:
+        unknown = ~empty & ~text.isin(col.choices).fillna(False).to_numpy(dtype=bool)
+        reasons.add(unknown, col.name, f"must be one of {', '.join(col.choices)}", values)
+    if col.kind == Kind.COUNTRY:
+        malformed = ~empty & ~text.str.fullmatch(r"[A-Z]{2}").fillna(False).to_numpy(dtype=bool)
+        reasons.add(malformed, col.name, "not a two-letter country code", values)
+    if col.default is not None:
+        text = text.fillna(col.default)
+    return text
+
+
+def validate(
+    frame: pd.DataFrame,
+    table: Table,
+    *,
+    known: Mapping[str, Iterable[object]] | None = None,
+    source: str | None = None,
+) -> Validated:
+    """Split `frame` into rows that meet `table`'s contract and rejected rows.
+
+    `known` maps an id column to the ids it may take (outcomes must name known
+    creators and campaigns). Valid rows come back typed and normalised; columns
+    outside the contract pass through untouched. Rejected rows keep their
+    original values plus `reject_reason`. Duplicate keys: the first row wins.
+    Raises ContractError when a required column is missing altogether.
+    """
+    check_columns(frame, table, source)
+    frame = frame.reset_index(drop=True)
+    reasons = _Reasons(len(frame))
+    typed = {}
+    for col in table.columns:
+        if col.name in frame.columns:
+            typed[col.name] = _check_column(frame[col.name], col, reasons)
+
+    for low, high in table.not_above:
+        if low in typed and high in typed:
+            lo = typed[low].to_numpy(dtype=float, na_value=np.nan)
+            hi = typed[high].to_numpy(dtype=float, na_value=np.nan)
+            above = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
+            reasons.add(above, low, f"greater than {high}", frame[low].to_numpy(dtype=object))
+
+    for id_column, ids in (known or {}).items():
+        allowed = pd.Index(pd.unique(pd.Series(list(ids), dtype="string")))
+        present = typed[id_column]
+        unknown = present.notna().to_numpy() & ~present.isin(allowed).to_numpy(dtype=bool)
+        what = id_column.removesuffix("_id")
+        reasons.add(unknown, id_column, f"unknown {what}", frame[id_column].to_numpy(dtype=object))
+
+    keys = pd.DataFrame({k: typed[k] for k in table.key})
+    duplicate = keys.notna().all(axis=1).to_numpy() & keys.duplicated(keep="first").to_numpy()
+    reasons.add(duplicate, "+".join(table.key), "duplicate of an earlier row", None)
+
+    bad = reasons.bad
+    rejects = frame.loc[bad].copy()
+    rejects[REJECT_REASON] = reasons.strings()
+    valid = frame.loc[~bad].copy()
+    for name, values in typed.items():
+        valid[name] = values.loc[~bad]
+    for col in table.columns:
+        if col.default is not None and col.name not in valid.columns:
+            valid[col.name] = col.default
+    return Validated(valid=valid.reset_index(drop=True), rejects=rejects.reset_index(drop=True))

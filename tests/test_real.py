@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import gzip
+import os
+
+import pandas as pd
+import pytest
+
+from recommender import schema
+from recommender.real import DEFAULT_SOURCE, load_real_creators, main
+
+INFLUENCERS = """Username\tCategory\t#Followers\t#Followees\t#Posts
+==========================================
+anna\tFashion\t2000\t150\t300
+bo\tfasion\t50000\t10\t20
+cy\tpet\t1500\t90\t45
+"""
+POSTS = """\
+username,shortcode,taken_at,likes,comments,is_video,video_views,\
+paid_partnership,sponsors,caption_ad_tag,caption
+anna,a1,2019-01-01T00:00:00Z,100,4,0,,0,,0,hello
+anna,a2,2019-01-02T00:00:00Z,60,2,1,900,1,brand,0,"new, #ad"
+anna,a3,2019-01-03T00:00:00Z,80,3,0,,0,,1,#gifted
+bo,b1,2019-01-01T00:00:00Z,1000,10,0,,0,,0,x
+ghost,g1,2019-01-01T00:00:00Z,5,0,0,,0,,0,not in influencers
+"""
+
+
+@pytest.fixture
+def source(tmp_path):
+    (tmp_path / "influencers.tsv").write_text(INFLUENCERS)
+    with gzip.open(tmp_path / "posts.csv.gz", "wt") as handle:
+        handle.write(POSTS)
+    return tmp_path
+
+
+def test_hand_checked_rows(source):
+    creators = load_real_creators(source).set_index("creator_id")
+    assert creators.loc["anna", "avg_likes"] == 80.0
+    assert creators.loc["anna", "avg_comments"] == 3.0
+    assert creators.loc["anna", "avg_views"] == 900.0
+    assert creators.loc["anna", "recent_posts"] == 3
+    assert creators.loc["anna", "recent_sponsored_posts"] == 2  # partnership tag + ad hashtag
+    assert creators.loc["anna", "niche"] == "fashion"
+    assert creators.loc["bo", "niche"] == "fashion"  # typo mended
+    assert creators.loc["bo", "following"] == 10
+    assert pd.isna(creators.loc["cy", "avg_likes"])  # no posts: left empty, not invented
+    assert "ghost" not in creators.index
+
+
+def test_accounts_without_posts_are_rejected_with_a_reason(source):
+    checked = schema.validate(load_real_creators(source), schema.CREATORS)
+    assert checked.valid["creator_id"].tolist() == ["anna", "bo"]
+    assert checked.rejects["reject_reason"].item() == (
+        "avg_likes: required value missing; avg_comments: required value missing"
+    )
+
+
+def test_cli_writes_parquet(source, tmp_path, capsys):
+    assert main(["--src", str(source), "--out", str(tmp_path / "out" / "creators.parquet")]) == 0
+    assert len(pd.read_parquet(tmp_path / "out" / "creators.parquet")) == 3
+    assert "1 have no post" in capsys.readouterr().out
+    assert main(["--src", str(tmp_path / "nowhere")]) == 1
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_SOURCE / "influencers.tsv").is_file() and not os.environ.get("CI"),
+    reason="../shared/data/real is not beside this checkout",
+)
+def test_the_real_data_loads_into_the_contract():
+    creators = load_real_creators()
+    assert len(creators) == 33_935
+    checked = schema.validate(creators, schema.CREATORS)
+    assert checked.counts[0] > 22_000
+    assert set(checked.rejects["reject_reason"]) == {
+        "avg_likes: required value missing; avg_comments: required value missing"
+    }
+    assert set(checked.valid["niche"]) == {
+        "fashion", "other", "travel", "family", "food", "beauty", "interior", "fitness", "pet",
+    }  # fmt: skip

@@ -1,0 +1,256 @@
+"""The data contract: every row ends valid or rejected with a reason naming the column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recommender import schema
+from recommender.schema import CAMPAIGNS, CREATORS, OUTCOMES, REJECT_REASON, validate
+
+
+def one_bad(frame: pd.DataFrame, column: str, value: object) -> schema.Validated:
+    frame = frame.copy()
+    frame[column] = frame[column].astype(object)
+    frame.loc[1, column] = value
+    return validate(frame, CREATORS)
+
+
+def test_valid_rows_are_typed_and_normalised(creators_frame):
+    checked = validate(creators_frame, CREATORS)
+    assert checked.counts == (3, 0)
+    valid = checked.valid
+    assert valid["followers"].tolist() == [1000, 0, 250000]
+    assert valid["avg_likes"].tolist() == [50.0, 0.0, 3000.5]
+    assert valid["platform"].tolist() == ["instagram", "tiktok", "youtube"]
+    assert valid["niche"].tolist() == ["pet", "food", "tech"]
+
+
+def test_zero_followers_is_legal(creators_frame):
+    valid = validate(creators_frame, CREATORS).valid
+    assert valid.loc[valid["creator_id"] == "b", "followers"].item() == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("followers", "-5", "followers: must be >= 0 (got '-5')"),
+        ("followers", "many", "followers: not a number (got 'many')"),
+        ("followers", "12.5", "followers: not a whole number (got '12.5')"),
+        ("avg_likes", "nan", "avg_likes: not a number (got 'nan')"),
+        ("avg_likes", "inf", "avg_likes: not a finite number (got 'inf')"),
+        ("avg_likes", float("-inf"), "avg_likes: not a finite number"),
+        ("avg_comments", "", "avg_comments: required value missing"),
+        ("avg_comments", None, "avg_comments: required value missing"),
+        ("niche", "   ", "niche: required value missing"),
+        ("creator_id", "", "creator_id: required value missing"),
+        (
+            "platform",
+            "myspace",
+            "platform: must be one of instagram, tiktok, youtube (got 'myspace')",
+        ),
+    ],
+)
+def test_bad_required_value_is_rejected_with_its_reason(creators_frame, column, value, expected):
+    checked = one_bad(creators_frame, column, value)
+    assert checked.counts == (2, 1)
+    assert checked.rejects[REJECT_REASON].item().startswith(expected)
+    assert "b" not in checked.valid["creator_id"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("audience_female_share", "1.5", "audience_female_share: must be <= 1"),
+        ("audience_female_share", "-0.1", "audience_female_share: must be >= 0"),
+        ("price_per_post_usd", "-10", "price_per_post_usd: must be >= 0"),
+        ("following", "-1", "following: must be >= 0"),
+        ("audience_country", "USA", "audience_country: not a two-letter country code"),
+        ("recent_posts", "abc", "recent_posts: not a number"),
+    ],
+)
+def test_bad_optional_value_is_rejected(creators_frame, column, value, expected):
+    frame = creators_frame.assign(**{column: ""})
+    checked = one_bad(frame, column, value)
+    assert checked.counts == (2, 1)
+    assert checked.rejects[REJECT_REASON].item().startswith(expected)
+
+
+def test_empty_optional_values_are_missing_not_rejected(creators_frame):
+    frame = creators_frame.assign(
+        price_per_post_usd=["", "12", ""], audience_country=["us", "", ""]
+    )
+    checked = validate(frame, CREATORS)
+    assert checked.counts == (3, 0)
+    assert checked.valid["price_per_post_usd"].isna().tolist() == [True, False, True]
+    assert checked.valid["audience_country"].tolist()[0] == "US"
+
+
+def test_sponsored_posts_cannot_exceed_recent_posts(creators_frame):
+    frame = creators_frame.assign(
+        recent_posts=["10", "3", ""], recent_sponsored_posts=["2", "5", "4"]
+    )
+    checked = validate(frame, CREATORS)
+    assert checked.counts == (2, 1)
+    assert checked.rejects["creator_id"].item() == "b"
+    assert checked.rejects[REJECT_REASON].item() == (
+        "recent_sponsored_posts: greater than recent_posts (got '5')"
+    )
+
+
+def test_every_problem_of_a_row_is_named(creators_frame):
+    frame = creators_frame.assign(price_per_post_usd="")
+    frame.loc[0, ["followers", "price_per_post_usd"]] = ["-1", "-2"]
+    reason = validate(frame, CREATORS).rejects[REJECT_REASON].item()
+    assert "followers: must be >= 0" in reason
+    assert "price_per_post_usd: must be >= 0" in reason
+
+
+def test_duplicate_ids_keep_the_first(creators_frame):
+    frame = pd.concat([creators_frame, creators_frame.iloc[[0]].assign(niche="food")])
+    checked = validate(frame, CREATORS)
+    assert checked.counts == (3, 1)
+    assert checked.valid.loc[checked.valid["creator_id"] == "a", "niche"].item() == "pet"
+    assert checked.rejects[REJECT_REASON].item() == "creator_id: duplicate of an earlier row"
+    assert checked.rejects["niche"].item() == "food"  # the original value, untouched
+
+
+def test_niches_match_case_insensitively(creators_frame):
+    frame = creators_frame.assign(secondary_niches=[" Food ; PET", "", "Tech;"])
+    valid = validate(frame, CREATORS).valid
+    assert valid["niche"].tolist()[0] == "pet"
+    assert valid["secondary_niches"].tolist()[0] == "food;pet"
+    assert valid["secondary_niches"].tolist()[2] == "tech"
+
+
+def test_extra_columns_pass_through_untouched(creators_frame):
+    frame = creators_frame.assign(agency_note=["  Keep  ME ", "007", ""])
+    frame.loc[2, "followers"] = "-1"
+    checked = validate(frame, CREATORS)
+    assert checked.valid["agency_note"].tolist() == ["  Keep  ME ", "007"]
+    assert checked.rejects["agency_note"].tolist() == [""]
+    assert list(checked.valid.columns) == list(frame.columns)
+
+
+def test_rejects_keep_original_values(creators_frame):
+    frame = creators_frame.copy()
+    frame.loc[0, "followers"] = " -12 "
+    rejects = validate(frame, CREATORS).rejects
+    assert rejects.drop(columns=REJECT_REASON).iloc[0].tolist() == frame.iloc[0].tolist()
+
+
+def test_missing_required_column_is_a_contract_error(creators_frame):
+    with pytest.raises(
+        schema.ContractError, match=r"f.csv: missing required creators column\(s\): followers"
+    ):
+        validate(creators_frame.drop(columns="followers"), CREATORS, source="f.csv")
+
+
+def test_numeric_columns_from_parquet_or_json_are_checked_too(creators_frame):
+    frame = creators_frame.assign(
+        followers=[1000, -3, 5], avg_likes=[1.0, np.inf, np.nan], creator_id=[1, 2, 3]
+    )
+    checked = validate(frame, CREATORS)
+    assert checked.valid["creator_id"].tolist() == ["1"]
+    reasons = checked.rejects[REJECT_REASON].tolist()
+    assert reasons[0].startswith(
+        "followers: must be >= 0 (got '-3'); avg_likes: not a finite number"
+    )
+    assert reasons[1] == "avg_likes: required value missing"
+
+
+def test_campaign_defaults_and_checks():
+    frame = pd.DataFrame(
+        {
+            "campaign_id": ["c1", "c2", "c3", "c4"],
+            "niche": ["Pet", "food", "food", "food"],
+            "objective": ["", "Awareness", "fame", ""],
+            "budget_usd": ["1000", "0", "", ""],
+            "target_age_min": ["18", "", "", "40"],
+            "target_age_max": ["30", "", "", "30"],
+        }
+    )
+    checked = validate(frame, CAMPAIGNS)
+    assert checked.valid["campaign_id"].tolist() == ["c1"]
+    assert checked.valid["objective"].tolist() == ["sales"]
+    reasons = dict(zip(checked.rejects["campaign_id"], checked.rejects[REJECT_REASON], strict=True))
+    assert reasons["c2"] == "budget_usd: must be > 0 (got '0')"
+    assert reasons["c3"].startswith("objective: must be one of sales, awareness, content")
+    assert reasons["c4"] == "target_age_min: greater than target_age_max (got '40')"
+
+
+def test_campaign_without_optional_columns_gets_the_default_objective():
+    valid = validate(pd.DataFrame({"campaign_id": ["c1"], "niche": ["pet"]}), CAMPAIGNS).valid
+    assert valid["objective"].tolist() == ["sales"]
+
+
+def test_outcomes_must_name_known_creators_and_campaigns():
+    frame = pd.DataFrame(
+        {
+            "campaign_id": ["c1", "c1", "zz", "c1"],
+            "creator_id": ["a", "nobody", "a", "a"],
+            "sales_lift_usd": ["10", "5", "5", "-3"],
+            "fit_rating": ["4", "", "", "2"],
+        }
+    )
+    checked = validate(frame, OUTCOMES, known={"creator_id": ["a", "b"], "campaign_id": ["c1"]})
+    assert checked.counts == (1, 3)
+    assert checked.rejects[REJECT_REASON].tolist() == [
+        "creator_id: unknown creator (got 'nobody')",
+        "campaign_id: unknown campaign (got 'zz')",
+        "campaign_id+creator_id: duplicate of an earlier row",
+    ]
+
+
+def test_negative_sales_lift_is_legal_but_fit_rating_is_bounded():
+    frame = pd.DataFrame(
+        {"campaign_id": ["c1", "c1"], "creator_id": ["a", "b"], "sales_lift_usd": ["-50", "1"],
+         "fit_rating": ["0", "5"]}
+    )  # fmt: skip
+    checked = validate(frame, OUTCOMES)
+    assert checked.valid["sales_lift_usd"].tolist() == [-50.0]
+    assert checked.rejects[REJECT_REASON].item() == "fit_rating: must be <= 4 (got '5')"
+
+
+def test_tiers():
+    followers = np.array(
+        [0, 999, 1_000, 9_999, 10_000, 99_999, 100_000, 500_000, 1_000_000, np.nan]
+    )
+    assert schema.tier_of(followers).tolist() == [
+        "nano", "nano", "nano", "nano", "micro", "micro", "mid", "macro", "mega", "nano",
+    ]  # fmt: skip
+
+
+cell = st.one_of(
+    st.sampled_from(
+        ["", " ", "nan", "inf", "-inf", "-1", "0", "1", "2.5", "1e3", "abc", "0.5", "1.5"]
+    ),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(cell, cell, cell, cell, cell, cell, cell), min_size=1, max_size=15))
+def test_every_row_ends_in_exactly_one_place(rows):
+    frame = pd.DataFrame(
+        rows,
+        columns=["creator_id", "platform", "followers", "avg_likes", "avg_comments", "niche",
+                 "audience_female_share"],
+    )  # fmt: skip
+    frame["platform"] = [("instagram", "tiktok", "x")[len(p) % 3] for p in frame["platform"]]
+    frame["row"] = range(len(frame))
+    checked = validate(frame, CREATORS)
+    assert sorted(checked.valid["row"].tolist() + checked.rejects["row"].tolist()) == list(
+        range(len(frame))
+    )
+    assert (checked.rejects[REJECT_REASON].str.len() > 0).all()
+    valid = checked.valid
+    assert (valid["followers"] >= 0).all()
+    assert np.isfinite(valid["avg_likes"]).all() and (valid["avg_likes"] >= 0).all()
+    share = valid["audience_female_share"].dropna()
+    assert share.between(0, 1).all()
+    assert not valid["creator_id"].duplicated().any()
+    assert (valid["niche"].str.len() > 0).all()
