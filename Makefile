@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := data/demo
+REAL ?= ../shared/data/real
 SEED ?= 0
 
 .PHONY: demo test lint check bench clean
@@ -18,9 +19,11 @@ demo: $(INSTALLED)
 	$(BIN)/python -m recommender.simulate --out $(DEMO) --seed $(SEED)
 	$(BIN)/python -m recommender.validate --creators $(DEMO)/creators.csv \
 		--campaigns $(DEMO)/campaigns.csv --outcomes $(DEMO)/outcomes.csv
-	$(BIN)/python -m recommender.real --out data/real/creators.parquet
-	$(BIN)/python -m recommender.validate --creators data/real/creators.parquet \
-		--rejects data/real/rejects.csv
+	@if [ -f $(REAL)/influencers.tsv ]; then \
+		$(BIN)/python -m recommender.real --src $(REAL) --out data/real/creators.parquet && \
+		$(BIN)/python -m recommender.validate --creators data/real/creators.parquet \
+			--rejects data/real/rejects.csv; \
+	else echo "skipping the real creators: $(REAL) not found"; fi
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
