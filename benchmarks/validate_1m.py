@@ -1,4 +1,4 @@
-"""Time validating a 1M-row creators CSV (read + validate), as `python -m recommender.validate` does.
+"""Time validating a 1M-row creators CSV (read + validate), as recommender.validate does.
 
     python benchmarks/validate_1m.py [--rows 1000000] [--runs 3] [--bad-share 0.01]
 
