@@ -101,8 +101,8 @@ PLATFORM_TRAITS = {
     "youtube": (0.6, 10.0, 30.0),
 }
 
-FAKE_SHARE = 0.15  # accounts with a substantial share of bought followers
-HAWKER_SHARE = 0.07  # accounts that sponsor about every other post
+FAKE_SHARE = 0.2  # accounts with a substantial share of bought followers
+HAWKER_SHARE = 0.12  # accounts that sponsor about every other post
 
 BRANDS = ("Acme", "Brightside", "Cobalt", "Dune", "Evergreen", "Fable", "Gusto", "Harbor",
           "Indigo", "Juniper", "Kite", "Lumen", "Maple", "Nimbus", "Orbit", "Pebble")  # fmt: skip
@@ -212,8 +212,9 @@ def generate_creators(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, p
     true_price = (
         _price(observed_followers)
         * np.array([{"instagram": 1.0, "tiktok": 0.8, "youtube": 1.6}[p] for p in platform])
-        * (genuine_er / tier_median_er) ** 0.25
-        * rng.lognormal(0.0, 0.3, n)
+        # Rates are negotiated on the engagement a creator shows, bought likes included.
+        * (((likes + comments) / np.maximum(observed_followers, 1)) / tier_median_er) ** 0.6
+        * rng.lognormal(0.0, 0.3, n)  # asking prices vary at one size
     )
 
     creators = pd.DataFrame(
@@ -238,8 +239,8 @@ def generate_creators(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, p
     )
     # Real exports are thin: leave optional fields empty at realistic rates.
     creators = _blank(creators, rng, {
-        "following": 0.05, "follower_growth_30d": 0.10, "price_per_post_usd": 0.35,
-        "audience_country": 0.12, "audience_age_median": 0.15, "audience_female_share": 0.15,
+        "following": 0.05, "follower_growth_30d": 0.10, "price_per_post_usd": 0.25,
+        "audience_country": 0.08, "audience_age_median": 0.15, "audience_female_share": 0.15,
         "recent_posts": 0.05,
     })  # fmt: skip
     creators.loc[creators["recent_posts"].isna(), "recent_sponsored_posts"] = np.nan
@@ -317,7 +318,7 @@ def generate_campaigns(n: int, rng: np.random.Generator) -> pd.DataFrame:
             "product_price_usd": np.round(np.clip(rng.lognormal(np.log(35), 0.7, n), 5, 500), 2),
         }
     )
-    blank_rates = {"platform": 0.6, "target_country": 0.3, "target_female_share": 0.5,
+    blank_rates = {"platform": 0.6, "target_country": 0.15, "target_female_share": 0.5,
                    "product_price_usd": 0.15}  # fmt: skip
     campaigns = _blank(campaigns, rng, blank_rates)
     no_age = rng.random(n) < 0.4
@@ -353,21 +354,21 @@ def expected_outcomes(
     related = np.array(
         [n in NICHES[c][1] for c, n in zip(df["campaign_niche"], df["niche"], strict=True)]
     )
-    niche_match = np.select([same, secondary, related], [1.0, 0.6, 0.4], default=0.08)
+    niche_match = np.select([same, secondary, related], [1.0, 0.7, 0.5], default=0.1)
 
     country_ok = df["target_country"].isna() | (df["target_country"] == df["true_audience_country"])
-    country_match = np.where(country_ok, 1.0, 0.3)
+    country_match = np.where(country_ok, 1.0, 0.1)
     age = df["true_audience_age_median"].to_numpy()
     lo = df["target_age_min"].fillna(-np.inf).to_numpy()
     hi = df["target_age_max"].fillna(np.inf).to_numpy()
     age_gap = np.maximum(lo - age, 0) + np.maximum(age - hi, 0)
-    age_match = np.exp(-age_gap / 5)
+    age_match = np.exp(-age_gap / 4)
     target_female = df["target_female_share"].to_numpy()
     gender_gap = np.abs(np.nan_to_num(target_female - df["true_audience_female_share"], nan=0.0))
-    gender_match = np.clip(1 - 1.5 * gender_gap, 0.2, 1)
+    gender_match = np.clip(1 - 2 * gender_gap, 0.1, 1)
     audience_match = country_match * age_match * gender_match
 
-    trust = 1 / (1 + (df["sponsored_ratio"].to_numpy() / 0.25) ** 2)
+    trust = 1 / (1 + (df["sponsored_ratio"].to_numpy() / 0.2) ** 2)
     quality = df["engagement_quality"].to_numpy()
     fit = niche_match * audience_match**0.7 * trust**0.5 * (1 - df["fake_follower_share"]) ** 0.5
     fit = fit * np.clip(quality, 0.5, 1.5) ** 0.3
@@ -376,7 +377,7 @@ def expected_outcomes(
     engaged = df["genuine_followers"].to_numpy() * df["genuine_engagement_rate"].to_numpy()
     trust_by_size = (np.maximum(df["followers"].to_numpy(), 1) / 10_000) ** -0.25
     price = df["product_price_usd"].fillna(35.0).to_numpy()
-    buyers = engaged * 0.06 * trust_by_size * niche_match**1.5 * audience_match * trust
+    buyers = engaged * 0.06 * trust_by_size * niche_match * audience_match * trust
     lift = buyers * price * (quality**0.5)
     out = pairs[["campaign_id", "creator_id"]].copy()
     out["expected_lift_usd"] = lift
@@ -397,12 +398,12 @@ def pick_hires(
     niche_code = pd.Categorical(creators["niche"], categories=names).codes
     platform_names = list(PLATFORMS)
     platform_code = pd.Categorical(creators["platform"], categories=platform_names).codes
-    # niche_weight[campaign niche, creator niche]: 10 for the same niche, 3 for a related one.
+    # niche_weight[campaign niche, creator niche]: brands search by niche, so mostly their own.
     niche_weight = np.ones((len(names), len(names)))
     for i, name in enumerate(names):
-        niche_weight[i, i] = 10.0
+        niche_weight[i, i] = 60.0
         for other in NICHES[name][1]:
-            niche_weight[i, names.index(other)] = 3.0
+            niche_weight[i, names.index(other)] = 8.0
     followers = creators["followers"].to_numpy(dtype=float)
     price_known = creators["price_per_post_usd"].to_numpy(dtype=float, na_value=np.nan)
     price_guess = np.where(np.isnan(price_known), _price(followers), price_known)
