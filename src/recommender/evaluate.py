@@ -1,0 +1,162 @@
+"""Ranking and lift metrics over long-format frames, baselines, and the campaign split.
+
+Metrics are free functions over a frame with one row per (campaign, creator):
+a group column, a score column (the ranking to judge) and a gain column (the
+truth). Ties in the score are broken against the ranking (the worst order), so
+a coarse score such as "niche match" cannot look better than it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+GROUP = "campaign_id"
+
+
+def dcg(gains: np.ndarray, k: int) -> float:
+    gains = np.asarray(gains, dtype=float)[:k]
+    return float(np.sum(gains / np.log2(np.arange(2, gains.size + 2))))
+
+
+def ndcg_at_k(frame: pd.DataFrame, score: str, gain: str, k: int, group: str = GROUP) -> float:
+    """Mean NDCG@k over groups; negative gains count as 0.
+
+    A group whose gains are all 0 has no ideal ranking and is left out of the
+    mean; NaN when no group is left. k beyond a group's size uses the whole group.
+    """
+    values = []
+    for _, g in frame.groupby(group, sort=False):
+        gains = g[gain].to_numpy(dtype=float).clip(min=0)
+        ideal = dcg(np.sort(gains)[::-1], k)
+        if ideal <= 0:
+            continue
+        # Sort by score descending, ties broken by gain ascending (pessimistic).
+        order = np.lexsort((gains, -g[score].to_numpy(dtype=float)))
+        values.append(dcg(gains[order], k) / ideal)
+    return float(np.mean(values)) if values else float("nan")
+
+
+def spearman(frame: pd.DataFrame, prediction: str, truth: str) -> float:
+    return float(frame[prediction].corr(frame[truth], method="spearman"))
+
+
+def coverage(frame: pd.DataFrame, truth: str, low: str, high: str) -> float:
+    """Share of rows whose truth lies inside [low, high]."""
+    inside = (frame[truth] >= frame[low]) & (frame[truth] <= frame[high])
+    return float(inside.mean())
+
+
+def within_group_percentile(frame: pd.DataFrame, column: str, group: str = GROUP) -> pd.Series:
+    """Each value's percentile (0..1] within its group."""
+    return frame.groupby(group)[column].rank(pct=True)
+
+
+# --- baselines ----------------------------------------------------------------
+# Each takes the features frame (features.FEATURES columns) and returns a score.
+
+
+def _random(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random(len(features))
+
+
+def _most_followers(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    return features["log_followers"].fillna(-1).to_numpy()
+
+
+def _highest_engagement(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    return features["engagement_rate"].fillna(-1).to_numpy()
+
+
+def _niche_then_engagement(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    engagement = features["engagement_rate"].fillna(0).to_numpy()
+    # niche match dominates; engagement (bounded below 1 by the rank) breaks ties
+    rank = pd.Series(engagement).rank(pct=True).to_numpy()
+    return features["niche_exact"].fillna(0).to_numpy() * 10 + rank
+
+
+BASELINES: dict[str, Callable[[pd.DataFrame, int], np.ndarray]] = {
+    "random": _random,
+    "most_followers": _most_followers,
+    "highest_engagement": _highest_engagement,
+    "niche_then_engagement": _niche_then_engagement,
+}
+
+
+def split_campaigns(
+    campaign_ids: pd.Series, test_fraction: float, seed: int
+) -> tuple[set[str], set[str]]:
+    """Split campaigns (never rows) at random into development and test sets."""
+    ids = np.array(sorted(pd.unique(campaign_ids.astype(str))), dtype=object)
+    np.random.default_rng(seed).shuffle(ids)
+    n_test = min(len(ids) - 1, max(1, round(test_fraction * len(ids))))
+    return set(ids[n_test:]), set(ids[:n_test])
+
+
+# --- the evaluation of a trained model ------------------------------------------
+
+TRUTH_LIFT = "truth_lift_usd"
+TRUTH_ROI = "truth_roi"
+TRUTH_FIT = "truth_fit"
+METRICS = (
+    "ndcg_fit@10", "ndcg_fit@50", "ndcg_roi@10", "ndcg_lift@10", "spearman_lift",
+    "interval_coverage",
+)  # fmt: skip
+GATE_METRIC = "ndcg_roi@10"
+
+
+def attach_truth(test: pd.DataFrame, expected: pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
+    """Add truth columns: noise-free when `expected` is given (simulated data), else measured.
+
+    Returns the frame and the name of the truth used ("noise-free" or "measured").
+    """
+    out = test.copy()
+    if expected is not None:
+        keys = ["campaign_id", "creator_id"]
+        truth = out[keys].merge(expected, on=keys, how="left")
+        out[TRUTH_LIFT] = truth["expected_lift_usd"].to_numpy()
+        out[TRUTH_ROI] = out[TRUTH_LIFT] / truth["true_cost_usd"].to_numpy()
+        out[TRUTH_FIT] = truth["true_fit"].to_numpy()
+        return out, "noise-free"
+    out[TRUTH_LIFT] = out["sales_lift_usd"]
+    out[TRUTH_ROI] = out["sales_lift_usd"] / out["measured_cost_usd"]
+    out[TRUTH_FIT] = out["fit_label"]
+    return out, "measured"
+
+
+def ranking_metrics(frame: pd.DataFrame, fit: str, roi: str, lift: str) -> dict[str, float]:
+    """NDCG of the fit, ROI and lift rankings against the truth columns, and lift Spearman."""
+    return {
+        "ndcg_fit@10": ndcg_at_k(frame, fit, TRUTH_FIT, 10),
+        "ndcg_fit@50": ndcg_at_k(frame, fit, TRUTH_FIT, 50),
+        "ndcg_roi@10": ndcg_at_k(frame, roi, TRUTH_ROI, 10),
+        "ndcg_lift@10": ndcg_at_k(frame, lift, TRUTH_LIFT, 10),
+        "spearman_lift": spearman(frame, lift, TRUTH_LIFT),
+    }
+
+
+def metrics_table(frame: pd.DataFrame, features: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The model's metrics and the baselines', one row each, on a predicted test frame.
+
+    `frame` holds the model's predictions (fit_score, expected_roi,
+    expected_lift_usd, lift_low_usd, lift_high_usd) and the truth columns.
+    """
+    rows = {"model": ranking_metrics(frame, "fit_score", "expected_roi", "expected_lift_usd")}
+    rows["model"]["interval_coverage"] = coverage(
+        frame, "sales_lift_usd", "lift_low_usd", "lift_high_usd"
+    )
+    for name, baseline in BASELINES.items():
+        scored = frame.assign(_baseline=baseline(features, seed))
+        rows[name] = ranking_metrics(scored, "_baseline", "_baseline", "_baseline")
+        rows[name]["interval_coverage"] = float("nan")
+    return pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)]
+
+
+def ndcg_by_k(frame: pd.DataFrame, scores: dict[str, str], ks: Sequence[int]) -> pd.DataFrame:
+    """NDCG of the ROI ranking at each k, one column per named score column."""
+    return pd.DataFrame(
+        {name: [ndcg_at_k(frame, col, TRUTH_ROI, k) for k in ks] for name, col in scores.items()},
+        index=pd.Index(list(ks), name="k"),
+    )

@@ -1,0 +1,375 @@
+"""Feature engineering: pure DataFrame -> DataFrame scikit-learn transformers.
+
+The input is a *pair frame*: one row per (campaign, creator), holding the
+creator's contract columns as they are and the campaign's under a `campaign_`
+prefix (`pair_frame` builds it). `make_feature_pipeline()` turns it into the
+numeric features every model reads; the same fitted pipeline runs in training
+and scoring. A missing optional column makes its features NaN, never an error:
+LightGBM treats NaN as "unknown" and learns what to do with it.
+
+Everything here is learned from the data it is fitted on (tier norms, the
+price model, the anomaly detector, niche-pair affinities); nothing encodes how
+any particular market was generated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMRegressor
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.ensemble import IsolationForest
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
+
+from recommender import schema
+
+CAMPAIGN_PREFIX = "campaign_"
+PLATFORM_CODES = {name: i for i, name in enumerate(schema.PLATFORMS)}
+OBJECTIVE_CODES = {name: i for i, name in enumerate(schema.OBJECTIVES)}
+TIER_CODES = {name: i for i, name in enumerate(schema.TIERS)}
+
+
+def pair_frame(
+    creators: pd.DataFrame, campaigns: pd.DataFrame, pairs: pd.DataFrame
+) -> pd.DataFrame:
+    """Rows of `pairs` (campaign_id, creator_id, any outcome columns) joined with both tables.
+
+    Campaign columns other than campaign_id come prefixed with `campaign_`.
+    """
+    prefixed = campaigns.rename(
+        columns={c: f"{CAMPAIGN_PREFIX}{c}" for c in campaigns.columns if c != "campaign_id"}
+    )
+    creator_cols = [c for c in creators.columns if c not in pairs.columns or c == "creator_id"]
+    out = pairs.merge(creators[creator_cols], on="creator_id", how="left", validate="many_to_one")
+    return out.merge(prefixed, on="campaign_id", how="left", validate="many_to_one")
+
+
+def cross_pairs(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Every creator for every campaign, as a pair frame."""
+    ids = pd.MultiIndex.from_product(
+        [campaigns["campaign_id"], creators["creator_id"]], names=["campaign_id", "creator_id"]
+    ).to_frame(index=False)
+    return pair_frame(creators, campaigns, ids)
+
+
+def _col(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric column, or all-NaN when the export does not carry it."""
+    if name not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[name], errors="coerce").astype(float)
+
+
+def _text(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame.columns:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    return frame[name].astype("string").str.strip().str.lower()
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """numerator / denominator, NaN where the denominator is 0 or unknown."""
+    return numerator / denominator.where(denominator > 0)
+
+
+def creator_basics(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-creator features computed row by row, with no fitted state."""
+    followers = _col(frame, "followers")
+    likes, comments = _col(frame, "avg_likes"), _col(frame, "avg_comments")
+    posts = _col(frame, "recent_posts")
+    platform = _text(frame, "platform").map(PLATFORM_CODES)
+    tier = pd.Series(schema.tier_of(followers), index=frame.index)
+    return pd.DataFrame(
+        {
+            "log_followers": np.log10(followers + 1),
+            "tier_code": tier.map(TIER_CODES).astype(float),
+            "platform_code": pd.to_numeric(platform, errors="coerce").astype(float),
+            "engagement_rate": _ratio(likes + comments, followers),
+            "comment_like_ratio": _ratio(comments, likes),
+            "sponsorship_ratio": _ratio(_col(frame, "recent_sponsored_posts"), posts),
+            "recent_posts": posts,
+            "following_ratio": _ratio(_col(frame, "following"), followers),
+            "follower_growth_30d": _col(frame, "follower_growth_30d"),
+            "views_per_follower": _ratio(_col(frame, "avg_views"), followers),
+            "audience_age_median": _col(frame, "audience_age_median"),
+            "audience_female_share": _col(frame, "audience_female_share"),
+        },
+        index=frame.index,
+    )
+
+
+class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Creator features that need norms learned from a market.
+
+    - engagement and comments-per-like relative to creators of the same platform
+      and tier (medians fitted on the training creators);
+    - an authenticity anomaly score from an IsolationForest over the fake-follower
+      tell-tales (following ratio, growth, comment ratio, relative engagement);
+    - the price per post: the creator's own asking price when given, else one
+      estimated by a model fitted on creators whose price (or paid cost) is known;
+      then cost efficiency (engagements and followers per dollar).
+    """
+
+    def __init__(self, random_state: int | None = 0) -> None:
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> CreatorFeatures:
+        creators = X.drop_duplicates("creator_id") if "creator_id" in X.columns else X
+        basics = creator_basics(creators)
+        keys = basics[["platform_code", "tier_code"]]
+        self.engagement_norms_ = self._norms(basics, keys, "engagement_rate")
+        self.comment_norms_ = self._norms(basics, keys, "comment_like_ratio")
+        relative = self._relative(basics)
+        authenticity = self._authenticity_inputs(basics, relative)
+        self.authenticity_medians_ = authenticity.median().fillna(0.0)
+        self.anomaly_ = IsolationForest(n_estimators=100, random_state=self.random_state)
+        self.anomaly_.fit(authenticity.fillna(self.authenticity_medians_).to_numpy())
+        price = _col(creators, "price_per_post_usd")
+        if "cost_usd" in creators.columns:  # what was actually paid also tells the price
+            paid = X.groupby("creator_id")["cost_usd"].median() if "creator_id" in X else None
+            if paid is not None:
+                price = price.fillna(creators["creator_id"].map(paid).astype(float))
+        known = price.notna() & (price > 0)
+        self.price_model_: LGBMRegressor | None = None
+        self.price_fallback_ = float(
+            np.nanmedian(_ratio(price[known], _col(creators, "followers")[known]))
+            if known.any()
+            else np.nan
+        )
+        if known.sum() >= 50:
+            inputs = self._price_inputs(basics, relative)
+            self.price_model_ = LGBMRegressor(
+                n_estimators=200,
+                learning_rate=0.05,
+                num_leaves=15,
+                min_child_samples=20,
+                random_state=self.random_state,
+                deterministic=True,
+                force_row_wise=True,
+                n_jobs=1,
+                verbose=-1,
+            ).fit(inputs[known.to_numpy()], np.log(price[known]))
+        return self
+
+    @staticmethod
+    def _norms(basics: pd.DataFrame, keys: pd.DataFrame, column: str) -> dict[str, Any]:
+        values = basics[column].where(basics[column] > 0)
+        by_group = values.groupby([keys["platform_code"], keys["tier_code"]]).median()
+        by_tier = values.groupby(keys["tier_code"]).median()
+        return {"group": by_group.to_dict(), "tier": by_tier.to_dict(), "all": values.median()}
+
+    @staticmethod
+    def _lookup(norms: dict[str, Any], basics: pd.DataFrame) -> pd.Series:
+        pairs = list(zip(basics["platform_code"], basics["tier_code"], strict=True))
+        group = pd.Series([norms["group"].get(p, np.nan) for p in pairs], index=basics.index)
+        tier = basics["tier_code"].map(norms["tier"])
+        return group.fillna(tier).fillna(norms["all"]).astype(float)
+
+    def _relative(self, basics: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "engagement_vs_tier": basics["engagement_rate"]
+                / self._lookup(self.engagement_norms_, basics),
+                "comment_like_vs_tier": basics["comment_like_ratio"]
+                / self._lookup(self.comment_norms_, basics),
+            },
+            index=basics.index,
+        )
+
+    @staticmethod
+    def _authenticity_inputs(basics: pd.DataFrame, relative: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "log_following_ratio": np.log10(basics["following_ratio"] + 1e-4),
+                "growth": basics["follower_growth_30d"].clip(-1, 5),
+                "log_comment_like_vs_tier": np.log10(relative["comment_like_vs_tier"] + 1e-3),
+                "log_engagement_vs_tier": np.log10(relative["engagement_vs_tier"] + 1e-3),
+            },
+            index=basics.index,
+        )
+
+    @staticmethod
+    def _price_inputs(basics: pd.DataFrame, relative: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat(
+            [basics[["log_followers", "platform_code", "engagement_rate", "views_per_follower"]],
+             relative["engagement_vs_tier"]],
+            axis=1,
+        )  # fmt: skip
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        basics = creator_basics(X)
+        relative = self._relative(basics)
+        authenticity = self._authenticity_inputs(basics, relative)
+        # IsolationForest scores higher for normal points; flip so higher = more suspect.
+        anomaly = -self.anomaly_.score_samples(
+            authenticity.fillna(self.authenticity_medians_).to_numpy()
+        )
+        given = _col(X, "price_per_post_usd")
+        followers = _col(X, "followers")
+        if self.price_model_ is not None:
+            estimate = np.exp(self.price_model_.predict(self._price_inputs(basics, relative)))
+        else:
+            estimate = followers.to_numpy() * self.price_fallback_
+        price = given.where(given.notna(), pd.Series(estimate, index=X.index))
+        out = pd.concat([basics, relative], axis=1)
+        out["anomaly_score"] = anomaly
+        out["price_usd"] = price
+        out["price_estimated"] = given.isna().astype(float)
+        out["log_price"] = np.log10(price + 1)
+        engagements = _col(X, "avg_likes") + _col(X, "avg_comments")
+        out["engagements_per_dollar"] = _ratio(engagements, price)
+        out["followers_per_dollar"] = _ratio(followers, price)
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(CREATOR_FEATURES, dtype=object)
+
+
+class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Campaign x creator features: niche match, learned niche affinity, audience match.
+
+    Niche-pair affinity is a smoothed mean of a success signal `y` (0..1, e.g.
+    the within-campaign percentile of a hire's measured return) for each pair
+    (creator niche, campaign niche) seen in the outcomes; unseen pairs get the
+    prior. Like sklearn's TargetEncoder, `fit_transform` encodes training rows
+    out of fold (grouped by campaign) so a row never sees its own outcome.
+    """
+
+    def __init__(self, smoothing: float = 20.0, n_splits: int = 5) -> None:
+        self.smoothing = smoothing
+        self.n_splits = n_splits
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> PairFeatures:
+        self.prior_, self.affinity_ = self._affinity(X, y)
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        self.fit(X, y)
+        if y is None or "campaign_id" not in X.columns:
+            return self.transform(X)
+        groups = X["campaign_id"].to_numpy()
+        n_splits = min(self.n_splits, len(np.unique(groups)))
+        if n_splits < 2:
+            return self.transform(X)
+        parts = []
+        target = np.asarray(y, dtype=float)
+        for train, test in GroupKFold(n_splits=n_splits).split(X, groups=groups):
+            prior, affinity = self._affinity(X.iloc[train], target[train])
+            parts.append(self._features(X.iloc[test], prior, affinity))
+        return pd.concat(parts).loc[X.index]
+
+    def _affinity(self, X: pd.DataFrame, y: Any) -> tuple[float, dict[tuple[str, str], float]]:
+        if y is None:
+            return 0.5, {}
+        target = pd.Series(np.asarray(y, dtype=float), index=X.index)
+        prior = float(target.mean()) if target.notna().any() else 0.5
+        keys = [_text(X, "niche"), _text(X, f"{CAMPAIGN_PREFIX}niche")]
+        stats = target.groupby(keys).agg(["sum", "count"])
+        smoothed = (stats["sum"] + self.smoothing * prior) / (stats["count"] + self.smoothing)
+        pairs = zip(
+            smoothed.index.get_level_values(0), smoothed.index.get_level_values(1), strict=True
+        )
+        return prior, {
+            (str(a), str(b)): float(v) for (a, b), v in zip(pairs, smoothed, strict=True)
+        }
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self._features(X, self.prior_, self.affinity_)
+
+    @staticmethod
+    def _features(
+        X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
+    ) -> pd.DataFrame:
+        niche = _text(X, "niche").fillna("")
+        campaign_niche = _text(X, f"{CAMPAIGN_PREFIX}niche").fillna("")
+        secondary = _text(X, "secondary_niches").fillna("")
+        sec_lists = [s.split(schema.LIST_SEPARATOR) if s else [] for s in secondary]
+        primary_affinity = [
+            affinity.get((n, c), prior) for n, c in zip(niche, campaign_niche, strict=True)
+        ]
+        secondary_affinity = [
+            max((affinity.get((s, c), prior) for s in items), default=np.nan)
+            for items, c in zip(sec_lists, campaign_niche, strict=True)
+        ]
+        in_secondary = [c in items for items, c in zip(sec_lists, campaign_niche, strict=True)]
+
+        country = _text(X, "audience_country")
+        target_country = _text(X, f"{CAMPAIGN_PREFIX}target_country")
+        country_match = (country == target_country).astype("Float64").astype(float)
+
+        age = _col(X, "audience_age_median")
+        low = _col(X, f"{CAMPAIGN_PREFIX}target_age_min")
+        high = _col(X, f"{CAMPAIGN_PREFIX}target_age_max")
+        age_gap = (low - age).clip(lower=0).fillna(0) + (age - high).clip(lower=0).fillna(0)
+        age_gap = age_gap.where(age.notna() & (low.notna() | high.notna()))
+        gender_gap = (
+            _col(X, "audience_female_share") - _col(X, f"{CAMPAIGN_PREFIX}target_female_share")
+        ).abs()
+        objective = _text(X, f"{CAMPAIGN_PREFIX}objective").fillna(schema.DEFAULT_OBJECTIVE)
+        return pd.DataFrame(
+            {
+                "niche_exact": (niche == campaign_niche).astype(float).to_numpy(),
+                "niche_in_secondary": np.asarray(in_secondary, dtype=float),
+                "niche_affinity": np.asarray(primary_affinity, dtype=float),
+                "secondary_niche_affinity": np.asarray(secondary_affinity, dtype=float),
+                "country_match": country_match.to_numpy(),
+                "age_gap_years": age_gap.to_numpy(),
+                "gender_gap": gender_gap.to_numpy(),
+                "log_product_price": np.log10(
+                    _col(X, f"{CAMPAIGN_PREFIX}product_price_usd").to_numpy() + 1
+                ),
+                "objective_code": objective.map(OBJECTIVE_CODES).astype(float).to_numpy(),
+            },
+            index=X.index,
+        )
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(PAIR_FEATURES, dtype=object)
+
+
+CREATOR_FEATURES = (
+    "log_followers", "tier_code", "platform_code", "engagement_rate", "comment_like_ratio",
+    "sponsorship_ratio", "recent_posts", "following_ratio", "follower_growth_30d",
+    "views_per_follower", "audience_age_median", "audience_female_share", "engagement_vs_tier",
+    "comment_like_vs_tier", "anomaly_score", "price_usd", "price_estimated", "log_price",
+    "engagements_per_dollar", "followers_per_dollar",
+)  # fmt: skip
+PAIR_FEATURES = (
+    "niche_exact", "niche_in_secondary", "niche_affinity", "secondary_niche_affinity",
+    "country_match", "age_gap_years", "gender_gap", "log_product_price", "objective_code",
+)  # fmt: skip
+FEATURES = CREATOR_FEATURES + PAIR_FEATURES
+
+
+class PairFeatureUnion(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Creator features and pair features side by side, in FEATURES order."""
+
+    def __init__(self, random_state: int | None = 0, smoothing: float = 20.0) -> None:
+        self.random_state = random_state
+        self.smoothing = smoothing
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> PairFeatureUnion:
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        self.creator_ = CreatorFeatures(random_state=self.random_state).fit(X)
+        self.pair_ = PairFeatures(smoothing=self.smoothing)
+        pair = self.pair_.fit_transform(X, y)
+        return self._join(self.creator_.transform(X), pair)
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self._join(self.creator_.transform(X), self.pair_.transform(X))
+
+    @staticmethod
+    def _join(creator: pd.DataFrame, pair: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([creator, pair], axis=1)[list(FEATURES)].astype(float)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(FEATURES, dtype=object)
+
+
+def make_feature_pipeline(random_state: int | None = 0) -> Pipeline:
+    """The one feature pipeline, pandas in and pandas out."""
+    return Pipeline([("features", PairFeatureUnion(random_state=random_state))])

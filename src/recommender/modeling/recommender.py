@@ -1,0 +1,81 @@
+"""The combined recommender: features, fit ranker and lift models behind one predict()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from recommender import schema
+from recommender.features import CAMPAIGN_PREFIX
+from recommender.modeling.lift import ReturnRegressor
+from recommender.modeling.ranker import FitRanker
+
+PREDICTION_COLUMNS = (
+    "campaign_id", "creator_id", "score", "fit_score", "expected_lift_usd", "lift_low_usd",
+    "lift_high_usd", "cost_usd", "expected_roi", "tier",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Recommender:
+    """Everything training learned; `predict` turns a pair frame into scored columns.
+
+    score follows the campaign's objective: sales -> expected_roi (expected
+    incremental sales per dollar); awareness -> engagements per dollar weighted
+    by fit; content -> fit_score.
+    """
+
+    features: Pipeline
+    ranker: FitRanker
+    lift: ReturnRegressor
+    lift_low: ReturnRegressor
+    lift_high: ReturnRegressor
+    calibration: float  # mean-calibration factor of the point return
+    margin: float  # conformal widening of the quantile band, on the model's scale
+    interval_coverage: float  # the coverage the band was calibrated for
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def transform(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        return self.features.transform(pairs)  # type: ignore[no-any-return]
+
+    def predict(self, pairs: pd.DataFrame, features: pd.DataFrame | None = None) -> pd.DataFrame:
+        X = self.transform(pairs) if features is None else features
+        fit_score = self.ranker.fit_score(self.ranker.predict(X))
+        point = self.lift.predict_transformed(X)
+        low = self.lift_low.predict_transformed(X) - self.margin
+        high = self.lift_high.predict_transformed(X) + self.margin
+        expected_roi = self.calibration * self.lift.to_return(point)
+        roi_low = np.minimum(self.lift.to_return(low), expected_roi)
+        roi_high = np.maximum(self.lift.to_return(high), expected_roi)
+        cost = X["price_usd"].to_numpy(dtype=float)
+
+        objective = (
+            pairs[f"{CAMPAIGN_PREFIX}objective"].astype("string").str.lower()
+            if f"{CAMPAIGN_PREFIX}objective" in pairs.columns
+            else pd.Series(schema.DEFAULT_OBJECTIVE, index=pairs.index, dtype="string")
+        ).fillna(schema.DEFAULT_OBJECTIVE)
+        awareness = fit_score * X["engagements_per_dollar"].fillna(0).to_numpy()
+        score = np.select(
+            [objective.to_numpy() == "awareness", objective.to_numpy() == "content"],
+            [awareness, fit_score],
+            default=expected_roi,
+        )
+        return pd.DataFrame(
+            {
+                "campaign_id": pairs["campaign_id"].to_numpy(),
+                "creator_id": pairs["creator_id"].to_numpy(),
+                "score": score,
+                "fit_score": fit_score,
+                "expected_lift_usd": expected_roi * cost,
+                "lift_low_usd": roi_low * cost,
+                "lift_high_usd": roi_high * cost,
+                "cost_usd": cost,
+                "expected_roi": expected_roi,
+                "tier": schema.tier_of(pairs["followers"]),
+            },
+            index=pairs.index,
+        )

@@ -1,0 +1,26 @@
+"""The MLflow pyfunc model, defined from code (MLflow's models-from-code).
+
+MLflow runs this file when it loads the model; it is not imported by the
+package. Input: a pair frame (a creator's contract columns plus the campaign's,
+prefixed `campaign_`, and campaign_id); output: the scored columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel
+
+
+class RecommenderModel(PythonModel):
+    def load_context(self, context: Any) -> None:
+        self.recommender = joblib.load(context.artifacts["recommender"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        return self.recommender.predict(model_input.reset_index(drop=True))  # type: ignore[no-any-return]
+
+
+mlflow.models.set_model(RecommenderModel())
