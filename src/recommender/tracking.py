@@ -43,14 +43,23 @@ def set_tracking(project_root: Path) -> str:
 
 
 def use_experiment(name: str, project_root: Path) -> str:
-    """The experiment's id; a new one keeps its artifacts under <root>/mlruns."""
+    """The experiment's id; a new one keeps its artifacts in mlruns/ beside the sqlite file.
+
+    (Or under <root>/mlruns when the tracking store is not a sqlite file.)
+    """
     import mlflow
 
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         experiment_id: str = found.experiment_id
     else:
-        location = (project_root / "mlruns").resolve().as_uri()
+        uri = mlflow.get_tracking_uri()
+        home = (
+            Path(uri.removeprefix("sqlite:///")).parent
+            if uri.startswith("sqlite:///")
+            else project_root
+        )
+        location = (home / "mlruns").resolve().as_uri()
         experiment_id = mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id

@@ -25,8 +25,8 @@ class Recommender:
     """Everything training learned; `predict` turns a pair frame into scored columns.
 
     score follows the campaign's objective: sales -> expected_roi (expected
-    incremental sales per dollar); awareness -> engagements per dollar weighted
-    by fit; content -> fit_score.
+    incremental sales per dollar; expected lift when training knew no costs);
+    awareness -> engagements per dollar weighted by fit; content -> fit_score.
     """
 
     features: Pipeline
@@ -48,10 +48,14 @@ class Recommender:
         point = self.lift.predict_transformed(X)
         low = self.lift_low.predict_transformed(X) - self.margin
         high = self.lift_high.predict_transformed(X) + self.margin
-        expected_roi = self.calibration * self.lift.to_return(point)
-        roi_low = np.minimum(self.lift.to_return(low), expected_roi)
-        roi_high = np.maximum(self.lift.to_return(high), expected_roi)
         cost = X["price_usd"].to_numpy(dtype=float)
+        # The models learned return per dollar; or lift itself when training knew no costs.
+        per_dollar = np.ones_like(cost) if self.metadata.get("unit_cost") else cost
+        expected = self.calibration * self.lift.to_return(point)
+        expected_lift = expected * per_dollar
+        lift_low = np.minimum(self.lift.to_return(low) * per_dollar, expected_lift)
+        lift_high = np.maximum(self.lift.to_return(high) * per_dollar, expected_lift)
+        expected_roi = expected_lift / np.where(cost > 0, cost, np.nan)
 
         objective = (
             pairs[f"{CAMPAIGN_PREFIX}objective"].astype("string").str.lower()
@@ -62,7 +66,7 @@ class Recommender:
         score = np.select(
             [objective.to_numpy() == "awareness", objective.to_numpy() == "content"],
             [awareness, fit_score],
-            default=expected_roi,
+            default=expected_lift if self.metadata.get("unit_cost") else expected_roi,
         )
         return pd.DataFrame(
             {
@@ -70,9 +74,9 @@ class Recommender:
                 "creator_id": pairs["creator_id"].to_numpy(),
                 "score": score,
                 "fit_score": fit_score,
-                "expected_lift_usd": expected_roi * cost,
-                "lift_low_usd": roi_low * cost,
-                "lift_high_usd": roi_high * cost,
+                "expected_lift_usd": expected_lift,
+                "lift_low_usd": lift_low,
+                "lift_high_usd": lift_high,
                 "cost_usd": cost,
                 "expected_roi": expected_roi,
                 "tier": schema.tier_of(pairs["followers"]),

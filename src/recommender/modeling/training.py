@@ -35,6 +35,7 @@ from recommender.modeling.recommender import Recommender
 OUTCOME_COLUMNS = ("sales_lift_usd", "cost_usd", "fit_rating", "impressions", "engagements",
                    "clicks", "conversions")  # fmt: skip
 DATE_COLUMN = "start_date"
+MIN_COSTS = 50
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,18 @@ def split_by_campaign(
     return evaluate.split_campaigns(used, config.test_fraction, config.seed)
 
 
-def measured_return(pairs: pd.DataFrame) -> pd.Series:
-    """sales_lift_usd per dollar paid (cost_usd, else the asking price)."""
+def measured_cost(pairs: pd.DataFrame) -> pd.Series:
+    """What each hire cost: cost_usd, else the creator's asking price; NaN when unknown."""
     cost = pairs.get("cost_usd", pd.Series(np.nan, index=pairs.index))
     if "price_per_post_usd" in pairs.columns:
         cost = cost.fillna(pairs["price_per_post_usd"])
     cost = pd.to_numeric(cost, errors="coerce").astype(float)
-    return pairs["sales_lift_usd"].astype(float) / cost.where(cost > 0)
+    return cost.where(cost > 0)
+
+
+def measured_return(pairs: pd.DataFrame) -> pd.Series:
+    """sales_lift_usd per dollar paid."""
+    return pairs["sales_lift_usd"].astype(float) / measured_cost(pairs)
 
 
 def _without_outcomes(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -100,10 +106,13 @@ def train(
     start = time.perf_counter()
     pairs = pair_frame(creators, campaigns, outcomes)
     pairs["measured_return"] = measured_return(pairs)
-    if pairs["measured_return"].notna().sum() < 50:
-        raise ValueError(
-            "too few outcomes with a known cost: need cost_usd in outcomes or "
-            "price_per_post_usd in creators for at least 50 hires"
+    # Without costs there is no return per dollar to learn: learn lift in USD instead.
+    unit_cost = int(pairs["measured_return"].notna().sum()) < MIN_COSTS
+    if unit_cost:
+        pairs["measured_return"] = pairs["sales_lift_usd"].astype(float)
+        progress(
+            f"fewer than {MIN_COSTS} hires with a known cost (cost_usd or price_per_post_usd): "
+            "learning lift in USD; return per dollar will be unknown"
         )
     pairs["fit_label"] = fit_labels(
         pairs["fit_rating"] if "fit_rating" in pairs.columns else None,
@@ -175,15 +184,24 @@ def train(
         calibration=calibration,
         margin=margin,
         interval_coverage=config.interval_coverage,
-        metadata={"lift_loss": best_loss, "return_scale": scale, "seed": config.seed},
+        metadata={
+            "lift_loss": best_loss,
+            "return_scale": scale,
+            "seed": config.seed,
+            "unit_cost": unit_cost,
+        },
     )
     timings["final_fit_s"] = time.perf_counter() - fit_start
 
     # Held-out evaluation.
     X_test = recommender.transform(_without_outcomes(test))
     predicted = recommender.predict(test, features=X_test)
-    test_frame = pd.concat([test, predicted.drop(columns=["campaign_id", "creator_id"])], axis=1)
-    test_frame["measured_cost_usd"] = test["sales_lift_usd"] / test["measured_return"]
+    # The outcome's cost_usd (what was paid) becomes measured_cost_usd beside the prediction's.
+    measured = test.drop(columns=["cost_usd"], errors="ignore")
+    measured["measured_cost_usd"] = measured_cost(test)
+    test_frame = pd.concat(
+        [measured, predicted.drop(columns=["campaign_id", "creator_id"])], axis=1
+    )
     test_frame, truth = evaluate.attach_truth(test_frame, expected)
     metrics = evaluate.metrics_table(test_frame, X_test, config.seed)
     timings["total_s"] = time.perf_counter() - start

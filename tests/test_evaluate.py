@@ -1,0 +1,81 @@
+"""Metrics on worked examples and invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender import evaluate
+from recommender.evaluate import coverage, ndcg_at_k, spearman, split_campaigns
+
+
+def frame(score: list[float], gain: list[float], group: str = "c1") -> pd.DataFrame:
+    return pd.DataFrame({"campaign_id": group, "score": score, "gain": gain})
+
+
+def test_worked_example():
+    # Ranked gains 3, 0, 2 against the ideal 3, 2, 0.
+    f = frame([0.9, 0.8, 0.7], [3, 0, 2])
+    dcg = 3 / math.log2(2) + 0 + 2 / math.log2(4)
+    ideal = 3 / math.log2(2) + 2 / math.log2(3)
+    assert ndcg_at_k(f, "score", "gain", 3) == pytest.approx(dcg / ideal)
+    assert ndcg_at_k(f, "score", "gain", 1) == pytest.approx(1.0)
+
+
+def test_perfect_ranking_is_one_and_no_hits_is_zero():
+    assert ndcg_at_k(frame([3, 2, 1, 0], [5, 3, 1, 0]), "score", "gain", 2) == pytest.approx(1.0)
+    assert ndcg_at_k(frame([3, 2, 1, 0], [0, 0, 1, 4]), "score", "gain", 2) == 0.0
+
+
+def test_k_beyond_the_list_uses_the_whole_list():
+    f = frame([1, 2, 3], [1, 2, 3])
+    assert (
+        ndcg_at_k(f, "score", "gain", 50) == ndcg_at_k(f, "score", "gain", 3) == pytest.approx(1.0)
+    )
+
+
+def test_ties_are_broken_against_the_ranking():
+    assert ndcg_at_k(frame([1, 1], [0, 1]), "score", "gain", 1) == 0.0
+    assert ndcg_at_k(frame([1, 1], [1, 0]), "score", "gain", 1) == 0.0
+
+
+def test_negative_gains_count_as_zero_and_groups_without_gain_are_left_out():
+    both = pd.concat([frame([2, 1], [-5, 1], "c1"), frame([2, 1], [0, 0], "c2")])
+    assert ndcg_at_k(both, "score", "gain", 1) == 0.0  # only c1 counts
+    assert math.isnan(ndcg_at_k(frame([1, 2], [0, -1]), "score", "gain", 1))
+
+
+def test_mean_over_campaigns():
+    both = pd.concat([frame([2, 1], [1, 0], "c1"), frame([2, 1], [0, 1], "c2")])
+    assert ndcg_at_k(both, "score", "gain", 1) == pytest.approx(0.5)
+
+
+def test_spearman_and_coverage():
+    f = pd.DataFrame(
+        {"p": [1, 2, 3, 4], "t": [10, 20, 30, 40], "lo": [0, 25, 0, 0], "hi": [20, 30, 29, 50]}
+    )
+    assert spearman(f, "p", "t") == pytest.approx(1.0)
+    assert coverage(f, "t", "lo", "hi") == 0.5
+
+
+def test_split_never_shares_a_campaign():
+    ids = pd.Series([f"c{i % 37}" for i in range(400)])
+    dev, test = split_campaigns(ids, 0.2, seed=3)
+    assert not dev & test and dev | test == set(ids)
+    assert len(test) == round(0.2 * 37)
+    assert split_campaigns(ids, 0.2, seed=3) == (dev, test)
+    assert split_campaigns(ids, 0.2, seed=4) != (dev, test)
+
+
+def test_baselines_rank_what_they_say():
+    features = pd.DataFrame(
+        {"log_followers": [3.0, 5.0, 4.0], "engagement_rate": [0.05, 0.01, 0.08],
+         "niche_exact": [1.0, 0.0, 0.0]}
+    )  # fmt: skip
+    order = {name: list(np.argsort(-fn(features, 0))) for name, fn in evaluate.BASELINES.items()}
+    assert order["most_followers"] == [1, 2, 0]
+    assert order["highest_engagement"] == [2, 0, 1]
+    assert order["niche_then_engagement"] == [0, 2, 1]

@@ -1,0 +1,237 @@
+"""Each feature on hand-computed rows, and robustness to thin exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.features import (
+    FEATURES,
+    CreatorFeatures,
+    PairFeatures,
+    creator_basics,
+    cross_pairs,
+    make_feature_pipeline,
+    pair_frame,
+)
+
+
+def creators(**overrides: list[object]) -> pd.DataFrame:
+    base: dict[str, list[object]] = {
+        "creator_id": ["a", "b", "c"],
+        "platform": ["instagram", "tiktok", "instagram"],
+        "followers": [2_000, 50_000, 0],
+        "avg_likes": [100.0, 1_000.0, 0.0],
+        "avg_comments": [4.0, 10.0, 0.0],
+        "niche": ["pet", "food", "tech"],
+    }
+    base.update(overrides)
+    return pd.DataFrame(base)
+
+
+def test_row_features_by_hand():
+    frame = creators(
+        recent_posts=[20, 10, np.nan],
+        recent_sponsored_posts=[5, 0, np.nan],
+        following=[500, 50, 10],
+        avg_views=[np.nan, 20_000.0, np.nan],
+    )
+    basics = creator_basics(frame)
+    assert basics["engagement_rate"].tolist()[:2] == pytest.approx([104 / 2_000, 1_010 / 50_000])
+    assert basics["comment_like_ratio"].tolist()[:2] == pytest.approx([0.04, 0.01])
+    assert basics["sponsorship_ratio"].tolist()[:2] == pytest.approx([0.25, 0.0])
+    assert basics["following_ratio"].tolist()[:2] == pytest.approx([0.25, 0.001])
+    assert basics["views_per_follower"].tolist()[1] == pytest.approx(0.4)
+    assert basics["tier_code"].tolist() == [0.0, 1.0, 0.0]  # nano, micro, nano
+    assert basics["log_followers"].tolist()[0] == pytest.approx(np.log10(2_001))
+
+
+def test_zero_followers_never_divides_by_zero():
+    basics = creator_basics(creators())
+    row = basics.iloc[2]
+    assert np.isnan(row["engagement_rate"]) and np.isnan(row["following_ratio"])
+    assert np.isnan(row["comment_like_ratio"])  # 0 likes too
+    assert not np.isinf(basics.to_numpy(dtype=float)).any()
+
+
+def test_missing_optional_columns_give_nan_features_not_errors():
+    thin = creators()
+    campaigns = pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"]})
+    pairs = cross_pairs(thin, campaigns)
+    X = make_feature_pipeline().fit_transform(pairs)
+    assert list(X.columns) == list(FEATURES)
+    for column in ("sponsorship_ratio", "following_ratio", "country_match", "age_gap_years",
+                   "gender_gap", "follower_growth_30d"):  # fmt: skip
+        assert X[column].isna().all(), column
+    assert X["niche_exact"].tolist() == [1.0, 0.0, 0.0]
+
+
+def norms_market() -> pd.DataFrame:
+    # Four nano instagram creators with engagement 2%, 4%, 6%, 8%: median 5%.
+    return pd.DataFrame(
+        {
+            "creator_id": list("pqrs"),
+            "platform": "instagram",
+            "followers": [1_000, 2_000, 3_000, 4_000],
+            "avg_likes": [19.0, 78.0, 177.0, 316.0],
+            "avg_comments": [1.0, 2.0, 3.0, 4.0],
+            "niche": "pet",
+        }
+    )
+
+
+def test_engagement_is_judged_against_the_same_tier_and_platform():
+    fitted = CreatorFeatures().fit(norms_market())
+    probe = pd.DataFrame(
+        {
+            "creator_id": ["x", "y"],
+            "platform": ["instagram", "youtube"],  # no youtube norm: falls back to the tier's
+            "followers": [5_000, 5_000],
+            "avg_likes": [490.0, 240.0],
+            "avg_comments": [10.0, 10.0],
+            "niche": "pet",
+        }
+    )
+    out = fitted.transform(probe)
+    assert out["engagement_vs_tier"].tolist() == pytest.approx([0.10 / 0.05, 0.05 / 0.05])
+
+
+def test_price_is_the_asking_price_when_given_else_estimated():
+    rng = np.random.default_rng(0)
+    n = 300
+    followers = rng.integers(1_000, 200_000, n)
+    market = pd.DataFrame(
+        {
+            "creator_id": [f"c{i}" for i in range(n)],
+            "platform": "instagram",
+            "followers": followers,
+            "avg_likes": followers * 0.03,
+            "avg_comments": followers * 0.001,
+            "niche": "pet",
+            "price_per_post_usd": followers / 100,  # $10 per 1k followers
+        }
+    )
+    fitted = CreatorFeatures().fit(market)
+    probe = market.iloc[:2].copy()
+    probe["price_per_post_usd"] = [123.0, np.nan]
+    out = fitted.transform(probe)
+    assert out["price_usd"].iloc[0] == 123.0 and out["price_estimated"].tolist() == [0.0, 1.0]
+    assert out["price_usd"].iloc[1] == pytest.approx(followers[1] / 100, rel=0.25)
+    assert out["engagements_per_dollar"].iloc[0] == pytest.approx(
+        (probe["avg_likes"].iloc[0] + probe["avg_comments"].iloc[0]) / 123.0
+    )
+
+
+def test_fake_follower_tell_tales_raise_the_anomaly_score():
+    rng = np.random.default_rng(1)
+    n = 400
+    followers = rng.integers(2_000, 50_000, n)
+    honest = pd.DataFrame(
+        {
+            "creator_id": [f"h{i}" for i in range(n)],
+            "platform": "instagram",
+            "followers": followers,
+            "avg_likes": followers * rng.uniform(0.02, 0.05, n),
+            "avg_comments": followers * rng.uniform(0.0008, 0.0015, n),
+            "niche": "pet",
+            "following": rng.integers(200, 1_500, n),
+            "follower_growth_30d": rng.normal(0.01, 0.01, n),
+        }
+    )
+    fitted = CreatorFeatures().fit(honest)
+    suspect = honest.iloc[[0]].assign(
+        creator_id="fake", following=honest["followers"].iloc[0], follower_growth_30d=0.6,
+        avg_comments=honest["avg_likes"].iloc[0] * 0.001,
+    )  # fmt: skip
+    scores = fitted.transform(pd.concat([honest.iloc[[0]], suspect]))["anomaly_score"]
+    assert scores.iloc[1] > scores.iloc[0] + 0.1
+
+
+def pet_history() -> tuple[pd.DataFrame, pd.Series]:
+    """Pet campaigns: 'family' creators succeed, 'tech' ones fail, over many campaigns."""
+    rows, success = [], []
+    for k in range(10):
+        for j, (niche, ok) in enumerate(
+            [("family", 1.0), ("family", 0.9), ("tech", 0.1), ("tech", 0.0)]
+        ):
+            rows.append({"campaign_id": f"k{k}", "creator_id": f"c{k}{j}", "niche": niche,
+                         "campaign_niche": "pet"})  # fmt: skip
+            success.append(ok)
+    return pd.DataFrame(rows), pd.Series(success)
+
+
+def test_niche_affinity_is_learned_from_outcomes_for_any_niche_names():
+    history, success = pet_history()
+    fitted = PairFeatures(smoothing=2.0).fit(history, success)
+    probe = pd.DataFrame(
+        {
+            "niche": ["family", "tech", "knitting", "PET"],
+            "secondary_niches": ["", "family;gaming", "", ""],
+            "campaign_niche": ["pet", "pet", "pet", "Pet"],
+        }
+    )
+    out = fitted.transform(probe)
+    prior = success.mean()
+    assert out["niche_affinity"].iloc[0] == pytest.approx((19.0 + 2 * prior) / (20 + 2))
+    assert out["niche_affinity"].iloc[1] == pytest.approx((1.0 + 2 * prior) / (20 + 2))
+    assert out["niche_affinity"].iloc[2] == pytest.approx(prior)  # never seen: the prior
+    assert out["secondary_niche_affinity"].iloc[1] == out["niche_affinity"].iloc[0]
+    assert np.isnan(out["secondary_niche_affinity"].iloc[0])
+    assert out["niche_exact"].tolist() == [0.0, 0.0, 0.0, 1.0]  # case-insensitive
+    assert out["niche_in_secondary"].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_affinity_on_training_rows_is_out_of_fold():
+    history, success = pet_history()
+    # One campaign alone pairs 'pet' with 'opera'; its own success must not leak into its feature.
+    history.loc[0, "niche"] = "opera"
+    encoder = PairFeatures(smoothing=2.0, n_splits=5)
+    in_fold = encoder.fit_transform(history, success)
+    assert in_fold["niche_affinity"].iloc[0] != pytest.approx(encoder.affinity_[("opera", "pet")])
+    assert encoder.transform(history)["niche_affinity"].iloc[0] == pytest.approx(
+        encoder.affinity_[("opera", "pet")]
+    )
+
+
+def test_audience_match_by_hand():
+    pairs = pd.DataFrame(
+        {
+            "niche": "pet",
+            "campaign_niche": "pet",
+            "audience_country": ["US", "BR", None, "us"],
+            "campaign_target_country": ["US", "US", "US", None],
+            "audience_age_median": [25.0, 40.0, 30.0, 17.0],
+            "campaign_target_age_min": [18.0, 18.0, np.nan, 20.0],
+            "campaign_target_age_max": [30.0, 34.0, np.nan, np.nan],
+            "audience_female_share": [0.7, 0.2, 0.5, np.nan],
+            "campaign_target_female_share": [0.6, 0.8, np.nan, 0.5],
+        }
+    )
+    out = PairFeatures().fit(pairs).transform(pairs)
+    assert out["country_match"].tolist()[:2] == [1.0, 0.0]
+    assert out["country_match"].iloc[2:].isna().all()
+    assert out["age_gap_years"].tolist()[:2] == [0.0, 6.0]
+    assert np.isnan(out["age_gap_years"].iloc[2])  # no target range
+    assert out["age_gap_years"].iloc[3] == 3.0  # only a minimum given
+    assert out["gender_gap"].tolist()[:2] == pytest.approx([0.1, 0.6])
+    assert out["gender_gap"].iloc[2:].isna().all()
+
+
+def test_pair_frame_prefixes_campaign_columns():
+    campaigns = pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"], "platform": ["tiktok"]})
+    pairs = pair_frame(
+        creators(), campaigns, pd.DataFrame({"campaign_id": ["k"], "creator_id": ["b"]})
+    )
+    assert pairs.loc[0, "niche"] == "food" and pairs.loc[0, "campaign_niche"] == "pet"
+    assert pairs.loc[0, "platform"] == "tiktok" and pairs.loc[0, "campaign_platform"] == "tiktok"
+    assert len(cross_pairs(creators(), campaigns)) == 3
+
+
+def test_same_pipeline_in_training_and_scoring(small_market):
+    pairs = pair_frame(small_market.creators, small_market.campaigns, small_market.outcomes)
+    pipeline = make_feature_pipeline(random_state=0)
+    pipeline.fit(pairs, np.linspace(0, 1, len(pairs)))
+    first = pipeline.transform(pairs.drop(columns=["sales_lift_usd", "cost_usd"]))
+    second = pipeline.transform(pairs.iloc[::-1]).iloc[::-1]
+    pd.testing.assert_frame_equal(first, second)  # row order and outcome columns don't matter
