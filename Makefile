@@ -19,6 +19,7 @@ demo: $(INSTALLED)
 	$(BIN)/python -m recommender.simulate --out $(DEMO) --seed $(SEED)
 	$(BIN)/python -m recommender.validate --creators $(DEMO)/creators.csv \
 		--campaigns $(DEMO)/campaigns.csv --outcomes $(DEMO)/outcomes.csv
+	$(BIN)/python train.py --data $(DEMO) --seed $(SEED)
 	@if [ -f $(REAL)/influencers.tsv ]; then \
 		$(BIN)/python -m recommender.real --src $(REAL) --out data/real/creators.parquet && \
 		$(BIN)/python -m recommender.validate --creators data/real/creators.parquet \
@@ -37,6 +38,8 @@ check: lint test
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/validate_1m.py
+	$(BIN)/python benchmarks/train_12k.py
+	$(BIN)/python benchmarks/model_quality.py
 
 clean:
 	rm -rf $(VENV) data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

@@ -263,7 +263,7 @@ def feature_importance(recommender: Recommender) -> pd.DataFrame:
     """Gain importance of each feature in the lift model and the fit ranker, as shares."""
     frame = pd.DataFrame(
         {
-            "lift": recommender.lift.model_.booster_.feature_importance("gain"),
+            "lift": recommender.lift.feature_importance(),
             "fit": recommender.ranker.model_.booster_.feature_importance("gain"),
         },
         index=list(FEATURES),
