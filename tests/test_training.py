@@ -51,7 +51,7 @@ def test_predictions_are_consistent(trained: TrainResult):
     assert np.allclose(test.loc[sales, "score"], test.loc[sales, "expected_roi"])
     assert test["fit_score"].between(0, 1).all()
     assert set(test["tier"]) <= set(schema.TIERS)
-    assert set(trained.loss_comparison.index) == {"l2", "huber", "fair", "l1", "mean_of_losses"}
+    assert set(trained.loss_comparison.index) == {"l2", "huber", "fair", "l1"}
     assert trained.recommender.metadata["lift_loss"] in trained.loss_comparison.index
 
 

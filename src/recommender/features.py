@@ -39,12 +39,17 @@ def pair_frame(
 
     Campaign columns other than campaign_id come prefixed with `campaign_`.
     """
+    creator_cols = [c for c in creators.columns if c not in pairs.columns or c == "creator_id"]
+    out = pairs.merge(creators[creator_cols], on="creator_id", how="left", validate="many_to_one")
+    return attach_campaigns(out, campaigns)
+
+
+def attach_campaigns(rows: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a campaign_id, joined with their campaign's columns (prefixed `campaign_`)."""
     prefixed = campaigns.rename(
         columns={c: f"{CAMPAIGN_PREFIX}{c}" for c in campaigns.columns if c != "campaign_id"}
     )
-    creator_cols = [c for c in creators.columns if c not in pairs.columns or c == "creator_id"]
-    out = pairs.merge(creators[creator_cols], on="creator_id", how="left", validate="many_to_one")
-    return out.merge(prefixed, on="campaign_id", how="left", validate="many_to_one")
+    return rows.merge(prefixed, on="campaign_id", how="left", validate="many_to_one")
 
 
 def cross_pairs(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +129,10 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         authenticity = self._authenticity_inputs(basics, relative)
         self.authenticity_medians_ = authenticity.median().fillna(0.0)
         self.anomaly_ = IsolationForest(n_estimators=100, random_state=self.random_state)
-        self.anomaly_.fit(authenticity.fillna(self.authenticity_medians_).to_numpy())
+        filled = authenticity.fillna(self.authenticity_medians_).to_numpy()
+        self.anomaly_.fit(filled)
+        # The score above which an account is among the 10% most unusual of the market.
+        self.anomaly_threshold_ = float(np.quantile(-self.anomaly_.score_samples(filled), 0.9))
         price = _col(creators, "price_per_post_usd")
         if "cost_usd" in creators.columns:  # what was actually paid also tells the price
             paid = X.groupby("creator_id")["cost_usd"].median() if "creator_id" in X else None
@@ -208,15 +216,17 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         given = _col(X, "price_per_post_usd")
         followers = _col(X, "followers")
         if self.price_model_ is not None:
-            estimate = np.exp(self.price_model_.predict(self._price_inputs(basics, relative)))
+            log_price = self.price_model_.predict(self._price_inputs(basics, relative))
+            estimate = pd.Series(np.exp(log_price), index=X.index)
         else:
-            estimate = followers.to_numpy() * self.price_fallback_
-        price = given.where(given.notna(), pd.Series(estimate, index=X.index))
+            estimate = followers * self.price_fallback_
+        price = given.where(given.notna(), estimate)
         out = pd.concat([basics, relative], axis=1)
         out["anomaly_score"] = anomaly
         out["price_usd"] = price
         out["price_estimated"] = given.isna().astype(float)
         out["log_price"] = np.log10(price + 1)
+        out["price_vs_market"] = _ratio(given, estimate)  # asking price / what peers ask
         engagements = _col(X, "avg_likes") + _col(X, "avg_comments")
         out["engagements_per_dollar"] = _ratio(engagements, price)
         out["followers_per_dollar"] = _ratio(followers, price)
@@ -333,7 +343,7 @@ CREATOR_FEATURES = (
     "sponsorship_ratio", "recent_posts", "following_ratio", "follower_growth_30d",
     "views_per_follower", "audience_age_median", "audience_female_share", "engagement_vs_tier",
     "comment_like_vs_tier", "anomaly_score", "price_usd", "price_estimated", "log_price",
-    "engagements_per_dollar", "followers_per_dollar",
+    "price_vs_market", "engagements_per_dollar", "followers_per_dollar",
 )  # fmt: skip
 PAIR_FEATURES = (
     "niche_exact", "niche_in_secondary", "niche_affinity", "secondary_niche_affinity",

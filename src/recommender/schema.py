@@ -295,13 +295,15 @@ def validate(
     *,
     known: Mapping[str, Iterable[object]] | None = None,
     source: str | None = None,
+    key: tuple[str, ...] | None = None,
 ) -> Validated:
     """Split `frame` into rows that meet `table`'s contract and rejected rows.
 
     `known` maps an id column to the ids it may take (outcomes must name known
     creators and campaigns). Valid rows come back typed and normalised; columns
     outside the contract pass through untouched. Rejected rows keep their
-    original values plus `reject_reason`. Duplicate keys: the first row wins.
+    original values plus `reject_reason`. Duplicate keys (`key`, by default
+    the table's): the first row wins.
     Raises ContractError when a required column is missing altogether.
     """
     check_columns(frame, table, source)
@@ -321,14 +323,15 @@ def validate(
 
     for id_column, ids in (known or {}).items():
         allowed = pd.Index(pd.unique(pd.Series(list(ids), dtype="string")))
-        present = typed[id_column]
+        present = typed[id_column] if id_column in typed else _text(frame[id_column], Kind.STRING)
         unknown = present.notna().to_numpy() & ~present.isin(allowed).to_numpy(dtype=bool)
         what = id_column.removesuffix("_id")
         reasons.add(unknown, id_column, f"unknown {what}", frame[id_column].to_numpy(dtype=object))
 
-    keys = pd.DataFrame({k: typed[k] for k in table.key})
+    key = key or table.key
+    keys = pd.DataFrame({k: typed[k] if k in typed else frame[k].astype("string") for k in key})
     duplicate = keys.notna().all(axis=1).to_numpy() & keys.duplicated(keep="first").to_numpy()
-    reasons.add(duplicate, "+".join(table.key), "duplicate of an earlier row", None)
+    reasons.add(duplicate, "+".join(key), "duplicate of an earlier row", None)
 
     bad = reasons.bad
     rejects = frame.loc[bad].copy()

@@ -18,10 +18,10 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from recommender.modeling.contributions import PathContributions
 from recommender.modeling.lgbm import lgbm_params
 
 LOSSES = ("l2", "huber", "fair", "l1")
-ENSEMBLE = "mean_of_losses"
 
 
 class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -58,6 +58,7 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         )
         self.model_.fit(X[finite], np.arcsinh(target[finite] / self.scale_))
         self.n_features_in_ = X.shape[1]
+        self.contributions_ = PathContributions(self.model_.booster_)
         return self
 
     def predict_transformed(self, X: pd.DataFrame) -> np.ndarray:
@@ -72,6 +73,10 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def feature_importance(self) -> np.ndarray:
         """Split gain per feature."""
         return np.asarray(self.model_.booster_.feature_importance("gain"), dtype=float)
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the prediction on the model's scale (last column: bias)."""
+        return self.contributions_(X)
 
 
 def mean_calibration(predicted: np.ndarray, measured: np.ndarray) -> float:
@@ -102,32 +107,3 @@ def conformal_margin(
         return 0.0
     level = min(1.0, coverage * (1 + 1 / score.size))
     return float(np.quantile(score, level, method="higher"))
-
-
-class ReturnEnsemble(BaseEstimator):  # type: ignore[misc]
-    """The mean, on the asinh scale, of ReturnRegressors fitted with different losses.
-
-    Each loss errs differently on heavy-tailed data; their mean often ranks
-    better than any one of them. Training keeps it only when out-of-fold
-    results say so.
-    """
-
-    def __init__(self, members: list[ReturnRegressor]) -> None:
-        self.members = members
-
-    def fit(self, X: pd.DataFrame, y: Any) -> ReturnEnsemble:
-        for member in self.members:
-            member.fit(X, y)
-        return self
-
-    def predict_transformed(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(np.mean([m.predict_transformed(X) for m in self.members], axis=0))
-
-    def to_return(self, transformed: np.ndarray) -> np.ndarray:
-        return self.members[0].to_return(transformed)
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.to_return(self.predict_transformed(X))
-
-    def feature_importance(self) -> np.ndarray:
-        return np.asarray(np.mean([m.feature_importance() for m in self.members], axis=0))

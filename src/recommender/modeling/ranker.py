@@ -9,6 +9,7 @@ import pandas as pd
 from lightgbm import LGBMRanker
 from sklearn.base import BaseEstimator
 
+from recommender.modeling.contributions import PathContributions
 from recommender.modeling.lgbm import lgbm_params
 
 MAX_LABEL = 4
@@ -56,10 +57,15 @@ class FitRanker(BaseEstimator):  # type: ignore[misc]
         )
         self.model_.fit(X.iloc[order], np.asarray(y)[order], group=sizes)
         self.train_scores_ = np.sort(self.model_.predict(X))
+        self.contributions_ = PathContributions(self.model_.booster_)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.model_.predict(X), dtype=float)
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the raw ranking score (last column: bias)."""
+        return self.contributions_(X)
 
     def fit_score(self, raw: np.ndarray) -> np.ndarray:
         rank = np.searchsorted(self.train_scores_, raw, side="left")

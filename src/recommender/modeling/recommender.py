@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from recommender import schema
 from recommender.features import CAMPAIGN_PREFIX
-from recommender.modeling.lift import ReturnEnsemble, ReturnRegressor
+from recommender.modeling.lift import ReturnRegressor
 from recommender.modeling.ranker import FitRanker
 
 PREDICTION_COLUMNS = (
@@ -31,7 +31,7 @@ class Recommender:
 
     features: Pipeline
     ranker: FitRanker
-    lift: ReturnRegressor | ReturnEnsemble
+    lift: ReturnRegressor
     lift_low: ReturnRegressor
     lift_high: ReturnRegressor
     calibration: float  # mean-calibration factor of the point return

@@ -24,9 +24,7 @@ from sklearn.model_selection import GroupKFold
 from recommender import evaluate
 from recommender.features import make_feature_pipeline, pair_frame
 from recommender.modeling.lift import (
-    ENSEMBLE,
     LOSSES,
-    ReturnEnsemble,
     ReturnRegressor,
     conformal_margin,
     mean_calibration,
@@ -47,7 +45,7 @@ class TrainConfig:
     folds: int = 4
     losses: tuple[str, ...] = LOSSES
     interval_coverage: float = 0.8
-    n_estimators: int = 600
+    n_estimators: int = 300
 
 
 @dataclass(frozen=True)
@@ -161,13 +159,6 @@ def train(
             "oof_ndcg_roi@10": evaluate.ndcg_at_k(scored_dev, "_pred", "measured_return", 10),
             "oof_spearman_roi": evaluate.spearman(scored_dev, "_pred", "measured_return"),
         }
-    if len(config.losses) > 1:
-        scored_dev["_pred"] = np.mean([oof[loss] for loss in config.losses], axis=0)[has_return]
-        comparison[ENSEMBLE] = {
-            "oof_ndcg_roi@10": evaluate.ndcg_at_k(scored_dev, "_pred", "measured_return", 10),
-            "oof_spearman_roi": evaluate.spearman(scored_dev, "_pred", "measured_return"),
-        }
-        oof[ENSEMBLE] = np.mean([oof[loss] for loss in config.losses], axis=0)
     loss_comparison = pd.DataFrame.from_dict(comparison, orient="index")
     loss_comparison.index.name = "loss"
     best_loss = str(loss_comparison["oof_ndcg_roi@10"].idxmax())
@@ -187,7 +178,7 @@ def train(
     recommender = Recommender(
         features=pipeline,
         ranker=FitRanker(random_state=config.seed).fit(X_dev, dev["fit_label"], dev["campaign_id"]),
-        lift=_point_model(best_loss, scale, config).fit(X_dev, target),
+        lift=_regressor(best_loss, scale, config).fit(X_dev, target),
         lift_low=_regressor("quantile", scale, config, alpha).fit(X_dev, target),
         lift_high=_regressor("quantile", scale, config, 1 - alpha).fit(X_dev, target),
         calibration=calibration,
@@ -224,12 +215,6 @@ def train(
         split={"development": sorted(dev_ids), "test": sorted(test_ids)},
         timings=timings,
     )
-
-
-def _point_model(loss: str, scale: float, config: TrainConfig) -> ReturnRegressor | ReturnEnsemble:
-    if loss == ENSEMBLE:
-        return ReturnEnsemble([_regressor(member, scale, config) for member in config.losses])
-    return _regressor(loss, scale, config)
 
 
 def _regressor(loss: str, scale: float, config: TrainConfig, alpha: float = 0.5) -> ReturnRegressor:

@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Serve the trained creator recommender: score files, or answer over HTTP.
+
+    python serve.py score --creators FILE --campaign FILE [--model DIR_OR_URI] [--out FILE]
+                          [--rejects FILE] [--top K]
+    python serve.py http [--host 127.0.0.1] [--port 8000] [--model DIR_OR_URI]
+
+--campaign is a .json file with one campaign object, or a campaigns file
+(.csv/.parquet/.jsonl). --model is a model directory (default models/latest)
+or an MLflow URI such as models:/creator-recommender@champion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    score = commands.add_parser("score", help="score a creators file for one or more campaigns")
+    score.add_argument("--creators", required=True, type=Path)
+    score.add_argument("--campaign", required=True, type=Path)
+    score.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
+    score.add_argument("--out", type=Path, default=Path("scored.csv"))
+    score.add_argument("--rejects", type=Path, help="default: <out>.rejects.csv beside --out")
+    score.add_argument("--top", type=int, help="keep the best K creators of each campaign")
+    http = commands.add_parser("http", help="serve POST /score and GET /health")
+    http.add_argument("--host", default="127.0.0.1")
+    http.add_argument("--port", type=int, default=8000)
+    http.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+    from recommender.io import DataFileError
+    from recommender.scoring import ScoringError
+
+    try:
+        if args.command == "score":
+            from recommender.batch import score_file
+
+            if args.top is not None and args.top < 1:
+                parser.error("--top must be at least 1")
+            rejects = args.rejects or args.out.with_name(
+                f"{args.out.stem}.rejects{args.out.suffix}"
+            )
+            report = score_file(
+                args.creators, args.campaign, args.out, rejects, args.model, args.top
+            )
+            if report.scored == 0:
+                print("error: nothing could be scored; see the rejects file", file=sys.stderr)
+                return 1
+            return 0
+        import uvicorn
+
+        from recommender.http_api import create_app
+
+        uvicorn.run(create_app(args.model), host=args.host, port=args.port, log_level="warning")
+        return 0
+    except (DataFileError, ScoringError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

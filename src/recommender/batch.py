@@ -1,0 +1,214 @@
+"""Score candidate files: files in, ranked file and rejects file out, in bounded chunks.
+
+The creators file is read in chunks (CSV and Parquet stream; JSON Lines is read
+whole), each chunk validated and scored; duplicates are caught across chunks.
+Ranking needs every score of a campaign, so scored rows are gathered (only
+each campaign's best `top` when --top is given) and ranked at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recommender import schema
+from recommender.io import DataFileError, file_format, read_table, write_table
+from recommender.scoring import (
+    ScoringError,
+    campaigns_frame,
+    candidate_pairs,
+    load_model,
+    rank,
+    score_pairs,
+)
+
+CHUNK_ROWS = 100_000
+PROGRESS_FROM_ROWS = 100_000
+
+
+@dataclass
+class BatchReport:
+    rows_in: int = 0
+    scored: int = 0
+    rejected: int = 0
+    campaigns: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+
+def read_campaign(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A .json file holding one campaign object (or a list of them), or a campaigns table."""
+    if str(path).lower().endswith(".json"):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            raise DataFileError(f"{path}: no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataFileError(f"{path}: not JSON: {exc}") from None
+        records = data if isinstance(data, list) else [data]
+        if not records or not all(isinstance(r, dict) for r in records):
+            raise DataFileError(f"{path}: expected a JSON object with the campaign's fields")
+        return pd.DataFrame(records).astype(object)
+    return read_table(path)
+
+
+def count_rows(path: Path) -> int | None:
+    """Rows in a creators file, cheaply (for the progress bar); None when unknown."""
+    fmt = file_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if fmt == "csv":
+        with open(path, "rb") as handle:
+            return max(
+                sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) - 1, 0
+            )
+    return None
+
+
+def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The creators file in chunks of about `rows` rows, values as the file holds them."""
+    fmt = file_format(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    try:
+        if fmt == "csv":
+            reader = pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_filter=False, chunksize=rows
+            )
+            yield from reader
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+        else:
+            yield read_table(path)
+    except DataFileError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataFileError(f"{path}: file is empty") from None
+    except Exception as exc:  # a parser failure mid-file is a whole-file problem
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataFileError(f"{path}: cannot read as {fmt}: {first}") from None
+
+
+def score_file(
+    creators_path: str | os.PathLike[str],
+    campaign_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    rejects_path: str | os.PathLike[str],
+    model: str | None = None,
+    top: int | None = None,
+    say: Callable[[str], None] = print,
+    progress: bool | None = None,
+) -> BatchReport:
+    """Score a creators file for the campaign(s); write the ranked and rejected rows atomically."""
+    report = BatchReport()
+    start = time.perf_counter()
+    recommender = load_model(model)
+    report.add_time("load model", time.perf_counter() - start)
+    campaigns = campaigns_frame(read_campaign(campaign_path))
+    report.campaigns = len(campaigns)
+    creators_path = Path(creators_path)
+    total = count_rows(creators_path)
+    bar = _progress_bar(total, progress)
+
+    scored_parts: list[pd.DataFrame] = []
+    reject_parts: list[pd.DataFrame] = []
+    seen: set[tuple[str, ...]] = set()
+    chunks = read_chunks(creators_path)
+    while True:
+        tick = time.perf_counter()
+        chunk = next(chunks, None)
+        report.add_time("read", time.perf_counter() - tick)
+        if chunk is None:
+            break
+        report.rows_in += len(chunk)
+        tick = time.perf_counter()
+        chunk = _reject_seen(chunk, seen, reject_parts)
+        pairs, rejects = candidate_pairs(chunk, campaigns)
+        reject_parts.append(rejects)
+        report.add_time("validate", time.perf_counter() - tick)
+        if len(pairs):
+            tick = time.perf_counter()
+            scored = score_pairs(recommender, pairs)
+            report.add_time("score", time.perf_counter() - tick)
+            if top is not None:  # keep memory bounded: a campaign's best `top` of each chunk
+                scored = rank(scored, top)
+            scored_parts.append(scored)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+
+    tick = time.perf_counter()
+    rejected = pd.concat(reject_parts, ignore_index=True) if reject_parts else pd.DataFrame()
+    if scored_parts:
+        ranked = rank(pd.concat(scored_parts, ignore_index=True), top)
+    else:
+        ranked = pd.DataFrame(columns=list(schema.SCORED_COLUMNS))
+    report.add_time("rank", time.perf_counter() - tick)
+    tick = time.perf_counter()
+    write_table(ranked, out_path)
+    if schema.REJECT_REASON not in rejected.columns:
+        rejected = pd.DataFrame(columns=[schema.REJECT_REASON])
+    write_table(_reason_first(rejected), rejects_path)
+    report.add_time("write", time.perf_counter() - tick)
+    report.scored = int(pd.Series(ranked["creator_id"]).size)
+    report.rejected = len(rejected)
+    dropped = "" if top is None else f" (kept the best {top} per campaign)"
+    say(
+        f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{dropped} "
+        f"for {report.campaigns} campaign(s) -> {out_path}; "
+        f"{report.rejected:,} rejected -> {rejects_path}"
+    )
+    return report
+
+
+def _reject_seen(
+    chunk: pd.DataFrame, seen: set[tuple[str, ...]], reject_parts: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """Rows whose id was in an earlier chunk go to the rejects; the rest come back."""
+    key = [c for c in ("campaign_id", "creator_id") if c in chunk.columns]
+    if "creator_id" not in key:
+        return chunk
+    ids = list(zip(*(chunk[c].astype(str).str.strip() for c in key), strict=True))
+    earlier = pd.Series([k in seen for k in ids], index=chunk.index, dtype=bool)
+    if earlier.any():
+        reject_parts.append(
+            chunk.loc[earlier].assign(
+                **{schema.REJECT_REASON: f"{'+'.join(key)}: duplicate of an earlier row"}
+            )
+        )
+    seen.update(ids)
+    return chunk.loc[~earlier]
+
+
+def _reason_first(rejects: pd.DataFrame) -> pd.DataFrame:
+    return rejects[
+        [schema.REJECT_REASON] + [c for c in rejects.columns if c != schema.REJECT_REASON]
+    ]
+
+
+def _progress_bar(total: int | None, wanted: bool | None) -> Any:
+    if wanted is False or (wanted is None and (total or 0) <= PROGRESS_FROM_ROWS):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=" rows", file=sys.stderr, desc="scoring")
+
+
+__all__ = ["BatchReport", "ScoringError", "read_campaign", "score_file"]

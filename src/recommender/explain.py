@@ -1,0 +1,229 @@
+"""Flags (named risks) and reasons (why a creator ranks where it does), in plain words.
+
+Reasons come from the model's own per-feature contributions (LightGBM
+pred_contrib): the features that moved this creator's score most, up or down,
+each phrased with the creator's own values. Flags are simple, documented
+thresholds on the features, for a human to check before hiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from recommender.features import CAMPAIGN_PREFIX, FEATURES
+from recommender.schema import tier_of
+
+# Flag thresholds; each is a risk a brand would want to see before hiring.
+HIGH_SPONSORSHIP = 0.3  # about one post in three sponsored
+PRICE_ABOVE_MARKET = 2.0  # asks twice what similar creators ask
+AGE_GAP_YEARS = 5.0
+GENDER_GAP = 0.3
+
+
+def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
+    """A `;`-joined list of risks per row (empty string when none)."""
+    tell_tale = (
+        (X["following_ratio"] > 0.5)
+        | (X["follower_growth_30d"] > 0.2)
+        | (X["comment_like_vs_tier"] < 0.4)
+    )
+    named = {
+        "high_sponsorship": X["sponsorship_ratio"] >= HIGH_SPONSORSHIP,
+        "suspect_followers": (X["anomaly_score"] > anomaly_threshold) & tell_tale,
+        "price_above_tier": X["price_vs_market"] > PRICE_ABOVE_MARKET,
+        "audience_mismatch": (X["country_match"] == 0)
+        | (X["age_gap_years"] > AGE_GAP_YEARS)
+        | (X["gender_gap"] > GENDER_GAP),
+        "price_estimated": X["price_estimated"] == 1,
+        "price_unknown": X["price_usd"].isna(),
+    }
+    out = np.full(len(X), "", dtype=object)
+    for name, mask in named.items():
+        hit = mask.fillna(False).to_numpy(dtype=bool)
+        out[hit] = [f"{o};{name}" if o else name for o in out[hit]]
+    return out
+
+
+def _pct(values: pd.Series) -> list[str]:
+    return [f"{v:.0%}" for v in values]
+
+
+def _times(values: pd.Series) -> list[str]:
+    return [f"{v:.1f}x" for v in values]
+
+
+def _money(values: pd.Series) -> list[str]:
+    return [f"${v:,.0f}" for v in values]
+
+
+def _count(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.0f}"
+
+
+def _niche(P: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    creator = P.get("niche", pd.Series("?", index=P.index)).astype(str)
+    campaign = P.get(f"{CAMPAIGN_PREFIX}niche", pd.Series("?", index=P.index)).astype(str)
+    return creator, campaign
+
+
+def _niche_exact(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    creator, campaign = _niche(P)
+    return [
+        f"niche match: {a} = {b}" if a == b else f"niche differs: {a} vs {b}"
+        for a, b in zip(creator, campaign, strict=True)
+    ]
+
+
+def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    creator, campaign = _niche(P)
+    return [
+        f"past {a} creators in {b} campaigns did {'well' if v >= 0.5 else 'poorly'}"
+        for a, b, v in zip(creator, campaign, X["niche_affinity"], strict=True)
+    ]
+
+
+def _secondary(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    _, campaign = _niche(P)
+    return [
+        f"also posts about {b}" if hit == 1 else f"side niches {'suit' if v >= 0.5 else 'miss'} {b}"
+        for b, hit, v in zip(
+            campaign, X["niche_in_secondary"], X["secondary_niche_affinity"].fillna(0), strict=True
+        )
+    ]
+
+
+def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    audience = P.get("audience_country", pd.Series(None, index=P.index))
+    target = P.get(f"{CAMPAIGN_PREFIX}target_country", pd.Series(None, index=P.index))
+    return [
+        "audience country unknown"
+        if pd.isna(m)
+        else (f"audience in {a} = target {t}" if m == 1 else f"audience in {a}, target {t}")
+        for a, t, m in zip(audience, target, X["country_match"], strict=True)
+    ]
+
+
+def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    age = P.get("audience_age_median", pd.Series(np.nan, index=P.index))
+    return [
+        "audience age unknown"
+        if pd.isna(g)
+        else (
+            f"audience age {a:.0f} in target range"
+            if g == 0
+            else f"audience age {a:.0f}, {g:.0f} years off target"
+        )
+        for a, g in zip(age, X["age_gap_years"], strict=True)
+    ]
+
+
+def _gender(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    share = X["audience_female_share"]
+    return [
+        "audience gender unknown" if pd.isna(s) else f"audience {s:.0%} female, {g:.0%} off target"
+        for s, g in zip(share, X["gender_gap"], strict=True)
+    ]
+
+
+def _followers(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    followers = P.get("followers", pd.Series(np.nan, index=P.index))
+    tiers = tier_of(followers)
+    return [
+        f"{t} creator, {_count(float(f))} followers" for f, t in zip(followers, tiers, strict=True)
+    ]
+
+
+PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
+    "niche_exact": _niche_exact,
+    "niche_affinity": _affinity,
+    "niche_in_secondary": _secondary,
+    "secondary_niche_affinity": _secondary,
+    "country_match": _country,
+    "age_gap_years": _age,
+    "audience_age_median": _age,
+    "gender_gap": _gender,
+    "audience_female_share": _gender,
+    "log_followers": _followers,
+    "tier_code": _followers,
+    "engagement_rate": lambda X, P: [f"engagement rate {v}" for v in _pct(X["engagement_rate"])],
+    "engagement_vs_tier": lambda X, P: [
+        f"engagement {v} its tier" for v in _times(X["engagement_vs_tier"])
+    ],
+    "comment_like_ratio": lambda X, P: [
+        f"{v:.1f} comments per 100 likes" for v in 100 * X["comment_like_ratio"]
+    ],
+    "comment_like_vs_tier": lambda X, P: [
+        f"comments per like {v} its tier" for v in _times(X["comment_like_vs_tier"])
+    ],
+    "sponsorship_ratio": lambda X, P: [
+        "sponsored share unknown" if v == "nan%" else f"{v} of recent posts sponsored"
+        for v in _pct(X["sponsorship_ratio"])
+    ],
+    "recent_posts": lambda X, P: [f"{v:.0f} posts in 90 days" for v in X["recent_posts"]],
+    "following_ratio": lambda X, P: [
+        f"follows {v:.2f} accounts per follower" for v in X["following_ratio"]
+    ],
+    "follower_growth_30d": lambda X, P: [
+        f"followers {v:+.0%} in 30 days" for v in X["follower_growth_30d"]
+    ],
+    "anomaly_score": lambda X, P: ["follower pattern" for _ in range(len(X))],
+    "views_per_follower": lambda X, P: [
+        f"{v:.2f} views per follower" for v in X["views_per_follower"]
+    ],
+    "price_usd": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
+    "log_price": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
+    "price_estimated": lambda X, P: [
+        "price estimated (not given)" if v == 1 else "price given" for v in X["price_estimated"]
+    ],
+    "price_vs_market": lambda X, P: [
+        "price vs peers unknown" if pd.isna(v) else f"asks {v:.1f}x what peers ask"
+        for v in X["price_vs_market"]
+    ],
+    "engagements_per_dollar": lambda X, P: [
+        f"{v:.1f} engagements per dollar" for v in X["engagements_per_dollar"]
+    ],
+    "followers_per_dollar": lambda X, P: [
+        f"{v:,.0f} followers per dollar" for v in X["followers_per_dollar"]
+    ],
+    "platform_code": lambda X, P: [
+        f"on {v}" for v in P.get("platform", pd.Series("?", index=P.index))
+    ],
+    "log_product_price": lambda X, P: [
+        f"product price {v}" for v in _money(10 ** X["log_product_price"] - 1)
+    ],
+    "objective_code": lambda X, P: [
+        f"{v} campaign"
+        for v in P.get(f"{CAMPAIGN_PREFIX}objective", pd.Series("sales", index=P.index))
+    ],
+}
+assert set(PHRASES) == set(FEATURES), set(FEATURES) ^ set(PHRASES)
+
+
+def reasons(
+    contributions: np.ndarray, X: pd.DataFrame, pairs: pd.DataFrame, top: int = 3
+) -> np.ndarray:
+    """The `top` features that moved each row's score most, phrased: '+ niche match: pet = pet'.
+
+    `contributions` has one column per feature (in FEATURES order) plus the bias.
+    """
+    n, n_features = len(X), len(FEATURES)
+    effect = contributions[:, :n_features]
+    order = np.argsort(-np.abs(effect), axis=1, kind="stable")[:, :top]
+    phrases = np.empty((n, top), dtype=object)
+    P = pairs.reset_index(drop=True)
+    Xr = X.reset_index(drop=True)
+    for j, feature in enumerate(FEATURES):
+        rows, slots = np.nonzero(order == j)
+        if rows.size == 0:
+            continue
+        texts = PHRASES[feature](Xr.iloc[rows], P.iloc[rows])
+        signs = np.where(effect[rows, j] >= 0, "+", "-")
+        phrases[rows, slots] = [f"{s} {t}" for s, t in zip(signs, texts, strict=True)]
+    return np.array(["; ".join(row) for row in phrases], dtype=object)
