@@ -66,15 +66,17 @@ def read_campaign(path: str | os.PathLike[str]) -> pd.DataFrame:
 def count_rows(path: Path) -> int | None:
     """Rows in a creators file, cheaply (for the progress bar); None when unknown."""
     fmt = file_format(path)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
 
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    if fmt == "csv":
-        with open(path, "rb") as handle:
-            return max(
-                sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) - 1, 0
-            )
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if fmt == "csv":
+            with open(path, "rb") as handle:
+                blocks = iter(lambda: handle.read(1 << 20), b"")
+                return max(sum(block.count(b"\n") for block in blocks) - 1, 0)
+    except Exception:  # the reader reports what is wrong with the file, in one line
+        return None
     return None
 
 
