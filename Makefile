@@ -23,7 +23,9 @@ demo: $(INSTALLED)
 	@if [ -f $(REAL)/influencers.tsv ]; then \
 		$(BIN)/python -m recommender.real --src $(REAL) --out data/real/creators.parquet && \
 		$(BIN)/python -m recommender.validate --creators data/real/creators.parquet \
-			--rejects data/real/rejects.csv; \
+			--rejects data/real/rejects.csv && \
+		$(BIN)/python serve.py score --creators data/real/creators.parquet \
+			--campaign examples/campaign_pet.json --out data/real/scored.csv --show 10; \
 	else echo "skipping the real creators: $(REAL) not found"; fi
 
 test: $(INSTALLED)
@@ -40,6 +42,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/validate_1m.py
 	$(BIN)/python benchmarks/train_12k.py
 	$(BIN)/python benchmarks/model_quality.py
+	$(BIN)/python benchmarks/score_330k.py
 
 clean:
 	rm -rf $(VENV) data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

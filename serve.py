@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--out", type=Path, default=Path("scored.csv"))
     score.add_argument("--rejects", type=Path, help="default: <out>.rejects.csv beside --out")
     score.add_argument("--top", type=int, help="keep the best K creators of each campaign")
+    score.add_argument("--show", type=int, default=0, help="print the best N rows with reasons")
     http = commands.add_parser("http", help="serve POST /score and GET /health")
     http.add_argument("--host", default="127.0.0.1")
     http.add_argument("--port", type=int, default=8000)
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             if report.scored == 0:
                 print("error: nothing could be scored; see the rejects file", file=sys.stderr)
                 return 1
+            if args.show:
+                from recommender.batch import show_top
+
+                print(show_top(args.out, args.show))
             return 0
         import uvicorn
 

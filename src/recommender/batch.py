@@ -180,6 +180,22 @@ def score_file(
     return report
 
 
+def show_top(scored_path: str | os.PathLike[str], n: int) -> str:
+    """The best n rows of a scored file as a readable table, reasons on their own lines."""
+    scored = read_table(scored_path).head(n)
+    lines = []
+    for row in scored.to_dict(orient="records"):
+        lines.append(
+            f"{row['rank']:>3}. {row['creator_id']} ({row['tier']}, {row['niche']}): "
+            f"ROI {float(row['expected_roi']):.2f}, lift ${float(row['expected_lift_usd']):,.0f} "
+            f"[${float(row['lift_low_usd']):,.0f}, ${float(row['lift_high_usd']):,.0f}] "
+            f"for ${float(row['cost_usd']):,.0f}"
+            + (f"  flags: {row['flags']}" if row["flags"] else "")
+        )
+        lines.append(f"       {row['reasons']}")
+    return "\n".join(lines)
+
+
 def _reject_seen(
     chunk: pd.DataFrame, seen: set[tuple[str, ...]], reject_parts: list[pd.DataFrame]
 ) -> pd.DataFrame:

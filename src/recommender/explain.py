@@ -102,12 +102,17 @@ def _secondary(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     audience = P.get("audience_country", pd.Series(None, index=P.index))
     target = P.get(f"{CAMPAIGN_PREFIX}target_country", pd.Series(None, index=P.index))
-    return [
-        "audience country unknown"
-        if pd.isna(m)
-        else (f"audience in {a} = target {t}" if m == 1 else f"audience in {a}, target {t}")
-        for a, t, m in zip(audience, target, X["country_match"], strict=True)
-    ]
+    out = []
+    for a, t, m in zip(audience, target, X["country_match"], strict=True):
+        if pd.isna(t):
+            out.append("no target country to miss")
+        elif pd.isna(m):
+            out.append(f"audience country unknown (target {t})")
+        else:
+            out.append(
+                f"audience in {a} = target {t}" if m == 1 else f"audience in {a}, target {t}"
+            )
+    return out
 
 
 def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:

@@ -148,8 +148,8 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         if known.sum() >= 50:
             inputs = self._price_inputs(basics, relative)
             self.price_model_ = LGBMRegressor(
-                n_estimators=200,
-                learning_rate=0.05,
+                n_estimators=100,
+                learning_rate=0.1,
                 num_leaves=15,
                 min_child_samples=20,
                 random_state=self.random_state,

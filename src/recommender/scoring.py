@@ -190,10 +190,11 @@ def candidate_pairs(
 def score_pairs(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """DESIGN.md's scored columns (rank left to `rank`) and the input's own columns."""
     X = recommender.transform(pairs)
-    predicted = recommender.predict(pairs, features=X)
+    lift_contributions = recommender.lift.contributions(X)
+    predicted = recommender.predict(pairs, features=X, lift_contributions=lift_contributions)
     anomaly_threshold = recommender.features.named_steps["features"].creator_.anomaly_threshold_
     predicted["flags"] = explain.flags(X, anomaly_threshold)
-    predicted["reasons"] = _reasons(recommender, X, pairs)
+    predicted["reasons"] = _reasons(recommender, X, pairs, lift_contributions)
     own = [
         c
         for c in pairs.columns
@@ -202,13 +203,13 @@ def score_pairs(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([predicted, pairs[own]], axis=1)
 
 
-def _reasons(recommender: Recommender, X: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
+def _reasons(
+    recommender: Recommender, X: pd.DataFrame, pairs: pd.DataFrame, lift_contributions: np.ndarray
+) -> np.ndarray:
     """Reasons from the contributions of the model behind each row's score."""
     objective = pairs.get(f"{CAMPAIGN_PREFIX}objective", pd.Series("sales", index=pairs.index))
     by_fit = objective.isin(["awareness", "content"]).to_numpy(dtype=bool)
-    contributions = np.zeros((len(X), X.shape[1] + 1))
-    if (~by_fit).any():
-        contributions[~by_fit] = recommender.lift.contributions(X.loc[~by_fit])
+    contributions = lift_contributions.copy()
     if by_fit.any():
         contributions[by_fit] = recommender.ranker.contributions(X.loc[by_fit])
     return explain.reasons(contributions, X, pairs)

@@ -38,13 +38,15 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         alpha: float = 0.5,
         scale: float | None = None,
         random_state: int | None = 0,
-        n_estimators: int = 600,
+        n_estimators: int = 300,
+        learning_rate: float = 0.04,
     ) -> None:
         self.loss = loss
         self.alpha = alpha
         self.scale = scale
         self.random_state = random_state
         self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
 
     def fit(self, X: pd.DataFrame, y: Any) -> ReturnRegressor:
         target = np.asarray(y, dtype=float)
@@ -54,7 +56,12 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         if self.loss == "quantile":
             extra["alpha"] = self.alpha
         self.model_ = LGBMRegressor(
-            **lgbm_params(self.random_state, n_estimators=self.n_estimators, **extra)
+            **lgbm_params(
+                self.random_state,
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                **extra,
+            )
         )
         self.model_.fit(X[finite], np.arcsinh(target[finite] / self.scale_))
         self.n_features_in_ = X.shape[1]

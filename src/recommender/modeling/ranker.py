@@ -38,7 +38,7 @@ class FitRanker(BaseEstimator):  # type: ignore[misc]
     the same across campaigns ("better fit than 80% of past hires").
     """
 
-    def __init__(self, random_state: int | None = 0, n_estimators: int = 300) -> None:
+    def __init__(self, random_state: int | None = 0, n_estimators: int = 150) -> None:
         self.random_state = random_state
         self.n_estimators = n_estimators
 
@@ -50,7 +50,7 @@ class FitRanker(BaseEstimator):  # type: ignore[misc]
             **lgbm_params(
                 self.random_state,
                 n_estimators=self.n_estimators,
-                learning_rate=0.05,
+                learning_rate=0.1,
                 objective="lambdarank",
                 min_child_samples=20,
             )

@@ -42,10 +42,20 @@ class Recommender:
     def transform(self, pairs: pd.DataFrame) -> pd.DataFrame:
         return self.features.transform(pairs)  # type: ignore[no-any-return]
 
-    def predict(self, pairs: pd.DataFrame, features: pd.DataFrame | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        pairs: pd.DataFrame,
+        features: pd.DataFrame | None = None,
+        lift_contributions: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        """Scored columns for each pair; pass features and the lift model's contributions
+        when already computed (the contributions add up to its prediction)."""
         X = self.transform(pairs) if features is None else features
         fit_score = self.ranker.fit_score(self.ranker.predict(X))
-        point = self.lift.predict_transformed(X)
+        if lift_contributions is None:
+            point = self.lift.predict_transformed(X)
+        else:
+            point = lift_contributions.sum(axis=1)
         low = self.lift_low.predict_transformed(X) - self.margin
         high = self.lift_high.predict_transformed(X) + self.margin
         cost = X["price_usd"].to_numpy(dtype=float)
