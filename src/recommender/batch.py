@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from recommender import schema
-from recommender.io import DataFileError, file_format, read_table, write_table
+from recommender.io import DataFileError, file_format, one_line, read_table, write_table
 from recommender.scoring import (
     ScoringError,
     campaigns_frame,
@@ -103,8 +103,7 @@ def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path}: file is empty") from None
     except Exception as exc:  # a parser failure mid-file is a whole-file problem
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataFileError(f"{path}: cannot read as {fmt}: {first}") from None
+        raise DataFileError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
 
 
 def score_file(

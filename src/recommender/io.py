@@ -22,6 +22,12 @@ class DataFileError(Exception):
     """A whole file cannot be used; the message is one line naming file and problem."""
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def file_format(path: str | os.PathLike[str]) -> str:
     suffixes = Path(path).suffixes
     ext = suffixes[-1].lower() if suffixes else ""
@@ -50,8 +56,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path}: file is empty") from None
     except Exception as exc:  # any parser failure is a whole-file problem for the user
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataFileError(f"{path}: cannot read as {fmt}: {first_line}") from None
+        raise DataFileError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
 
 
 def _read_jsonl(path: str | os.PathLike[str]) -> pd.DataFrame:

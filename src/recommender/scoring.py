@@ -27,6 +27,7 @@ import pandas as pd
 
 from recommender import explain, schema
 from recommender.features import CAMPAIGN_PREFIX, attach_campaigns, cross_pairs
+from recommender.io import one_line
 from recommender.modeling.recommender import Recommender
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -91,8 +92,7 @@ def _load_from_mlflow(uri: str) -> Recommender:
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
     except (MlflowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelNotFound(f"{uri}: cannot load the model: {first}") from None
+        raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
     return _load_file(Path(local) / "artifacts" / RECOMMENDER_FILE)
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from recommender import evaluate, schema
 from recommender.features import CAMPAIGN_PREFIX, FEATURES
+from recommender.io import one_line
 from recommender.modeling.recommender import PREDICTION_COLUMNS, Recommender
 from recommender.modeling.training import TrainResult
 
@@ -195,10 +196,9 @@ def champion_gate(
         champion_metric = float(evaluate_champion(current))
     except Exception as exc:  # an old champion may no longer load with today's code
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return GateDecision(
             True,
-            f"champion version {current.version} could not be evaluated ({first_line}); "
+            f"champion version {current.version} could not be evaluated ({one_line(exc)}); "
             f"version {version} is champion now",
             None,
         )
