@@ -79,3 +79,8 @@ def test_baselines_rank_what_they_say():
     assert order["most_followers"] == [1, 2, 0]
     assert order["highest_engagement"] == [2, 0, 1]
     assert order["niche_then_engagement"] == [0, 2, 1]
+
+
+def test_unknown_truth_is_left_out_not_poisoning_the_mean():
+    f = frame([3, 2, 1], [np.nan, 1, 0])
+    assert ndcg_at_k(f, "score", "gain", 1) == pytest.approx(1.0)

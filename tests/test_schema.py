@@ -254,3 +254,15 @@ def test_every_row_ends_in_exactly_one_place(rows):
     assert share.between(0, 1).all()
     assert not valid["creator_id"].duplicated().any()
     assert (valid["niche"].str.len() > 0).all()
+
+
+def test_a_broken_earlier_row_does_not_block_a_valid_duplicate(creators_frame):
+    frame = pd.concat([creators_frame.iloc[[0]].assign(followers="x"), creators_frame])
+    checked = validate(frame, CREATORS)
+    assert checked.valid["creator_id"].tolist() == ["a", "b", "c"]
+    assert checked.rejects[REJECT_REASON].tolist() == ["followers: not a number (got 'x')"]
+
+
+def test_whole_numbers_too_large_for_a_float_are_rejected(creators_frame):
+    checked = validate(creators_frame.assign(followers=["1e30", "10", "5"]), CREATORS)
+    assert checked.rejects[REJECT_REASON].item() == "followers: too large (got '1e30')"

@@ -168,3 +168,24 @@ def test_import_stays_light():
     code = "import sys, recommender; print('mlflow' in sys.modules, 'lightgbm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_platform_rejects_are_the_rows_as_given(market: Market, model: Recommender):
+    creators = market.creators.head(20).astype(str)
+    result = score_with_rejects(creators, {**CAMPAIGN, "platform": "youtube"}, model)
+    rejected = result.rejects.drop(columns="reject_reason")
+    original = creators.set_index("creator_id").loc[rejected["creator_id"]].reset_index()
+    pd.testing.assert_frame_equal(rejected[original.columns], original, check_dtype=False)
+
+
+def test_invalid_campaigns_are_reported_not_dropped(market: Market, model: Recommender):
+    campaigns = pd.DataFrame([CAMPAIGN, {"campaign_id": "k2", "niche": ""}])
+    result = score_with_rejects(market.creators.head(5), campaigns, model)
+    assert set(result.scored["campaign_id"]) == {"k1"}
+    assert result.campaign_rejects["reject_reason"].tolist() == ["niche: required value missing"]
+
+
+def test_reasons_never_show_nan(market: Market, model: Recommender):
+    thin = market.creators.head(40)[list(schema.CREATORS.required)].assign(followers=0)
+    scored = recommender.score(thin, {"campaign_id": "k", "niche": "pet"}, model)
+    assert not scored["reasons"].str.contains("nan").any()

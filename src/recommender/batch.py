@@ -23,8 +23,8 @@ from recommender import schema
 from recommender.io import DataFileError, file_format, one_line, read_table, write_table
 from recommender.scoring import (
     ScoringError,
-    campaigns_frame,
     candidate_pairs,
+    checked_campaigns,
     load_model,
     rank,
     score_pairs,
@@ -121,8 +121,14 @@ def score_file(
     start = time.perf_counter()
     recommender = load_model(model)
     report.add_time("load model", time.perf_counter() - start)
-    campaigns = campaigns_frame(read_campaign(campaign_path))
+    try:
+        checked = checked_campaigns(read_campaign(campaign_path))
+    except ScoringError as exc:
+        raise DataFileError(f"{campaign_path}: {exc}") from None
+    campaigns = checked.valid
     report.campaigns = len(campaigns)
+    for reason in checked.rejects.get(schema.REJECT_REASON, pd.Series(dtype=str)):
+        say(f"skipped a campaign of {campaign_path}: {reason}")
     creators_path = Path(creators_path)
     total = count_rows(creators_path)
     bar = _progress_bar(total, progress)
@@ -140,8 +146,13 @@ def score_file(
         report.rows_in += len(chunk)
         tick = time.perf_counter()
         chunk = _reject_seen(chunk, seen, reject_parts)
-        pairs, rejects = candidate_pairs(chunk, campaigns)
+        try:
+            pairs, rejects = candidate_pairs(chunk, campaigns)
+        except ScoringError as exc:
+            raise DataFileError(f"{creators_path}: {exc}") from None
         reject_parts.append(rejects)
+        # Only rows that were valid block later duplicates.
+        seen.update(_keys(pairs if "campaign_id" in chunk.columns else pairs[["creator_id"]]))
         report.add_time("validate", time.perf_counter() - tick)
         if len(pairs):
             tick = time.perf_counter()
@@ -182,13 +193,20 @@ def score_file(
 def show_top(scored_path: str | os.PathLike[str], n: int) -> str:
     """The best n rows of a scored file as a readable table, reasons on their own lines."""
     scored = read_table(scored_path).head(n)
+    numbers = ["expected_roi", "expected_lift_usd", "lift_low_usd", "lift_high_usd", "cost_usd"]
+    for column in numbers:
+        scored[column] = pd.to_numeric(scored[column], errors="coerce")
+
+    def usd(value: float) -> str:
+        return "$?" if pd.isna(value) else f"${value:,.0f}"
+
     lines = []
     for row in scored.to_dict(orient="records"):
+        roi = "?" if pd.isna(row["expected_roi"]) else f"{row['expected_roi']:.2f}"
         lines.append(
-            f"{row['rank']:>3}. {row['creator_id']} ({row['tier']}, {row['niche']}): "
-            f"ROI {float(row['expected_roi']):.2f}, lift ${float(row['expected_lift_usd']):,.0f} "
-            f"[${float(row['lift_low_usd']):,.0f}, ${float(row['lift_high_usd']):,.0f}] "
-            f"for ${float(row['cost_usd']):,.0f}"
+            f"{row['rank']:>3}. {row['creator_id']} ({row['tier']}, {row.get('niche', '')}): "
+            f"ROI {roi}, lift {usd(row['expected_lift_usd'])} "
+            f"[{usd(row['lift_low_usd'])}, {usd(row['lift_high_usd'])}] for {usd(row['cost_usd'])}"
             + (f"  flags: {row['flags']}" if row["flags"] else "")
         )
         lines.append(f"       {row['reasons']}")
@@ -200,18 +218,24 @@ def _reject_seen(
 ) -> pd.DataFrame:
     """Rows whose id was in an earlier chunk go to the rejects; the rest come back."""
     key = [c for c in ("campaign_id", "creator_id") if c in chunk.columns]
-    if "creator_id" not in key:
+    if "creator_id" not in key or not seen:
         return chunk
-    ids = list(zip(*(chunk[c].astype(str).str.strip() for c in key), strict=True))
-    earlier = pd.Series([k in seen for k in ids], index=chunk.index, dtype=bool)
+    earlier = pd.Series([k in seen for k in _keys(chunk)], index=chunk.index, dtype=bool)
     if earlier.any():
         reject_parts.append(
             chunk.loc[earlier].assign(
                 **{schema.REJECT_REASON: f"{'+'.join(key)}: duplicate of an earlier row"}
             )
         )
-    seen.update(ids)
     return chunk.loc[~earlier]
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    """(campaign_id,) creator_id of each row, as text."""
+    key = [c for c in ("campaign_id", "creator_id") if c in frame.columns]
+    if "creator_id" not in key:
+        return []
+    return list(zip(*(frame[c].astype(str).str.strip() for c in key), strict=True))
 
 
 def _reason_first(rejects: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ def ndcg_at_k(frame: pd.DataFrame, score: str, gain: str, k: int, group: str = G
     """
     values = []
     for _, g in frame.groupby(group, sort=False):
+        g = g[np.isfinite(g[gain].to_numpy(dtype=float))]  # unknown truth: not judged
         gains = g[gain].to_numpy(dtype=float).clip(min=0)
         ideal = dcg(np.sort(gains)[::-1], k)
         if ideal <= 0:

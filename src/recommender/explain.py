@@ -47,16 +47,21 @@ def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
     return out
 
 
+def _fmt(values: pd.Series, pattern: str) -> list[str]:
+    """Values formatted by `pattern`; "unknown" where a value is missing."""
+    return ["unknown" if pd.isna(v) else pattern.format(v) for v in values]
+
+
 def _pct(values: pd.Series) -> list[str]:
-    return [f"{v:.0%}" for v in values]
+    return _fmt(values, "{:.0%}")
 
 
 def _times(values: pd.Series) -> list[str]:
-    return [f"{v:.1f}x" for v in values]
+    return _fmt(values, "{:.1f}x")
 
 
 def _money(values: pd.Series) -> list[str]:
-    return [f"${v:,.0f}" for v in values]
+    return _fmt(values, "${:,.0f}")
 
 
 def _count(value: float) -> str:
@@ -162,25 +167,27 @@ PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
         f"engagement {v} its tier" for v in _times(X["engagement_vs_tier"])
     ],
     "comment_like_ratio": lambda X, P: [
-        f"{v:.1f} comments per 100 likes" for v in 100 * X["comment_like_ratio"]
+        f"{v} comments per 100 likes" for v in _fmt(100 * X["comment_like_ratio"], "{:.1f}")
     ],
     "comment_like_vs_tier": lambda X, P: [
         f"comments per like {v} its tier" for v in _times(X["comment_like_vs_tier"])
     ],
     "sponsorship_ratio": lambda X, P: [
-        "sponsored share unknown" if v == "nan%" else f"{v} of recent posts sponsored"
+        "sponsored share unknown" if v == "unknown" else f"{v} of recent posts sponsored"
         for v in _pct(X["sponsorship_ratio"])
     ],
-    "recent_posts": lambda X, P: [f"{v:.0f} posts in 90 days" for v in X["recent_posts"]],
+    "recent_posts": lambda X, P: [
+        f"{v} posts in 90 days" for v in _fmt(X["recent_posts"], "{:.0f}")
+    ],
     "following_ratio": lambda X, P: [
-        f"follows {v:.2f} accounts per follower" for v in X["following_ratio"]
+        f"follows {v} accounts per follower" for v in _fmt(X["following_ratio"], "{:.2f}")
     ],
     "follower_growth_30d": lambda X, P: [
-        f"followers {v:+.0%} in 30 days" for v in X["follower_growth_30d"]
+        f"followers {v} in 30 days" for v in _fmt(X["follower_growth_30d"], "{:+.0%}")
     ],
     "anomaly_score": lambda X, P: ["follower pattern" for _ in range(len(X))],
     "views_per_follower": lambda X, P: [
-        f"{v:.2f} views per follower" for v in X["views_per_follower"]
+        f"{v} views per follower" for v in _fmt(X["views_per_follower"], "{:.2f}")
     ],
     "price_usd": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
     "log_price": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
@@ -192,10 +199,10 @@ PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
         for v in X["price_vs_market"]
     ],
     "engagements_per_dollar": lambda X, P: [
-        f"{v:.1f} engagements per dollar" for v in X["engagements_per_dollar"]
+        f"{v} engagements per dollar" for v in _fmt(X["engagements_per_dollar"], "{:.1f}")
     ],
     "followers_per_dollar": lambda X, P: [
-        f"{v:,.0f} followers per dollar" for v in X["followers_per_dollar"]
+        f"{v} followers per dollar" for v in _fmt(X["followers_per_dollar"], "{:,.0f}")
     ],
     "platform_code": lambda X, P: [
         f"on {v}" for v in P.get("platform", pd.Series("?", index=P.index))

@@ -46,7 +46,11 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for row in frame.astype(object).to_dict(orient="records"):
         clean: dict[str, Any] = {}
         for key, value in row.items():
-            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            if (
+                value is None
+                or value is pd.NA
+                or (isinstance(value, float) and not math.isfinite(value))
+            ):
                 clean[str(key)] = None
             elif isinstance(value, np.generic):
                 clean[str(key)] = value.item()

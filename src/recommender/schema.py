@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 REJECT_REASON = "reject_reason"
+MAX_WHOLE = 2.0**53  # whole numbers beyond this lose precision as floats
 PLATFORMS = ("instagram", "tiktok", "youtube")
 OBJECTIVES = ("sales", "awareness", "content")
 DEFAULT_OBJECTIVE = "sales"
@@ -266,6 +267,9 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
         ok = np.isfinite(number)
         if col.kind == Kind.INT:
             reasons.add(ok & (number != np.round(number)), col.name, "not a whole number", values)
+            too_large = ok & (np.abs(number) > MAX_WHOLE)
+            reasons.add(too_large, col.name, "too large", values)
+            ok &= ~too_large
         if col.min is not None:
             below = number <= col.min if col.min_exclusive else number < col.min
             sign = ">" if col.min_exclusive else ">="
@@ -329,8 +333,11 @@ def validate(
         reasons.add(unknown, id_column, f"unknown {what}", frame[id_column].to_numpy(dtype=object))
 
     key = key or table.key
+    # The first row that is otherwise valid wins; a broken earlier row does not block it.
     keys = pd.DataFrame({k: typed[k] if k in typed else frame[k].astype("string") for k in key})
-    duplicate = keys.notna().all(axis=1).to_numpy() & keys.duplicated(keep="first").to_numpy()
+    candidate = keys.notna().all(axis=1).to_numpy() & ~reasons.bad
+    duplicate = np.zeros(len(frame), dtype=bool)
+    duplicate[candidate] = keys.loc[candidate].duplicated(keep="first").to_numpy()
     reasons.add(duplicate, "+".join(key), "duplicate of an earlier row", None)
 
     bad = reasons.bad

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,11 @@ MODEL_ENV = "CREATOR_RECOMMENDER_MODEL"
 RECOMMENDER_FILE = "recommender.joblib"
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
 
+OUTPUT_DECIMALS = {
+    "score": 6, "fit_score": 4, "expected_roi": 6, "expected_lift_usd": 2, "lift_low_usd": 2,
+    "lift_high_usd": 2, "cost_usd": 2,
+}  # fmt: skip
+
 _cache: dict[str, Recommender] = {}
 
 
@@ -50,7 +55,8 @@ class ModelNotFound(ScoringError):
 @dataclass(frozen=True)
 class Scored:
     scored: pd.DataFrame
-    rejects: pd.DataFrame
+    rejects: pd.DataFrame  # rejected creator rows, as given, with reject_reason
+    campaign_rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -98,6 +104,11 @@ def _load_from_mlflow(uri: str) -> Recommender:
 
 def campaigns_frame(campaign: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
     """Valid campaigns from a dict, a Series or a DataFrame; ScoringError if none is valid."""
+    return checked_campaigns(campaign).valid
+
+
+def checked_campaigns(campaign: Mapping[str, Any] | pd.DataFrame | pd.Series) -> schema.Validated:
+    """Valid and rejected campaigns; ScoringError if none is valid."""
     if isinstance(campaign, pd.DataFrame):
         frame = campaign
     elif isinstance(campaign, (Mapping, pd.Series)):
@@ -110,7 +121,7 @@ def campaigns_frame(campaign: Mapping[str, Any] | pd.DataFrame | pd.Series) -> p
         raise ScoringError(str(exc)) from None
     if not len(checked.valid):
         raise ScoringError(f"no valid campaign: {checked.rejects[schema.REJECT_REASON].iloc[0]}")
-    return checked.valid
+    return checked
 
 
 def score(
@@ -133,13 +144,12 @@ def score_with_rejects(
 ) -> Scored:
     """Score every valid creator; every input row ends in `scored` or `rejects`."""
     recommender = load_model(model)
-    campaigns = campaigns_frame(campaign)
-    pairs, rejects = candidate_pairs(creators, campaigns)
+    campaigns = checked_campaigns(campaign)
+    pairs, rejects = candidate_pairs(creators, campaigns.valid)
     if not len(pairs):
-        return Scored(_empty_scored(creators), rejects)
-    scored = score_pairs(recommender, pairs)
-    ranked = rank(scored, top)
-    return Scored(ranked, rejects)
+        return Scored(_empty_scored(creators), rejects, campaigns.rejects)
+    ranked = rank(score_pairs(recommender, pairs), top)
+    return Scored(ranked, rejects, campaigns.rejects)
 
 
 def candidate_pairs(
@@ -147,17 +157,17 @@ def candidate_pairs(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pair frame of valid candidates, rejected input rows with reasons)."""
     per_row = "campaign_id" in creators.columns
+    original = creators.reset_index(drop=True)
     try:
         checked = schema.validate(
-            creators,
+            original.assign(_row=np.arange(len(original))),
             schema.CREATORS,
             known={"campaign_id": campaigns["campaign_id"]} if per_row else None,
             key=("campaign_id", "creator_id") if per_row else None,
         )
     except schema.ContractError as exc:
         raise ScoringError(str(exc)) from None
-    valid, rejects = checked.valid, checked.rejects
-    valid["_row"] = np.arange(len(valid))
+    valid, rejects = checked.valid, checked.rejects.drop(columns="_row")
     if per_row:
         valid["campaign_id"] = valid["campaign_id"].astype("string").str.strip()
         pairs = attach_campaigns(valid, campaigns)
@@ -174,7 +184,8 @@ def candidate_pairs(
                 .groupby("_row")[f"{CAMPAIGN_PREFIX}platform"]
                 .agg(lambda v: ", ".join(sorted(set(v))))
             )
-            excluded = excluded.assign(
+            # Rejected rows are written as they came in, not as validated.
+            as_given = original.iloc[excluded["_row"].to_numpy()].assign(
                 **{
                     schema.REJECT_REASON: [
                         f"platform: the campaign wants {wanted[r]} (got '{p}')"
@@ -182,7 +193,7 @@ def candidate_pairs(
                     ]
                 }
             )
-            rejects = pd.concat([rejects, excluded.drop(columns="_row")], ignore_index=True)
+            rejects = pd.concat([rejects, as_given], ignore_index=True)
         pairs = pairs.loc[allowed]
     return pairs.reset_index(drop=True), rejects
 
@@ -193,6 +204,8 @@ def score_pairs(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     lift_contributions = recommender.lift.contributions(X)
     predicted = recommender.predict(pairs, features=X, lift_contributions=lift_contributions)
     anomaly_threshold = recommender.features.named_steps["features"].creator_.anomaly_threshold_
+    # Cents and six decimals are all a reader needs, and short numbers write fast.
+    predicted = predicted.round(OUTPUT_DECIMALS)
     predicted["flags"] = explain.flags(X, anomaly_threshold)
     predicted["reasons"] = _reasons(recommender, X, pairs, lift_contributions)
     own = [

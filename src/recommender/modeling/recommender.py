@@ -14,6 +14,7 @@ from recommender.features import CAMPAIGN_PREFIX
 from recommender.modeling.lift import ReturnRegressor
 from recommender.modeling.ranker import FitRanker
 
+MIN_COST_USD = 1.0
 PREDICTION_COLUMNS = (
     "campaign_id", "creator_id", "score", "fit_score", "expected_lift_usd", "lift_low_usd",
     "lift_high_usd", "cost_usd", "expected_roi", "tier",
@@ -65,7 +66,8 @@ class Recommender:
         expected_lift = expected * per_dollar
         lift_low = np.minimum(self.lift.to_return(low) * per_dollar, expected_lift)
         lift_high = np.maximum(self.lift.to_return(high) * per_dollar, expected_lift)
-        expected_roi = expected_lift / np.where(cost > 0, cost, np.nan)
+        # A gifted post still costs something (product, time): at least $1 per post.
+        expected_roi = expected_lift / np.maximum(cost, MIN_COST_USD)
 
         objective = (
             pairs[f"{CAMPAIGN_PREFIX}objective"].astype("string").str.lower()
