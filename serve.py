@@ -29,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--rejects", type=Path, help="default: <out>.rejects.csv beside --out")
     score.add_argument("--top", type=int, help="keep the best K creators of each campaign")
     score.add_argument("--show", type=int, default=0, help="print the best N rows with reasons")
+    plan = commands.add_parser("plan", help="choose creators within a budget")
+    plan.add_argument("--creators", required=True, type=Path)
+    plan.add_argument("--campaign", required=True, type=Path)
+    plan.add_argument("--budget", required=True, type=float, help="USD")
+    plan.add_argument("--explore", type=float, default=0.0, help="share of budget for learning")
+    plan.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
+    plan.add_argument("--out", type=Path, default=Path("plan.csv"))
+    plan.add_argument("--max-niche-share", type=float, help="cap on any one niche's budget share")
     http = commands.add_parser("http", help="serve POST /score and GET /health")
     http.add_argument("--host", default="127.0.0.1")
     http.add_argument("--port", type=int, default=8000)
@@ -59,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 print(show_top(args.out, args.show))
             return 0
+        if args.command == "plan":
+            from recommender.batch import plan_file
+
+            return plan_file(args)
         import uvicorn
 
         from recommender.http_api import create_app

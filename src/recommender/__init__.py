@@ -12,9 +12,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from recommender.planning import Plan
     from recommender.scoring import Scored
 
-__all__ = ["load_model", "score", "score_with_rejects"]
+__all__ = ["load_model", "plan", "score", "score_with_rejects"]
+
+
+def plan(*args: Any, **kwargs: Any) -> Plan:
+    """See recommender.planning.plan."""
+    from recommender.planning import plan as _plan
+
+    return _plan(*args, **kwargs)
 
 
 def score(*args: Any, **kwargs: Any) -> Any:

@@ -253,3 +253,37 @@ def _progress_bar(total: int | None, wanted: bool | None) -> Any:
 
 
 __all__ = ["BatchReport", "ScoringError", "read_campaign", "score_file"]
+
+
+def plan_file(args: Any) -> int:
+    """serve.py plan: read the files, plan, write the chosen creators and print the summary."""
+    from recommender.planning import Constraints, plan
+
+    campaign = read_campaign(args.campaign)
+    if len(campaign) != 1:
+        raise DataFileError(f"{args.campaign}: plan takes exactly one campaign")
+    creators = read_table(args.creators)
+    first = campaign.iloc[0]
+    constraints = Constraints(
+        platform=first.get("platform") if isinstance(first.get("platform"), str) else None,
+        max_niche_share=args.max_niche_share,
+    )
+    try:
+        result = plan(creators, campaign, args.budget, args.model, args.explore, constraints)
+    except ValueError as exc:
+        raise ScoringError(str(exc)) from None
+    write_table(result.chosen, args.out)
+    summary = result.summary
+    print(f"plan for {summary['campaign_id']}: {summary['creators']} creators "
+          f"({summary['exploration_creators']} exploring) -> {args.out}")  # fmt: skip
+    print(f"  cost ${summary['total_cost_usd']:,.0f} of ${summary['budget_usd']:,.0f}; "
+          f"expected lift ${summary['expected_lift_usd']:,.0f} "
+          f"[${summary['lift_low_usd']:,.0f}, ${summary['lift_high_usd']:,.0f}], "
+          f"ROI {summary['expected_roi']:.2f}, "
+          f"optimality gap <= {summary['optimality_gap']:.4%}")  # fmt: skip
+    low, high = summary["largest_creators_interval_usd"]
+    print(f"  the same budget on the {summary['largest_creators_count']} largest creators: "
+          f"expected lift ${summary['largest_creators_expected_lift_usd']:,.0f} "
+          f"[${low:,.0f}, ${high:,.0f}]")  # fmt: skip
+    print(f"  {len(result.rejects):,} candidate rows rejected as invalid")
+    return 0 if summary["creators"] else 1
