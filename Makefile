@@ -25,7 +25,10 @@ demo: $(INSTALLED)
 		$(BIN)/python -m recommender.validate --creators data/real/creators.parquet \
 			--rejects data/real/rejects.csv && \
 		$(BIN)/python serve.py score --creators data/real/creators.parquet \
-			--campaign examples/campaign_pet.json --out data/real/scored.csv --show 10; \
+			--campaign examples/campaign_pet.json --out data/real/scored.csv --show 10 && \
+		$(BIN)/python serve.py plan --creators data/real/creators.parquet \
+			--campaign examples/campaign_pet.json --budget 3000 --explore 0.2 \
+			--out data/real/plan.csv; \
 	else echo "skipping the real creators: $(REAL) not found"; fi
 
 test: $(INSTALLED)
@@ -43,6 +46,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/train_12k.py
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/score_330k.py
+	$(BIN)/python benchmarks/plan_10k.py
 
 clean:
 	rm -rf $(VENV) data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache
