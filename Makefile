@@ -47,6 +47,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/score_330k.py
 	$(BIN)/python benchmarks/plan_10k.py
+	$(BIN)/python benchmarks/plan_quality.py
 
 clean:
 	rm -rf $(VENV) data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""How good are plans, measured on the simulator's noise-free truth for held-out campaigns.
+
+    python benchmarks/plan_quality.py [--seed 0] [--candidates 3000] [--campaigns 30]
+
+Trains on the demo market, then for held-out campaigns plans over a sample of
+candidates (on the campaign's platform) with the campaign's budget, and
+compares the chosen creators' noise-free lift with
+- the best selection possible under the same budget (knapsack on the true lift
+  and true cost: an oracle no real tool has), and
+- a niche-then-engagement greedy heuristic with the same budget.
+Targets (issue 5): plan >= 0.93 of the oracle and >= 1.5x the heuristic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from recommender.modeling.training import TrainConfig, train
+from recommender.planning import Constraints, knapsack, plan
+from recommender.simulate import expected_outcomes, generate_market
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--candidates", type=int, default=3_000)
+    parser.add_argument("--campaigns", type=int, default=30)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    market = generate_market(seed=args.seed)
+    result = train(market.creators, market.campaigns, market.outcomes, market.expected,
+                   TrainConfig(seed=args.seed))  # fmt: skip
+    rng = np.random.default_rng(args.seed)
+    held_out = market.campaigns[market.campaigns["campaign_id"].isin(result.split["test"])]
+    rows = []
+    for campaign in held_out.head(args.campaigns).to_dict(orient="records"):
+        pool = market.creators
+        if isinstance(campaign["platform"], str):
+            pool = pool[pool["platform"] == campaign["platform"]]
+        pool = pool.iloc[rng.choice(len(pool), min(args.candidates, len(pool)), replace=False)]
+        budget = float(campaign["budget_usd"])
+        pairs = pd.DataFrame(
+            {"campaign_id": campaign["campaign_id"], "creator_id": pool["creator_id"]}
+        )
+        truth = expected_outcomes(pairs, market.creators, market.creator_traits, market.campaigns)
+        truth = truth.set_index("creator_id")
+        chosen = plan(pool, campaign, budget, result.recommender, constraints=Constraints()).chosen
+        plan_lift = float(truth.loc[chosen["creator_id"], "expected_lift_usd"].sum())
+        plan_spend = float(truth.loc[chosen["creator_id"], "true_cost_usd"].sum())
+        picked, _ = knapsack(
+            truth["expected_lift_usd"].to_numpy(), truth["true_cost_usd"].to_numpy(), budget
+        )
+        oracle = float(truth["expected_lift_usd"].to_numpy()[picked].sum())
+        engagement = (pool["avg_likes"] + pool["avg_comments"]) / pool["followers"].clip(lower=1)
+        order = pool.assign(_niche=pool["niche"] == campaign["niche"], _er=engagement).sort_values(
+            ["_niche", "_er"], ascending=False
+        )
+        spent, greedy = 0.0, 0.0
+        for creator in order["creator_id"]:
+            cost = float(truth.loc[creator, "true_cost_usd"])
+            if spent + cost <= budget:
+                spent += cost
+                greedy += float(truth.loc[creator, "expected_lift_usd"])
+        rows.append({"campaign": campaign["campaign_id"], "budget": budget, "plan": plan_lift,
+                     "oracle": oracle, "greedy": greedy, "true_spend": plan_spend})  # fmt: skip
+    table = pd.DataFrame(rows)
+    to_oracle = table["plan"].sum() / table["oracle"].sum()
+    to_greedy = table["plan"].sum() / table["greedy"].sum()
+    print(
+        f"{len(table)} held-out campaigns, {args.candidates:,} candidates each (seed {args.seed})"
+    )
+    print(f"plan / best possible (total noise-free lift):   {to_oracle:.3f}  (target >= 0.93)")
+    print(f"plan / niche-then-engagement greedy:             {to_greedy:.2f}x (target >= 1.5x)")
+    of_best = statistics.median(table["plan"] / table["oracle"])
+    of_greedy = statistics.median(table["plan"] / table["greedy"].clip(lower=1e-9))
+    print(f"median per campaign: {of_best:.3f} of best, {of_greedy:.2f}x greedy")
+    over = (table["true_spend"] > table["budget"]).mean()
+    by = ((table["true_spend"] - table["budget"]).clip(lower=0) / table["budget"]).mean()
+    print(f"spend over budget (estimated prices): {over:.0%} of campaigns, by {by:.1%} on average")
+
+
+if __name__ == "__main__":
+    main()
