@@ -536,3 +536,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def outcomes_for(
+    pairs: pd.DataFrame,
+    creators: pd.DataFrame,
+    traits: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What hiring these (campaign_id, creator_id) pairs brings: (measured outcomes, truth).
+
+    For the feedback loop: plans are 'run' in the demo market and their results
+    come back in the outcomes contract.
+    """
+    expected = expected_outcomes(pairs, creators, traits, campaigns)
+    return measure_outcomes(expected, campaigns, rng), expected

@@ -1,0 +1,92 @@
+"""The feedback loop: plan, run in the demo market, add outcomes once each, retrain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.feedback import add_outcomes
+from recommender.modeling.training import TrainConfig, train
+from recommender.planning import plan
+from recommender.simulate import generate_campaigns, generate_market, outcomes_for, write_market
+
+
+def test_new_outcomes_join_once_and_bad_rows_are_refused():
+    history = pd.DataFrame(
+        {"campaign_id": ["c1", "c1"], "creator_id": ["a", "b"], "sales_lift_usd": [1.0, 2.0]}
+    )
+    new = pd.DataFrame(
+        {"campaign_id": ["c1", "c2", "c2", "c2"], "creator_id": ["a", "a", "a", "zz"],
+         "sales_lift_usd": ["5", "7", "8", "1"]}
+    )  # fmt: skip
+    result = add_outcomes(history, new, creator_ids=pd.Series(["a", "b"]))
+    assert result.added == 1
+    assert len(result.combined) == 3
+    assert sorted(result.rejects["reject_reason"]) == [
+        "campaign_id+creator_id: already in the outcome history",
+        "campaign_id+creator_id: duplicate of an earlier row",
+        "creator_id: unknown creator (got 'zz')",
+    ]
+    assert len(result.combined) - len(history) + len(result.rejects) == len(new)  # nothing lost
+
+
+def test_cli_appends_to_the_training_folder(tmp_path):
+    market = generate_market(n_creators=500, n_campaigns=5, seed=1)
+    write_market(market, tmp_path / "data")
+    new = market.outcomes.head(3).assign(campaign_id=market.campaigns["campaign_id"].iloc[0])
+    new = new.drop_duplicates(["campaign_id", "creator_id"])
+    new.to_csv(tmp_path / "new.csv", index=False)
+    before = len(pd.read_csv(tmp_path / "data" / "outcomes.csv"))
+    result = subprocess.run(
+        [sys.executable, "-m", "recommender.feedback", "--data", str(tmp_path / "data"),
+         "--new", str(tmp_path / "new.csv")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    after = pd.read_csv(tmp_path / "data" / "outcomes.csv")
+    refused = pd.read_csv(tmp_path / "new.rejects.csv")
+    assert len(after) - before + len(refused) == len(new)
+    assert not after.duplicated(["campaign_id", "creator_id"]).any()
+    assert ("added" in result.stdout) and result.returncode in (0, 1)
+
+
+@pytest.mark.slow
+def test_three_rounds_of_plan_run_retrain_improve_lift_per_dollar():
+    market = generate_market(n_creators=4_000, n_campaigns=15, seed=11)
+    rng = np.random.default_rng(11)
+    campaigns, outcomes = market.campaigns.copy(), market.outcomes.copy()
+    config = TrainConfig(seed=0, folds=3, n_estimators=100, losses=("l2", "huber"))
+    launch = generate_campaigns(10, rng)  # the same launches, planned again each round
+    pools = [
+        market.creators.iloc[rng.choice(len(market.creators), 600, replace=False)]
+        for _ in range(10)
+    ]
+    per_dollar = []
+    for round_ in (1, 2, 3):
+        model = train(market.creators, campaigns, outcomes, None, config).recommender
+        runs = launch.assign(campaign_id=[f"launch{i}-r{round_}" for i in range(len(launch))])
+        hired = []
+        for pool, campaign in zip(pools, runs.to_dict(orient="records"), strict=True):
+            chosen = plan(pool, campaign, float(campaign["budget_usd"]), model, explore=0.2).chosen
+            assert chosen["cost_usd"].sum() <= campaign["budget_usd"] + 1e-6
+            hired.append(chosen[["campaign_id", "creator_id"]])
+        campaigns = pd.concat([campaigns, runs], ignore_index=True)
+        measured, truth = outcomes_for(
+            pd.concat(hired, ignore_index=True),
+            market.creators,
+            market.creator_traits,
+            campaigns,
+            rng,
+        )
+        per_dollar.append(truth["expected_lift_usd"].sum() / truth["true_cost_usd"].sum())
+        added = add_outcomes(
+            outcomes, measured, market.creators["creator_id"], campaigns["campaign_id"]
+        )
+        assert added.added == len(measured) and added.rejects.empty  # no row lost or doubled
+        assert len(added.combined) == len(outcomes) + len(measured)
+        outcomes = added.combined
+    assert not outcomes.duplicated(["campaign_id", "creator_id"]).any()
+    assert per_dollar[0] < per_dollar[1] < per_dollar[2], per_dollar
