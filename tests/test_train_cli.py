@@ -31,7 +31,7 @@ def train(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_train_registers_exports_and_gates(workspace: Path):
+def test_train_registers_exports_and_gates(workspace: Path, monkeypatch: pytest.MonkeyPatch):
     model_dir = workspace / "model"
     args = ("--data", str(workspace / "data"), "--model-dir", str(model_dir), "--experiment", "t")
     first = train(workspace, *args)
@@ -79,6 +79,15 @@ def test_train_registers_exports_and_gates(workspace: Path):
         from_mlflow["expected_roi"].reset_index(drop=True),
         from_library["expected_roi"].reset_index(drop=True),
     )
+
+    # Scoring straight from the registry's champion gives the same scores as its export.
+    import recommender
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
+    campaign = {"campaign_id": "k", "niche": "pet"}
+    by_uri = recommender.score(creators.head(30), campaign, "models:/creator-recommender@champion")
+    by_dir = recommender.score(creators.head(30), campaign, model_dir)
+    assert by_uri["score"].tolist() == by_dir["score"].tolist()
 
 
 def test_bad_data_folder_is_one_line(tmp_path: Path):

@@ -252,9 +252,6 @@ def _progress_bar(total: int | None, wanted: bool | None) -> Any:
     return tqdm(total=total, unit=" rows", file=sys.stderr, desc="scoring")
 
 
-__all__ = ["BatchReport", "ScoringError", "read_campaign", "score_file"]
-
-
 def plan_file(args: Any) -> int:
     """serve.py plan: read the files, plan, write the chosen creators and print the summary."""
     from recommender.planning import Constraints, plan

@@ -93,8 +93,9 @@ def _load_from_mlflow(uri: str) -> Recommender:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri(f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}")
+    from recommender.tracking import set_tracking
+
+    set_tracking(PROJECT_ROOT)  # MLFLOW_TRACKING_URI, else the project's sqlite store
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
     except (MlflowException, OSError) as exc:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from recommender import evaluate, schema
+from recommender import evaluate
 from recommender.io import FORMATS, DataFileError, read_table
 from recommender.modeling.training import TrainConfig, TrainResult, train
 from recommender.validate import combined_rejects, load_tables, summarise
@@ -151,6 +151,3 @@ def _ndcg_table(result: TrainResult) -> pd.DataFrame:
         frame[f"_{name}"] = baseline(result.test_features, result.recommender.metadata["seed"])
         scores[name] = f"_{name}"
     return evaluate.ndcg_by_k(frame, scores, range(1, 51))
-
-
-__all__ = ["TABLE_NAMES", "TrainingRun", "find_table", "run_training", "schema"]
