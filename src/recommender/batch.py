@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from recommender import schema
-from recommender.io import DataFileError, file_format, one_line, read_table, write_table
+from recommender.io import DataFileError, file_format, read_chunks, read_table, write_table
 from recommender.scoring import (
     ScoringError,
     candidate_pairs,
@@ -80,32 +80,6 @@ def count_rows(path: Path) -> int | None:
     return None
 
 
-def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The creators file in chunks of about `rows` rows, values as the file holds them."""
-    fmt = file_format(path)
-    if not path.is_file():
-        raise DataFileError(f"{path}: no such file")
-    try:
-        if fmt == "csv":
-            reader = pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_filter=False, chunksize=rows
-            )
-            yield from reader
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-                yield batch.to_pandas()
-        else:
-            yield read_table(path)
-    except DataFileError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise DataFileError(f"{path}: file is empty") from None
-    except Exception as exc:  # a parser failure mid-file is a whole-file problem
-        raise DataFileError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
-
-
 def score_file(
     creators_path: str | os.PathLike[str],
     campaign_path: str | os.PathLike[str],
@@ -136,7 +110,7 @@ def score_file(
     scored_parts: list[pd.DataFrame] = []
     reject_parts: list[pd.DataFrame] = []
     seen: set[tuple[str, ...]] = set()
-    chunks = read_chunks(creators_path)
+    chunks = read_chunks(creators_path, CHUNK_ROWS)
     while True:
         tick = time.perf_counter()
         chunk = next(chunks, None)

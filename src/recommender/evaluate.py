@@ -148,11 +148,20 @@ def metrics_table(frame: pd.DataFrame, features: pd.DataFrame, seed: int = 0) ->
     rows["model"]["interval_coverage"] = coverage(
         frame, "sales_lift_usd", "lift_low_usd", "lift_high_usd"
     )
-    for name, baseline in BASELINES.items():
-        scored = frame.assign(_baseline=baseline(features, seed))
-        rows[name] = ranking_metrics(scored, "_baseline", "_baseline", "_baseline")
+    scored, columns = with_baselines(frame, features, seed)
+    for name, column in columns.items():
+        rows[name] = ranking_metrics(scored, column, column, column)
         rows[name]["interval_coverage"] = float("nan")
     return pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)]
+
+
+def with_baselines(
+    frame: pd.DataFrame, features: pd.DataFrame, seed: int = 0
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """`frame` with one score column per baseline, and {baseline name: its column}."""
+    columns = {name: f"_baseline_{name}" for name in BASELINES}
+    scores = {columns[name]: baseline(features, seed) for name, baseline in BASELINES.items()}
+    return frame.assign(**scores), columns
 
 
 def ndcg_by_k(frame: pd.DataFrame, scores: dict[str, str], ks: Sequence[int]) -> pd.DataFrame:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -40,23 +43,50 @@ def file_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[ext]
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a whole table; raise DataFileError with one line on any file-level problem."""
-    fmt = file_format(path)
+# CSV cells stay text exactly as written; schema.validate does the typing.
+CSV_OPTIONS: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filter": False}
+
+
+@contextmanager
+def _whole_file_errors(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
+    """Turn any failure while reading `path` into one DataFileError line."""
     if not Path(path).is_file():
         raise DataFileError(f"{path}: no such file")
     try:
-        if fmt == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-        return _read_jsonl(path)
+        yield
     except DataFileError:
         raise
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path}: file is empty") from None
     except Exception as exc:  # any parser failure is a whole-file problem for the user
         raise DataFileError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a whole table; raise DataFileError with one line on any file-level problem."""
+    fmt = file_format(path)
+    with _whole_file_errors(path, fmt):
+        if fmt == "csv":
+            frame: pd.DataFrame = pd.read_csv(path, **CSV_OPTIONS)
+            return frame
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        return _read_jsonl(path)
+
+
+def read_chunks(path: str | os.PathLike[str], rows: int) -> Iterator[pd.DataFrame]:
+    """A table in chunks of about `rows` rows (CSV and Parquet stream; JSON Lines is read whole)."""
+    fmt = file_format(path)
+    with _whole_file_errors(path, fmt):
+        if fmt == "csv":
+            yield from pd.read_csv(path, chunksize=rows, **CSV_OPTIONS)
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+        else:
+            yield _read_jsonl(path)
 
 
 def _read_jsonl(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -145,9 +145,6 @@ def run_training(
 
 
 def _ndcg_table(result: TrainResult) -> pd.DataFrame:
-    frame = result.test.copy()
-    scores = {"model": "expected_roi"}
-    for name, baseline in evaluate.BASELINES.items():
-        frame[f"_{name}"] = baseline(result.test_features, result.recommender.metadata["seed"])
-        scores[name] = f"_{name}"
-    return evaluate.ndcg_by_k(frame, scores, range(1, 51))
+    seed = result.recommender.metadata["seed"]
+    frame, baselines = evaluate.with_baselines(result.test, result.test_features, seed)
+    return evaluate.ndcg_by_k(frame, {"model": "expected_roi", **baselines}, range(1, 51))
