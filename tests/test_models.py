@@ -65,22 +65,3 @@ def test_ranker_orders_within_campaigns_and_scores_fit_from_0_to_1():
     scores = ranker.fit_score(raw)
     assert scores.min() >= 0 and scores.max() <= 1
     assert ranker.fit_score(np.array([raw.max() + 1]))[0] == 1.0
-
-
-def test_path_contributions_add_up_and_agree_with_treeshap():
-    from lightgbm import LGBMRegressor
-
-    from recommender.modeling.contributions import PathContributions
-    from recommender.modeling.lgbm import lgbm_params
-
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame(rng.normal(size=(3_000, 6)), columns=[f"f{i}" for i in range(6)])
-    X.loc[::5, "f3"] = np.nan
-    y = 3 * X["f0"] + np.sin(X["f1"]) + X["f2"] * X["f4"] + rng.normal(0, 0.3, 3_000)
-    model = LGBMRegressor(**lgbm_params(0, n_estimators=100)).fit(X, y)
-    path = PathContributions(model.booster_)(X)
-    assert path.shape == (3_000, 7)
-    assert np.allclose(path.sum(axis=1), model.predict(X))  # exact decomposition
-    shap = model.predict(X, pred_contrib=True)
-    leading = np.argmax(np.abs(path[:, :-1]), axis=1) == np.argmax(np.abs(shap[:, :-1]), axis=1)
-    assert leading.mean() > 0.85

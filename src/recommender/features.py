@@ -25,6 +25,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
 from recommender import schema
+from recommender.modeling.trees import Trees
 
 CAMPAIGN_PREFIX = "campaign_"
 PLATFORM_CODES = {name: i for i, name in enumerate(schema.PLATFORMS)}
@@ -132,7 +133,9 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         filled = authenticity.fillna(self.authenticity_medians_).to_numpy()
         self.anomaly_.fit(filled)
         # The score above which an account is among the 10% most unusual of the market.
-        self.anomaly_threshold_ = float(np.quantile(-self.anomaly_.score_samples(filled), 0.9))
+        self.anomaly_trees_ = Trees.from_isolation_forest(self.anomaly_)
+        anomaly = -self.anomaly_trees_.isolation_score(filled)
+        self.anomaly_threshold_ = float(np.quantile(anomaly, 0.9))
         price = _col(creators, "price_per_post_usd")
         if "cost_usd" in creators.columns:  # what was actually paid also tells the price
             paid = X.groupby("creator_id")["cost_usd"].median() if "creator_id" in X else None
@@ -140,6 +143,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 price = price.fillna(creators["creator_id"].map(paid).astype(float))
         known = price.notna() & (price > 0)
         self.price_model_: LGBMRegressor | None = None
+        self.price_trees_: Trees | None = None
         self.price_fallback_ = float(
             np.nanmedian(_ratio(price[known], _col(creators, "followers")[known]))
             if known.any()
@@ -158,6 +162,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 n_jobs=1,
                 verbose=-1,
             ).fit(inputs[known.to_numpy()], np.log(price[known]))
+            self.price_trees_ = Trees.from_lightgbm(self.price_model_.booster_)
         return self
 
     @staticmethod
@@ -210,13 +215,13 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         relative = self._relative(basics)
         authenticity = self._authenticity_inputs(basics, relative)
         # IsolationForest scores higher for normal points; flip so higher = more suspect.
-        anomaly = -self.anomaly_.score_samples(
+        anomaly = -self.anomaly_trees_.isolation_score(
             authenticity.fillna(self.authenticity_medians_).to_numpy()
         )
         given = _col(X, "price_per_post_usd")
         followers = _col(X, "followers")
-        if self.price_model_ is not None:
-            log_price = self.price_model_.predict(self._price_inputs(basics, relative))
+        if self.price_trees_ is not None:
+            log_price = self.price_trees_.predict(self._price_inputs(basics, relative))
             estimate = pd.Series(np.exp(log_price), index=X.index)
         else:
             estimate = followers * self.price_fallback_

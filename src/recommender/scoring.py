@@ -28,7 +28,7 @@ import pandas as pd
 from recommender import explain, schema
 from recommender.features import CAMPAIGN_PREFIX, attach_campaigns, cross_pairs
 from recommender.io import one_line
-from recommender.modeling.recommender import Recommender
+from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "latest"
@@ -83,9 +83,15 @@ def load_model(model: str | os.PathLike[str] | Recommender | None = None) -> Rec
 
 
 def _load_file(file: Path) -> Recommender:
-    loaded = joblib.load(file)
+    older = f"{file}: trained by an older version of this package; retrain with `python train.py`"
+    try:
+        loaded = joblib.load(file)
+    except (ModuleNotFoundError, AttributeError):  # classes since renamed or removed
+        raise ModelNotFound(older) from None
     if not isinstance(loaded, Recommender):
         raise ModelNotFound(f"{file}: not a creator-recommender model")
+    if loaded.metadata.get("model_format") != MODEL_FORMAT:
+        raise ModelNotFound(older)
     return loaded
 
 

@@ -18,8 +18,8 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from recommender.modeling.contributions import PathContributions
 from recommender.modeling.lgbm import lgbm_params
+from recommender.modeling.trees import Trees
 
 LOSSES = ("l2", "huber", "fair", "l1")
 
@@ -65,11 +65,11 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         )
         self.model_.fit(X[finite], np.arcsinh(target[finite] / self.scale_))
         self.n_features_in_ = X.shape[1]
-        self.contributions_ = PathContributions(self.model_.booster_)
+        self.trees_ = Trees.from_lightgbm(self.model_.booster_)
         return self
 
     def predict_transformed(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.model_.predict(X), dtype=float)
+        return self.trees_.predict(X)
 
     def to_return(self, transformed: np.ndarray) -> np.ndarray:
         return np.asarray(np.sinh(transformed) * self.scale_, dtype=float)
@@ -83,7 +83,7 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Per-feature contributions to the prediction on the model's scale (last column: bias)."""
-        return self.contributions_(X)
+        return self.trees_.contributions(X)[1]
 
 
 def mean_calibration(predicted: np.ndarray, measured: np.ndarray) -> float:

@@ -9,8 +9,8 @@ import pandas as pd
 from lightgbm import LGBMRanker
 from sklearn.base import BaseEstimator
 
-from recommender.modeling.contributions import PathContributions
 from recommender.modeling.lgbm import lgbm_params
+from recommender.modeling.trees import Trees
 
 MAX_LABEL = 4
 
@@ -56,16 +56,16 @@ class FitRanker(BaseEstimator):  # type: ignore[misc]
             )
         )
         self.model_.fit(X.iloc[order], np.asarray(y)[order], group=sizes)
-        self.train_scores_ = np.sort(self.model_.predict(X))
-        self.contributions_ = PathContributions(self.model_.booster_)
+        self.trees_ = Trees.from_lightgbm(self.model_.booster_)
+        self.train_scores_ = np.sort(self.predict(X))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.model_.predict(X), dtype=float)
+        return self.trees_.predict(X)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Per-feature contributions to the raw ranking score (last column: bias)."""
-        return self.contributions_(X)
+        return self.trees_.contributions(X)[1]
 
     def fit_score(self, raw: np.ndarray) -> np.ndarray:
         rank = np.searchsorted(self.train_scores_, raw, side="left")

@@ -30,7 +30,7 @@ from recommender.modeling.lift import (
     mean_calibration,
 )
 from recommender.modeling.ranker import FitRanker, fit_labels
-from recommender.modeling.recommender import Recommender
+from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
 OUTCOME_COLUMNS = ("sales_lift_usd", "cost_usd", "fit_rating", "impressions", "engagements",
                    "clicks", "conversions")  # fmt: skip
@@ -185,6 +185,7 @@ def train(
         margin=margin,
         interval_coverage=config.interval_coverage,
         metadata={
+            "model_format": MODEL_FORMAT,
             "lift_loss": best_loss,
             "return_scale": scale,
             "seed": config.seed,

@@ -1,0 +1,89 @@
+"""The compiled tree walker against LightGBM's and scikit-learn's own predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lightgbm import LGBMRegressor
+from sklearn.ensemble import IsolationForest
+
+from recommender.modeling.lgbm import lgbm_params
+from recommender.modeling.trees import Trees
+
+
+def _data(n: int = 3_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 6)), columns=[f"f{i}" for i in range(6)])
+    X.loc[::5, "f3"] = np.nan  # NaN seen in training: splits learn where it goes
+    X.loc[::7, "f5"] = 0.0
+    y = 3 * X["f0"] + np.sin(X["f1"]) + X["f2"] * X["f4"] + rng.normal(0, 0.3, n)
+    return X, y
+
+
+def _awkward_rows(trees: Trees, X: pd.DataFrame) -> pd.DataFrame:
+    """Rows that sit exactly on split thresholds, are NaN where training never saw NaN,
+    or are zero (and tiny) where a split treats zero as missing."""
+    rows = X.head(400).copy()
+    internal = trees.threshold < np.inf
+    at = zip(trees.feature[internal], trees.threshold[internal], strict=True)
+    for i, (feature, value) in enumerate(at):
+        rows.iloc[i % len(rows), int(feature)] = value
+    rows.iloc[::3, 0] = np.nan
+    rows.iloc[1::4, 2] = 0.0
+    rows.iloc[2::4, 2] = -1e-36
+    rows.iloc[3::9, 5] = np.nan
+    return rows
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_predictions_equal_lightgbm(zero_as_missing: bool):
+    X, y = _data()
+    model = LGBMRegressor(**lgbm_params(0, n_estimators=120, zero_as_missing=zero_as_missing))
+    model.fit(X, y)
+    trees = Trees.from_lightgbm(model.booster_)
+    if zero_as_missing:
+        assert trees.zero_default.any()
+    for rows in (X, _awkward_rows(trees, X)):
+        expected = model.booster_.predict(rows, raw_score=True)
+        np.testing.assert_allclose(trees.predict(rows), expected, rtol=0, atol=1e-12)
+        prediction, contributions = trees.contributions(rows)
+        np.testing.assert_allclose(prediction, expected, rtol=0, atol=1e-12)
+        assert contributions.shape == (len(rows), X.shape[1] + 1)
+        np.testing.assert_allclose(contributions.sum(axis=1), expected, rtol=0, atol=1e-9)
+
+
+def test_contributions_agree_with_treeshap_on_the_leading_feature():
+    X, y = _data()
+    model = LGBMRegressor(**lgbm_params(0, n_estimators=100)).fit(X, y)
+    _, path = Trees.from_lightgbm(model.booster_).contributions(X)
+    shap = model.predict(X, pred_contrib=True)
+    leading = np.argmax(np.abs(path[:, :-1]), axis=1) == np.argmax(np.abs(shap[:, :-1]), axis=1)
+    assert leading.mean() > 0.85
+
+
+def test_a_constant_model_and_no_rows():
+    X, _ = _data(200)
+    model = LGBMRegressor(n_estimators=3, min_child_samples=500, verbose=-1).fit(X, np.ones(200))
+    trees = Trees.from_lightgbm(model.booster_)
+    np.testing.assert_allclose(trees.predict(X), model.booster_.predict(X, raw_score=True))
+    assert trees.predict(X.head(0)).shape == (0,)
+    with pytest.raises(ValueError, match="6 feature columns"):
+        trees.predict(X.iloc[:, :4])
+
+
+def test_categorical_splits_are_refused():
+    X, y = _data(500)
+    X["f0"] = pd.Categorical(np.where(X["f0"] > 0, "a", "b"))
+    model = LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
+    with pytest.raises(ValueError, match="categorical"):
+        Trees.from_lightgbm(model.booster_)
+
+
+@pytest.mark.parametrize("max_features", [1.0, 0.5])
+def test_isolation_scores_equal_sklearn(max_features: float):
+    X, _ = _data(2_000)
+    X = X.fillna(0.0).to_numpy()
+    forest = IsolationForest(n_estimators=50, max_features=max_features, random_state=0).fit(X)
+    trees = Trees.from_isolation_forest(forest)
+    np.testing.assert_allclose(trees.isolation_score(X), forest.score_samples(X), atol=1e-12)
