@@ -31,16 +31,29 @@ def test_parquet_of_mixed_rejected_values_is_written_as_text(tmp_path):
     assert read_table(tmp_path / "r.parquet")["followers"].tolist()[:2] == ["10", "many"]
 
 
-def test_failed_write_leaves_the_old_file_alone(tmp_path):
+def test_csv_of_mixed_values_and_text_with_commas(tmp_path):
+    frame = pd.DataFrame(
+        {"followers": [10, "many", None], "reasons": ['a, "b"', "", None], "x": [1.5, 2.0, None]}
+    )
+    frame["followers"] = frame["followers"].astype(object)  # Arrow cannot type this column
+    for column in (["followers"], []):
+        write_table(frame.drop(columns=column), tmp_path / "m.csv")
+        back = read_table(tmp_path / "m.csv")
+        assert back["reasons"].tolist() == ['a, "b"', "", ""]
+        assert [float(v) if v else None for v in back["x"]] == [1.5, 2.0, None]
+    assert back["followers"].tolist() == ["10", "many", ""]
+
+
+def test_failed_write_leaves_the_old_file_alone(tmp_path, monkeypatch):
     path = tmp_path / "out.csv"
     path.write_text("old\n")
 
-    class Boom(pd.DataFrame):
-        def to_csv(self, *args, **kwargs):  # type: ignore[override]
-            raise RuntimeError("disk full")
+    def boom(*args: object) -> None:
+        raise RuntimeError("disk full")
 
+    monkeypatch.setattr("recommender.io._to_csv", boom)
     with pytest.raises(RuntimeError):
-        write_table(Boom({"a": [1]}), path)
+        write_table(pd.DataFrame({"a": [1]}), path)
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 
