@@ -166,10 +166,11 @@ def test_niche_affinity_is_learned_from_outcomes_for_any_niche_names():
     fitted = PairFeatures(smoothing=2.0).fit(history, success)
     probe = pd.DataFrame(
         {
-            "niche": ["family", "tech", "knitting", "PET"],
-            "secondary_niches": ["", "family;gaming", "", ""],
-            "campaign_niche": ["pet", "pet", "pet", "Pet"],
-        }
+            "niche": ["family", "tech", "knitting", "PET", "tech"],
+            "secondary_niches": ["", "family;gaming", "", "", "gaming; Pet;;"],
+            "campaign_niche": ["pet", "pet", "pet", "Pet", "pet"],
+        },
+        index=[7, 7, 3, 2, 1],  # pair features line up by position, whatever the index
     )
     out = fitted.transform(probe)
     prior = success.mean()
@@ -178,8 +179,10 @@ def test_niche_affinity_is_learned_from_outcomes_for_any_niche_names():
     assert out["niche_affinity"].iloc[2] == pytest.approx(prior)  # never seen: the prior
     assert out["secondary_niche_affinity"].iloc[1] == out["niche_affinity"].iloc[0]
     assert np.isnan(out["secondary_niche_affinity"].iloc[0])
-    assert out["niche_exact"].tolist() == [0.0, 0.0, 0.0, 1.0]  # case-insensitive
-    assert out["niche_in_secondary"].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert out["niche_exact"].tolist() == [0.0, 0.0, 0.0, 1.0, 0.0]  # case-insensitive
+    assert out["niche_in_secondary"].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]  # items trimmed
+    assert out["secondary_niche_affinity"].iloc[4] == pytest.approx(out["niche_affinity"].iloc[3])
+    assert out.index.tolist() == [7, 7, 3, 2, 1]
 
 
 def test_affinity_on_training_rows_is_out_of_fold():

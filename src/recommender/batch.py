@@ -209,7 +209,8 @@ def _keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
     key = [c for c in ("campaign_id", "creator_id") if c in frame.columns]
     if "creator_id" not in key:
         return []
-    return list(zip(*(frame[c].astype(str).str.strip() for c in key), strict=True))
+    columns = (frame[c].astype(str).str.strip().to_numpy(dtype=object) for c in key)
+    return list(zip(*columns, strict=True))
 
 
 def _reason_first(rejects: pd.DataFrame) -> pd.DataFrame:

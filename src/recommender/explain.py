@@ -47,9 +47,21 @@ def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
     return out
 
 
+def _numbers(values: pd.Series) -> list[float]:
+    """Values as Python floats (NaN where missing): quick to loop over."""
+    return pd.Series(values).to_numpy(dtype=float, na_value=np.nan).tolist()
+
+
+def _texts(P: pd.DataFrame, column: str, default: str | None = None) -> list[str | None]:
+    """A column of the pair frame as Python strings (None where missing)."""
+    if column not in P.columns:
+        return [default] * len(P)
+    return P[column].astype(object).where(P[column].notna(), default).tolist()
+
+
 def _fmt(values: pd.Series, pattern: str) -> list[str]:
     """Values formatted by `pattern`; "unknown" where a value is missing."""
-    return ["unknown" if pd.isna(v) else pattern.format(v) for v in values]
+    return ["unknown" if v != v else pattern.format(v) for v in _numbers(values)]
 
 
 def _pct(values: pd.Series) -> list[str]:
@@ -72,10 +84,8 @@ def _count(value: float) -> str:
     return f"{value:.0f}"
 
 
-def _niche(P: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    creator = P.get("niche", pd.Series("?", index=P.index)).astype(str)
-    campaign = P.get(f"{CAMPAIGN_PREFIX}niche", pd.Series("?", index=P.index)).astype(str)
-    return creator, campaign
+def _niche(P: pd.DataFrame) -> tuple[list[str | None], list[str | None]]:
+    return _texts(P, "niche", "?"), _texts(P, f"{CAMPAIGN_PREFIX}niche", "?")
 
 
 def _niche_exact(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
@@ -90,28 +100,28 @@ def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     creator, campaign = _niche(P)
     return [
         f"past {a} creators in {b} campaigns did {'well' if v >= 0.5 else 'poorly'}"
-        for a, b, v in zip(creator, campaign, X["niche_affinity"], strict=True)
+        for a, b, v in zip(creator, campaign, _numbers(X["niche_affinity"]), strict=True)
     ]
 
 
 def _secondary(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     _, campaign = _niche(P)
+    hits = _numbers(X["niche_in_secondary"])
+    affinity = _numbers(X["secondary_niche_affinity"].fillna(0))
     return [
         f"also posts about {b}" if hit == 1 else f"side niches {'suit' if v >= 0.5 else 'miss'} {b}"
-        for b, hit, v in zip(
-            campaign, X["niche_in_secondary"], X["secondary_niche_affinity"].fillna(0), strict=True
-        )
+        for b, hit, v in zip(campaign, hits, affinity, strict=True)
     ]
 
 
 def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
-    audience = P.get("audience_country", pd.Series(None, index=P.index))
-    target = P.get(f"{CAMPAIGN_PREFIX}target_country", pd.Series(None, index=P.index))
+    audience = _texts(P, "audience_country")
+    target = _texts(P, f"{CAMPAIGN_PREFIX}target_country")
     out = []
-    for a, t, m in zip(audience, target, X["country_match"], strict=True):
-        if pd.isna(t):
+    for a, t, m in zip(audience, target, _numbers(X["country_match"]), strict=True):
+        if t is None:
             out.append("no target country to miss")
-        elif pd.isna(m):
+        elif m != m:
             out.append(f"audience country unknown (target {t})")
         else:
             out.append(
@@ -121,34 +131,43 @@ def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 
 
 def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
-    age = P.get("audience_age_median", pd.Series(np.nan, index=P.index))
+    age = _numbers(P["audience_age_median"]) if "audience_age_median" in P else [np.nan] * len(P)
     return [
         "audience age unknown"
-        if pd.isna(g)
+        if g != g
         else (
             f"audience age {a:.0f} in target range"
             if g == 0
             else f"audience age {a:.0f}, {g:.0f} years off target"
         )
-        for a, g in zip(age, X["age_gap_years"], strict=True)
+        for a, g in zip(age, _numbers(X["age_gap_years"]), strict=True)
     ]
 
 
 def _gender(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
-    share = X["audience_female_share"]
     return [
-        "audience gender unknown" if pd.isna(s) else f"audience {s:.0%} female, {g:.0%} off target"
-        for s, g in zip(share, X["gender_gap"], strict=True)
+        "audience gender unknown" if s != s else f"audience {s:.0%} female, {g:.0%} off target"
+        for s, g in zip(
+            _numbers(X["audience_female_share"]), _numbers(X["gender_gap"]), strict=True
+        )
     ]
 
 
 def _followers(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
-    followers = P.get("followers", pd.Series(np.nan, index=P.index))
+    followers = P["followers"] if "followers" in P else pd.Series(np.nan, index=P.index)
     tiers = tier_of(followers)
     return [
-        f"{t} creator, {_count(float(f))} followers" for f, t in zip(followers, tiers, strict=True)
+        f"{t} creator, {_count(f)} followers"
+        for f, t in zip(_numbers(followers), tiers, strict=True)
     ]
 
+
+# Pair-frame columns the phrases quote, besides the features.
+TEXT_COLUMNS = (
+    "niche", f"{CAMPAIGN_PREFIX}niche", "audience_country", f"{CAMPAIGN_PREFIX}target_country",
+    "platform", f"{CAMPAIGN_PREFIX}objective",
+)  # fmt: skip
+PHRASE_COLUMNS = (*TEXT_COLUMNS, "audience_age_median", "followers")
 
 PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
     "niche_exact": _niche_exact,
@@ -192,11 +211,12 @@ PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
     "price_usd": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
     "log_price": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
     "price_estimated": lambda X, P: [
-        "price estimated (not given)" if v == 1 else "price given" for v in X["price_estimated"]
+        "price estimated (not given)" if v == 1 else "price given"
+        for v in _numbers(X["price_estimated"])
     ],
     "price_vs_market": lambda X, P: [
-        "price vs peers unknown" if pd.isna(v) else f"asks {v:.1f}x what peers ask"
-        for v in X["price_vs_market"]
+        "price vs peers unknown" if v == "unknown" else f"asks {v} what peers ask"
+        for v in _times(X["price_vs_market"])
     ],
     "engagements_per_dollar": lambda X, P: [
         f"{v} engagements per dollar" for v in _fmt(X["engagements_per_dollar"], "{:.1f}")
@@ -204,15 +224,12 @@ PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
     "followers_per_dollar": lambda X, P: [
         f"{v} followers per dollar" for v in _fmt(X["followers_per_dollar"], "{:,.0f}")
     ],
-    "platform_code": lambda X, P: [
-        f"on {v}" for v in P.get("platform", pd.Series("?", index=P.index))
-    ],
+    "platform_code": lambda X, P: [f"on {v}" for v in _texts(P, "platform", "?")],
     "log_product_price": lambda X, P: [
         f"product price {v}" for v in _money(10 ** X["log_product_price"] - 1)
     ],
     "objective_code": lambda X, P: [
-        f"{v} campaign"
-        for v in P.get(f"{CAMPAIGN_PREFIX}objective", pd.Series("sales", index=P.index))
+        f"{v} campaign" for v in _texts(P, f"{CAMPAIGN_PREFIX}objective", "sales")
     ],
 }
 assert set(PHRASES) == set(FEATURES), set(FEATURES) ^ set(PHRASES)
@@ -229,13 +246,19 @@ def reasons(
     effect = contributions[:, :n_features]
     order = np.argsort(-np.abs(effect), axis=1, kind="stable")[:, :top]
     phrases = np.empty((n, top), dtype=object)
-    P = pairs.reset_index(drop=True)
+    # Only the columns the phrases read, as plain objects: cheap to take rows from.
+    P = pairs[[c for c in PHRASE_COLUMNS if c in pairs.columns]].reset_index(drop=True)
+    P = P.astype({c: object for c in P.columns if c in TEXT_COLUMNS})
     Xr = X.reset_index(drop=True)
     for j, feature in enumerate(FEATURES):
         rows, slots = np.nonzero(order == j)
         if rows.size == 0:
             continue
-        texts = PHRASES[feature](Xr.iloc[rows], P.iloc[rows])
-        signs = np.where(effect[rows, j] >= 0, "+", "-")
-        phrases[rows, slots] = [f"{s} {t}" for s, t in zip(signs, texts, strict=True)]
-    return np.array(["; ".join(row) for row in phrases], dtype=object)
+        texts = np.asarray(PHRASES[feature](Xr.iloc[rows], P.iloc[rows]), dtype=object)
+        phrases[rows, slots] = np.where(effect[rows, j] >= 0, "+ ", "- ").astype(object) + texts
+    if top == 0:
+        return np.full(n, "", dtype=object)
+    joined = phrases[:, 0]
+    for slot in range(1, top):
+        joined = joined + "; " + phrases[:, slot]
+    return np.asarray(joined, dtype=object)

@@ -28,6 +28,7 @@ from recommender import schema
 from recommender.modeling.trees import Trees
 
 CAMPAIGN_PREFIX = "campaign_"
+_PAIR_SEP = "\x1f"  # joins (creator niche, campaign niche) into one lookup key
 PLATFORM_CODES = {name: i for i, name in enumerate(schema.PLATFORMS)}
 OBJECTIVE_CODES = {name: i for i, name in enumerate(schema.OBJECTIVES)}
 TIER_CODES = {name: i for i, name in enumerate(schema.TIERS)}
@@ -174,8 +175,13 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     @staticmethod
     def _lookup(norms: dict[str, Any], basics: pd.DataFrame) -> pd.Series:
-        pairs = list(zip(basics["platform_code"], basics["tier_code"], strict=True))
-        group = pd.Series([norms["group"].get(p, np.nan) for p in pairs], index=basics.index)
+        keys = pd.MultiIndex.from_arrays([basics["platform_code"], basics["tier_code"]])
+        by_group = pd.Series(norms["group"], dtype=float)
+        group = (
+            pd.Series(by_group.reindex(keys).to_numpy(), index=basics.index)
+            if len(by_group)
+            else pd.Series(np.nan, index=basics.index)
+        )
         tier = basics["tier_code"].map(norms["tier"])
         return group.fillna(tier).fillna(norms["all"]).astype(float)
 
@@ -296,18 +302,24 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def _features(
         X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
     ) -> pd.DataFrame:
-        niche = _text(X, "niche").fillna("")
-        campaign_niche = _text(X, f"{CAMPAIGN_PREFIX}niche").fillna("")
-        secondary = _text(X, "secondary_niches").fillna("")
-        sec_lists = [s.split(schema.LIST_SEPARATOR) if s else [] for s in secondary]
-        primary_affinity = [
-            affinity.get((n, c), prior) for n, c in zip(niche, campaign_niche, strict=True)
-        ]
-        secondary_affinity = [
-            max((affinity.get((s, c), prior) for s in items), default=np.nan)
-            for items, c in zip(sec_lists, campaign_niche, strict=True)
-        ]
-        in_secondary = [c in items for items, c in zip(sec_lists, campaign_niche, strict=True)]
+        # Positions, not X's index, line the explode and groupby below up with the rows.
+        niche = _text(X, "niche").fillna("").reset_index(drop=True)
+        campaign_niche = _text(X, f"{CAMPAIGN_PREFIX}niche").fillna("").reset_index(drop=True)
+        by_pair = pd.Series(
+            list(affinity.values()), index=[a + _PAIR_SEP + b for a, b in affinity], dtype=float
+        )
+        primary_affinity = (niche + _PAIR_SEP + campaign_niche).map(by_pair).fillna(prior)
+        # One row per (pair, secondary niche), then the best of each pair.
+        items = _text(X, "secondary_niches").reset_index(drop=True)
+        items = items.str.split(schema.LIST_SEPARATOR).explode().str.strip()
+        items = items[items.notna() & (items != "")]
+        wanted = campaign_niche.loc[items.index]
+        in_secondary = (
+            (items == wanted).groupby(level=0).any().reindex(niche.index, fill_value=False)
+        )
+        secondary_affinity = (
+            (items + _PAIR_SEP + wanted).map(by_pair).fillna(prior).groupby(level=0).max()
+        ).reindex(niche.index)
 
         country = _text(X, "audience_country")
         target_country = _text(X, f"{CAMPAIGN_PREFIX}target_country")
@@ -324,10 +336,10 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         objective = _text(X, f"{CAMPAIGN_PREFIX}objective").fillna(schema.DEFAULT_OBJECTIVE)
         return pd.DataFrame(
             {
-                "niche_exact": (niche == campaign_niche).astype(float).to_numpy(),
-                "niche_in_secondary": np.asarray(in_secondary, dtype=float),
-                "niche_affinity": np.asarray(primary_affinity, dtype=float),
-                "secondary_niche_affinity": np.asarray(secondary_affinity, dtype=float),
+                "niche_exact": (niche == campaign_niche).to_numpy(dtype=float),
+                "niche_in_secondary": in_secondary.to_numpy(dtype=float),
+                "niche_affinity": primary_affinity.to_numpy(dtype=float),
+                "secondary_niche_affinity": secondary_affinity.to_numpy(dtype=float),
                 "country_match": country_match.to_numpy(),
                 "age_gap_years": age_gap.to_numpy(),
                 "gender_gap": gender_gap.to_numpy(),
