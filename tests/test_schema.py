@@ -266,3 +266,18 @@ def test_a_broken_earlier_row_does_not_block_a_valid_duplicate(creators_frame):
 def test_whole_numbers_too_large_for_a_float_are_rejected(creators_frame):
     checked = validate(creators_frame.assign(followers=["1e30", "10", "5"]), CREATORS)
     assert checked.rejects[REJECT_REASON].item() == "followers: too large (got '1e30')"
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1", " 2 ", "+3", "-4", "1e3", ".5", "5.", "007", "", "  ", "1e400", "nan", "inf"],
+        ["1", "1_000", "0x10", "1,000", "abc", "", "2"],  # some cells are not numbers
+    ],
+)
+def test_numbers_parse_as_pandas_parses_them(cells: list[str]):
+    from recommender.schema import _numeric
+
+    text = pd.Series(cells, dtype="string")
+    expected = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(float, na_value=np.nan)
+    np.testing.assert_array_equal(_numeric(text), expected)
