@@ -2,7 +2,7 @@
 """Serve the trained creator recommender: score files, or answer over HTTP.
 
     python serve.py score --creators FILE --campaign FILE [--model DIR_OR_URI] [--out FILE]
-                          [--rejects FILE] [--top K]
+                          [--rejects FILE] [--top K] [--show N] [--workers N]
     python serve.py http [--host 127.0.0.1] [--port 8000] [--model DIR_OR_URI]
 
 --campaign is a .json file with one campaign object, or a campaigns file
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--rejects", type=Path, help="default: <out>.rejects.csv beside --out")
     score.add_argument("--top", type=int, help="keep the best K creators of each campaign")
     score.add_argument("--show", type=int, default=0, help="print the best N rows with reasons")
+    score.add_argument(
+        "--workers", type=int, help="scoring processes (default: one per core for large files)"
+    )
     plan = commands.add_parser("plan", help="choose creators within a budget")
     plan.add_argument("--creators", required=True, type=Path)
     plan.add_argument("--campaign", required=True, type=Path)
@@ -53,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.top is not None and args.top < 1:
                 parser.error("--top must be at least 1")
+            if args.workers is not None and args.workers < 1:
+                parser.error("--workers must be at least 1")
             rejects = args.rejects or args.out.with_name(
                 f"{args.out.stem}.rejects{args.out.suffix}"
             )
             report = score_file(
-                args.creators, args.campaign, args.out, rejects, args.model, args.top
-            )
+                args.creators, args.campaign, args.out, rejects, args.model, args.top,
+                workers=args.workers,
+            )  # fmt: skip
             if report.scored == 0:
                 print("error: nothing could be scored; see the rejects file", file=sys.stderr)
                 return 1

@@ -107,3 +107,35 @@ def test_whole_run_problems_are_one_line(
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("per_row_campaigns", [False, True])
+def test_worker_processes_give_the_same_files(
+    files: Path, model_dir: Path, tmp_path: Path, per_row_campaigns: bool
+):
+    from recommender.batch import score_file
+
+    creators = pd.read_csv(files / "creators.csv", dtype=str, keep_default_na=False)
+    # A duplicate in a later chunk, of a row in the first; and one of a broken row.
+    creators = pd.concat([creators, creators.iloc[[5, 10]]], ignore_index=True)
+    campaign = files / "campaign.json"
+    if per_row_campaigns:
+        creators["campaign_id"] = ["k1", "k2"] * (len(creators) // 2) + ["k1"] * (len(creators) % 2)
+        campaign = files / "campaigns.jsonl"
+        campaign.write_text(
+            "\n".join(json.dumps({**CAMPAIGN, "campaign_id": c}) for c in ("k1", "k2"))
+        )
+    creators.to_csv(files / "chunked.csv", index=False)
+    outputs = []
+    for workers in (1, 2):
+        out, rejects = tmp_path / f"scored{workers}.csv", tmp_path / f"rejects{workers}.csv"
+        report = score_file(files / "chunked.csv", campaign, out, rejects, str(model_dir),
+                            say=lambda _: None, workers=workers, chunk_rows=40)  # fmt: skip
+        assert report.rows_in == len(creators) == report.scored + report.rejected
+        outputs.append((out.read_bytes(), rejects.read_bytes()))
+    assert outputs[0] == outputs[1]
+    rejected = pd.read_csv(tmp_path / "rejects2.csv")["reject_reason"]
+    key = "campaign_id+creator_id" if per_row_campaigns else "creator_id"
+    # Copies of rows 0 and 5 are duplicates; the copy of broken row 10 is broken on its own.
+    assert (rejected == f"{key}: duplicate of an earlier row").sum() == 2
+    assert (rejected == "followers: must be >= 0 (got '-7')").sum() == 2

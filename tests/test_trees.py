@@ -87,3 +87,19 @@ def test_isolation_scores_equal_sklearn(max_features: float):
     forest = IsolationForest(n_estimators=50, max_features=max_features, random_state=0).fit(X)
     trees = Trees.from_isolation_forest(forest)
     np.testing.assert_allclose(trees.isolation_score(X), forest.score_samples(X), atol=1e-12)
+
+
+def test_the_single_thread_kernel_gives_the_same_results():
+    from recommender.modeling import trees as module
+
+    X, y = _data()
+    model = LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y)
+    trees = Trees.from_lightgbm(model.booster_)
+    threaded = trees.contributions(X)
+    module.use_threads(False)
+    try:
+        single = trees.contributions(X)
+    finally:
+        module.use_threads(True)
+    np.testing.assert_array_equal(threaded[0], single[0])
+    np.testing.assert_array_equal(threaded[1], single[1])

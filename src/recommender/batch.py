@@ -4,15 +4,24 @@ The creators file is read in chunks (CSV and Parquet stream; JSON Lines is read
 whole), each chunk validated and scored; duplicates are caught across chunks.
 Ranking needs every score of a campaign, so scored rows are gathered (only
 each campaign's best `top` when --top is given) and ranked at the end.
+
+A file of more than one chunk is scored by worker processes, one per core:
+features and reasons are Python work that one process cannot spread over
+cores. Reading, validation and duplicate checks stay in this process, in file
+order, so the output is the same whatever the number of workers (tested).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +30,7 @@ import pandas as pd
 
 from recommender import schema
 from recommender.io import DataFileError, file_format, read_chunks, read_table, write_table
+from recommender.modeling.recommender import Recommender
 from recommender.scoring import (
     ScoringError,
     candidate_pairs,
@@ -31,6 +41,7 @@ from recommender.scoring import (
 )
 
 CHUNK_ROWS = 100_000
+MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
 PROGRESS_FROM_ROWS = 100_000
 
 
@@ -89,8 +100,16 @@ def score_file(
     top: int | None = None,
     say: Callable[[str], None] = print,
     progress: bool | None = None,
+    workers: int | None = 1,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> BatchReport:
-    """Score a creators file for the campaign(s); write the ranked and rejected rows atomically."""
+    """Score a creators file for the campaign(s); write the ranked and rejected rows atomically.
+
+    `workers` processes score the chunks; 1 scores in this process; None picks
+    one per core (up to MAX_WORKERS) when the file has more than one chunk.
+    Where workers are spawned (not Linux), a script calling this with workers
+    != 1 needs the `if __name__ == "__main__":` guard (serve.py has it).
+    """
     report = BatchReport()
     start = time.perf_counter()
     recommender = load_model(model)
@@ -106,37 +125,48 @@ def score_file(
     creators_path = Path(creators_path)
     total = count_rows(creators_path)
     bar = _progress_bar(total, progress)
+    if workers is None:
+        workers = min(MAX_WORKERS, os.cpu_count() or 1) if (total or 0) > chunk_rows else 1
 
     scored_parts: list[pd.DataFrame] = []
     reject_parts: list[pd.DataFrame] = []
     seen: set[tuple[str, ...]] = set()
-    chunks = read_chunks(creators_path, CHUNK_ROWS)
-    while True:
-        tick = time.perf_counter()
-        chunk = next(chunks, None)
-        report.add_time("read", time.perf_counter() - tick)
-        if chunk is None:
-            break
-        report.rows_in += len(chunk)
-        tick = time.perf_counter()
-        chunk = _reject_seen(chunk, seen, reject_parts)
-        try:
-            pairs, rejects = candidate_pairs(chunk, campaigns)
-        except ScoringError as exc:
-            raise DataFileError(f"{creators_path}: {exc}") from None
-        reject_parts.append(rejects)
-        # Only rows that were valid block later duplicates.
-        seen.update(_keys(pairs if "campaign_id" in chunk.columns else pairs[["creator_id"]]))
-        report.add_time("validate", time.perf_counter() - tick)
-        if len(pairs):
+    pending: deque[Future[tuple[pd.DataFrame, float]]] = deque()
+
+    def collect() -> None:
+        scored, seconds = pending.popleft().result()
+        report.add_time("score", seconds)  # summed over workers, which overlap the reading
+        if top is not None:  # keep memory bounded: a campaign's best `top` of each chunk
+            scored = rank(scored, top)
+        scored_parts.append(scored)
+
+    chunks = read_chunks(creators_path, chunk_rows)
+    with _scorer(recommender, workers) as submit:
+        while True:
             tick = time.perf_counter()
-            scored = score_pairs(recommender, pairs)
-            report.add_time("score", time.perf_counter() - tick)
-            if top is not None:  # keep memory bounded: a campaign's best `top` of each chunk
-                scored = rank(scored, top)
-            scored_parts.append(scored)
-        if bar is not None:
-            bar.update(len(chunk))
+            chunk = next(chunks, None)
+            report.add_time("read", time.perf_counter() - tick)
+            if chunk is None:
+                break
+            report.rows_in += len(chunk)
+            tick = time.perf_counter()
+            chunk = _reject_seen(chunk, seen, reject_parts)
+            try:
+                pairs, rejects = candidate_pairs(chunk, campaigns)
+            except ScoringError as exc:
+                raise DataFileError(f"{creators_path}: {exc}") from None
+            reject_parts.append(rejects)
+            # Only rows that were valid block later duplicates.
+            seen.update(_keys(pairs if "campaign_id" in chunk.columns else pairs[["creator_id"]]))
+            report.add_time("validate", time.perf_counter() - tick)
+            if len(pairs):
+                pending.append(submit(pairs))
+                while len(pending) > workers:  # at most one chunk waiting per worker
+                    collect()
+            if bar is not None:
+                bar.update(len(chunk))
+        while pending:
+            collect()
     if bar is not None:
         bar.close()
 
@@ -162,6 +192,52 @@ def score_file(
         f"{report.rejected:,} rejected -> {rejects_path}"
     )
     return report
+
+
+@contextmanager
+def _scorer(
+    recommender: Recommender, workers: int
+) -> Iterator[Callable[[pd.DataFrame], Future[tuple[pd.DataFrame, float]]]]:
+    """submit(pairs) -> a future of (score_pairs(recommender, pairs), seconds), here or in `workers`
+    processes. On Linux they are forked, which takes milliseconds where spawning
+    took 3 s of imports; the workers walk trees without OpenMP (not fork-safe)."""
+    if workers <= 1:
+
+        def here(pairs: pd.DataFrame) -> Future[tuple[pd.DataFrame, float]]:
+            done: Future[tuple[pd.DataFrame, float]] = Future()
+            done.set_result(_timed_score(recommender, pairs))
+            return done
+
+        yield here
+        return
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn"),
+        initializer=_start_worker,
+        initargs=(recommender,),
+    ) as pool:
+        yield lambda pairs: pool.submit(_score_in_worker, pairs)
+
+
+_worker_model: Recommender | None = None
+
+
+def _start_worker(recommender: Recommender) -> None:
+    global _worker_model
+    _worker_model = recommender
+    from recommender.modeling import trees
+
+    trees.use_threads(False)  # the workers already use every core
+
+
+def _score_in_worker(pairs: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    assert _worker_model is not None, "worker started without a model"
+    return _timed_score(_worker_model, pairs)
+
+
+def _timed_score(recommender: Recommender, pairs: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    start = time.perf_counter()
+    return score_pairs(recommender, pairs), time.perf_counter() - start
 
 
 def show_top(scored_path: str | os.PathLike[str], n: int) -> str:

@@ -42,7 +42,7 @@ BLOCK_ROWS = 128  # rows walked together: their features stay in the L1 cache
 def _walk(
     X: np.ndarray,
     roots: np.ndarray,
-    depth: int,
+    depths: np.ndarray,
     feature: np.ndarray,
     threshold: np.ndarray,
     nan_right: np.ndarray,
@@ -55,7 +55,7 @@ def _walk(
     """Sum over trees of each row's leaf value; when `contributions` has a row per row
     of X, adds each split's change in node value to its feature's column.
 
-    Leaves point to themselves, so every walk takes `depth` steps.
+    Leaves point to themselves, so every walk in a tree takes its depth in steps.
     """
     n = X.shape[0]
     want = contributions.shape[0] == n
@@ -64,9 +64,9 @@ def _walk(
         start = block * BLOCK_ROWS
         rows = min(n, start + BLOCK_ROWS) - start
         nodes = np.empty(rows, dtype=np.int64)
-        for root in roots:
-            nodes[:] = root
-            for _ in range(depth):
+        for tree in range(roots.size):
+            nodes[:] = roots[tree]
+            for _ in range(depths[tree]):
                 for k in range(rows):
                     node = nodes[k]
                     f = feature[node]
@@ -84,7 +84,19 @@ def _walk(
     return out
 
 
-walk: Callable[..., np.ndarray] = _walk  # the compiled kernel, as type checkers should see it
+# The same kernel on one thread, for worker processes: it never starts OpenMP, which
+# is not safe to use in a process forked from one that had (batch.py's workers).
+_walk_serial = numba.njit(cache=True, nogil=True)(_walk.py_func)
+_kernel: dict[str, Callable[..., np.ndarray]] = {"walk": _walk}
+
+
+def use_threads(threads: bool) -> None:
+    """Walk trees on every core (the default) or on this thread only."""
+    _kernel["walk"] = _walk if threads else _walk_serial
+
+
+def walk(*args: Any) -> np.ndarray:
+    return _kernel["walk"](*args)
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,7 @@ class Trees:
 
     n_features: int
     roots: np.ndarray
-    depth: int
+    depths: np.ndarray  # of each tree: the most splits from its root to a leaf
     feature: np.ndarray
     threshold: np.ndarray
     nan_right: np.ndarray
@@ -181,7 +193,7 @@ class Trees:
         return matrix
 
     def _arrays(self) -> tuple[Any, ...]:
-        return (self.roots, self.depth, self.feature, self.threshold, self.nan_right,
+        return (self.roots, self.depths, self.feature, self.threshold, self.nan_right,
                 self.zero_default, self.default_right, self.children, self.value)  # fmt: skip
 
 
@@ -237,10 +249,11 @@ class _Nodes:
         for node in range(count):  # children come after parents
             if not leaf[node]:
                 depth[list(self.children[node])] = depth[node] + 1
+        roots = np.asarray(self.roots, dtype=np.int64)
         return Trees(
             n_features=n_features,
-            roots=np.asarray(self.roots, dtype=np.int64),
-            depth=int(depth.max(initial=0)),
+            roots=roots,
+            depths=np.maximum.reduceat(depth, roots) if count else roots,
             feature=np.where(leaf, 0, feature),
             threshold=threshold,
             nan_right=(nan_right & ~leaf).astype(np.int64),
