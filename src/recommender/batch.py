@@ -40,7 +40,7 @@ from recommender.scoring import (
     score_pairs,
 )
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000  # small enough that workers share the last chunks evenly
 MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
 PROGRESS_FROM_ROWS = 100_000
 

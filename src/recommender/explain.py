@@ -1,7 +1,8 @@
 """Flags (named risks) and reasons (why a creator ranks where it does), in plain words.
 
-Reasons come from the model's own per-feature contributions (LightGBM
-pred_contrib): the features that moved this creator's score most, up or down,
+Reasons come from the model's own per-feature contributions (tree-path
+contributions, see modeling/trees.py): the features that moved this
+creator's score most, up or down,
 each phrased with the creator's own values. Flags are simple, documented
 thresholds on the features, for a human to check before hiring.
 """

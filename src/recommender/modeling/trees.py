@@ -2,20 +2,21 @@
 
 Scoring a long candidate list is mostly walking trees: the fit ranker, three
 lift models, the price model and the IsolationForest, and for the reasons,
-each feature's contribution along the path a row takes. LightGBM's own predict
-spent about 7 ns a tree level and row here, its pred_leaf (which the
-contributions needed) twice that. This kernel walks the same trees with the
-same split rules, a block of rows one tree level at a time so the rows' walks
-overlap in the CPU, on every core, and collects the contributions in the same
-pass: measured 2-3x faster for predictions and 4x for contributions
-(benchmarks/score_330k.py).
+each feature's contribution along the path a row takes. This kernel walks the
+same trees with the same split rules as LightGBM and scikit-learn, a block of
+rows one tree level at a time so the rows' walks overlap in the CPU, each tree
+only as deep as it goes, and collects the contributions in the same pass. On
+330,000 rows of our 300-tree lift model (2 cores) it took about 1.0 s against
+2.1 s for LightGBM's predict, and 1.4-2.3 s with contributions against 5.3 s
+for LightGBM's pred_leaf plus the sparse product that turned leaves into
+contributions before.
 
 Contributions are the tree-path ("Saabas") decomposition: every split hands
 the change in node value (child minus parent) to the feature it splits on, so
 contributions plus the bias add up exactly to the raw prediction, like
 pred_contrib's TreeSHAP values, at a small fraction of TreeSHAP's cost (182
 microseconds a row for 300 trees of depth 4). On the leading feature of a row
-the two agree about 94% of the time (tests/test_models.py checks it).
+the two agree about 94% of the time (tests/test_trees.py checks it).
 
 tests/test_trees.py holds the kernel to LightGBM's and scikit-learn's own
 predictions, with NaN, zero and on-the-threshold values.
