@@ -87,7 +87,7 @@ def _walk(
 
 # The same kernel on one thread, for worker processes: it never starts OpenMP, which
 # is not safe to use in a process forked from one that had (batch.py's workers).
-_walk_serial = numba.njit(cache=True, nogil=True)(_walk.py_func)
+_walk_serial = numba.njit(nogil=True)(_walk.py_func)  # not cached: the cache is by function
 _kernel: dict[str, Callable[..., np.ndarray]] = {"walk": _walk}
 
 
