@@ -60,9 +60,9 @@ def _texts(P: pd.DataFrame, column: str, default: str | None = None) -> list[str
     return P[column].astype(object).where(P[column].notna(), default).tolist()
 
 
-def _fmt(values: pd.Series, pattern: str) -> list[str]:
-    """Values formatted by `pattern`; "unknown" where a value is missing."""
-    return ["unknown" if v != v else pattern.format(v) for v in _numbers(values)]
+def _fmt(values: pd.Series, pattern: str, unknown: str = "unknown") -> list[str]:
+    """Values formatted by `pattern`; `unknown` where a value is missing."""
+    return [unknown if v != v else pattern.format(v) for v in _numbers(values)]
 
 
 def _pct(values: pd.Series) -> list[str]:
@@ -192,10 +192,9 @@ PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
     "comment_like_vs_tier": lambda X, P: [
         f"comments per like {v} its tier" for v in _times(X["comment_like_vs_tier"])
     ],
-    "sponsorship_ratio": lambda X, P: [
-        "sponsored share unknown" if v == "unknown" else f"{v} of recent posts sponsored"
-        for v in _pct(X["sponsorship_ratio"])
-    ],
+    "sponsorship_ratio": lambda X, P: _fmt(
+        X["sponsorship_ratio"], "{:.0%} of recent posts sponsored", "sponsored share unknown"
+    ),
     "recent_posts": lambda X, P: [
         f"{v} posts in 90 days" for v in _fmt(X["recent_posts"], "{:.0f}")
     ],
@@ -215,10 +214,9 @@ PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
         "price estimated (not given)" if v == 1 else "price given"
         for v in _numbers(X["price_estimated"])
     ],
-    "price_vs_market": lambda X, P: [
-        "price vs peers unknown" if v == "unknown" else f"asks {v} what peers ask"
-        for v in _times(X["price_vs_market"])
-    ],
+    "price_vs_market": lambda X, P: _fmt(
+        X["price_vs_market"], "asks {:.1f}x what peers ask", "price vs peers unknown"
+    ),
     "engagements_per_dollar": lambda X, P: [
         f"{v} engagements per dollar" for v in _fmt(X["engagements_per_dollar"], "{:.1f}")
     ],

@@ -17,6 +17,8 @@ from enum import Enum
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 REJECT_REASON = "reject_reason"
 MAX_WHOLE = 2.0**53  # whole numbers beyond this lose precision as floats
@@ -212,10 +214,12 @@ class _Reasons:
         if rows.size == 0:
             return
         self.bad[rows] = True
-        shown = values.iloc[rows].tolist() if values is not None else [None] * rows.size
-        for r, value in zip(rows.tolist(), shown, strict=True):
-            got = f" (got {_show(value)})" if values is not None else ""
-            self._text.setdefault(r, []).append(f"{column}: {problem}{got}")
+        if values is None:
+            texts = [f"{column}: {problem}"] * rows.size
+        else:
+            texts = [f"{column}: {problem} (got {_show(v)})" for v in values.iloc[rows].tolist()]
+        for r, text in zip(rows.tolist(), texts, strict=True):
+            self._text.setdefault(r, []).append(text)
 
     def strings(self) -> list[str]:
         return ["; ".join(self._text[r]) for r in np.flatnonzero(self.bad).tolist()]
@@ -240,9 +244,6 @@ def _numeric(raw: pd.Series) -> np.ndarray:
         return raw.to_numpy(dtype=float, na_value=np.nan)
     text = raw.astype("string").str.strip()
     try:  # Arrow parses a clean column many times faster, and refuses if any cell is not a number
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         cells = pa.array(text.mask(text == ""), type=pa.string(), from_pandas=True)
         return np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
@@ -256,9 +257,6 @@ def _text(raw: pd.Series, kind: Kind) -> pd.Series:
     if kind == Kind.LIST:
         # Normalise "Pet ; Food;" to "pet;food": niche names match case-insensitively.
         # (Arrow's regex runs in C++; pandas' str.replace calls Python's re row by row.)
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         cells = pa.array(text, type=pa.string(), from_pandas=True)
         spaced = rf"\s*{LIST_SEPARATOR}\s*"
         cells = pc.replace_substring_regex(cells, pattern=spaced, replacement=LIST_SEPARATOR)
@@ -271,28 +269,27 @@ def _text(raw: pd.Series, kind: Kind) -> pd.Series:
 
 def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     """Check one column; return its typed, normalised values (NaN/<NA> where empty)."""
-    values = raw.reset_index(drop=True)  # reasons quote rows by position
     empty = _is_empty(raw)
     if col.required:
         reasons.add(empty, col.name, "required value missing", None)
 
     if col.numeric:
         number = _numeric(raw)
-        reasons.add(~empty & np.isnan(number), col.name, "not a number", values)
+        reasons.add(~empty & np.isnan(number), col.name, "not a number", raw)
         finite_or_nan = np.isnan(number) | np.isfinite(number)
-        reasons.add(~finite_or_nan, col.name, "not a finite number", values)
+        reasons.add(~finite_or_nan, col.name, "not a finite number", raw)
         ok = np.isfinite(number)
         if col.kind == Kind.INT:
-            reasons.add(ok & (number != np.round(number)), col.name, "not a whole number", values)
+            reasons.add(ok & (number != np.round(number)), col.name, "not a whole number", raw)
             too_large = ok & (np.abs(number) > MAX_WHOLE)
-            reasons.add(too_large, col.name, "too large", values)
+            reasons.add(too_large, col.name, "too large", raw)
             ok &= ~too_large
         if col.min is not None:
             below = number <= col.min if col.min_exclusive else number < col.min
             sign = ">" if col.min_exclusive else ">="
-            reasons.add(ok & below, col.name, f"must be {sign} {col.min:g}", values)
+            reasons.add(ok & below, col.name, f"must be {sign} {col.min:g}", raw)
         if col.max is not None:
-            reasons.add(ok & (number > col.max), col.name, f"must be <= {col.max:g}", values)
+            reasons.add(ok & (number > col.max), col.name, f"must be <= {col.max:g}", raw)
         number = np.where(ok, number, np.nan)
         if col.kind == Kind.INT:
             return pd.Series(number, index=raw.index).round().astype("Int64")
@@ -301,10 +298,10 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     text = _text(raw, col.kind).mask(empty)
     if col.choices:
         unknown = ~empty & ~text.isin(col.choices).fillna(False).to_numpy(dtype=bool)
-        reasons.add(unknown, col.name, f"must be one of {', '.join(col.choices)}", values)
+        reasons.add(unknown, col.name, f"must be one of {', '.join(col.choices)}", raw)
     if col.kind == Kind.COUNTRY:
         malformed = ~empty & ~text.str.fullmatch(r"[A-Z]{2}").fillna(False).to_numpy(dtype=bool)
-        reasons.add(malformed, col.name, "not a two-letter country code", values)
+        reasons.add(malformed, col.name, "not a two-letter country code", raw)
     if col.default is not None:
         text = text.fillna(col.default)
     return text
