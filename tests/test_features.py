@@ -13,6 +13,7 @@ from recommender.features import (
     creator_basics,
     cross_pairs,
     make_feature_pipeline,
+    niche_similarity,
     pair_frame,
 )
 
@@ -61,9 +62,12 @@ def test_missing_optional_columns_give_nan_features_not_errors():
     pairs = cross_pairs(thin, campaigns)
     X = make_feature_pipeline().fit_transform(pairs)
     assert list(X.columns) == list(FEATURES)
-    for column in ("sponsorship_ratio", "following_ratio", "country_match", "age_gap_years",
-                   "gender_gap", "follower_growth_30d"):  # fmt: skip
-        assert X[column].isna().all(), column
+    for column in ("sponsorship_ratio", "following_ratio", "age_gap_years", "gender_gap",
+                   "follower_growth_30d", "niche_similarity"):  # fmt: skip
+        assert X[column].iloc[1:].isna().all(), column
+    assert X["country_match"].tolist() == [1.0, 1.0, 1.0]  # no target country to miss
+    targeted = cross_pairs(thin, campaigns.assign(target_country="US"))
+    assert make_feature_pipeline().fit_transform(targeted)["country_match"].isna().all()
     assert X["niche_exact"].tolist() == [1.0, 0.0, 0.0]
 
 
@@ -212,13 +216,35 @@ def test_audience_match_by_hand():
         }
     )
     out = PairFeatures().fit(pairs).transform(pairs)
-    assert out["country_match"].tolist()[:2] == [1.0, 0.0]
-    assert out["country_match"].iloc[2:].isna().all()
+    # Unknown audience: the target's share of the market (US is 2 of 3 known); no target: 1.
+    assert out["country_match"].tolist() == pytest.approx([1.0, 0.0, 2 / 3, 1.0])
     assert out["age_gap_years"].tolist()[:2] == [0.0, 6.0]
     assert np.isnan(out["age_gap_years"].iloc[2])  # no target range
     assert out["age_gap_years"].iloc[3] == 3.0  # only a minimum given
     assert out["gender_gap"].tolist()[:2] == pytest.approx([0.1, 0.6])
     assert out["gender_gap"].iloc[2:].isna().all()
+
+
+def test_niche_similarity_by_hand():
+    # Two pet creators both list food, one lists travel; the food creator lists pet;
+    # the travel creator lists nothing (so travel -> pet is unknown, not 0).
+    market = pd.DataFrame(
+        {
+            "creator_id": list("abcde"),
+            "niche": ["pet", "pet", "Food", "travel", "pet"],
+            "secondary_niches": ["food", "food;travel", "pet", None, "food"],
+        }
+    )
+    similarity = niche_similarity(pd.concat([market, market.head(1)]))  # a twice counts once
+    key = "\x1f".join
+    assert similarity[key(["pet", "food"])] == pytest.approx((3 / 3 + 1 / 1) / 2)
+    assert similarity[key(["pet", "travel"])] == pytest.approx(1 / 3)
+    assert similarity[key(["food", "travel"])] == 0.0  # the food creator does not list travel
+    pairs = cross_pairs(market, pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"]}))
+    X = PairFeatures().fit(pairs).transform(pairs)
+    expected = [1.0, 1.0, 1.0, 1 / 3, 1.0]  # exact niches are 1; food and travel as above
+    assert X["niche_similarity"].tolist() == pytest.approx(expected)
+    assert niche_similarity(market.drop(columns="secondary_niches")).empty
 
 
 def test_pair_frame_prefixes_campaign_columns():

@@ -105,6 +105,16 @@ def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     ]
 
 
+def _similarity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    creator, campaign = _niche(P)
+    return [
+        f"{a} creators {'often' if v >= 0.1 else 'rarely'} also post about {b}"
+        if v == v
+        else "niche relation unknown"
+        for a, b, v in zip(creator, campaign, _numbers(X["niche_similarity"]), strict=True)
+    ]
+
+
 def _secondary(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     _, campaign = _niche(P)
     hits = _numbers(X["niche_in_secondary"])
@@ -122,7 +132,7 @@ def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     for a, t, m in zip(audience, target, _numbers(X["country_match"]), strict=True):
         if t is None:
             out.append("no target country to miss")
-        elif m != m:
+        elif a is None:
             out.append(f"audience country unknown (target {t})")
         else:
             out.append(
@@ -173,6 +183,7 @@ PHRASE_COLUMNS = (*TEXT_COLUMNS, "audience_age_median", "followers")
 PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
     "niche_exact": _niche_exact,
     "niche_affinity": _affinity,
+    "niche_similarity": _similarity,
     "niche_in_secondary": _secondary,
     "secondary_niche_affinity": _secondary,
     "country_match": _country,

@@ -151,6 +151,9 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             else np.nan
         )
         if known.sum() >= 50:
+            # Price per follower, not price: trees cannot extrapolate, and a creator
+            # bigger than any priced one should cost more, not the same.
+            per_follower = _col(creators, "followers").clip(lower=1)
             inputs = self._price_inputs(basics, relative)
             self.price_model_ = LGBMRegressor(
                 n_estimators=100,
@@ -162,7 +165,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 force_row_wise=True,
                 n_jobs=1,
                 verbose=-1,
-            ).fit(inputs[known.to_numpy()], np.log(price[known]))
+            ).fit(inputs[known.to_numpy()], np.log(price[known] / per_follower[known]))
             self.price_trees_ = Trees.from_lightgbm(self.price_model_.booster_)
         return self
 
@@ -228,7 +231,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         followers = _col(X, "followers")
         if self.price_trees_ is not None:
             log_price = self.price_trees_.predict(self._price_inputs(basics, relative))
-            estimate = pd.Series(np.exp(log_price), index=X.index)
+            estimate = pd.Series(np.exp(log_price), index=X.index) * followers.clip(lower=1)
         else:
             estimate = followers * self.price_fallback_
         price = given.where(given.notna(), estimate)
@@ -247,6 +250,33 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(CREATOR_FEATURES, dtype=object)
 
 
+def niche_similarity(X: pd.DataFrame) -> pd.Series:
+    """How related two niches are, from the creators themselves: keyed 'a<sep>b'.
+
+    The share of creators of primary niche a who list b among their secondary
+    niches, averaged with the same share from b to a. Creators who post about
+    both tell which niches share an audience, with no outcome needed. Empty
+    when no creator lists secondary niches.
+    """
+    creators = X.drop_duplicates("creator_id") if "creator_id" in X.columns else X
+    primary = _text(creators, "niche").reset_index(drop=True)
+    items = _text(creators, "secondary_niches").reset_index(drop=True)
+    listed = items.notna() & primary.notna()
+    items = items[listed].str.split(schema.LIST_SEPARATOR).explode().str.strip()
+    items = items[items.notna() & (items != "")]
+    if items.empty:
+        return pd.Series(dtype=float)
+    listing = primary[listed].value_counts()
+    links = pd.crosstab(primary.loc[items.index].to_numpy(), items.to_numpy())
+    share = links.div(listing.reindex(links.index), axis=0).stack()
+    share.index = [str(a) + _PAIR_SEP + str(b) for a, b in share.index]
+    backward = share.copy()
+    backward.index = [_PAIR_SEP.join(reversed(k.split(_PAIR_SEP))) for k in share.index]
+    # A direction no creator could show (b's creators list nothing) does not count.
+    both = pd.concat([share, backward], axis=1).mean(axis=1)
+    return both.astype(float)
+
+
 class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Campaign x creator features: niche match, learned niche affinity, audience match.
 
@@ -263,6 +293,9 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> PairFeatures:
         self.prior_, self.affinity_ = self._affinity(X, y)
+        self.similarity_ = niche_similarity(X)
+        creators = X.drop_duplicates("creator_id") if "creator_id" in X.columns else X
+        self.country_shares_ = _text(creators, "audience_country").value_counts(normalize=True)
         return self
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
@@ -298,9 +331,8 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         return self._features(X, self.prior_, self.affinity_)
 
-    @staticmethod
     def _features(
-        X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
+        self, X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
     ) -> pd.DataFrame:
         # Positions, not X's index, line the explode and groupby below up with the rows.
         niche = _text(X, "niche").fillna("").reset_index(drop=True)
@@ -308,7 +340,11 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         by_pair = pd.Series(
             list(affinity.values()), index=[a + _PAIR_SEP + b for a, b in affinity], dtype=float
         )
-        primary_affinity = (niche + _PAIR_SEP + campaign_niche).map(by_pair).fillna(prior)
+        pair_key = niche + _PAIR_SEP + campaign_niche
+        primary_affinity = pair_key.map(by_pair).fillna(prior)
+        # Pairs no creator links are unrelated (0); unknown when the export has no lists.
+        related = pair_key.map(self.similarity_).fillna(0.0 if len(self.similarity_) else np.nan)
+        related[niche == campaign_niche] = 1.0
         # One row per (pair, secondary niche), then the best of each pair.
         items = _text(X, "secondary_niches").reset_index(drop=True)
         items = items.str.split(schema.LIST_SEPARATOR).explode().str.strip()
@@ -323,7 +359,16 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
         country = _text(X, "audience_country")
         target_country = _text(X, f"{CAMPAIGN_PREFIX}target_country")
+        # 1 where the campaign targets no country (nothing to miss); where the
+        # audience's country is unknown, the chance that it is the target: the
+        # target's share among the market's creators. "Unknown" is then neither
+        # a match nor a miss, which is what it is.
         country_match = (country == target_country).astype("Float64").astype(float)
+        country_match[target_country.isna().to_numpy()] = 1.0
+        unknown = (country.isna() & target_country.notna()).to_numpy()
+        no_share = 0.0 if len(self.country_shares_) else np.nan  # no country known anywhere
+        shares = target_country[unknown].map(self.country_shares_).fillna(no_share)
+        country_match[unknown] = shares.to_numpy(dtype=float)
 
         age = _col(X, "audience_age_median")
         low = _col(X, f"{CAMPAIGN_PREFIX}target_age_min")
@@ -339,6 +384,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 "niche_exact": (niche == campaign_niche).to_numpy(dtype=float),
                 "niche_in_secondary": in_secondary.to_numpy(dtype=float),
                 "niche_affinity": primary_affinity.to_numpy(dtype=float),
+                "niche_similarity": related.to_numpy(dtype=float),
                 "secondary_niche_affinity": secondary_affinity.to_numpy(dtype=float),
                 "country_match": country_match.to_numpy(),
                 "age_gap_years": age_gap.to_numpy(),
@@ -363,7 +409,8 @@ CREATOR_FEATURES = (
     "price_vs_market", "engagements_per_dollar", "followers_per_dollar",
 )  # fmt: skip
 PAIR_FEATURES = (
-    "niche_exact", "niche_in_secondary", "niche_affinity", "secondary_niche_affinity",
+    "niche_exact", "niche_in_secondary", "niche_affinity", "niche_similarity",
+    "secondary_niche_affinity",
     "country_match", "age_gap_years", "gender_gap", "log_product_price", "objective_code",
 )  # fmt: skip
 FEATURES = CREATOR_FEATURES + PAIR_FEATURES
@@ -372,7 +419,7 @@ FEATURES = CREATOR_FEATURES + PAIR_FEATURES
 class PairFeatureUnion(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Creator features and pair features side by side, in FEATURES order."""
 
-    def __init__(self, random_state: int | None = 0, smoothing: float = 20.0) -> None:
+    def __init__(self, random_state: int | None = 0, smoothing: float = 5.0) -> None:
         self.random_state = random_state
         self.smoothing = smoothing
 

@@ -5,8 +5,9 @@
 The selection is a 0/1 knapsack solved exactly by dynamic programming over
 costs rounded up to 1/20,000 of the budget (so never over budget); with a cap
 per niche it becomes a mixed-integer program solved by HiGHS. The summary
-reports a proven optimality gap against the LP-relaxation bound (the plan is
-at least that close to the best possible). A greedy sort by return per dollar
+reports a proven optimality gap against an upper bound on the best possible
+value: the LP relaxation's, or with caps HiGHS's dual bound (the plan is at
+least that close to the best possible). A greedy sort by return per dollar
 can miss by up to the value of one creator.
 
 Exploration (`explore` > 0) reserves that share of the budget for learning: it
@@ -100,7 +101,8 @@ def knapsack(
 ) -> tuple[np.ndarray, float]:  # fmt: skip
     """0/1 choice maximising value within budget (and a cap per group); returns (chosen, bound).
 
-    `bound` is a proven upper bound on the best total value (the LP relaxation's),
+    `bound` is a proven upper bound on the best total value (the LP relaxation's,
+    or with caps the tighter of it and HiGHS's dual bound),
     so (bound - value) / bound is a guaranteed optimality gap. Without group caps
     the choice is exact dynamic programming over costs rounded up to budget/20,000
     (never over budget); with caps it is a mixed-integer program (HiGHS).
@@ -110,7 +112,8 @@ def knapsack(
         return np.zeros(n, dtype=bool), 0.0
     bound = lp_bound(value, cost, budget)
     if groups is not None and group_cap is not None:
-        return _milp(value, cost, budget, groups, group_cap), bound
+        chosen, milp_bound = _milp(value, cost, budget, groups, group_cap)
+        return chosen, min(bound, milp_bound)
     return _dynamic_programme(value, cost, budget), bound
 
 
@@ -153,7 +156,8 @@ def _dynamic_programme(
 
 def _milp(
     value: np.ndarray, cost: np.ndarray, budget: float, groups: np.ndarray, group_cap: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, float]:
+    """The capped choice, and HiGHS's proven bound on its best value (tighter than Dantzig's)."""
     rows, limits = [cost], [budget]
     for g in np.unique(groups):
         rows.append(np.where(groups == g, cost, 0.0))
@@ -165,7 +169,10 @@ def _milp(
         bounds=Bounds(0, 1),
         options={"mip_rel_gap": MIP_GAP, "disp": False, "time_limit": MIP_SECONDS},
     )
-    return np.zeros(len(value), dtype=bool) if result.x is None else result.x > 0.5
+    bound = -float(result.mip_dual_bound) if result.get("mip_dual_bound") is not None else np.inf
+    if result.x is None:
+        return np.zeros(len(value), dtype=bool), bound
+    return result.x > 0.5, bound
 
 
 def plan(
@@ -208,8 +215,9 @@ def plan(
         )
     ]  # fmt: skip
     explored = _explore(
-        eligible[~chosen], budget_usd - float(picked["cost_usd"].sum()), explore > 0
-    )
+        eligible[~chosen], budget_usd - float(picked["cost_usd"].sum()), explore > 0,
+        cap, picked.groupby("niche")["cost_usd"].sum().to_dict(),
+    )  # fmt: skip
     hired = pd.concat([picked, explored], ignore_index=True)
 
     expected, low, high = _interval(hired)
@@ -239,8 +247,18 @@ def plan(
     return Plan(hired[columns], summary, scored, result.rejects)
 
 
-def _explore(rest: pd.DataFrame, reserve: float, enabled: bool) -> pd.DataFrame:
-    """One creator per untried segment, by optimistic lift per dollar, within the reserve."""
+def _explore(
+    rest: pd.DataFrame,
+    reserve: float,
+    enabled: bool,
+    niche_cap: float | None = None,
+    niche_spent: Mapping[Any, float] | None = None,
+) -> pd.DataFrame:
+    """One creator per untried segment, by optimistic lift per dollar, within the reserve.
+
+    With a `niche_cap`, what the plan already spends per niche (`niche_spent`)
+    counts against it, so exploration never breaks the cap.
+    """
     if not enabled or reserve <= 0 or rest.empty:
         return rest.iloc[:0].assign(exploration=True, why="")
     country = rest.get("audience_country", pd.Series("?", index=rest.index)).fillna("?")
@@ -251,10 +269,13 @@ def _explore(rest: pd.DataFrame, reserve: float, enabled: bool) -> pd.DataFrame:
     )
     best = best.drop_duplicates("_segment")
     take, spent = [], 0.0
-    for index, row in best.iterrows():
-        if spent + row["cost_usd"] <= reserve:
+    by_niche = dict(niche_spent or {})
+    cap = np.inf if niche_cap is None else niche_cap
+    for index, niche, cost in zip(best.index, best["niche"], best["cost_usd"], strict=True):
+        if spent + cost <= reserve and by_niche.get(niche, 0.0) + cost <= cap:
             take.append(index)
-            spent += float(row["cost_usd"])
+            spent += float(cost)
+            by_niche[niche] = by_niche.get(niche, 0.0) + cost
     out = best.loc[take].drop(columns=["_optimism"])
     out["why"] = [f"exploring {s}: up to ${h:,.0f} if it sells" for s, h in
                   zip(out["_segment"], out["lift_high_usd"], strict=True)]  # fmt: skip
