@@ -9,6 +9,12 @@ compares the chosen creators' noise-free lift with
   and true cost: an oracle no real tool has), and
 - a niche-then-engagement greedy heuristic with the same budget.
 Targets (issue 5): plan >= 0.93 of the oracle and >= 1.5x the heuristic.
+
+With --ceilings it also prints what caps any plan made with the same
+information: the best selection when every creator's noise-free lift is known
+but costs and exclusions are the plan's own (estimated prices, flagged accounts
+left out), and plans from a model trained on the noise-free lift and true cost
+of the same hires (what perfect measurement would give).
 """
 
 from __future__ import annotations
@@ -30,11 +36,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--candidates", type=int, default=3_000)
     parser.add_argument("--campaigns", type=int, default=30)
+    parser.add_argument("--ceilings", action="store_true", help="also print what caps a plan")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     market = generate_market(seed=args.seed)
     result = train(market.creators, market.campaigns, market.outcomes, market.expected,
                    TrainConfig(seed=args.seed))  # fmt: skip
+    perfect = None
+    if args.ceilings:  # the same hires, measured without noise
+        truth = market.outcomes[["campaign_id", "creator_id"]].merge(market.expected)
+        measured = truth.rename(columns={"expected_lift_usd": "sales_lift_usd",
+                                         "true_cost_usd": "cost_usd"})  # fmt: skip
+        perfect = train(market.creators, market.campaigns,
+                        measured[["campaign_id", "creator_id", "sales_lift_usd", "cost_usd"]],
+                        config=TrainConfig(seed=args.seed)).recommender  # fmt: skip
     rng = np.random.default_rng(args.seed)
     held_out = market.campaigns[market.campaigns["campaign_id"].isin(result.split["test"])]
     rows = []
@@ -49,7 +64,8 @@ def main() -> None:
         )
         truth = expected_outcomes(pairs, market.creators, market.creator_traits, market.campaigns)
         truth = truth.set_index("creator_id")
-        chosen = plan(pool, campaign, budget, result.recommender, constraints=Constraints()).chosen
+        planned = plan(pool, campaign, budget, result.recommender, constraints=Constraints())
+        chosen = planned.chosen
         plan_lift = float(truth.loc[chosen["creator_id"], "expected_lift_usd"].sum())
         plan_spend = float(truth.loc[chosen["creator_id"], "true_cost_usd"].sum())
         picked, _ = knapsack(
@@ -66,8 +82,16 @@ def main() -> None:
             if spent + cost <= budget:
                 spent += cost
                 greedy += float(truth.loc[creator, "expected_lift_usd"])
-        rows.append({"campaign": campaign["campaign_id"], "budget": budget, "plan": plan_lift,
-                     "oracle": oracle, "greedy": greedy, "true_spend": plan_spend})  # fmt: skip
+        row = {"campaign": campaign["campaign_id"], "budget": budget, "plan": plan_lift,
+               "oracle": oracle, "greedy": greedy, "true_spend": plan_spend}  # fmt: skip
+        if perfect is not None:
+            eligible = planned.candidates[planned.candidates["why_not"] == ""]
+            lift = truth.loc[eligible["creator_id"], "expected_lift_usd"].to_numpy()
+            known, _ = knapsack(lift, eligible["cost_usd"].to_numpy(float), budget)
+            row["known_lift"] = float(lift[known].sum())
+            hired = plan(pool, campaign, budget, perfect, constraints=Constraints()).chosen
+            row["perfect_data"] = float(truth.loc[hired["creator_id"], "expected_lift_usd"].sum())
+        rows.append(row)
     table = pd.DataFrame(rows)
     to_oracle = table["plan"].sum() / table["oracle"].sum()
     to_greedy = table["plan"].sum() / table["greedy"].sum()
@@ -82,6 +106,11 @@ def main() -> None:
     over = (table["true_spend"] > table["budget"]).mean()
     by = ((table["true_spend"] - table["budget"]).clip(lower=0) / table["budget"]).mean()
     print(f"spend over budget (estimated prices): {over:.0%} of campaigns, by {by:.1%} on average")
+    if perfect is not None:
+        known = table["known_lift"].sum() / table["oracle"].sum()
+        measured = table["perfect_data"].sum() / table["oracle"].sum()
+        print(f"ceiling, every lift known (plan's prices and exclusions): {known:.3f} of best")
+        print(f"plan from a model trained on noise-free outcomes:         {measured:.3f} of best")
 
 
 if __name__ == "__main__":
