@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import joblib
 import mlflow
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
+from recommender.scoring import load_model
+
 
 class RecommenderModel(PythonModel):
     def load_context(self, context: Any) -> None:
-        self.recommender = joblib.load(context.artifacts["recommender"])
+        # Through the package's loader: a model saved by an older version is refused
+        # with a "retrain" message instead of failing later on a missing attribute.
+        self.recommender = load_model(context.artifacts["recommender"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        return self.recommender.predict(model_input.reset_index(drop=True))  # type: ignore[no-any-return]
+        return self.recommender.predict(model_input.reset_index(drop=True))
 
 
 mlflow.models.set_model(RecommenderModel())

@@ -16,7 +16,7 @@ from recommender.modeling.ranker import FitRanker
 
 MIN_COST_USD = 1.0
 # Raised when a saved model's structure changes; an older model must be retrained.
-MODEL_FORMAT = 3
+MODEL_FORMAT = 4
 PREDICTION_COLUMNS = (
     "campaign_id", "creator_id", "score", "fit_score", "expected_lift_usd", "lift_low_usd",
     "lift_high_usd", "cost_usd", "expected_roi", "tier",
