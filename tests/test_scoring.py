@@ -57,7 +57,10 @@ def test_reasons_come_from_the_models_contributions(market: Market, model: Recom
                         pd.DataFrame([CAMPAIGN]).assign(objective="sales"))  # fmt: skip
     X = model.transform(pairs)
     contributions = model.lift.contributions(X)[0, : len(FEATURES)]
-    strongest = FEATURES[int(np.argmax(np.abs(contributions)))]
+    cited = [f for f in FEATURES if f not in explain.CAMPAIGN_ONLY]
+    if pd.isna(pairs.get("campaign_target_country", pd.Series([None]))[0]):
+        cited.remove("country_match")
+    strongest = max(cited, key=lambda f: abs(contributions[FEATURES.index(f)]))
     expected = explain.PHRASES[strongest](X, pairs)[0]
     assert parts[0][2:] == expected
 
@@ -76,6 +79,21 @@ def test_reason_phrases_by_hand():
     assert explain.reasons(contributions, X, pairs)[0] == (
         "+ niche match: pet = pet; - 41% of recent posts sponsored; + engagement 2.1x its tier"
     )
+
+
+def test_reasons_cite_the_creator_not_the_campaign():
+    X = pd.DataFrame([{f: np.nan for f in FEATURES} for _ in range(2)])
+    X = X.assign(country_match=1.0, engagement_vs_tier=2.0, log_product_price=np.log10(36))
+    pairs = pd.DataFrame({"audience_country": ["US", "US"],
+                          "campaign_target_country": [None, "US"]})  # fmt: skip
+    contributions = np.zeros((2, len(FEATURES) + 1))
+    for feature, value in (("country_match", 0.9), ("log_product_price", 0.8),
+                           ("engagement_vs_tier", 0.1)):  # fmt: skip
+        contributions[:, FEATURES.index(feature)] = value
+    assert explain.reasons(contributions, X, pairs, top=1).tolist() == [
+        "+ engagement 2.0x its tier",  # no target: matching it says nothing about the creator
+        "+ audience in US = target US",
+    ]
 
 
 def test_flags_name_the_risks():

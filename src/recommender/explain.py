@@ -108,7 +108,9 @@ def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 def _similarity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     creator, campaign = _niche(P)
     return [
-        f"{a} creators {'often' if v >= 0.1 else 'rarely'} also post about {b}"
+        f"niche match: {a} = {b}"
+        if a == b
+        else f"{a} creators {'often' if v >= 0.1 else 'rarely'} also post about {b}"
         if v == v
         else "niche relation unknown"
         for a, b, v in zip(creator, campaign, _numbers(X["niche_similarity"]), strict=True)
@@ -172,6 +174,8 @@ def _followers(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
         for f, t in zip(_numbers(followers), tiers, strict=True)
     ]
 
+
+CAMPAIGN_ONLY = ("log_product_price", "objective_code")
 
 # Pair-frame columns the phrases quote, besides the features.
 TEXT_COLUMNS = (
@@ -253,7 +257,14 @@ def reasons(
     `contributions` has one column per feature (in FEATURES order) plus the bias.
     """
     n, n_features = len(X), len(FEATURES)
-    effect = contributions[:, :n_features]
+    effect = contributions[:, :n_features].copy()
+    # A reason says why this creator, so facts of the campaign alone are not cited:
+    # the product's price, the objective, and a country match when there is no target.
+    for feature in CAMPAIGN_ONLY:
+        effect[:, FEATURES.index(feature)] = 0.0
+    target = f"{CAMPAIGN_PREFIX}target_country"
+    no_target = pairs[target].isna().to_numpy() if target in pairs.columns else np.ones(n, bool)
+    effect[no_target, FEATURES.index("country_match")] = 0.0
     order = np.argsort(-np.abs(effect), axis=1, kind="stable")[:, :top]
     phrases = np.empty((n, top), dtype=object)
     # Only the columns the phrases read, as plain objects: cheap to take rows from.
