@@ -80,6 +80,11 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return numerator / denominator.where(denominator > 0)
 
 
+def one_row_per_creator(frame: pd.DataFrame) -> pd.DataFrame:
+    """A pair frame's creators, each once (a creator hired twice counts once in norms)."""
+    return frame.drop_duplicates("creator_id") if "creator_id" in frame.columns else frame
+
+
 def creator_basics(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-creator features computed row by row, with no fitted state."""
     followers = _col(frame, "followers")
@@ -122,7 +127,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> CreatorFeatures:
-        creators = X.drop_duplicates("creator_id") if "creator_id" in X.columns else X
+        creators = one_row_per_creator(X)
         basics = creator_basics(creators)
         keys = basics[["platform_code", "tier_code"]]
         self.engagement_norms_ = self._norms(basics, keys, "engagement_rate")
@@ -258,7 +263,7 @@ def niche_similarity(X: pd.DataFrame) -> pd.Series:
     both tell which niches share an audience, with no outcome needed. Empty
     when no creator lists secondary niches.
     """
-    creators = X.drop_duplicates("creator_id") if "creator_id" in X.columns else X
+    creators = one_row_per_creator(X)
     primary = _text(creators, "niche").reset_index(drop=True)
     items = _text(creators, "secondary_niches").reset_index(drop=True)
     listed = items.notna() & primary.notna()
@@ -293,8 +298,8 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> PairFeatures:
         self.prior_, self.affinity_ = self._affinity(X, y)
-        self.similarity_ = niche_similarity(X)
-        creators = X.drop_duplicates("creator_id") if "creator_id" in X.columns else X
+        creators = one_row_per_creator(X)
+        self.similarity_ = niche_similarity(creators)
         self.country_shares_ = _text(creators, "audience_country").value_counts(normalize=True)
         return self
 
