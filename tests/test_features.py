@@ -218,6 +218,11 @@ def test_audience_match_by_hand():
     out = PairFeatures().fit(pairs).transform(pairs)
     # Unknown audience: the target's share of the market (US is 2 of 3 known); no target: 1.
     assert out["country_match"].tolist() == pytest.approx([1.0, 0.0, 2 / 3, 1.0])
+    # A target no known audience is in: rare (1 in 3 known + 1), never a certain miss.
+    elsewhere = pairs.assign(campaign_target_country="IS")
+    assert PairFeatures().fit(pairs).transform(elsewhere)["country_match"].tolist() == (
+        pytest.approx([0.0, 0.0, 1 / 4, 0.0])
+    )
     assert out["age_gap_years"].tolist()[:2] == [0.0, 6.0]
     assert np.isnan(out["age_gap_years"].iloc[2])  # no target range
     assert out["age_gap_years"].iloc[3] == 3.0  # only a minimum given

@@ -300,7 +300,10 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.prior_, self.affinity_ = self._affinity(X, y)
         creators = one_row_per_creator(X)
         self.similarity_ = niche_similarity(creators)
-        self.country_shares_ = _text(creators, "audience_country").value_counts(normalize=True)
+        countries = _text(creators, "audience_country")
+        self.country_shares_ = countries.value_counts(normalize=True)
+        # A target no creator's audience is known in is rare, not impossible.
+        self.unseen_country_share_ = 1 / (countries.notna().sum() + 1)
         return self
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
@@ -371,7 +374,8 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         country_match = (country == target_country).astype("Float64").astype(float)
         country_match[target_country.isna().to_numpy()] = 1.0
         unknown = (country.isna() & target_country.notna()).to_numpy()
-        no_share = 0.0 if len(self.country_shares_) else np.nan  # no country known anywhere
+        # NaN when no creator's country is known at all: then there is no market to ask.
+        no_share = self.unseen_country_share_ if len(self.country_shares_) else np.nan
         shares = target_country[unknown].map(self.country_shares_).fillna(no_share)
         country_match[unknown] = shares.to_numpy(dtype=float)
 
