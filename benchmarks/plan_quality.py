@@ -15,6 +15,11 @@ information: the best selection when every creator's noise-free lift is known
 but costs and exclusions are the plan's own (estimated prices, flagged accounts
 left out), and plans from a model trained on the noise-free lift and true cost
 of the same hires (what perfect measurement would give).
+
+--hide COLUMN and --shuffle COLUMN (repeatable) take a creators column away,
+or shuffle it across creators, in what the model and the planner see; the
+truth still uses the real values. A market whose data no longer shows the
+relation the simulator uses tests that the models learn rather than recognise.
 """
 
 from __future__ import annotations
@@ -37,24 +42,29 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=3_000)
     parser.add_argument("--campaigns", type=int, default=30)
     parser.add_argument("--ceilings", action="store_true", help="also print what caps a plan")
+    parser.add_argument("--hide", action="append", default=[], metavar="COLUMN")
+    parser.add_argument("--shuffle", action="append", default=[], metavar="COLUMN")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     market = generate_market(seed=args.seed)
-    result = train(market.creators, market.campaigns, market.outcomes, market.expected,
+    creators = market.creators.drop(columns=args.hide)  # what the model and planner see
+    for column in args.shuffle:
+        creators[column] = creators[column].sample(frac=1, random_state=args.seed).to_numpy()
+    result = train(creators, market.campaigns, market.outcomes, market.expected,
                    TrainConfig(seed=args.seed))  # fmt: skip
     perfect = None
     if args.ceilings:  # the same hires, measured without noise
         truth = market.outcomes[["campaign_id", "creator_id"]].merge(market.expected)
         measured = truth.rename(columns={"expected_lift_usd": "sales_lift_usd",
                                          "true_cost_usd": "cost_usd"})  # fmt: skip
-        perfect = train(market.creators, market.campaigns,
+        perfect = train(creators, market.campaigns,
                         measured[["campaign_id", "creator_id", "sales_lift_usd", "cost_usd"]],
                         config=TrainConfig(seed=args.seed)).recommender  # fmt: skip
     rng = np.random.default_rng(args.seed)
     held_out = market.campaigns[market.campaigns["campaign_id"].isin(result.split["test"])]
     rows = []
     for campaign in held_out.head(args.campaigns).to_dict(orient="records"):
-        pool = market.creators
+        pool = creators
         if isinstance(campaign["platform"], str):
             pool = pool[pool["platform"] == campaign["platform"]]
         pool = pool.iloc[rng.choice(len(pool), min(args.candidates, len(pool)), replace=False)]
@@ -97,6 +107,8 @@ def main() -> None:
     to_greedy = table["plan"].sum() / table["greedy"].sum()
     print(
         f"{len(table)} held-out campaigns, {args.candidates:,} candidates each (seed {args.seed})"
+        + "".join(f", {c} hidden" for c in args.hide)
+        + "".join(f", {c} shuffled" for c in args.shuffle)
     )
     print(f"plan / best possible (total noise-free lift):   {to_oracle:.3f}  (target >= 0.93)")
     print(f"plan / niche-then-engagement greedy:             {to_greedy:.2f}x (target >= 1.5x)")
