@@ -125,6 +125,11 @@ def test_price_is_the_asking_price_when_given_else_estimated():
     assert out["engagements_per_dollar"].iloc[0] == pytest.approx(
         (probe["avg_likes"].iloc[0] + probe["avg_comments"].iloc[0]) / 123.0
     )
+    # A creator 50x bigger than any priced one costs more than the biggest, not the same.
+    star = probe.iloc[[1]].assign(followers=10_000_000, avg_likes=300_000.0,
+                                  avg_comments=10_000.0)  # fmt: skip
+    estimate = fitted.transform(star)["price_usd"].iloc[0]
+    assert estimate == pytest.approx(10_000_000 / 100, rel=0.25)
 
 
 def test_fake_follower_tell_tales_raise_the_anomaly_score():
