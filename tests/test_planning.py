@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import recommender
-from recommender.planning import Constraints, knapsack
+from recommender.planning import Constraints, knapsack, lp_bound
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "product_price_usd": 30}
@@ -32,7 +32,7 @@ def test_knapsack_is_exact_on_small_instances(seed: int):
     )
     assert cost[chosen].sum() <= budget + 1e-9
     assert value[chosen].sum() == pytest.approx(best, rel=1e-4)
-    assert bound >= value[chosen].sum() - 1e-6
+    assert best - 1e-6 <= bound <= lp_bound(value, cost, budget) + 1e-9  # a proven bound
 
 
 def test_knapsack_beats_greedy_where_greedy_fails():
@@ -42,6 +42,14 @@ def test_knapsack_beats_greedy_where_greedy_fails():
     value, cost = np.array([6.0, 10.0]), np.array([1.0, 10.0])
     chosen, _ = knapsack(value, cost, budget=10.0)  # greedy takes item 0 first, then 1 won't fit
     assert chosen.tolist() == [False, True]
+
+
+def test_gap_is_proven_against_the_tighter_bound():
+    # Fractions would take item 0 and 9/10 of item 1 (15); whole items can reach 10 at most.
+    value, cost = np.array([6.0, 10.0]), np.array([1.0, 10.0])
+    assert lp_bound(value, cost, 10.0) == pytest.approx(15.0)
+    chosen, bound = knapsack(value, cost, budget=10.0)
+    assert value[chosen].sum() == 10.0 and bound == pytest.approx(10.0)
 
 
 def test_group_cap_is_honoured():

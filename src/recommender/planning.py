@@ -6,8 +6,9 @@ The selection is a 0/1 knapsack solved exactly by dynamic programming over
 costs rounded up to 1/20,000 of the budget (so never over budget); with a cap
 per niche it becomes a mixed-integer program solved by HiGHS. The summary
 reports a proven optimality gap against an upper bound on the best possible
-value: the LP relaxation's, or with caps HiGHS's dual bound (the plan is at
-least that close to the best possible). A greedy sort by return per dollar
+value: the same programme over costs rounded down, or with caps HiGHS's dual
+bound, or the LP relaxation's if tighter (the plan is at least that close to
+the best possible). A greedy sort by return per dollar
 can miss by up to the value of one creator.
 
 Exploration (`explore` > 0) reserves that share of the budget for learning: it
@@ -101,8 +102,9 @@ def knapsack(
 ) -> tuple[np.ndarray, float]:  # fmt: skip
     """0/1 choice maximising value within budget (and a cap per group); returns (chosen, bound).
 
-    `bound` is a proven upper bound on the best total value (the LP relaxation's,
-    or with caps the tighter of it and HiGHS's dual bound),
+    `bound` is a proven upper bound on the best total value: the tighter of the LP
+    relaxation's and, without caps, the programme's own over costs rounded down,
+    or with caps HiGHS's dual bound;
     so (bound - value) / bound is a guaranteed optimality gap. Without group caps
     the choice is exact dynamic programming over costs rounded up to budget/20,000
     (never over budget); with caps it is a mixed-integer program (HiGHS).
@@ -114,7 +116,8 @@ def knapsack(
     if groups is not None and group_cap is not None:
         chosen, milp_bound = _milp(value, cost, budget, groups, group_cap)
         return chosen, min(bound, milp_bound)
-    return _dynamic_programme(value, cost, budget), bound
+    chosen, relaxed = _dynamic_programme(value, cost, budget)
+    return chosen, min(bound, relaxed)
 
 
 def lp_bound(value: np.ndarray, cost: np.ndarray, budget: float) -> float:
@@ -132,26 +135,39 @@ def lp_bound(value: np.ndarray, cost: np.ndarray, budget: float) -> float:
 
 def _dynamic_programme(
     value: np.ndarray, cost: np.ndarray, budget: float, cells: int = 20_000
-) -> np.ndarray:
-    unit = budget / cells
-    weight = np.ceil(np.maximum(cost, 0) / unit - 1e-9).astype(np.int64)
-    capacity = int(np.floor(budget / unit + 1e-9))
-    items = np.flatnonzero((weight <= capacity) & (value > 0))
-    best = np.zeros(capacity + 1)
-    keep = np.zeros((len(items), capacity + 1), dtype=bool)
-    for k, i in enumerate(items):
-        w = int(weight[i])
-        candidate = best[: capacity + 1 - w] + value[i]  # from the values before item i
-        better = candidate > best[w:]
-        keep[k, w:] = better
-        best[w:] = np.where(better, candidate, best[w:])
+) -> tuple[np.ndarray, float]:
+    """The best choice over costs rounded up to budget/cells (so never over budget), and
+    a proven bound: the best value over costs rounded down, which no choice within the
+    budget can beat (each rounded-down total is at most the budget's cells)."""
+    scaled = np.maximum(cost, 0) / (budget / cells)
+    weight = np.ceil(scaled - 1e-9).astype(np.int64)
+    items, best, keep = _table(value, weight, cells, trace=True)
     chosen = np.zeros(len(value), dtype=bool)
     room = int(np.argmax(best))
     for k in range(len(items) - 1, -1, -1):
         if keep[k, room]:
             chosen[items[k]] = True
             room -= int(weight[items[k]])
-    return chosen
+    _, relaxed, _ = _table(value, np.floor(scaled).astype(np.int64), cells, trace=False)
+    return chosen, float(relaxed.max())
+
+
+def _table(
+    value: np.ndarray, weight: np.ndarray, capacity: int, trace: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """0/1 knapsack table: the items worth considering, the best value for each whole
+    capacity, and (with `trace`) which item improved which capacity."""
+    items = np.flatnonzero((weight <= capacity) & (value > 0))
+    best = np.zeros(capacity + 1)
+    keep = np.zeros((len(items) if trace else 0, capacity + 1), dtype=bool)
+    for k, i in enumerate(items):
+        w = int(weight[i])
+        candidate = best[: capacity + 1 - w] + value[i]  # from the values before item i
+        better = candidate > best[w:]
+        if trace:
+            keep[k, w:] = better
+        best[w:] = np.where(better, candidate, best[w:])
+    return items, best, keep
 
 
 def _milp(
