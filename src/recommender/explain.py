@@ -91,10 +91,11 @@ def _niche(P: pd.DataFrame) -> tuple[list[str | None], list[str | None]]:
 
 def _niche_exact(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     creator, campaign = _niche(P)
-    return [
-        f"niche match: {a} = {b}" if a == b else f"niche differs: {a} vs {b}"
-        for a, b in zip(creator, campaign, strict=True)
-    ]
+    return [_niche_match(a, b) for a, b in zip(creator, campaign, strict=True)]
+
+
+def _niche_match(a: str | None, b: str | None) -> str:
+    return f"niche match: {a} = {b}" if a == b else f"niche differs: {a} vs {b}"
 
 
 def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
@@ -108,7 +109,7 @@ def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 def _similarity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     creator, campaign = _niche(P)
     return [
-        f"niche match: {a} = {b}"
+        _niche_match(a, b)
         if a == b
         else f"{a} creators {'often' if v >= 0.1 else 'rarely'} also post about {b}"
         if v == v

@@ -274,12 +274,11 @@ def niche_similarity(X: pd.DataFrame) -> pd.Series:
     listing = primary[listed].value_counts()
     links = pd.crosstab(primary.loc[items.index].to_numpy(), items.to_numpy())
     share = links.div(listing.reindex(links.index), axis=0).stack()
-    share.index = [str(a) + _PAIR_SEP + str(b) for a, b in share.index]
-    backward = share.copy()
-    backward.index = [_PAIR_SEP.join(reversed(k.split(_PAIR_SEP))) for k in share.index]
+    pairs = [(str(a), str(b)) for a, b in share.index]
+    forward = pd.Series(share.to_numpy(), index=[a + _PAIR_SEP + b for a, b in pairs])
+    backward = pd.Series(share.to_numpy(), index=[b + _PAIR_SEP + a for a, b in pairs])
     # A direction no creator could show (b's creators list nothing) does not count.
-    both = pd.concat([share, backward], axis=1).mean(axis=1)
-    return both.astype(float)
+    return pd.concat([forward, backward], axis=1).mean(axis=1).astype(float)
 
 
 class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]

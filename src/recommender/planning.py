@@ -103,11 +103,11 @@ def knapsack(
     """0/1 choice maximising value within budget (and a cap per group); returns (chosen, bound).
 
     `bound` is a proven upper bound on the best total value: the tighter of the LP
-    relaxation's and, without caps, the programme's own over costs rounded down,
-    or with caps HiGHS's dual bound;
-    so (bound - value) / bound is a guaranteed optimality gap. Without group caps
-    the choice is exact dynamic programming over costs rounded up to budget/20,000
-    (never over budget); with caps it is a mixed-integer program (HiGHS).
+    relaxation's and another, the programme's own over costs rounded down (without
+    caps) or HiGHS's dual bound (with caps). So (bound - value) / bound is a
+    guaranteed optimality gap. Without group caps the choice is exact dynamic
+    programming over costs rounded up to budget/20,000 (never over budget); with
+    caps it is a mixed-integer program (HiGHS).
     """
     n = len(value)
     if n == 0 or budget <= 0:
@@ -173,7 +173,7 @@ def _table(
 def _milp(
     value: np.ndarray, cost: np.ndarray, budget: float, groups: np.ndarray, group_cap: float
 ) -> tuple[np.ndarray, float]:
-    """The capped choice, and HiGHS's proven bound on its best value (tighter than Dantzig's)."""
+    """The capped choice, and HiGHS's proven bound on its best value (inf if none)."""
     rows, limits = [cost], [budget]
     for g in np.unique(groups):
         rows.append(np.where(groups == g, cost, 0.0))
