@@ -3,6 +3,8 @@
 
     python serve.py score --creators FILE --campaign FILE [--model DIR_OR_URI] [--out FILE]
                           [--rejects FILE] [--top K] [--show N] [--workers N]
+    python serve.py plan --creators FILE --campaign FILE --budget USD [--explore FRACTION]
+                         [--model DIR_OR_URI] [--out FILE] [--rejects FILE] [constraints]
     python serve.py http [--host 127.0.0.1] [--port 8000] [--model DIR_OR_URI]
 
 --campaign is a .json file with one campaign object, or a campaigns file
@@ -39,8 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--explore", type=float, default=0.0, help="share of budget for learning")
     plan.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
     plan.add_argument("--out", type=Path, default=Path("plan.csv"))
-    plan.add_argument("--max-niche-share", type=float, help="cap on any one niche's budget share")
-    http = commands.add_parser("http", help="serve POST /score and GET /health")
+    plan.add_argument("--rejects", type=Path, help="default: <out>.rejects.csv beside --out")
+    rules = plan.add_argument_group("constraints (the campaign's platform always holds)")
+    rules.add_argument("--target-country", help="hire only creators whose audience is there")
+    rules.add_argument("--min-followers", type=float)
+    rules.add_argument("--max-followers", type=float)
+    rules.add_argument("--max-sponsorship", type=float, metavar="SHARE",
+                       help="most sponsored share of recent posts")  # fmt: skip
+    rules.add_argument("--max-niche-share", type=float, help="cap on any one niche's budget share")
+    segment = "cap per audience segment (niche x audience country x tier)"
+    rules.add_argument("--max-segment-share", type=float, help=segment)
+    flagged = "also hire accounts flagged suspect_followers or high_sponsorship"
+    rules.add_argument("--include-flagged", action="store_true", help=flagged)
+    http = commands.add_parser("http", help="serve POST /score, POST /plan and GET /health")
     http.add_argument("--host", default="127.0.0.1")
     http.add_argument("--port", type=int, default=8000)
     http.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
@@ -76,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             from recommender.batch import plan_file
 
+            args.rejects = args.rejects or args.out.with_name(
+                f"{args.out.stem}.rejects{args.out.suffix}"
+            )
             return plan_file(args)
         import uvicorn
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 import recommender
-from recommender.planning import Constraints, knapsack, lp_bound
+from recommender.planning import Constraints, knapsack, lp_bound, segments
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "product_price_usd": 30}
@@ -35,6 +36,31 @@ def test_knapsack_is_exact_on_small_instances(seed: int):
     assert best - 1e-6 <= bound <= lp_bound(value, cost, budget) + 1e-9  # a proven bound
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_capped_knapsack_is_within_its_gap_on_small_instances(seed: int):
+    rng = np.random.default_rng(seed)
+    value, cost = rng.lognormal(3, 1, 12), rng.lognormal(4, 0.7, 12)
+    budget = cost.sum() / 2
+    niche, segment = rng.choice(["a", "b", "c"], 12), rng.choice(["x", "y", "z", "w"], 12)
+    caps = [(niche, budget / 2.5), (segment, budget / 3.5)]
+
+    def allowed(s: list[int]) -> bool:
+        return cost[s].sum() <= budget and all(
+            cost[s][groups[s] == g].sum() <= limit for groups, limit in caps for g in groups
+        )
+
+    best = max(
+        value[list(s)].sum()
+        for r in range(13)
+        for s in itertools.combinations(range(12), r)
+        if allowed(list(s))
+    )
+    chosen, bound = knapsack(value, cost, budget, caps)
+    assert allowed(list(np.flatnonzero(chosen)))
+    assert value[chosen].sum() >= best * (1 - 1e-3)  # HiGHS's relative gap
+    assert bound >= best - 1e-6
+
+
 def test_knapsack_beats_greedy_where_greedy_fails():
     value, cost = np.array([10.0, 9.0, 9.0]), np.array([10.0, 5.0, 5.0])
     chosen, _ = knapsack(value, cost, budget=10.0)  # greedy by ratio: 9+9; best is the same
@@ -55,8 +81,29 @@ def test_gap_is_proven_against_the_tighter_bound():
 def test_group_cap_is_honoured():
     value, cost = np.array([5.0, 5.0, 1.0]), np.array([1.0, 1.0, 1.0])
     groups = np.array(["a", "a", "b"])
-    chosen, _ = knapsack(value, cost, budget=3.0, groups=groups, group_cap=1.0)
+    chosen, _ = knapsack(value, cost, budget=3.0, caps=[(groups, 1.0)])
     assert chosen.tolist() in ([True, False, True], [False, True, True])
+
+
+def test_several_caps_hold_at_once():
+    # Without caps the best is items 0, 1, 2 (value 27). The niche cap allows one of
+    # 0/1 (both "a"), one of 2/3 (both "b"); the segment cap allows one of 1/2 (both "x"):
+    # the best is 0 and 2 (18).
+    value, cost = np.array([10.0, 9.0, 8.0, 1.0]), np.ones(4)
+    niche, segment = np.array(["a", "a", "b", "b"]), np.array(["y", "x", "x", "z"])
+    chosen, bound = knapsack(value, cost, budget=3.0, caps=[(niche, 1.0), (segment, 1.0)])
+    assert chosen.tolist() == [True, False, True, False]
+    assert bound == pytest.approx(18.0, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "constraints",
+    [{"max_niche_share": 0.0}, {"max_segment_share": 1.5}, {"max_sponsorship_ratio": -0.1},
+     {"min_followers": 5_000, "max_followers": 1_000}],
+)  # fmt: skip
+def test_impossible_constraints_are_refused(constraints):
+    with pytest.raises(ValueError, match=r"max_|min_followers"):
+        Constraints(**constraints)
 
 
 def test_plan_fits_the_budget_and_honours_constraints(market, model_dir):
@@ -80,16 +127,73 @@ def test_plan_fits_the_budget_and_honours_constraints(market, model_dir):
     assert len(result.candidates) + len(result.rejects) == 400
 
 
+def test_plan_honours_audience_constraints(market, model_dir):
+    creators = market.creators.head(600).copy()
+    creators.loc[creators.index[:40], "audience_country"] = None  # unknown audiences
+    constraints = Constraints(target_country="US", max_segment_share=0.25,
+                              max_sponsorship_ratio=0.3, min_followers=2_000)  # fmt: skip
+    result = recommender.plan(creators, CAMPAIGN, 3_000, model_dir, explore=0.2,
+                              constraints=constraints)  # fmt: skip
+    chosen = result.chosen
+    assert len(chosen) >= 3
+    assert (chosen["audience_country"] == "US").all() and (chosen["followers"] >= 2_000).all()
+    ratio = chosen["recent_sponsored_posts"] / chosen["recent_posts"]
+    assert (ratio.dropna() <= 0.3).all()
+    by_segment = chosen.groupby(segments(chosen))["cost_usd"].sum()
+    assert (by_segment <= 0.25 * 3_000 + 1e-6).all()
+    # An unknown audience is left out with its own reason, not as "elsewhere".
+    unknown = result.candidates.loc[result.candidates["audience_country"].isna(), "why_not"]
+    earlier = ["no positive expected lift", "price unknown"]  # rules checked before country
+    assert unknown.isin(["audience country unknown", *earlier]).all()
+    left_out = result.summary["left_out"]
+    assert left_out["audience country unknown"] == (unknown == "audience country unknown").sum() > 0
+    assert left_out["audience elsewhere"] > 0
+    assert sum(left_out.values()) == (result.candidates["why_not"] != "").sum()
+
+
 def test_plan_cli(tmp_path: Path, market, model_dir):
-    market.creators.head(300).to_csv(tmp_path / "creators.csv", index=False)
+    creators = market.creators.head(300).copy()
+    creators.loc[creators.index[:2], "followers"] = -5  # invalid rows: rejected with a reason
+    creators.to_csv(tmp_path / "creators.csv", index=False)
     (tmp_path / "c.json").write_text('{"campaign_id": "k", "niche": "pet"}')
     inputs = ["--creators", str(tmp_path / "creators.csv"), "--campaign", str(tmp_path / "c.json")]
     result = subprocess.run(
         [sys.executable, str(ROOT / "serve.py"), "plan", *inputs, "--budget", "1500",
-         "--explore", "0.1", "--model", str(model_dir), "--out", str(tmp_path / "plan.csv")],
+         "--explore", "0.1", "--model", str(model_dir), "--out", str(tmp_path / "plan.csv"),
+         "--target-country", "US", "--max-segment-share", "0.4"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "the same budget on the" in result.stdout
+    assert "the same budget on the" in result.stdout and "audience elsewhere" in result.stdout
+    assert "Highs" not in result.stdout  # the solver's own prints stay out of the summary
     planned = pd.read_csv(tmp_path / "plan.csv")
     assert planned["cost_usd"].sum() <= 1500 + 1e-6 and "why" in planned.columns
+    assert (planned["audience_country"] == "US").all()
+    rejects = pd.read_csv(tmp_path / "plan.rejects.csv")
+    assert rejects.columns[0] == "reject_reason" and len(rejects) == 2
+    assert rejects["reject_reason"].str.contains("followers").all()
+    summary = json.loads((tmp_path / "plan.summary.json").read_text())
+    assert summary["creators"] == len(planned)
+    assert summary["total_cost_usd"] == pytest.approx(planned["cost_usd"].sum(), abs=0.01)
+    assert summary["left_out"]["audience elsewhere"] > 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--max-niche-share", "0"], "max_niche_share must be a share"),
+     (["--min-followers", "9000", "--max-followers", "100"], "is above max_followers"),
+     (["--explore", "1.5"], "explore must be a share")],
+)  # fmt: skip
+def test_plan_cli_refuses_impossible_settings_in_one_line(tmp_path, market, model_dir, flags,
+                                                         message):  # fmt: skip
+    market.creators.head(50).to_csv(tmp_path / "creators.csv", index=False)
+    (tmp_path / "c.json").write_text('{"campaign_id": "k", "niche": "pet"}')
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "serve.py"), "plan", "--creators",
+         str(tmp_path / "creators.csv"), "--campaign", str(tmp_path / "c.json"), "--budget",
+         "1000", "--model", str(model_dir), "--out", str(tmp_path / "plan.csv"), *flags],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error:") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

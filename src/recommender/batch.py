@@ -179,8 +179,6 @@ def score_file(
     report.add_time("rank", time.perf_counter() - tick)
     tick = time.perf_counter()
     write_table(ranked, out_path)
-    if schema.REJECT_REASON not in rejected.columns:
-        rejected = pd.DataFrame(columns=[schema.REJECT_REASON])
     write_table(_reason_first(rejected), rejects_path)
     report.add_time("write", time.perf_counter() - tick)
     report.scored = int(pd.Series(ranked["creator_id"]).size)
@@ -240,15 +238,19 @@ def _timed_score(recommender: Recommender, pairs: pd.DataFrame) -> tuple[pd.Data
     return score_pairs(recommender, pairs), time.perf_counter() - start
 
 
+def usd(value: float) -> str:
+    """Whole dollars for people: $1,234, -$35, $? when unknown."""
+    if pd.isna(value):
+        return "$?"
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
+
+
 def show_top(scored_path: str | os.PathLike[str], n: int) -> str:
     """The best n rows of a scored file as a readable table, reasons on their own lines."""
     scored = read_table(scored_path).head(n)
     numbers = ["expected_roi", "expected_lift_usd", "lift_low_usd", "lift_high_usd", "cost_usd"]
     for column in numbers:
         scored[column] = pd.to_numeric(scored[column], errors="coerce")
-
-    def usd(value: float) -> str:
-        return "$?" if pd.isna(value) else f"${value:,.0f}"
 
     lines = []
     for row in scored.to_dict(orient="records"):
@@ -290,6 +292,9 @@ def _keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
 
 
 def _reason_first(rejects: pd.DataFrame) -> pd.DataFrame:
+    """The rejects with their reason as the first column (a header alone when none)."""
+    if schema.REJECT_REASON not in rejects.columns:
+        return pd.DataFrame(columns=[schema.REJECT_REASON])
     return rejects[
         [schema.REJECT_REASON] + [c for c in rejects.columns if c != schema.REJECT_REASON]
     ]
@@ -304,34 +309,45 @@ def _progress_bar(total: int | None, wanted: bool | None) -> Any:
 
 
 def plan_file(args: Any) -> int:
-    """serve.py plan: read the files, plan, write the chosen creators and print the summary."""
-    from recommender.planning import Constraints, plan
+    """serve.py plan: read the files, plan, write the chosen creators, the rejected rows and
+    the summary (<out>.summary.json), and print the summary."""
+    from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
 
     campaign = read_campaign(args.campaign)
     if len(campaign) != 1:
         raise DataFileError(f"{args.campaign}: plan takes exactly one campaign")
     creators = read_table(args.creators)
-    first = campaign.iloc[0]
-    constraints = Constraints(
-        platform=first.get("platform") if isinstance(first.get("platform"), str) else None,
-        max_niche_share=args.max_niche_share,
-    )
-    try:
+    try:  # the campaign's platform needs no rule: scoring rejects other platforms' rows
+        constraints = Constraints(
+            target_country=args.target_country,
+            min_followers=args.min_followers,
+            max_followers=args.max_followers,
+            max_sponsorship_ratio=args.max_sponsorship,
+            excluded_flags=() if args.include_flagged else EXCLUDED_FLAGS,
+            max_niche_share=args.max_niche_share,
+            max_segment_share=args.max_segment_share,
+        )
         result = plan(creators, campaign, args.budget, args.model, args.explore, constraints)
     except ValueError as exc:
         raise ScoringError(str(exc)) from None
     write_table(result.chosen, args.out)
+    write_table(_reason_first(result.rejects), args.rejects)
     summary = result.summary
+    summary_path = args.out.with_name(f"{args.out.stem}.summary.json")
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"plan for {summary['campaign_id']}: {summary['creators']} creators "
-          f"({summary['exploration_creators']} exploring) -> {args.out}")  # fmt: skip
-    print(f"  cost ${summary['total_cost_usd']:,.0f} of ${summary['budget_usd']:,.0f}; "
-          f"expected lift ${summary['expected_lift_usd']:,.0f} "
-          f"[${summary['lift_low_usd']:,.0f}, ${summary['lift_high_usd']:,.0f}], "
-          f"ROI {summary['expected_roi']:.2f}, "
+          f"({summary['exploration_creators']} exploring) -> {args.out}, "
+          f"summary -> {summary_path}")  # fmt: skip
+    print(f"  cost {usd(summary['total_cost_usd'])} of {usd(summary['budget_usd'])}; "
+          f"expected lift {usd(summary['expected_lift_usd'])} "
+          f"[{usd(summary['lift_low_usd'])}, {usd(summary['lift_high_usd'])}], "
+          f"ROI {summary['expected_roi'] or 0:.2f}, "
           f"optimality gap <= {summary['optimality_gap']:.4%}")  # fmt: skip
     low, high = summary["largest_creators_interval_usd"]
     print(f"  the same budget on the {summary['largest_creators_count']} largest creators: "
-          f"expected lift ${summary['largest_creators_expected_lift_usd']:,.0f} "
-          f"[${low:,.0f}, ${high:,.0f}]")  # fmt: skip
-    print(f"  {len(result.rejects):,} candidate rows rejected as invalid")
+          f"expected lift {usd(summary['largest_creators_expected_lift_usd'])} "
+          f"[{usd(low)}, {usd(high)}]")  # fmt: skip
+    left_out = ", ".join(f"{n:,} {reason}" for reason, n in summary["left_out"].items())
+    print(f"  left out: {left_out or 'none'}")
+    print(f"  {len(result.rejects):,} candidate rows rejected as invalid -> {args.rejects}")
     return 0 if summary["creators"] else 1
