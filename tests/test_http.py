@@ -16,6 +16,7 @@ import requests
 
 import recommender
 from recommender.features import cross_pairs
+from recommender.planning import Constraints
 from recommender.tracking import as_model_input
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +91,39 @@ def test_bad_rows_come_back_rejected_with_reasons(server: str, market):
     assert payload["rejected"][0]["reject_reason"] == "followers: must be >= 0 (got '-3')"
 
 
+def test_plan_matches_the_library(server: str, market, model_dir: Path):
+    rows = creators_json(market, 300)
+    rows[0]["followers"] = -3
+    limits = {"max_niche_share": 0.6, "excluded_flags": []}
+    body = {"campaign": CAMPAIGN, "creators": rows, "budget_usd": 2_000, "explore": 0.1,
+            "constraints": limits}  # fmt: skip
+    response = requests.post(f"{server}/plan", json=body, timeout=120)
+    assert response.status_code == 200, response.text[:300]
+    payload = response.json()
+    creators = market.creators.head(300).copy()
+    creators.loc[creators.index[0], "followers"] = -3
+    local = recommender.plan(creators, CAMPAIGN, 2_000, model_dir, 0.1,
+                             Constraints(max_niche_share=0.6, excluded_flags=()))  # fmt: skip
+    assert [r["creator_id"] for r in payload["chosen"]] == local.chosen["creator_id"].tolist()
+    assert payload["summary"] == local.summary
+    assert sum(r["cost_usd"] for r in payload["chosen"]) <= 2_000 + 1e-6
+    assert [r["reject_reason"] for r in payload["rejected"]] == [
+        "followers: must be >= 0 (got '-3')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [({"budget_usd": 0}, "budget_usd"), ({"explore": 1.2}, "explore"),
+     ({"constraints": {"max_segment_share": 2}}, "max_segment_share"),
+     ({"constraints": {"min_followers": 9_000, "max_followers": 10}}, "above max_followers")],
+)  # fmt: skip
+def test_impossible_plans_get_a_422(server: str, market, extra, message):
+    body = {"campaign": CAMPAIGN, "creators": creators_json(market, 5), "budget_usd": 500, **extra}
+    response = requests.post(f"{server}/plan", json=body, timeout=60)
+    assert response.status_code == 422 and message in response.json()["error"]
+
+
 PET = b'{"campaign_id": "k", "niche": "pet"}'
 BAD_REQUESTS = [
     (b"{not json", 422, "JSON"),
@@ -112,7 +146,7 @@ def test_bad_requests_get_a_4xx_json_error(server: str, body: bytes, status: int
 def test_health_and_openapi(server: str):
     assert requests.get(f"{server}/health", timeout=10).json()["status"] == "ok"
     spec = requests.get(f"{server}/openapi.json", timeout=10).json()
-    assert "/score" in spec["paths"] and "/health" in spec["paths"]
+    assert {"/score", "/plan", "/health"} <= set(spec["paths"])
 
 
 @pytest.mark.slow

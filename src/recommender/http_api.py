@@ -2,6 +2,9 @@
 
     POST /score  {"campaign": {...}, "creators": [{...}, ...], "top": 10}
                  -> {"scored": [...], "rejected": [...], "counts": {...}}
+    POST /plan   {"campaign": {...}, "creators": [...], "budget_usd": 3000, "explore": 0.2,
+                  "constraints": {"max_niche_share": 0.5, ...}}
+                 -> {"chosen": [...], "summary": {...}, "rejected": [...]}
     GET  /health -> {"status": "ok", "model": "..."}
 
 Bad requests (malformed JSON, no campaign, creators not a list, no valid
@@ -21,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
 from recommender.scoring import ScoringError, load_model, score_with_rejects
 
 MAX_CREATORS = 100_000
@@ -38,6 +42,34 @@ class ScoreResponse(BaseModel):
     scored: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
     counts: dict[str, int]
+
+
+class PlanConstraints(BaseModel):
+    target_country: str | None = Field(default=None, description="audience must be there")
+    min_followers: float | None = Field(default=None, ge=0)
+    max_followers: float | None = Field(default=None, ge=0)
+    max_sponsorship_ratio: float | None = Field(default=None, gt=0, le=1)
+    excluded_flags: list[str] = Field(
+        default=list(EXCLUDED_FLAGS), description="accounts with these flags are not hired"
+    )
+    max_niche_share: float | None = Field(default=None, gt=0, le=1)
+    max_segment_share: float | None = Field(
+        default=None, gt=0, le=1, description="per niche x audience country x tier"
+    )
+
+
+class PlanRequest(BaseModel):
+    campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
+    creators: list[dict[str, Any]] = Field(description="candidates, in the creators contract")
+    budget_usd: float = Field(gt=0)
+    explore: float = Field(default=0.0, ge=0, lt=1, description="budget share for learning")
+    constraints: PlanConstraints = Field(default_factory=PlanConstraints)
+
+
+class PlanResponse(BaseModel):
+    chosen: list[dict[str, Any]]
+    summary: dict[str, Any]
+    rejected: list[dict[str, Any]]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -82,15 +114,18 @@ def create_app(model: str | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "model": str(recommender.metadata.get("lift_loss", ""))}
 
+    def too_many(creators: list[dict[str, Any]], command: str) -> JSONResponse | None:
+        if len(creators) <= MAX_CREATORS:
+            return None
+        return JSONResponse(
+            status_code=413,
+            content={"error": f"at most {MAX_CREATORS:,} creators per request; use {command}"},
+        )
+
     @app.post("/score", response_model=ScoreResponse)
     def score(body: ScoreRequest) -> Any:
-        if len(body.creators) > MAX_CREATORS:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "error": f"at most {MAX_CREATORS:,} creators per request; use serve.py score"
-                },
-            )
+        if refused := too_many(body.creators, "serve.py score"):
+            return refused
         creators = pd.DataFrame(body.creators).astype(object)
         try:
             result = score_with_rejects(creators, body.campaign, recommender, body.top)
@@ -100,6 +135,24 @@ def create_app(model: str | None = None) -> FastAPI:
             "scored": _records(result.scored),
             "rejected": _records(result.rejects),
             "counts": {"scored": len(result.scored), "rejected": len(result.rejects)},
+        }
+
+    @app.post("/plan", response_model=PlanResponse)
+    def plan_budget(body: PlanRequest) -> Any:
+        if refused := too_many(body.creators, "serve.py plan"):
+            return refused
+        creators = pd.DataFrame(body.creators).astype(object)
+        limits = body.constraints.model_dump()
+        limits["excluded_flags"] = tuple(limits["excluded_flags"])
+        try:
+            result = plan(creators, body.campaign, body.budget_usd, recommender, body.explore,
+                          Constraints(**limits))  # fmt: skip
+        except (ScoringError, ValueError) as exc:
+            return JSONResponse(status_code=422, content={"error": str(exc)})
+        return {
+            "chosen": _records(result.chosen),
+            "summary": result.summary,
+            "rejected": _records(result.rejects),
         }
 
     return app
