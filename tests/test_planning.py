@@ -172,6 +172,7 @@ def test_plan_cli(tmp_path: Path, market, model_dir):
     rejects = pd.read_csv(tmp_path / "plan.rejects.csv")
     assert rejects.columns[0] == "reject_reason" and len(rejects) == 2
     assert rejects["reject_reason"].str.contains("followers").all()
+    assert (tmp_path / "plan.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads((tmp_path / "plan.summary.json").read_text())
     assert summary["creators"] == len(planned)
     assert summary["total_cost_usd"] == pytest.approx(planned["cost_usd"].sum(), abs=0.01)
@@ -197,3 +198,19 @@ def test_plan_cli_refuses_impossible_settings_in_one_line(tmp_path, market, mode
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error:") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
+    from recommender import plots
+
+    result = recommender.plan(market.creators.head(400), CAMPAIGN, 2_000, model_dir, explore=0.2)
+    figure = plots.plan_budget(result.chosen, result.summary)
+    spend, lift = figure.axes
+    heights = [bar.get_height() for bar in spend.patches]
+    assert sum(heights) == pytest.approx(result.chosen["cost_usd"].sum())
+    shown = [bar.get_height() for bar in lift.patches]
+    summary = result.summary
+    assert shown == pytest.approx(
+        [summary["expected_lift_usd"], summary["largest_creators_expected_lift_usd"]]
+    )
+    plots.close([figure])

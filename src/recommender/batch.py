@@ -335,9 +335,11 @@ def plan_file(args: Any) -> int:
     summary = result.summary
     summary_path = args.out.with_name(f"{args.out.stem}.summary.json")
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    figure_path = args.out.with_name(f"{args.out.stem}.png")
+    _save_plan_figure(result.chosen, summary, figure_path)
     print(f"plan for {summary['campaign_id']}: {summary['creators']} creators "
           f"({summary['exploration_creators']} exploring) -> {args.out}, "
-          f"summary -> {summary_path}")  # fmt: skip
+          f"summary -> {summary_path}, figure -> {figure_path.name}")  # fmt: skip
     print(f"  cost {usd(summary['total_cost_usd'])} of {usd(summary['budget_usd'])}; "
           f"expected lift {usd(summary['expected_lift_usd'])} "
           f"[{usd(summary['lift_low_usd'])}, {usd(summary['lift_high_usd'])}], "
@@ -351,3 +353,11 @@ def plan_file(args: Any) -> int:
     print(f"  left out: {left_out or 'none'}")
     print(f"  {len(result.rejects):,} candidate rows rejected as invalid -> {args.rejects}")
     return 0 if summary["creators"] else 1
+
+
+def _save_plan_figure(chosen: pd.DataFrame, summary: dict[str, Any], path: Path) -> None:
+    from recommender import plots
+
+    figure = plots.plan_budget(chosen, summary)
+    figure.savefig(path, dpi=100)
+    plots.close([figure])
