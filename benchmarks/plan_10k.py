@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import recommender
+from recommender.batch import native_stdout_silenced
 from recommender.planning import Constraints, knapsack
 from recommender.simulate import generate_creators
 
@@ -49,7 +50,8 @@ def main() -> None:
     totals, solves = [], []
     for _ in range(args.runs):
         start = time.perf_counter()
-        plan = recommender.plan(creators, campaign, 20_000, model, args.explore, constraints)
+        with native_stdout_silenced():  # HiGHS's stray debug lines
+            plan = recommender.plan(creators, campaign, 20_000, model, args.explore, constraints)
         totals.append(time.perf_counter() - start)
         eligible = plan.candidates[plan.candidates["why_not"] == ""]
         start = time.perf_counter()

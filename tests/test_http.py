@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -112,15 +113,32 @@ def test_plan_matches_the_library(server: str, market, model_dir: Path):
     ]
 
 
+def test_a_thin_file_with_a_sponsorship_limit_is_planned_not_a_500(server: str, market):
+    rows = [{k: v for k, v in r.items() if k != "recent_sponsored_posts"}
+            for r in creators_json(market, 20)]  # fmt: skip
+    body = {"campaign": CAMPAIGN, "creators": rows, "budget_usd": 500,
+            "constraints": {"max_sponsorship_ratio": 0.3}}  # fmt: skip
+    response = requests.post(f"{server}/plan", json=body, timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["summary"]["left_out"]["sponsorship unknown"] > 0
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [({"budget_usd": 0}, "budget_usd"), ({"explore": 1.2}, "explore"),
      ({"constraints": {"max_segment_share": 2}}, "max_segment_share"),
-     ({"constraints": {"min_followers": 9_000, "max_followers": 10}}, "above max_followers")],
+     ({"constraints": {"min_followers": 9_000, "max_followers": 10}}, "above max_followers"),
+     ({"budget_usd": float("inf")}, "budget_usd"),
+     ({"constraints": {"target_country": "usa"}}, "two-letter country code")],
 )  # fmt: skip
 def test_impossible_plans_get_a_422(server: str, market, extra, message):
     body = {"campaign": CAMPAIGN, "creators": creators_json(market, 5), "budget_usd": 500, **extra}
-    response = requests.post(f"{server}/plan", json=body, timeout=60)
+    response = requests.post(  # as Python's json writes it: an infinite budget is Infinity
+        f"{server}/plan",
+        data=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
     assert response.status_code == 422 and message in response.json()["error"]
 
 

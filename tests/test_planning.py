@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,11 +100,27 @@ def test_several_caps_hold_at_once():
 @pytest.mark.parametrize(
     "constraints",
     [{"max_niche_share": 0.0}, {"max_segment_share": 1.5}, {"max_sponsorship_ratio": -0.1},
-     {"min_followers": 5_000, "max_followers": 1_000}],
+     {"min_followers": 5_000, "max_followers": 1_000}, {"min_followers": -1},
+     {"target_country": "USA"}, {"excluded_flags": ("suspect_follower",)}],
 )  # fmt: skip
 def test_impossible_constraints_are_refused(constraints):
-    with pytest.raises(ValueError, match=r"max_|min_followers"):
+    with pytest.raises(ValueError, match=r"max_|min_followers|target_country|excluded_flags"):
         Constraints(**constraints)
+
+
+def test_constraints_read_countries_as_creators_files_do():
+    assert Constraints(target_country=" us ").target_country == "US"
+    assert Constraints(max_sponsorship_ratio=0).max_sponsorship_ratio == 0  # never sponsored
+
+
+def test_sponsorship_limit_on_a_file_without_sponsorship_counts(market, model_dir):
+    creators = market.creators.head(200).drop(columns=["recent_sponsored_posts"])
+    result = recommender.plan(creators, CAMPAIGN, 1_000, model_dir,
+                              constraints=Constraints(max_sponsorship_ratio=0.3))  # fmt: skip
+    assert result.chosen.empty
+    why = result.candidates["why_not"]
+    assert why.isin(["sponsorship unknown", "no positive expected lift", "price unknown"]).all()
+    assert (why == "sponsorship unknown").sum() > 0
 
 
 def test_plan_fits_the_budget_and_honours_constraints(market, model_dir):
@@ -120,6 +137,9 @@ def test_plan_fits_the_budget_and_honours_constraints(market, model_dir):
     assert not chosen["flags"].str.contains("suspect_followers|high_sponsorship").any()
     exploring = chosen[chosen["exploration"]]
     assert len(exploring) >= 1 and exploring["why"].str.startswith("exploring").all()
+    tried = set(segments(chosen[~chosen["exploration"]]))
+    assert not set(segments(exploring)) & tried  # exploration goes where the plan does not
+    assert segments(exploring).is_unique
     assert summary["exploration_creators"] == len(exploring)
     assert summary["lift_low_usd"] <= summary["expected_lift_usd"] <= summary["lift_high_usd"]
     assert summary["optimality_gap"] <= 0.01  # proven against the LP bound
@@ -165,7 +185,6 @@ def test_plan_cli(tmp_path: Path, market, model_dir):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "the same budget on the" in result.stdout and "audience elsewhere" in result.stdout
-    assert "Highs" not in result.stdout  # the solver's own prints stay out of the summary
     planned = pd.read_csv(tmp_path / "plan.csv")
     assert planned["cost_usd"].sum() <= 1500 + 1e-6 and "why" in planned.columns
     assert (planned["audience_country"] == "US").all()
@@ -183,7 +202,10 @@ def test_plan_cli(tmp_path: Path, market, model_dir):
     ("flags", "message"),
     [(["--max-niche-share", "0"], "max_niche_share must be a share"),
      (["--min-followers", "9000", "--max-followers", "100"], "is above max_followers"),
-     (["--explore", "1.5"], "explore must be a share")],
+     (["--explore", "1.5"], "explore must be a share"),
+     (["--budget", "inf"], "budget must be a positive amount"),
+     (["--target-country", "usa"], "two-letter country code"),
+     (["--min-followers", "1e12"], "no candidate could be hired within the budget (")],
 )  # fmt: skip
 def test_plan_cli_refuses_impossible_settings_in_one_line(tmp_path, market, model_dir, flags,
                                                          message):  # fmt: skip
@@ -198,6 +220,8 @@ def test_plan_cli_refuses_impossible_settings_in_one_line(tmp_path, market, mode
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error:") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    if "no candidate" in message:  # the files are still written, the summary strict JSON
+        assert json.loads((tmp_path / "plan.summary.json").read_text())["expected_roi"] is None
 
 
 def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
@@ -214,3 +238,12 @@ def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
         [summary["expected_lift_usd"], summary["largest_creators_expected_lift_usd"]]
     )
     plots.close([figure])
+
+
+def test_the_command_line_keeps_native_prints_out_of_the_summary(capfd):
+    from recommender.batch import native_stdout_silenced
+
+    with native_stdout_silenced():
+        os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution\n")
+    os.write(1, b"summary\n")
+    assert capfd.readouterr().out == "summary\n"

@@ -13,6 +13,7 @@ order, so the output is the same whatever the number of workers (tested).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,15 @@ from typing import Any
 import pandas as pd
 
 from recommender import schema
-from recommender.io import DataFileError, file_format, read_chunks, read_table, write_table
+from recommender.io import (
+    DataFileError,
+    atomic_path,
+    file_format,
+    read_chunks,
+    read_table,
+    write_json,
+    write_table,
+)
 from recommender.modeling.recommender import Recommender
 from recommender.scoring import (
     ScoringError,
@@ -309,8 +318,8 @@ def _progress_bar(total: int | None, wanted: bool | None) -> Any:
 
 
 def plan_file(args: Any) -> int:
-    """serve.py plan: read the files, plan, write the chosen creators, the rejected rows and
-    the summary (<out>.summary.json), and print the summary."""
+    """serve.py plan: read the files, plan, write the chosen creators, the rejected rows,
+    the summary (<out>.summary.json) and its figure (<out>.png), and print the summary."""
     from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
 
     campaign = read_campaign(args.campaign)
@@ -327,37 +336,72 @@ def plan_file(args: Any) -> int:
             max_niche_share=args.max_niche_share,
             max_segment_share=args.max_segment_share,
         )
-        result = plan(creators, campaign, args.budget, args.model, args.explore, constraints)
+        with native_stdout_silenced():
+            result = plan(creators, campaign, args.budget, args.model, args.explore, constraints)
     except ValueError as exc:
         raise ScoringError(str(exc)) from None
     write_table(result.chosen, args.out)
     write_table(_reason_first(result.rejects), args.rejects)
     summary = result.summary
     summary_path = args.out.with_name(f"{args.out.stem}.summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    figure_path = args.out.with_name(f"{args.out.stem}.png")
-    _save_plan_figure(result.chosen, summary, figure_path)
-    print(f"plan for {summary['campaign_id']}: {summary['creators']} creators "
-          f"({summary['exploration_creators']} exploring) -> {args.out}, "
-          f"summary -> {summary_path}, figure -> {figure_path.name}")  # fmt: skip
+    write_json(summary, summary_path)
+    outputs = f"{args.out}, summary -> {summary_path}"
+    if summary["creators"]:
+        figure_path = args.out.with_name(f"{args.out.stem}.png")
+        _save_plan_figure(result.chosen, summary, figure_path)
+        outputs += f", figure -> {figure_path.name}"
+    roi = "n/a" if summary["expected_roi"] is None else f"{summary['expected_roi']:.2f}"
+    print(f"plan for {summary['campaign_id'] or args.campaign}: {summary['creators']} creators "
+          f"({summary['exploration_creators']} exploring) -> {outputs}")  # fmt: skip
     print(f"  cost {usd(summary['total_cost_usd'])} of {usd(summary['budget_usd'])}; "
           f"expected lift {usd(summary['expected_lift_usd'])} "
           f"[{usd(summary['lift_low_usd'])}, {usd(summary['lift_high_usd'])}], "
-          f"ROI {summary['expected_roi'] or 0:.2f}, "
-          f"optimality gap <= {summary['optimality_gap']:.4%}")  # fmt: skip
+          f"ROI {roi}, optimality gap <= {summary['optimality_gap']:.4%}")  # fmt: skip
     low, high = summary["largest_creators_interval_usd"]
     print(f"  the same budget on the {summary['largest_creators_count']} largest creators: "
           f"expected lift {usd(summary['largest_creators_expected_lift_usd'])} "
           f"[{usd(low)}, {usd(high)}]")  # fmt: skip
     left_out = ", ".join(f"{n:,} {reason}" for reason, n in summary["left_out"].items())
     print(f"  left out: {left_out or 'none'}")
-    print(f"  {len(result.rejects):,} candidate rows rejected as invalid -> {args.rejects}")
-    return 0 if summary["creators"] else 1
+    print(f"  {len(result.rejects):,} candidate rows rejected -> {args.rejects}")
+    if summary["creators"]:
+        return 0
+    why = "every row was rejected" if result.candidates.empty else left_out or "none fits"
+    print(f"error: no candidate could be hired within the budget ({why})", file=sys.stderr)
+    return 1
 
 
 def _save_plan_figure(chosen: pd.DataFrame, summary: dict[str, Any], path: Path) -> None:
     from recommender import plots
 
     figure = plots.plan_budget(chosen, summary)
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as tmp_name:
+        figure.savefig(tmp_name, dpi=100, format="png")
     plots.close([figure])
+
+
+@contextmanager
+def native_stdout_silenced() -> Iterator[None]:
+    """Keep the process's stdout quiet while the plan is solved: whatever its options, HiGHS
+    can print a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution",
+    ERGO-Code/HiGHS#2783) into the printed summary. For the command line only: it
+    redirects the whole process's file descriptor 1, which no server thread should do."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (AttributeError, OSError, ValueError):  # no stdout to protect
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        _flush_c_stdout()  # what native code buffered goes to /dev/null, not after
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _flush_c_stdout() -> None:
+    with suppress(OSError, AttributeError):  # no C library to ask
+        ctypes.CDLL(None).fflush(None)

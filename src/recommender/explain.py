@@ -24,6 +24,10 @@ AGE_GAP_YEARS = 5.0
 GENDER_GAP = 0.3
 
 
+FLAGS = ("high_sponsorship", "suspect_followers", "price_above_tier", "audience_mismatch",
+         "price_estimated", "price_unknown")  # fmt: skip
+
+
 def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
     """A `;`-joined list of risks per row (empty string when none)."""
     tell_tale = (
@@ -42,8 +46,8 @@ def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
         "price_unknown": X["price_usd"].isna(),
     }
     out = np.full(len(X), "", dtype=object)
-    for name, mask in named.items():
-        hit = mask.fillna(False).to_numpy(dtype=bool)
+    for name in FLAGS:  # in this order, so a row's flags always read the same way
+        hit = named[name].fillna(False).to_numpy(dtype=bool)
         out[hit] = [f"{o};{name}" if o else name for o in out[hit]]
     return out
 

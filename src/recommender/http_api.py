@@ -45,23 +45,25 @@ class ScoreResponse(BaseModel):
 
 
 class PlanConstraints(BaseModel):
+    """recommender.planning.Constraints, which checks the values (a 422 when it refuses)."""
+
     target_country: str | None = Field(default=None, description="audience must be there")
-    min_followers: float | None = Field(default=None, ge=0)
-    max_followers: float | None = Field(default=None, ge=0)
-    max_sponsorship_ratio: float | None = Field(default=None, gt=0, le=1)
+    min_followers: float | None = None
+    max_followers: float | None = None
+    max_sponsorship_ratio: float | None = None
     excluded_flags: list[str] = Field(
         default=list(EXCLUDED_FLAGS), description="accounts with these flags are not hired"
     )
-    max_niche_share: float | None = Field(default=None, gt=0, le=1)
+    max_niche_share: float | None = None
     max_segment_share: float | None = Field(
-        default=None, gt=0, le=1, description="per niche x audience country x tier"
+        default=None, description="per niche x audience country x tier"
     )
 
 
 class PlanRequest(BaseModel):
     campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
     creators: list[dict[str, Any]] = Field(description="candidates, in the creators contract")
-    budget_usd: float = Field(gt=0)
+    budget_usd: float = Field(gt=0, allow_inf_nan=False)
     explore: float = Field(default=0.0, ge=0, lt=1, description="budget share for learning")
     constraints: PlanConstraints = Field(default_factory=PlanConstraints)
 

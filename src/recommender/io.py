@@ -109,17 +109,30 @@ def _read_jsonl(path: str | os.PathLike[str]) -> pd.DataFrame:
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write `frame` to `path` atomically, in the format its extension names."""
     fmt = file_format(path)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp_name:
         if fmt == "csv":
             _to_csv(frame, tmp_name)
         elif fmt == "parquet":
             _to_parquet(frame, tmp_name)
         else:
             frame.to_json(tmp_name, orient="records", lines=True, force_ascii=False)
+
+
+def write_json(value: Any, path: str | os.PathLike[str]) -> None:
+    """Write `value` as indented, strict JSON (no NaN) to `path`, atomically."""
+    with atomic_path(path) as tmp_name:
+        Path(tmp_name).write_text(json.dumps(value, indent=2, allow_nan=False) + "\n")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A temporary file beside `path` to write; it replaces `path` only once complete."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield tmp_name
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """Budget plans: which creators to hire so total expected lift is highest within the budget.
 
-    recommender.plan(creators, campaign, budget_usd, explore=0.0) -> Plan
+    recommender.plan(creators, campaign, budget_usd, model=None, explore=0.0,
+                     constraints=None) -> Plan
 
 The selection is a 0/1 knapsack solved exactly by dynamic programming over
 costs rounded up to 1/20,000 of the budget (so never over budget). Caps on the
@@ -20,18 +21,18 @@ where the model is least sure), until the reserve is spent; caps hold for it too
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from recommender import explain
 from recommender.modeling.recommender import Recommender
 from recommender.scoring import score_with_rejects
 
@@ -54,13 +55,33 @@ class Constraints:
     max_segment_share: float | None = None  # of the budget, per audience segment
 
     def __post_init__(self) -> None:
-        for name in ("max_niche_share", "max_segment_share", "max_sponsorship_ratio"):
+        """Refuse limits no plan could meet or that would quietly match nothing."""
+        for name in ("max_niche_share", "max_segment_share"):
             share = getattr(self, name)
             if share is not None and not 0 < share <= 1:
                 raise ValueError(f"{name} must be a share above 0 and at most 1 (got {share})")
+        ratio = self.max_sponsorship_ratio
+        if ratio is not None and not 0 <= ratio <= 1:
+            raise ValueError(f"max_sponsorship_ratio must be from 0 to 1 (got {ratio})")
         low, high = self.min_followers, self.max_followers
+        for name, count in (("min_followers", low), ("max_followers", high)):
+            if count is not None and not 0 <= count < np.inf:
+                raise ValueError(f"{name} must be a follower count, 0 or more (got {count})")
         if low is not None and high is not None and low > high:
             raise ValueError(f"min_followers {low:,.0f} is above max_followers {high:,.0f}")
+        if self.target_country is not None:
+            country = str(self.target_country).strip().upper()
+            if not re.fullmatch(r"[A-Z]{2}", country):
+                given = self.target_country
+                raise ValueError(
+                    f"target_country must be a two-letter country code (got {given!r})"
+                )
+            object.__setattr__(self, "target_country", country)  # as creators' are: upper case
+        unknown = sorted(set(self.excluded_flags) - set(explain.FLAGS))
+        if unknown:
+            raise ValueError(
+                f"excluded_flags: unknown {', '.join(unknown)} (known: {', '.join(explain.FLAGS)})"
+            )
 
 
 @dataclass(frozen=True)
@@ -105,10 +126,11 @@ def eligibility(scored: pd.DataFrame, constraints: Constraints) -> pd.Series:
         rule(scored["followers"] < constraints.min_followers, "too few followers")
     if constraints.max_followers is not None:
         rule(scored["followers"] > constraints.max_followers, "too many followers")
-    if constraints.max_sponsorship_ratio is not None and "recent_posts" in scored:
-        ratio = scored["recent_sponsored_posts"] / scored["recent_posts"].where(
-            scored["recent_posts"] > 0
-        )
+    if constraints.max_sponsorship_ratio is not None:
+        unknown = pd.Series(np.nan, index=scored.index)
+        posts = scored.get("recent_posts", unknown).astype(float)
+        ratio = scored.get("recent_sponsored_posts", unknown).astype(float) / posts.where(posts > 0)
+        rule(ratio.isna(), "sponsorship unknown")
         rule(ratio > constraints.max_sponsorship_ratio, "sponsors too often")
     for flag in constraints.excluded_flags:
         rule(
@@ -118,7 +140,9 @@ def eligibility(scored: pd.DataFrame, constraints: Constraints) -> pd.Series:
     return why
 
 
-Cap = tuple[np.ndarray, float]  # (each item's group, the most any one group may cost)
+class Cap(NamedTuple):
+    groups: np.ndarray  # each item's group
+    limit: float  # the most any one group may cost
 
 
 def knapsack(
@@ -126,27 +150,30 @@ def knapsack(
 ) -> tuple[np.ndarray, float]:
     """0/1 choice maximising value within budget (and each cap); returns (chosen, bound).
 
-    `bound` is a proven upper bound on the best total value: the tighter of the LP
-    relaxation's and another, the programme's own over costs rounded down (without
-    caps) or HiGHS's dual bound (with caps). So (bound - value) / bound is a
-    guaranteed optimality gap. The choice is exact dynamic programming over
-    costs rounded up to budget/20,000 (never over budget); when that choice
-    breaks a cap, a mixed-integer program (HiGHS) over the caps.
+    The choice is exact dynamic programming over costs rounded up to
+    budget/20,000 (never over budget); when that choice breaks a cap, a
+    mixed-integer program (HiGHS, to a 0.1% gap within 10 s) over the caps.
+    `bound` is a proven upper bound on the best total value: the tightest of the
+    LP relaxation's, the same programme's over costs rounded down and, when
+    HiGHS ran, its dual bound. So (bound - value) / bound is a guaranteed
+    optimality gap.
     """
     n = len(value)
     if n == 0 or budget <= 0:
         return np.zeros(n, dtype=bool), 0.0
+    caps = [Cap(*cap) for cap in caps]
     chosen, relaxed = _dynamic_programme(value, cost, budget)
     bound = min(lp_bound(value, cost, budget), relaxed)  # caps only lower the best value
-    if all(_spend_by_group(chosen, cost, groups).max() <= limit for groups, limit in caps):
+    if all(group_totals(cap.groups, cost * chosen)[1].max() <= cap.limit for cap in caps):
         return chosen, bound  # the uncapped best keeps to every cap: it is the best
     chosen, milp_bound = _milp(value, cost, budget, caps)
     return chosen, min(bound, milp_bound)
 
 
-def _spend_by_group(chosen: np.ndarray, cost: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    _, code = np.unique(groups, return_inverse=True)
-    return np.bincount(code, weights=np.where(chosen, cost, 0.0))
+def group_totals(groups: np.ndarray, amount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's group code, and the total amount per group (in code order)."""
+    names, code = np.unique(groups, return_inverse=True)
+    return code, np.bincount(code, weights=amount, minlength=len(names))
 
 
 def lp_bound(value: np.ndarray, cost: np.ndarray, budget: float) -> float:
@@ -211,21 +238,20 @@ def _milp(
     chosen = np.zeros(len(value), dtype=bool)
     if not fits.any():
         return chosen, 0.0
-    matrix, limits = _cap_rows(cost[fits], budget, [(g[fits], limit) for g, limit in caps])
-    with _native_stdout_silenced():
-        result = milp(
-            c=-value[fits],
-            constraints=LinearConstraint(matrix, -np.inf, limits),
-            integrality=np.ones(int(fits.sum())),
-            bounds=Bounds(0, 1),
-            # HiGHS's presolve alone took 2-3 s on 10,000 candidates and saved no time.
-            options={
-                "mip_rel_gap": MIP_GAP,
-                "disp": False,
-                "time_limit": MIP_SECONDS,
-                "presolve": False,
-            },
-        )
+    matrix, limits = _cap_rows(cost[fits], budget, [Cap(g[fits], limit) for g, limit in caps])
+    result = milp(
+        c=-value[fits],
+        constraints=LinearConstraint(matrix, -np.inf, limits),
+        integrality=np.ones(int(fits.sum())),
+        bounds=Bounds(0, 1),
+        # HiGHS's presolve alone took 2-3 s on 10,000 candidates and saved no time.
+        options={
+            "mip_rel_gap": MIP_GAP,
+            "disp": False,
+            "time_limit": MIP_SECONDS,
+            "presolve": False,
+        },
+    )
     bound = -float(result.mip_dual_bound) if result.get("mip_dual_bound") is not None else np.inf
     if result.x is not None:
         chosen[fits] = result.x > 0.5
@@ -239,8 +265,7 @@ def _cap_rows(
     n = len(cost)
     blocks, limits = [sparse.csr_array(cost.reshape(1, n))], [budget]
     for groups, limit in caps:
-        names, code = np.unique(groups, return_inverse=True)
-        spend = np.bincount(code, weights=cost, minlength=len(names))
+        code, spend = group_totals(groups, cost)
         binding = spend > limit  # a group that cannot exceed its cap needs no row
         row = np.cumsum(binding) - 1
         members = binding[code]
@@ -254,26 +279,6 @@ def _cap_rows(
     return sparse.vstack(blocks, format="csr"), np.asarray(limits, dtype=float)
 
 
-@contextlib.contextmanager
-def _native_stdout_silenced() -> Iterator[None]:
-    """Keep the process's stdout quiet while HiGHS runs: whatever its options, it can
-    print a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution",
-    ERGO-Code/HiGHS#2783) into a plan's printed summary."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):  # no stdout to protect
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def plan(
     creators: pd.DataFrame,
     campaign: Mapping[str, Any] | pd.DataFrame,
@@ -283,8 +288,8 @@ def plan(
     constraints: Constraints | None = None,
 ) -> Plan:
     """Score the candidates, then choose whom to hire within budget_usd."""
-    if not budget_usd > 0:
-        raise ValueError("budget must be positive")
+    if not 0 < budget_usd < np.inf:
+        raise ValueError(f"budget must be a positive amount (got {budget_usd})")
     if not 0 <= explore < 1:
         raise ValueError("explore must be a share of the budget, from 0 to below 1")
     constraints = constraints or Constraints()
@@ -297,7 +302,7 @@ def plan(
 
     exploit_budget = budget_usd * (1 - explore)
     caps = [
-        (groups.to_numpy(dtype=str), share * budget_usd)
+        Cap(groups.to_numpy(dtype=str), share * budget_usd)
         for groups, share in (
             (eligible["niche"].astype(str), constraints.max_niche_share),
             (segments(eligible), constraints.max_segment_share),
@@ -364,35 +369,35 @@ def _explore(
 ) -> pd.DataFrame:
     """One creator per untried segment, by optimistic lift per dollar, within the reserve.
 
-    What the plan already spends (the `chosen` rows) counts against every cap,
-    so exploration never breaks one.
+    Segments the plan already hires in are tried; what it spends (the `chosen`
+    rows) counts against every cap, so exploration never breaks one.
     """
-    rest = eligible[~chosen]
+    segment = segments(eligible)
+    untried = ~chosen & ~segment.isin(set(segment[chosen])).to_numpy()
+    rest = eligible[untried]
     if not enabled or reserve <= 0 or rest.empty:
         return rest.iloc[:0].assign(exploration=True, why="")
-    segment = segments(rest)
     optimism = rest["lift_high_usd"] / rest["cost_usd"]
-    best = rest.assign(_segment=segment, _optimism=optimism).sort_values(
+    best = rest.assign(_segment=segment[untried], _optimism=optimism).sort_values(
         ["_optimism", "creator_id"], ascending=[False, True]
     )
     best = best.drop_duplicates("_segment")
     cost = eligible["cost_usd"].to_numpy(float)
     position = pd.Series(np.arange(len(eligible)), index=eligible.index)
-    spent_by = []  # per cap: what each of its groups has spent so far
-    for groups, _ in caps:
-        spent_by.append(pd.Series(cost[chosen]).groupby(groups[chosen]).sum().to_dict())
+    # Per cap: each creator's group, and what each group has spent so far.
+    spent_by = [group_totals(cap.groups, cost * chosen) for cap in caps]
     take, spent = [], 0.0
     for index in best.index:
         i = int(position[index])
-        room = [
-            spent_of.get(groups[i], 0.0) + cost[i] <= limit
-            for spent_of, (groups, limit) in zip(spent_by, caps, strict=True)
-        ]
-        if spent + cost[i] <= reserve and all(room):
+        room = all(
+            totals[code[i]] + cost[i] <= cap.limit
+            for (code, totals), cap in zip(spent_by, caps, strict=True)
+        )
+        if spent + cost[i] <= reserve and room:
             take.append(index)
             spent += cost[i]
-            for spent_of, (groups, _) in zip(spent_by, caps, strict=True):
-                spent_of[groups[i]] = spent_of.get(groups[i], 0.0) + cost[i]
+            for code, totals in spent_by:
+                totals[code[i]] += cost[i]
     out = best.loc[take].drop(columns=["_optimism"])
     out["why"] = [f"exploring {s}: up to ${h:,.0f} if it sells" for s, h in
                   zip(out["_segment"], out["lift_high_usd"], strict=True)]  # fmt: skip

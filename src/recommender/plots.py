@@ -84,7 +84,7 @@ def plan_budget(chosen: pd.DataFrame, summary: Mapping[str, Any]) -> Figure:
     bottom = np.zeros(len(tiers))
     for exploring, label in ((False, "best expected return"), (True, "exploring")):
         rows = chosen[chosen["exploration"] == exploring]
-        cost = rows.groupby("tier")["cost_usd"].sum().reindex(tiers, fill_value=0).to_numpy()
+        cost = rows.groupby("tier")["cost_usd"].sum().reindex(tiers, fill_value=0).to_numpy(float)
         count = rows.groupby("tier").size().reindex(tiers, fill_value=0).to_numpy()
         bars = spend.bar(tiers, cost, bottom=bottom, label=label)
         for bar, n in zip(bars, count, strict=True):
