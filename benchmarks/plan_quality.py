@@ -13,8 +13,11 @@ Targets (issue 5): plan >= 0.93 of the oracle and >= 1.5x the heuristic.
 With --ceilings it also prints what caps any plan made with the same
 information: the best selection when every creator's noise-free lift is known
 but costs and exclusions are the plan's own (estimated prices, flagged accounts
-left out), and plans from a model trained on the noise-free lift and true cost
-of the same hires (what perfect measurement would give).
+left out); plans from a model trained on the noise-free lift and true cost of
+the same hires (what perfect measurement would give); and plans from models
+fitted to the candidates' own noise-free lift, cross-validated by campaign
+(what unlimited perfect data from the very same market would give), on the
+plan's features and on those plus every hidden trait of the simulator.
 
 --hide COLUMN and --shuffle COLUMN (repeatable) take a creators column away,
 or shuffle it across creators, in what the model and the planner see; the
@@ -27,13 +30,21 @@ from __future__ import annotations
 import argparse
 import statistics
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from lightgbm import LGBMRegressor
+from sklearn.model_selection import GroupKFold
 
 from recommender.modeling.training import TrainConfig, train
 from recommender.planning import Constraints, knapsack, plan
+from recommender.scoring import candidate_pairs, checked_campaigns
 from recommender.simulate import expected_outcomes, generate_market
+
+HIDDEN = ["fake_follower_share", "genuine_engagement_rate", "engagement_quality",
+          "sponsored_ratio", "true_audience_age_median", "true_audience_female_share",
+          "true_country_match"]  # fmt: skip
 
 
 def main() -> None:
@@ -62,7 +73,7 @@ def main() -> None:
                         config=TrainConfig(seed=args.seed)).recommender  # fmt: skip
     rng = np.random.default_rng(args.seed)
     held_out = market.campaigns[market.campaigns["campaign_id"].isin(result.split["test"])]
-    rows = []
+    rows, candidates = [], []
     for campaign in held_out.head(args.campaigns).to_dict(orient="records"):
         pool = creators
         if isinstance(campaign["platform"], str):
@@ -101,6 +112,8 @@ def main() -> None:
             row["known_lift"] = float(lift[known].sum())
             hired = plan(pool, campaign, budget, perfect, constraints=Constraints()).chosen
             row["perfect_data"] = float(truth.loc[hired["creator_id"], "expected_lift_usd"].sum())
+            candidates.append(_candidate_frame(result.recommender, market, pool, campaign,
+                                               eligible, truth, budget))  # fmt: skip
         rows.append(row)
     table = pd.DataFrame(rows)
     to_oracle = table["plan"].sum() / table["oracle"].sum()
@@ -123,6 +136,57 @@ def main() -> None:
         measured = table["perfect_data"].sum() / table["oracle"].sum()
         print(f"ceiling, every lift known (plan's prices and exclusions): {known:.3f} of best")
         print(f"plan from a model trained on noise-free outcomes:         {measured:.3f} of best")
+        frame = pd.concat(candidates, ignore_index=True)
+        features = list(result.test_features.columns)
+        oracle = table["oracle"].sum()
+        for name, columns in (("the plan's features", features),
+                              ("those and every hidden trait", features + HIDDEN)):  # fmt: skip
+            lift = _fitted_on_candidates(frame, columns, args.seed)
+            print(f"plan from a model fitted to the candidates' own noise-free lift "
+                  f"({name}): {lift / oracle:.3f} of best")  # fmt: skip
+
+
+def _candidate_frame(
+    recommender: Any, market: Any, pool: pd.DataFrame, campaign: dict[str, Any],
+    eligible: pd.DataFrame, truth: pd.DataFrame, budget: float,
+) -> pd.DataFrame:  # fmt: skip
+    """The eligible candidates' features as the plan saw them, their hidden traits and truth."""
+    pairs, _ = candidate_pairs(
+        pool[pool["creator_id"].isin(eligible["creator_id"])], checked_campaigns(campaign).valid
+    )
+    frame = recommender.transform(pairs).reset_index(drop=True)
+    ids = pairs["creator_id"].to_numpy()
+    traits = market.creator_traits.set_index("creator_id").loc[ids]
+    for column in HIDDEN[:-1]:
+        frame[column] = traits[column].to_numpy(dtype=float)
+    target = campaign.get("target_country")
+    frame["true_country_match"] = (
+        1.0 if not isinstance(target, str) else (traits["true_audience_country"] == target)
+    )
+    cost = eligible.set_index("creator_id")["cost_usd"]
+    frame["_cost"] = cost.loc[ids].to_numpy(dtype=float)
+    frame["_lift"] = truth.loc[ids, "expected_lift_usd"].to_numpy()
+    frame["_campaign"], frame["_budget"] = campaign["campaign_id"], budget
+    return frame
+
+
+def _fitted_on_candidates(frame: pd.DataFrame, columns: list[str], seed: int) -> float:
+    """Total noise-free lift of plans whose lift per dollar comes from a model fitted to other
+    campaigns' candidates (5 folds by campaign), planned on the plan's own costs."""
+    X = frame[columns].astype(float)
+    target = np.log(frame["_lift"] / frame["_cost"])
+    predicted = np.zeros(len(frame))
+    for fit, held in GroupKFold(n_splits=5).split(X, target, frame["_campaign"]):
+        model = LGBMRegressor(n_estimators=600, learning_rate=0.03, num_leaves=63,
+                              min_child_samples=10, random_state=seed, verbose=-1)  # fmt: skip
+        predicted[held] = model.fit(X.iloc[fit], target.iloc[fit]).predict(X.iloc[held])
+    value = np.exp(predicted) * frame["_cost"].to_numpy()
+    total = 0.0
+    for _, rows in frame.groupby("_campaign", sort=False):
+        at = rows.index.to_numpy()
+        chosen, _ = knapsack(value[at], rows["_cost"].to_numpy(), float(rows["_budget"].iloc[0]))
+        total += float(rows["_lift"].to_numpy()[chosen].sum())
+    return total
 
 
 if __name__ == "__main__":
