@@ -15,6 +15,7 @@ or an MLflow URI such as models:/creator-recommender@champion.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -101,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (DataFileError, ScoringError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `serve.py ... | head`: the reader left; the files are written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 1
 
 

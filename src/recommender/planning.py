@@ -7,11 +7,12 @@ The selection is a 0/1 knapsack solved exactly by dynamic programming over
 costs rounded up to 1/20,000 of the budget (so never over budget). Caps on the
 share of the budget per niche or per audience segment (niche x audience
 country x tier) that this choice breaks make it a mixed-integer program,
-solved by HiGHS to within 0.1%. The summary reports a proven optimality gap
-against an upper bound on the best possible value: the tightest of the LP
-relaxation's, the same programme's over costs rounded down and, with caps,
-HiGHS's dual bound (the plan is at least that close to the best possible). A
-greedy sort by return per dollar can miss by up to the value of one creator.
+solved by HiGHS to within 0.1% (or as close as 10 s get). The summary reports
+a proven optimality gap against an upper bound on the best possible value: the
+tightest of the LP relaxation's, the same programme's over costs rounded down
+and, with caps, HiGHS's dual bound (the plan is at least that close to the
+best possible). A greedy sort by return per dollar can miss by up to the value
+of one creator.
 
 Exploration (`explore` > 0) reserves that share of the budget for learning: it
 goes to audience segments the exploitation plan left out, one creator per
@@ -231,8 +232,8 @@ def _milp(
 ) -> tuple[np.ndarray, float]:
     """The capped choice, and HiGHS's proven bound on its best value (inf if none).
 
-    An item costing more than its group's cap can never be chosen; leaving it
-    out of the programme also tightens the relaxation HiGHS bounds with.
+    An item costing more than any cap (every item is in a group of each cap) can
+    never be chosen; leaving it out also tightens the relaxation HiGHS bounds with.
     """
     fits = cost <= min([budget, *(limit for _, limit in caps)])
     chosen = np.zeros(len(value), dtype=bool)
@@ -301,11 +302,12 @@ def plan(
     eligible = scored[scored["why_not"] == ""]
 
     exploit_budget = budget_usd * (1 - explore)
+    segment = segments(eligible)
     caps = [
         Cap(groups.to_numpy(dtype=str), share * budget_usd)
         for groups, share in (
             (eligible["niche"].astype(str), constraints.max_niche_share),
-            (segments(eligible), constraints.max_segment_share),
+            (segment, constraints.max_segment_share),
         )
         if share
     ]
@@ -324,7 +326,7 @@ def plan(
         )
     ]  # fmt: skip
     explored = _explore(
-        eligible, chosen, budget_usd - float(picked["cost_usd"].sum()), explore > 0, caps
+        eligible, segment, chosen, budget_usd - float(picked["cost_usd"].sum()), explore > 0, caps
     )
     hired = pd.concat([picked, explored], ignore_index=True)
 
@@ -362,6 +364,7 @@ def plan(
 
 def _explore(
     eligible: pd.DataFrame,
+    segment: pd.Series,
     chosen: np.ndarray,
     reserve: float,
     enabled: bool,
@@ -372,7 +375,6 @@ def _explore(
     Segments the plan already hires in are tried; what it spends (the `chosen`
     rows) counts against every cap, so exploration never breaks one.
     """
-    segment = segments(eligible)
     untried = ~chosen & ~segment.isin(set(segment[chosen])).to_numpy()
     rest = eligible[untried]
     if not enabled or reserve <= 0 or rest.empty:
