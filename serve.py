@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from recommender.io import DataFileError
     from recommender.scoring import ScoringError
 
+    if args.command in ("score", "plan") and args.rejects is None:
+        args.rejects = args.out.with_name(f"{args.out.stem}.rejects{args.out.suffix}")
     try:
         if args.command == "score":
             from recommender.batch import score_file
@@ -72,11 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--top must be at least 1")
             if args.workers is not None and args.workers < 1:
                 parser.error("--workers must be at least 1")
-            rejects = args.rejects or args.out.with_name(
-                f"{args.out.stem}.rejects{args.out.suffix}"
-            )
             report = score_file(
-                args.creators, args.campaign, args.out, rejects, args.model, args.top,
+                args.creators, args.campaign, args.out, args.rejects, args.model, args.top,
                 workers=args.workers,
             )  # fmt: skip
             if report.scored == 0:
@@ -90,9 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             from recommender.batch import plan_file
 
-            args.rejects = args.rejects or args.out.with_name(
-                f"{args.out.stem}.rejects{args.out.suffix}"
-            )
             return plan_file(args)
         import uvicorn
 

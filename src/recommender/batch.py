@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from recommender import schema
+from recommender.explain import usd
 from recommender.io import (
     DataFileError,
     atomic_path,
@@ -245,13 +246,6 @@ def _score_in_worker(pairs: pd.DataFrame) -> tuple[pd.DataFrame, float]:
 def _timed_score(recommender: Recommender, pairs: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     start = time.perf_counter()
     return score_pairs(recommender, pairs), time.perf_counter() - start
-
-
-def usd(value: float) -> str:
-    """Whole dollars for people: $1,234, -$35, $? when unknown."""
-    if pd.isna(value):
-        return "$?"
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
 def show_top(scored_path: str | os.PathLike[str], n: int) -> str:

@@ -77,8 +77,15 @@ def _times(values: pd.Series) -> list[str]:
     return _fmt(values, "{:.1f}x")
 
 
+def usd(value: float) -> str:
+    """Whole dollars for people: $1,234, -$35, $? when unknown."""
+    if pd.isna(value):
+        return "$?"
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
+
+
 def _money(values: pd.Series) -> list[str]:
-    return _fmt(values, "${:,.0f}")
+    return ["unknown" if v != v else usd(v) for v in _numbers(values)]
 
 
 def _count(value: float) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from recommender import evaluate, schema
+from recommender.explain import usd
 
 
 def close(figures: Iterable[Figure]) -> None:
@@ -103,7 +104,7 @@ def plan_budget(chosen: pd.DataFrame, summary: Mapping[str, Any]) -> Figure:
     errors = np.array([np.subtract(expected, lows), np.subtract(highs, expected)])
     bars = lift.bar(names, expected, yerr=errors.clip(min=0), capsize=8, color=["C0", "C7"])
     for bar, value in zip(bars, expected, strict=True):
-        lift.annotate(f"${value:,.0f}", (bar.get_x() + bar.get_width() / 2, max(value, 0)),
+        lift.annotate(usd(value), (bar.get_x() + bar.get_width() / 2, max(value, 0)),
                       xytext=(12, 4), textcoords="offset points")  # fmt: skip
     lift.set_ylabel("expected sales lift, USD (interval)")
     lift.set_title("One plan or a few stars, same budget")
