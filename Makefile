@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := data/demo
-REAL ?= ../shared/data/real
+REAL ?= data/external/instagram
+CLI := $(BIN)/creator-recommender
 SEED ?= 0
 
 .PHONY: demo test lint check bench clean
@@ -16,20 +17,17 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/python -m recommender.simulate --out $(DEMO) --seed $(SEED)
-	$(BIN)/python -m recommender.validate --creators $(DEMO)/creators.csv \
+	$(CLI) simulate --out $(DEMO) --seed $(SEED)
+	$(CLI) validate --creators $(DEMO)/creators.csv \
 		--campaigns $(DEMO)/campaigns.csv --outcomes $(DEMO)/outcomes.csv
-	$(BIN)/python train.py --data $(DEMO) --seed $(SEED)
-	@if [ -f $(REAL)/influencers.tsv ]; then \
-		$(BIN)/python -m recommender.real --src $(REAL) --out data/real/creators.parquet && \
-		$(BIN)/python -m recommender.validate --creators data/real/creators.parquet \
-			--rejects data/real/rejects.csv && \
-		$(BIN)/python serve.py score --creators data/real/creators.parquet \
-			--campaign examples/campaign_pet.json --out data/real/scored.csv --show 10 && \
-		$(BIN)/python serve.py plan --creators data/real/creators.parquet \
-			--campaign examples/campaign_pet.json --budget 3000 --explore 0.2 \
-			--out data/real/plan.csv; \
-	else echo "skipping the real creators: $(REAL) not found"; fi
+	$(CLI) train --data $(DEMO) --seed $(SEED)
+	$(CLI) real --src $(REAL) --out data/real/creators.parquet
+	$(CLI) validate --creators data/real/creators.parquet --rejects data/real/rejects.csv
+	$(CLI) score --creators data/real/creators.parquet \
+		--campaign examples/campaign_pet.json --out data/real/scored.csv --show 10
+	$(CLI) plan --creators data/real/creators.parquet \
+		--campaign examples/campaign_pet.json --budget 3000 --explore 0.2 \
+		--out data/real/plan.csv
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

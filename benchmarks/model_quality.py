@@ -14,7 +14,7 @@ import argparse
 import statistics
 import warnings
 
-from recommender.modeling.training import TrainConfig, train
+from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.simulate import generate_market
 
 
@@ -27,8 +27,8 @@ def main() -> None:
     models, ratios = [], []
     for seed in args.seeds:
         market = generate_market(seed=seed)
-        result = train(market.creators, market.campaigns, market.outcomes, market.expected,
-                       TrainConfig(seed=seed))  # fmt: skip
+        result = fit_and_evaluate(market.creators, market.campaigns, market.outcomes,
+                                  market.expected, TrainConfig(seed=seed))  # fmt: skip
         metrics = result.metrics
         model = metrics.loc["model", "ndcg_roi@10"]
         best = metrics.drop(index="model")["ndcg_roi@10"].max()
@@ -38,7 +38,7 @@ def main() -> None:
             f"{seed:>4}  {model:.3f}  {best:13.3f}  {model / best:5.2f}  "
             f"{metrics.loc['model', 'interval_coverage']:8.3f}  "
             f"{metrics.loc['model', 'ndcg_fit@10']:6.3f}  "
-            f"{result.recommender.metadata['lift_loss']}"
+            f"{result.recommender.lift_loss_}"
         )
     print(
         f"median model {statistics.median(models):.3f}, "

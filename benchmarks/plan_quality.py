@@ -37,7 +37,7 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.model_selection import GroupKFold
 
-from recommender.modeling.training import TrainConfig, train
+from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.planning import Constraints, knapsack, plan
 from recommender.scoring import candidate_pairs, checked_campaigns
 from recommender.simulate import expected_outcomes, generate_market
@@ -61,16 +61,18 @@ def main() -> None:
     creators = market.creators.drop(columns=args.hide)  # what the model and planner see
     for column in args.shuffle:
         creators[column] = creators[column].sample(frac=1, random_state=args.seed).to_numpy()
-    result = train(creators, market.campaigns, market.outcomes, market.expected,
-                   TrainConfig(seed=args.seed))  # fmt: skip
+    result = fit_and_evaluate(creators, market.campaigns, market.outcomes, market.expected,
+                              TrainConfig(seed=args.seed))  # fmt: skip
     perfect = None
     if args.ceilings:  # the same hires, measured without noise
         truth = market.outcomes[["campaign_id", "creator_id"]].merge(market.expected)
         measured = truth.rename(columns={"expected_lift_usd": "sales_lift_usd",
                                          "true_cost_usd": "cost_usd"})  # fmt: skip
-        perfect = train(creators, market.campaigns,
-                        measured[["campaign_id", "creator_id", "sales_lift_usd", "cost_usd"]],
-                        config=TrainConfig(seed=args.seed)).recommender  # fmt: skip
+        perfect = fit_and_evaluate(
+            creators, market.campaigns,
+            measured[["campaign_id", "creator_id", "sales_lift_usd", "cost_usd"]],
+            config=TrainConfig(seed=args.seed),
+        ).recommender  # fmt: skip
     rng = np.random.default_rng(args.seed)
     held_out = market.campaigns[market.campaigns["campaign_id"].isin(result.split["test"])]
     rows, candidates = [], []
@@ -154,7 +156,7 @@ def _candidate_frame(
     pairs, _ = candidate_pairs(
         pool[pool["creator_id"].isin(eligible["creator_id"])], checked_campaigns(campaign).valid
     )
-    frame = recommender.transform(pairs).reset_index(drop=True)
+    frame = recommender.features_for(pairs).reset_index(drop=True)
     ids = pairs["creator_id"].to_numpy()
     traits = market.creator_traits.set_index("creator_id").loc[ids]
     for column in HIDDEN[:-1]:

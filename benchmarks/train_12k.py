@@ -20,7 +20,7 @@ from pathlib import Path
 
 from recommender.modeling.training import TrainConfig
 from recommender.simulate import generate_market, write_market
-from recommender.workflow import run_training
+from recommender.workflow import train
 
 
 def main() -> None:
@@ -39,20 +39,20 @@ def main() -> None:
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / f'mlflow{run}.db'}"
             logging.getLogger("mlflow").setLevel(logging.WARNING)
             start = time.perf_counter()
-            job = run_training(
-                root / "data", root / "model", root, "bench", TrainConfig(), say=lambda _: None
-            )
+            job = train(root / "data", options=TrainConfig(), track=True, experiment="bench",
+                        model_dir=root / "model")  # fmt: skip
             totals.append(time.perf_counter() - start)
-            trainings.append(job.result.timings["total_s"])
+            trainings.append(job.timings["total_s"])
     print(
         f"outcome rows: {len(market.outcomes):,} in {args.campaigns} campaigns, "
         f"{os.cpu_count()} cores"
     )
     print(
-        f"training only (train()): median {statistics.median(trainings):6.1f} s, {args.runs} runs"
+        f"training only (fit_and_evaluate): median {statistics.median(trainings):6.1f} s, "
+        f"{args.runs} runs"
     )
     print(f"whole job (with MLflow):  median {statistics.median(totals):6.1f} s  (target < 90 s)")
-    print(f"model ndcg_roi@10 {job.result.metrics.loc['model', 'ndcg_roi@10']:.3f}")
+    print(f"model ndcg_roi@10 {job.metrics.loc['model', 'ndcg_roi@10']:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,9 @@
+"""Fixtures shared by the whole suite: one small market, one model trained on it, exported once.
+
+Tests that need a model of their own (determinism, thin data, the feedback
+loop, the training command) train one; every other test reuses these.
+"""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -5,14 +11,40 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recommender.modeling.training import TrainConfig, train
+from recommender.modeling.recommender import Recommender
+from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
 from recommender.simulate import Market, generate_market
 from recommender.tracking import as_model_input, export_model
 
+# Small and quick, yet enough campaigns for the metrics to mean something.
+FAST = TrainConfig(seed=1, folds=3, n_estimators=200)
+
 
 @pytest.fixture(scope="session")
-def small_market() -> Market:
-    return generate_market(n_creators=3_000, n_campaigns=40, seed=7)
+def market() -> Market:
+    """A demo market of 4,000 creators and 60 campaigns, with its noise-free truth."""
+    return generate_market(n_creators=4_000, n_campaigns=60, seed=5)
+
+
+@pytest.fixture(scope="session")
+def trained(market: Market) -> TrainResult:
+    """The market's model, trained once and measured on its held-out campaigns."""
+    return fit_and_evaluate(market.creators, market.campaigns, market.outcomes,
+                            market.expected, FAST)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def model(trained: TrainResult) -> Recommender:
+    """The trained Recommender."""
+    return trained.recommender
+
+
+@pytest.fixture(scope="session")
+def model_dir(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained model exported as an MLflow model directory, as train exports it."""
+    folder = tmp_path_factory.mktemp("model") / "latest"
+    export_model(trained.recommender, as_model_input(trained.test, rows=3), folder)
+    return folder
 
 
 @pytest.fixture
@@ -28,18 +60,3 @@ def creators_frame() -> pd.DataFrame:
             "niche": ["Pet", "food", "tech"],
         }
     )
-
-
-@pytest.fixture(scope="session")
-def market() -> Market:
-    """A small market and (below) a quickly trained model for the serving tests."""
-    return generate_market(n_creators=2_000, n_campaigns=40, seed=4)
-
-
-@pytest.fixture(scope="session")
-def model_dir(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = TrainConfig(seed=0, folds=2, n_estimators=60, losses=("l2", "huber"))
-    result = train(market.creators, market.campaigns, market.outcomes, None, config)
-    folder = tmp_path_factory.mktemp("model") / "latest"
-    export_model(result.recommender, as_model_input(result.test, rows=3), folder)
-    return folder

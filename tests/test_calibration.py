@@ -1,4 +1,4 @@
-"""The demo market against the 33,935 real Instagram creators of ../shared/data/real.
+"""The demo market against the 33,935 real Instagram creators of data/external/instagram.
 
 Tolerances, and why they are not tighter:
 - engagement rate by tier: the simulator's median within 20% of the real median.
@@ -17,21 +17,17 @@ Tolerances, and why they are not tighter:
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.real import DEFAULT_SOURCE as REAL_DATA
 from recommender.real import load_real_creators, read_posts
 from recommender.schema import tier_of
 from recommender.simulate import REAL_NICHES, generate_market
 
-pytestmark = pytest.mark.skipif(
-    not (REAL_DATA / "influencers.tsv").is_file() and not os.environ.get("CI"),
-    reason="../shared/data/real is not beside this checkout",
-)
+REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "external" / "instagram"
 BINS = [1_000, 5_000, 10_000, 100_000, 1_000_000, np.inf]
 
 

@@ -9,13 +9,13 @@ import pytest
 from recommender.features import (
     FEATURES,
     CreatorFeatures,
+    MatchFeatures,
     PairFeatures,
     creator_basics,
-    cross_pairs,
-    make_feature_pipeline,
     niche_similarity,
-    pair_frame,
+    sponsorship_ratio,
 )
+from recommender.schema import cross_pairs, pair_frame
 
 
 def creators(**overrides: list[object]) -> pd.DataFrame:
@@ -60,14 +60,14 @@ def test_missing_optional_columns_give_nan_features_not_errors():
     thin = creators()
     campaigns = pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"]})
     pairs = cross_pairs(thin, campaigns)
-    X = make_feature_pipeline().fit_transform(pairs)
+    X = PairFeatures().fit_transform(pairs)
     assert list(X.columns) == list(FEATURES)
     for column in ("sponsorship_ratio", "following_ratio", "age_gap_years", "gender_gap",
                    "follower_growth_30d", "niche_similarity"):  # fmt: skip
         assert X[column].iloc[1:].isna().all(), column
     assert X["country_match"].tolist() == [1.0, 1.0, 1.0]  # no target country to miss
     targeted = cross_pairs(thin, campaigns.assign(target_country="US"))
-    assert make_feature_pipeline().fit_transform(targeted)["country_match"].isna().all()
+    assert PairFeatures().fit_transform(targeted)["country_match"].isna().all()
     assert X["niche_exact"].tolist() == [1.0, 0.0, 0.0]
 
 
@@ -172,7 +172,7 @@ def pet_history() -> tuple[pd.DataFrame, pd.Series]:
 
 def test_niche_affinity_is_learned_from_outcomes_for_any_niche_names():
     history, success = pet_history()
-    fitted = PairFeatures(smoothing=2.0).fit(history, success)
+    fitted = MatchFeatures(smoothing=2.0).fit(history, success)
     probe = pd.DataFrame(
         {
             "niche": ["family", "tech", "knitting", "PET", "tech"],
@@ -198,7 +198,7 @@ def test_affinity_on_training_rows_is_out_of_fold():
     history, success = pet_history()
     # One campaign alone pairs 'pet' with 'opera'; its own success must not leak into its feature.
     history.loc[0, "niche"] = "opera"
-    encoder = PairFeatures(smoothing=2.0, n_splits=5)
+    encoder = MatchFeatures(smoothing=2.0, n_splits=5)
     in_fold = encoder.fit_transform(history, success)
     assert in_fold["niche_affinity"].iloc[0] != pytest.approx(encoder.affinity_[("opera", "pet")])
     assert encoder.transform(history)["niche_affinity"].iloc[0] == pytest.approx(
@@ -220,12 +220,12 @@ def test_audience_match_by_hand():
             "campaign_target_female_share": [0.6, 0.8, np.nan, 0.5],
         }
     )
-    out = PairFeatures().fit(pairs).transform(pairs)
+    out = MatchFeatures().fit(pairs).transform(pairs)
     # Unknown audience: the target's share of the market (US is 2 of 3 known); no target: 1.
     assert out["country_match"].tolist() == pytest.approx([1.0, 0.0, 2 / 3, 1.0])
     # A target no known audience is in: rare (1 in 3 known + 1), never a certain miss.
     elsewhere = pairs.assign(campaign_target_country="IS")
-    assert PairFeatures().fit(pairs).transform(elsewhere)["country_match"].tolist() == (
+    assert MatchFeatures().fit(pairs).transform(elsewhere)["country_match"].tolist() == (
         pytest.approx([0.0, 0.0, 1 / 4, 0.0])
     )
     assert out["age_gap_years"].tolist()[:2] == [0.0, 6.0]
@@ -251,26 +251,41 @@ def test_niche_similarity_by_hand():
     assert similarity[key(["pet", "travel"])] == pytest.approx(1 / 3)
     assert similarity[key(["food", "travel"])] == 0.0  # the food creator does not list travel
     pairs = cross_pairs(market, pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"]}))
-    X = PairFeatures().fit(pairs).transform(pairs)
+    X = MatchFeatures().fit(pairs).transform(pairs)
     expected = [1.0, 1.0, 1.0, 1 / 3, 1.0]  # exact niches are 1; food and travel as above
     assert X["niche_similarity"].tolist() == pytest.approx(expected)
     assert niche_similarity(market.drop(columns="secondary_niches")).empty
 
 
-def test_pair_frame_prefixes_campaign_columns():
-    campaigns = pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"], "platform": ["tiktok"]})
-    pairs = pair_frame(
-        creators(), campaigns, pd.DataFrame({"campaign_id": ["k"], "creator_id": ["b"]})
-    )
-    assert pairs.loc[0, "niche"] == "food" and pairs.loc[0, "campaign_niche"] == "pet"
-    assert pairs.loc[0, "platform"] == "tiktok" and pairs.loc[0, "campaign_platform"] == "tiktok"
-    assert len(cross_pairs(creators(), campaigns)) == 3
-
-
-def test_same_pipeline_in_training_and_scoring(small_market):
-    pairs = pair_frame(small_market.creators, small_market.campaigns, small_market.outcomes)
-    pipeline = make_feature_pipeline(random_state=0)
+def test_same_transform_in_training_and_scoring(market):
+    pairs = pair_frame(market.creators, market.campaigns, market.outcomes)
+    pipeline = PairFeatures(random_state=0)
     pipeline.fit(pairs, np.linspace(0, 1, len(pairs)))
     first = pipeline.transform(pairs.drop(columns=["sales_lift_usd", "cost_usd"]))
     second = pipeline.transform(pairs.iloc[::-1]).iloc[::-1]
     pd.testing.assert_frame_equal(first, second)  # row order and outcome columns don't matter
+
+
+def test_sponsorship_ratio_is_unknown_without_both_counts():
+    frame = creators(recent_posts=[10, 0, np.nan], recent_sponsored_posts=[3, 0, 1])
+    ratio = sponsorship_ratio(frame)
+    assert ratio.iloc[0] == pytest.approx(0.3)
+    assert ratio.iloc[1:].isna().all()  # no posts; posts unknown
+    assert sponsorship_ratio(creators()).isna().all()  # an export without the counts
+
+
+def test_transformers_refuse_to_transform_before_fit():
+    from sklearn.exceptions import NotFittedError
+
+    pairs = cross_pairs(creators(), pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"]}))
+    for transformer in (CreatorFeatures(), MatchFeatures(), PairFeatures()):
+        with pytest.raises(NotFittedError):
+            transformer.transform(pairs)
+
+
+def test_feature_names_come_out_in_order():
+    pairs = cross_pairs(creators(), pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"]}))
+    features = PairFeatures().fit(pairs)
+    assert list(features.transform(pairs).columns) == list(FEATURES)
+    assert list(features.get_feature_names_out()) == list(FEATURES)
+    assert 0 < features.anomaly_threshold < 1

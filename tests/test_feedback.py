@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from recommender.feedback import add_outcomes
-from recommender.modeling.training import TrainConfig, train
+from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.planning import plan
-from recommender.simulate import generate_campaigns, generate_market, outcomes_for, write_market
+from recommender.simulate import generate_campaigns, generate_market, outcomes_for
 
 
 def test_new_outcomes_join_once_and_bad_rows_are_refused():
@@ -34,25 +31,6 @@ def test_new_outcomes_join_once_and_bad_rows_are_refused():
     assert len(result.combined) - len(history) + len(result.rejects) == len(new)  # nothing lost
 
 
-def test_cli_appends_to_the_training_folder(tmp_path):
-    market = generate_market(n_creators=500, n_campaigns=5, seed=1)
-    write_market(market, tmp_path / "data")
-    new = market.outcomes.head(3).assign(campaign_id=market.campaigns["campaign_id"].iloc[0])
-    new = new.drop_duplicates(["campaign_id", "creator_id"])
-    new.to_csv(tmp_path / "new.csv", index=False)
-    before = len(pd.read_csv(tmp_path / "data" / "outcomes.csv"))
-    result = subprocess.run(
-        [sys.executable, "-m", "recommender.feedback", "--data", str(tmp_path / "data"),
-         "--new", str(tmp_path / "new.csv")],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    after = pd.read_csv(tmp_path / "data" / "outcomes.csv")
-    refused = pd.read_csv(tmp_path / "new.rejects.csv")
-    assert len(after) - before + len(refused) == len(new)
-    assert not after.duplicated(["campaign_id", "creator_id"]).any()
-    assert ("added" in result.stdout) and result.returncode in (0, 1)
-
-
 @pytest.mark.slow
 def test_three_rounds_of_plan_run_retrain_improve_lift_per_dollar():
     market = generate_market(n_creators=4_000, n_campaigns=15, seed=11)
@@ -66,7 +44,7 @@ def test_three_rounds_of_plan_run_retrain_improve_lift_per_dollar():
     ]
     per_dollar = []
     for round_ in (1, 2, 3):
-        model = train(market.creators, campaigns, outcomes, None, config).recommender
+        model = fit_and_evaluate(market.creators, campaigns, outcomes, None, config).recommender
         runs = launch.assign(campaign_id=[f"launch{i}-r{round_}" for i in range(len(launch))])
         hired = []
         for pool, campaign in zip(pools, runs.to_dict(orient="records"), strict=True):

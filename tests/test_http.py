@@ -16,8 +16,8 @@ import pytest
 import requests
 
 import recommender
-from recommender.features import cross_pairs
 from recommender.planning import Constraints
+from recommender.schema import cross_pairs
 from recommender.tracking import as_model_input
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import recommender
@@ -171,59 +166,6 @@ def test_plan_honours_audience_constraints(market, model_dir):
     assert sum(left_out.values()) == (result.candidates["why_not"] != "").sum()
 
 
-def test_plan_cli(tmp_path: Path, market, model_dir):
-    creators = market.creators.head(300).copy()
-    creators.loc[creators.index[:2], "followers"] = -5  # invalid rows: rejected with a reason
-    creators.to_csv(tmp_path / "creators.csv", index=False)
-    (tmp_path / "c.json").write_text('{"campaign_id": "k", "niche": "pet"}')
-    inputs = ["--creators", str(tmp_path / "creators.csv"), "--campaign", str(tmp_path / "c.json")]
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "serve.py"), "plan", *inputs, "--budget", "1500",
-         "--explore", "0.1", "--model", str(model_dir), "--out", str(tmp_path / "plan.csv"),
-         "--target-country", "US", "--max-segment-share", "0.4"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "the same budget on the" in result.stdout and "audience elsewhere" in result.stdout
-    planned = pd.read_csv(tmp_path / "plan.csv")
-    assert planned["cost_usd"].sum() <= 1500 + 1e-6 and "why" in planned.columns
-    assert (planned["audience_country"] == "US").all()
-    rejects = pd.read_csv(tmp_path / "plan.rejects.csv")
-    assert rejects.columns[0] == "reject_reason" and len(rejects) == 2
-    assert rejects["reject_reason"].str.contains("followers").all()
-    assert (tmp_path / "plan.png").read_bytes()[:4] == b"\x89PNG"
-    summary = json.loads((tmp_path / "plan.summary.json").read_text())
-    assert summary["creators"] == len(planned)
-    assert summary["total_cost_usd"] == pytest.approx(planned["cost_usd"].sum(), abs=0.01)
-    assert summary["left_out"]["audience elsewhere"] > 0
-
-
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [(["--max-niche-share", "0"], "max_niche_share must be a share"),
-     (["--min-followers", "9000", "--max-followers", "100"], "is above max_followers"),
-     (["--explore", "1.5"], "explore must be a share"),
-     (["--budget", "inf"], "budget must be a positive amount"),
-     (["--target-country", "usa"], "two-letter country code"),
-     (["--min-followers", "1e12"], "no candidate could be hired within the budget (")],
-)  # fmt: skip
-def test_plan_cli_refuses_impossible_settings_in_one_line(tmp_path, market, model_dir, flags,
-                                                         message):  # fmt: skip
-    market.creators.head(50).to_csv(tmp_path / "creators.csv", index=False)
-    (tmp_path / "c.json").write_text('{"campaign_id": "k", "niche": "pet"}')
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "serve.py"), "plan", "--creators",
-         str(tmp_path / "creators.csv"), "--campaign", str(tmp_path / "c.json"), "--budget",
-         "1000", "--model", str(model_dir), "--out", str(tmp_path / "plan.csv"), *flags],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert result.stderr.strip().startswith("error:") and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-    if "no candidate" in message:  # the files are still written, the summary strict JSON
-        assert json.loads((tmp_path / "plan.summary.json").read_text())["expected_roi"] is None
-
-
 def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
     from recommender import plots
 
@@ -238,12 +180,3 @@ def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
         [summary["expected_lift_usd"], summary["largest_creators_expected_lift_usd"]]
     )
     plots.close([figure])
-
-
-def test_the_command_line_keeps_native_prints_out_of_the_summary(capfd):
-    from recommender.batch import native_stdout_silenced
-
-    with native_stdout_silenced():
-        os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution\n")
-    os.write(1, b"summary\n")
-    assert capfd.readouterr().out == "summary\n"

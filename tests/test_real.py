@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import gzip
-import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from recommender import schema
-from recommender.real import DEFAULT_SOURCE, load_real_creators, main
+from recommender.io import DataFileError
+from recommender.real import load_real_creators
+
+REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "external" / "instagram"
 
 INFLUENCERS = """Username\tCategory\t#Followers\t#Followees\t#Posts
 ==========================================
@@ -56,19 +59,8 @@ def test_accounts_without_posts_are_rejected_with_a_reason(source):
     )
 
 
-def test_cli_writes_parquet(source, tmp_path, capsys):
-    assert main(["--src", str(source), "--out", str(tmp_path / "out" / "creators.parquet")]) == 0
-    assert len(pd.read_parquet(tmp_path / "out" / "creators.parquet")) == 3
-    assert "1 have no post" in capsys.readouterr().out
-    assert main(["--src", str(tmp_path / "nowhere")]) == 1
-
-
-@pytest.mark.skipif(
-    not (DEFAULT_SOURCE / "influencers.tsv").is_file() and not os.environ.get("CI"),
-    reason="../shared/data/real is not beside this checkout",
-)
 def test_the_real_data_loads_into_the_contract():
-    creators = load_real_creators()
+    creators = load_real_creators(REAL_DATA)
     assert len(creators) == 33_935
     checked = schema.validate(creators, schema.CREATORS)
     assert checked.counts[0] > 22_000
@@ -78,3 +70,11 @@ def test_the_real_data_loads_into_the_contract():
     assert set(checked.valid["niche"]) == {
         "fashion", "other", "travel", "family", "food", "beauty", "interior", "fitness", "pet",
     }  # fmt: skip
+
+
+def test_the_default_source_is_the_configured_folder(source, monkeypatch):
+    monkeypatch.setenv("CREATOR_RECOMMENDER_REAL_DATA", str(source))
+    assert len(load_real_creators()) == 3
+    monkeypatch.setenv("CREATOR_RECOMMENDER_REAL_DATA", str(source / "nowhere"))
+    with pytest.raises(DataFileError, match=r"nowhere/influencers\.tsv: no such file"):
+        load_real_creators()

@@ -281,3 +281,45 @@ def test_numbers_parse_as_pandas_parses_them(cells: list[str]):
     text = pd.Series(cells, dtype="string")
     expected = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(float, na_value=np.nan)
     np.testing.assert_array_equal(_numeric(text), expected)
+
+
+def test_pair_frame_prefixes_campaign_columns(creators_frame):
+    campaigns = pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"], "platform": ["tiktok"]})
+    pairs = schema.pair_frame(
+        creators_frame, campaigns, pd.DataFrame({"campaign_id": ["k"], "creator_id": ["b"]})
+    )
+    assert pairs.loc[0, "niche"] == "food" and pairs.loc[0, "campaign_niche"] == "pet"
+    assert pairs.loc[0, "platform"] == "TikTok" and pairs.loc[0, "campaign_platform"] == "tiktok"
+    assert len(schema.cross_pairs(creators_frame, campaigns)) == 3
+
+
+def test_output_columns_are_named_once():
+    assert (
+        tuple(c for c in schema.SCORED_COLUMNS if c not in ("rank", "flags", "reasons"))
+        == schema.PREDICTION_COLUMNS
+    )
+    names = [name for name, _, _ in schema.pair_columns()]
+    assert names[0] == "campaign_id" and "campaign_niche" in names and "followers" in names
+    assert len(names) == len(set(names))
+
+
+def test_keys_seen_before_are_rejected_and_remembered(creators_frame):
+    seen = {("a",)}
+    checked = validate(creators_frame, CREATORS, seen=seen, seen_problem="already known")
+    assert checked.rejects[REJECT_REASON].tolist() == ["creator_id: already known"]
+    assert seen == {("a",), ("b",), ("c",)}  # the valid rows' keys join the set
+    again = validate(creators_frame, CREATORS, seen=seen)
+    assert again.rejects[REJECT_REASON].tolist() == ["creator_id: duplicate of an earlier row"] * 3
+
+
+def test_a_broken_row_is_rejected_for_its_own_problem_not_as_seen(creators_frame):
+    broken = creators_frame.assign(followers=["-1", "0", "5"])
+    checked = validate(broken, CREATORS, seen={("a",)})
+    assert checked.rejects[REJECT_REASON].tolist() == ["followers: must be >= 0 (got '-1')"]
+
+
+def test_reason_first_orders_the_rejects_columns():
+    rejects = pd.DataFrame({"x": [1], REJECT_REASON: ["bad"], "table": ["creators"]})
+    assert list(schema.reason_first(rejects)) == [REJECT_REASON, "x", "table"]
+    assert list(schema.reason_first(rejects, "table")) == ["table", REJECT_REASON, "x"]
+    assert list(schema.reason_first(pd.DataFrame())) == [REJECT_REASON]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,23 +29,11 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     assert first["creators.csv"] != other["creators.csv"]
 
 
-def test_cli_writes_a_valid_market_of_the_asked_size(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "recommender.simulate", "--out", str(tmp_path), "--seed", "3",
-         "--creators", "1500", "--campaigns", "12", "--format", "parquet"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert "1,500 creators, 12 campaigns" in result.stdout
-    creators = pd.read_parquet(tmp_path / "creators.parquet")
-    assert len(creators) == 1500
-    assert (tmp_path / "truth" / "expected_outcomes.parquet").is_file()
-
-
-def test_every_file_passes_the_contract(small_market):
-    creators = schema.validate(small_market.creators, schema.CREATORS)
-    campaigns = schema.validate(small_market.campaigns, schema.CAMPAIGNS)
+def test_every_file_passes_the_contract(market):
+    creators = schema.validate(market.creators, schema.CREATORS)
+    campaigns = schema.validate(market.campaigns, schema.CAMPAIGNS)
     outcomes = schema.validate(
-        small_market.outcomes,
+        market.outcomes,
         schema.OUTCOMES,
         known={
             "creator_id": creators.valid["creator_id"],
@@ -57,8 +43,8 @@ def test_every_file_passes_the_contract(small_market):
     assert creators.counts[1] == campaigns.counts[1] == outcomes.counts[1] == 0
 
 
-def test_creators_span_platforms_tiers_and_audiences(small_market):
-    creators = small_market.creators
+def test_creators_span_platforms_tiers_and_audiences(market):
+    creators = market.creators
     assert set(creators["platform"]) == {"instagram", "tiktok", "youtube"}
     tiers = pd.Series(tier_of(creators["followers"]))
     assert set(tiers) == {"nano", "micro", "mid", "macro", "mega"}
@@ -72,8 +58,8 @@ def test_creators_span_platforms_tiers_and_audiences(small_market):
     assert (secondary != "").mean() > 0.4
 
 
-def test_fake_follower_accounts_show_the_tell_tales(small_market):
-    df = small_market.creators.merge(small_market.creator_traits, on="creator_id")
+def test_fake_follower_accounts_show_the_tell_tales(market):
+    df = market.creators.merge(market.creator_traits, on="creator_id")
     fake = df["fake_follower_share"] > 0.3
     assert 0.08 < fake.mean() < 0.25
     ratio = df["following"] / df["followers"]
@@ -87,14 +73,14 @@ def test_fake_follower_accounts_show_the_tell_tales(small_market):
     assert comment_ratio[fake].median() < 0.8 * comment_ratio[~fake].median()
 
 
-def test_hires_lean_to_the_campaign_niche_and_platform(small_market):
-    hired = small_market.outcomes.merge(small_market.creators, on="creator_id").merge(
-        small_market.campaigns, on="campaign_id", suffixes=("", "_campaign")
+def test_hires_lean_to_the_campaign_niche_and_platform(market):
+    hired = market.outcomes.merge(market.creators, on="creator_id").merge(
+        market.campaigns, on="campaign_id", suffixes=("", "_campaign")
     )
     same_niche = (hired["niche"] == hired["niche_campaign"]).mean()
     base_rate = (
-        small_market.creators["niche"].value_counts(normalize=True)
-        .reindex(small_market.campaigns["niche"]).mean()
+        market.creators["niche"].value_counts(normalize=True)
+        .reindex(market.campaigns["niche"]).mean()
     )  # fmt: skip
     assert same_niche > 2.5 * base_rate
     assert same_niche < 0.9  # brands also try creators outside their niche
@@ -104,8 +90,8 @@ def test_hires_lean_to_the_campaign_niche_and_platform(small_market):
     assert per_campaign.between(20, 60).all()
 
 
-def test_measured_lift_is_noisy_heavy_tailed_and_centred_on_the_truth(small_market):
-    both = small_market.outcomes.merge(small_market.expected, on=["campaign_id", "creator_id"])
+def test_measured_lift_is_noisy_heavy_tailed_and_centred_on_the_truth(market):
+    both = market.outcomes.merge(market.expected, on=["campaign_id", "creator_id"])
     measured, expected = both["sales_lift_usd"], both["expected_lift_usd"]
     assert (measured <= 0).mean() > 0.02  # measured lift can be zero or negative
     assert (expected > 0).all()
@@ -117,13 +103,11 @@ def test_measured_lift_is_noisy_heavy_tailed_and_centred_on_the_truth(small_mark
     assert both["fit_rating"].corr(both["true_fit"], method="spearman") > 0.6
 
 
-def test_niche_fit_and_sponsorship_drive_the_truth(small_market):
+def test_niche_fit_and_sponsorship_drive_the_truth(market):
     df = (
-        small_market.expected.merge(small_market.creators[["creator_id", "niche"]], on="creator_id")
-        .merge(
-            small_market.campaigns[["campaign_id", "niche"]], on="campaign_id", suffixes=("", "_c")
-        )
-        .merge(small_market.creator_traits[["creator_id", "sponsored_ratio"]], on="creator_id")
+        market.expected.merge(market.creators[["creator_id", "niche"]], on="creator_id")
+        .merge(market.campaigns[["campaign_id", "niche"]], on="campaign_id", suffixes=("", "_c"))
+        .merge(market.creator_traits[["creator_id", "sponsored_ratio"]], on="creator_id")
     )
     roi = df["expected_lift_usd"] / df["true_cost_usd"]
     same = df["niche"] == df["niche_c"]
@@ -131,7 +115,7 @@ def test_niche_fit_and_sponsorship_drive_the_truth(small_market):
     hawker = df["sponsored_ratio"] > 0.4
     assert roi[hawker].median() < 0.7 * roi[~hawker].median()
     tiers = pd.Series(
-        tier_of(small_market.creators.set_index("creator_id").loc[df["creator_id"], "followers"])
+        tier_of(market.creators.set_index("creator_id").loc[df["creator_id"], "followers"])
     )
     by_tier = roi.groupby(tiers.to_numpy()).median()
     assert by_tier["nano"] > by_tier["mid"]  # nanos sell more per dollar

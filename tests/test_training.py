@@ -5,22 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST
 
 from recommender import schema
-from recommender.modeling.training import TrainConfig, TrainResult, train
-from recommender.simulate import Market, generate_market
-
-FAST = TrainConfig(seed=1, folds=3, n_estimators=200)
-
-
-@pytest.fixture(scope="module")
-def market() -> Market:
-    return generate_market(n_creators=4_000, n_campaigns=60, seed=5)
-
-
-@pytest.fixture(scope="module")
-def trained(market: Market) -> TrainResult:
-    return train(market.creators, market.campaigns, market.outcomes, market.expected, FAST)
+from recommender.modeling.recommender import LIFT_USD
+from recommender.modeling.training import (
+    TrainConfig,
+    TrainResult,
+    fit_and_evaluate,
+    split_by_campaign,
+)
+from recommender.simulate import Market
 
 
 def test_held_out_campaigns_are_never_trained_on(trained: TrainResult):
@@ -51,23 +46,27 @@ def test_predictions_are_consistent(trained: TrainResult):
     assert np.allclose(test.loc[sales, "score"], test.loc[sales, "expected_roi"])
     assert test["fit_score"].between(0, 1).all()
     assert set(test["tier"]) <= set(schema.TIERS)
-    assert set(trained.loss_comparison.index) == {"l2", "huber", "fair", "l1"}
-    assert trained.recommender.metadata["lift_loss"] in trained.loss_comparison.index
+    comparison = trained.recommender.loss_comparison_
+    assert set(comparison.index) == {"l2", "huber", "fair", "l1"}
+    assert trained.recommender.lift_loss_ == comparison["oof_ndcg_roi@10"].idxmax()
 
 
 def test_same_seed_and_data_give_the_same_metrics(market: Market, trained: TrainResult):
-    again = train(market.creators, market.campaigns, market.outcomes, market.expected, FAST)
+    again = fit_and_evaluate(market.creators, market.campaigns, market.outcomes,
+                             market.expected, FAST)  # fmt: skip
     pd.testing.assert_frame_equal(again.metrics, trained.metrics)
-    pd.testing.assert_frame_equal(again.loss_comparison, trained.loss_comparison)
+    pd.testing.assert_frame_equal(
+        again.recommender.loss_comparison_, trained.recommender.loss_comparison_
+    )
 
 
 def test_thin_exports_with_only_required_columns_still_train(market: Market):
     creators = market.creators[list(schema.CREATORS.required)]
     campaigns = market.campaigns[list(schema.CAMPAIGNS.required)]
     outcomes = market.outcomes[list(schema.OUTCOMES.required)]
-    result = train(creators, campaigns, outcomes, None, FAST)
+    result = fit_and_evaluate(creators, campaigns, outcomes, None, FAST)
     assert result.truth == "measured"
-    assert result.recommender.metadata["unit_cost"]  # no price, no cost: lift in USD
+    assert result.recommender.target_ == LIFT_USD  # no price, no cost: lift in USD
     assert result.test["expected_roi"].isna().all()
     assert np.allclose(result.test["score"], result.test["expected_lift_usd"])
     assert result.metrics.loc["model", "spearman_lift"] > 0.3
@@ -77,6 +76,14 @@ def test_campaigns_with_dates_are_split_by_time(market: Market):
     campaigns = market.campaigns.assign(
         start_date=pd.date_range("2025-01-01", periods=len(market.campaigns), freq="D").astype(str)
     )
-    result = train(market.creators, campaigns, market.outcomes, None, FAST)
+    development, test = split_by_campaign(campaigns, market.outcomes, TrainConfig())
     latest = campaigns.sort_values("start_date")["campaign_id"].iloc[-12:]
-    assert set(result.split["test"]) == set(latest)
+    assert test == set(latest) and not development & test
+    assert len(development) + len(test) == market.outcomes["campaign_id"].nunique()
+
+
+def test_the_gate_metric_is_the_metrics_tables(trained: TrainResult):
+    from recommender import evaluate
+
+    assert trained.gate_metric == trained.metrics.at["model", evaluate.GATE_METRIC]
+    assert evaluate.gate_metric(trained.test) == pytest.approx(trained.gate_metric)

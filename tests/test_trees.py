@@ -9,7 +9,7 @@ from lightgbm import LGBMRegressor
 from sklearn.ensemble import IsolationForest
 
 from recommender.modeling.lgbm import lgbm_params
-from recommender.modeling.trees import Trees
+from recommender.trees import Trees
 
 
 def _data(n: int = 3_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -90,7 +90,7 @@ def test_isolation_scores_equal_sklearn(max_features: float):
 
 
 def test_the_single_thread_kernel_gives_the_same_results():
-    from recommender.modeling import trees as module
+    from recommender import trees as module
 
     X, y = _data()
     model = LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y)

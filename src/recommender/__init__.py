@@ -1,46 +1,72 @@
 """Creator recommender: choose social-media creators for a campaign from your own results.
 
     import recommender
-    scored = recommender.score(creators, {"campaign_id": "c1", "niche": "pet"})
 
-`import recommender` stays light: the scoring code loads on first use, and
-MLflow only when a model is given as an MLflow URI.
+    result = recommender.train("data/demo")          # or {"creators": df, "campaigns": ..., ...}
+    scored = recommender.score(creators, {"campaign_id": "c1", "niche": "pet"}, result.recommender)
+    plan = recommender.plan(creators, campaign, 3000, explore=0.2,
+                            constraints=recommender.Constraints(max_niche_share=0.5))
+
+The public API: `train`, `score`, `score_with_rejects`, `plan`, `load_model`,
+`Constraints`, `Plan`, `Scored`, `TrainResult` and `__version__`. Each is the
+function or class itself (help() shows its signature and documentation); they
+load on first use, so `import recommender` stays light (no MLflow, no LightGBM).
+Defaults (the model, the MLflow store) come from recommender.config.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recommender.planning import Plan
-    from recommender.scoring import Scored
+    from recommender.model_store import load_model
+    from recommender.modeling.training import TrainResult
+    from recommender.planning import Constraints, Plan, plan
+    from recommender.scoring import Scored, score, score_with_rejects
+    from recommender.workflow import train
 
-__all__ = ["load_model", "plan", "score", "score_with_rejects"]
+try:
+    __version__ = importlib.metadata.version("creator-recommender")
+except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+# Where each public name lives; imported on first use.
+_PUBLIC = {
+    "train": "recommender.workflow",
+    "TrainResult": "recommender.modeling.training",
+    "score": "recommender.scoring",
+    "score_with_rejects": "recommender.scoring",
+    "Scored": "recommender.scoring",
+    "plan": "recommender.planning",
+    "Constraints": "recommender.planning",
+    "Plan": "recommender.planning",
+    "load_model": "recommender.model_store",
+}
+
+__all__ = [
+    "Constraints",
+    "Plan",
+    "Scored",
+    "TrainResult",
+    "__version__",
+    "load_model",
+    "plan",
+    "score",
+    "score_with_rejects",
+    "train",
+]
 
 
-def plan(*args: Any, **kwargs: Any) -> Plan:
-    """See recommender.planning.plan."""
-    from recommender.planning import plan as _plan
-
-    return _plan(*args, **kwargs)
-
-
-def score(*args: Any, **kwargs: Any) -> Any:
-    """See recommender.scoring.score."""
-    from recommender.scoring import score as _score
-
-    return _score(*args, **kwargs)
+def __getattr__(name: str) -> Any:
+    """Import a public name's module the first time the name is used."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'recommender' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
 
 
-def score_with_rejects(*args: Any, **kwargs: Any) -> Scored:
-    """See recommender.scoring.score_with_rejects."""
-    from recommender.scoring import score_with_rejects as _score_with_rejects
-
-    return _score_with_rejects(*args, **kwargs)
-
-
-def load_model(*args: Any, **kwargs: Any) -> Any:
-    """See recommender.scoring.load_model."""
-    from recommender.scoring import load_model as _load_model
-
-    return _load_model(*args, **kwargs)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

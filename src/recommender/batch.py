@@ -1,4 +1,4 @@
-"""Score candidate files: files in, ranked file and rejects file out, in bounded chunks.
+"""Files in, files out: score a candidate file, or plan over one, writing every output atomically.
 
 The creators file is read in chunks (CSV and Parquet stream; JSON Lines is read
 whole), each chunk validated and scored; duplicates are caught across chunks.
@@ -30,7 +30,6 @@ from typing import Any
 import pandas as pd
 
 from recommender import schema
-from recommender.explain import usd
 from recommender.io import (
     DataFileError,
     atomic_path,
@@ -40,12 +39,15 @@ from recommender.io import (
     write_json,
     write_table,
 )
+from recommender.model_store import load_model
 from recommender.modeling.recommender import Recommender
+from recommender.planning import Constraints, Plan, plan
 from recommender.scoring import (
+    ModelRef,
     ScoringError,
+    best_of_each_campaign,
     candidate_pairs,
     checked_campaigns,
-    load_model,
     rank,
     score_pairs,
 )
@@ -54,16 +56,25 @@ CHUNK_ROWS = 50_000  # small enough that workers share the last chunks evenly
 MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
 PROGRESS_FROM_ROWS = 100_000
 
+ScoredChunk = tuple[pd.DataFrame, float]  # score_pairs' rows, and the seconds they took
+
 
 @dataclass
 class BatchReport:
+    """What a scoring run did: rows in, scored and rejected, and where the time went.
+
+    `best` holds the first rows of the ranked output (as many as asked for).
+    """
+
     rows_in: int = 0
     scored: int = 0
     rejected: int = 0
     campaigns: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    best: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def add_time(self, stage: str, seconds: float) -> None:
+        """Count `seconds` towards `stage`."""
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
 
@@ -106,93 +117,43 @@ def score_file(
     campaign_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
     rejects_path: str | os.PathLike[str],
-    model: str | None = None,
+    model: ModelRef = None,
     top: int | None = None,
     say: Callable[[str], None] = print,
     progress: bool | None = None,
     workers: int | None = 1,
     chunk_rows: int = CHUNK_ROWS,
+    show: int = 0,
 ) -> BatchReport:
     """Score a creators file for the campaign(s); write the ranked and rejected rows atomically.
 
     `workers` processes score the chunks; 1 scores in this process; None picks
     one per core (up to MAX_WORKERS) when the file has more than one chunk.
     Where workers are spawned (not Linux), a script calling this with workers
-    != 1 needs the `if __name__ == "__main__":` guard (serve.py has it).
+    != 1 needs the `if __name__ == "__main__":` guard. `show`: how many of the
+    best rows to keep in the report's `best`.
     """
     report = BatchReport()
     start = time.perf_counter()
     recommender = load_model(model)
     report.add_time("load model", time.perf_counter() - start)
-    try:
-        checked = checked_campaigns(read_campaign(campaign_path))
-    except ScoringError as exc:
-        raise DataFileError(f"{campaign_path}: {exc}") from None
-    campaigns = checked.valid
+    campaigns = _campaigns(campaign_path, say)
     report.campaigns = len(campaigns)
-    for reason in checked.rejects.get(schema.REJECT_REASON, pd.Series(dtype=str)):
-        say(f"skipped a campaign of {campaign_path}: {reason}")
     creators_path = Path(creators_path)
     total = count_rows(creators_path)
-    bar = _progress_bar(total, progress)
     if workers is None:
         workers = min(MAX_WORKERS, os.cpu_count() or 1) if (total or 0) > chunk_rows else 1
-
-    scored_parts: list[pd.DataFrame] = []
-    reject_parts: list[pd.DataFrame] = []
-    seen: set[tuple[str, ...]] = set()
-    pending: deque[Future[tuple[pd.DataFrame, float]]] = deque()
-
-    def collect() -> None:
-        scored, seconds = pending.popleft().result()
-        report.add_time("score", seconds)  # summed over workers, which overlap the reading
-        if top is not None:  # keep memory bounded: a campaign's best `top` of each chunk
-            scored = rank(scored, top)
-        scored_parts.append(scored)
-
-    chunks = read_chunks(creators_path, chunk_rows)
+    bar = _progress_bar(total, progress)
+    chunks = _ChunkScoring(campaigns, top, report)
     with _scorer(recommender, workers) as submit:
-        while True:
-            tick = time.perf_counter()
-            chunk = next(chunks, None)
-            report.add_time("read", time.perf_counter() - tick)
-            if chunk is None:
-                break
-            report.rows_in += len(chunk)
-            tick = time.perf_counter()
-            chunk = _reject_seen(chunk, seen, reject_parts)
-            try:
-                pairs, rejects = candidate_pairs(chunk, campaigns)
-            except ScoringError as exc:
-                raise DataFileError(f"{creators_path}: {exc}") from None
-            reject_parts.append(rejects)
-            # Only rows that were valid block later duplicates.
-            seen.update(_keys(pairs if "campaign_id" in chunk.columns else pairs[["creator_id"]]))
-            report.add_time("validate", time.perf_counter() - tick)
-            if len(pairs):
-                pending.append(submit(pairs))
-                while len(pending) > workers:  # at most one chunk waiting per worker
-                    collect()
+        for chunk in _timed_chunks(creators_path, chunk_rows, report):
+            chunks.add(chunk, submit, workers, creators_path)
             if bar is not None:
                 bar.update(len(chunk))
-        while pending:
-            collect()
+        chunks.finish()
     if bar is not None:
         bar.close()
-
-    tick = time.perf_counter()
-    rejected = pd.concat(reject_parts, ignore_index=True) if reject_parts else pd.DataFrame()
-    if scored_parts:
-        ranked = rank(pd.concat(scored_parts, ignore_index=True), top)
-    else:
-        ranked = pd.DataFrame(columns=list(schema.SCORED_COLUMNS))
-    report.add_time("rank", time.perf_counter() - tick)
-    tick = time.perf_counter()
-    write_table(ranked, out_path)
-    write_table(_reason_first(rejected), rejects_path)
-    report.add_time("write", time.perf_counter() - tick)
-    report.scored = int(pd.Series(ranked["creator_id"]).size)
-    report.rejected = len(rejected)
+    _write_outputs(chunks, out_path, rejects_path, top, show, report)
     dropped = "" if top is None else f" (kept the best {top} per campaign)"
     say(
         f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{dropped} "
@@ -202,17 +163,110 @@ def score_file(
     return report
 
 
+def _campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) -> pd.DataFrame:
+    """The valid campaigns of a campaign file; the invalid ones are reported and skipped."""
+    try:
+        checked = checked_campaigns(read_campaign(path))
+    except ScoringError as exc:
+        raise DataFileError(f"{path}: {exc}") from None
+    for reason in checked.rejects.get(schema.REJECT_REASON, pd.Series(dtype=str)):
+        say(f"skipped a campaign of {path}: {reason}")
+    return checked.valid
+
+
+def _timed_chunks(path: Path, rows: int, report: BatchReport) -> Iterator[pd.DataFrame]:
+    """The file's chunks, counting their rows and the time spent reading them."""
+    chunks = read_chunks(path, rows)
+    while True:
+        tick = time.perf_counter()
+        chunk = next(chunks, None)
+        report.add_time("read", time.perf_counter() - tick)
+        if chunk is None:
+            return
+        report.rows_in += len(chunk)
+        yield chunk
+
+
+class _ChunkScoring:
+    """Validates chunks here, in file order, and gathers what the scorer sends back."""
+
+    def __init__(self, campaigns: pd.DataFrame, top: int | None, report: BatchReport) -> None:
+        self.campaigns = campaigns
+        self.top = top
+        self.report = report
+        self.scored: list[pd.DataFrame] = []
+        self.rejects: list[pd.DataFrame] = []
+        self.seen: set[tuple[str, ...]] = set()  # keys of valid rows: later copies are rejected
+        self.pending: deque[Future[ScoredChunk]] = deque()
+
+    def add(
+        self,
+        chunk: pd.DataFrame,
+        submit: Callable[[pd.DataFrame], Future[ScoredChunk]],
+        workers: int,
+        path: Path,
+    ) -> None:
+        """Validate a chunk and hand its valid pairs to the scorer."""
+        tick = time.perf_counter()
+        try:
+            pairs, rejects = candidate_pairs(chunk, self.campaigns, self.seen)
+        except ScoringError as exc:
+            raise DataFileError(f"{path}: {exc}") from None
+        self.rejects.append(rejects)
+        self.report.add_time("validate", time.perf_counter() - tick)
+        if len(pairs):
+            self.pending.append(submit(pairs))
+            while len(self.pending) > workers:  # at most one chunk waiting per worker
+                self._collect()
+
+    def finish(self) -> None:
+        """Wait for every chunk still being scored."""
+        while self.pending:
+            self._collect()
+
+    def _collect(self) -> None:
+        scored, seconds = self.pending.popleft().result()
+        self.report.add_time("score", seconds)  # summed over workers, which overlap the reading
+        if self.top is not None:  # keep memory bounded: a campaign's best `top` of each chunk
+            scored = best_of_each_campaign(scored, self.top)
+        self.scored.append(scored)
+
+
+def _write_outputs(
+    chunks: _ChunkScoring,
+    out_path: str | os.PathLike[str],
+    rejects_path: str | os.PathLike[str],
+    top: int | None,
+    show: int,
+    report: BatchReport,
+) -> None:
+    """Rank what was scored and write it and the rejects, each atomically."""
+    tick = time.perf_counter()
+    rejected = pd.concat(chunks.rejects, ignore_index=True) if chunks.rejects else pd.DataFrame()
+    if chunks.scored:
+        ranked = rank(pd.concat(chunks.scored, ignore_index=True), top)
+    else:
+        ranked = pd.DataFrame(columns=list(schema.SCORED_COLUMNS))
+    report.add_time("rank", time.perf_counter() - tick)
+    tick = time.perf_counter()
+    write_table(ranked, out_path)
+    write_table(schema.reason_first(rejected), rejects_path)
+    report.add_time("write", time.perf_counter() - tick)
+    report.scored, report.rejected = len(ranked), len(rejected)
+    report.best = ranked.head(show)
+
+
 @contextmanager
 def _scorer(
     recommender: Recommender, workers: int
-) -> Iterator[Callable[[pd.DataFrame], Future[tuple[pd.DataFrame, float]]]]:
-    """submit(pairs) -> a future of (score_pairs(recommender, pairs), seconds), here or in `workers`
-    processes. On Linux they are forked, which takes milliseconds where spawning
-    took 3 s of imports; the workers walk trees without OpenMP (not fork-safe)."""
+) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
+    """submit(pairs) -> a future of (score_pairs(recommender, pairs), seconds), here or in
+    `workers` processes. On Linux they are forked, which takes milliseconds where spawning
+    takes seconds of imports; the workers walk trees without OpenMP (not fork-safe)."""
     if workers <= 1:
 
-        def here(pairs: pd.DataFrame) -> Future[tuple[pd.DataFrame, float]]:
-            done: Future[tuple[pd.DataFrame, float]] = Future()
+        def here(pairs: pd.DataFrame) -> Future[ScoredChunk]:
+            done: Future[ScoredChunk] = Future()
             done.set_result(_timed_score(recommender, pairs))
             return done
 
@@ -233,74 +287,19 @@ _worker_model: Recommender | None = None
 def _start_worker(recommender: Recommender) -> None:
     global _worker_model
     _worker_model = recommender
-    from recommender.modeling import trees
+    from recommender import trees
 
     trees.use_threads(False)  # the workers already use every core
 
 
-def _score_in_worker(pairs: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+def _score_in_worker(pairs: pd.DataFrame) -> ScoredChunk:
     assert _worker_model is not None, "worker started without a model"
     return _timed_score(_worker_model, pairs)
 
 
-def _timed_score(recommender: Recommender, pairs: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+def _timed_score(recommender: Recommender, pairs: pd.DataFrame) -> ScoredChunk:
     start = time.perf_counter()
     return score_pairs(recommender, pairs), time.perf_counter() - start
-
-
-def show_top(scored_path: str | os.PathLike[str], n: int) -> str:
-    """The best n rows of a scored file as a readable table, reasons on their own lines."""
-    scored = read_table(scored_path).head(n)
-    numbers = ["expected_roi", "expected_lift_usd", "lift_low_usd", "lift_high_usd", "cost_usd"]
-    for column in numbers:
-        scored[column] = pd.to_numeric(scored[column], errors="coerce")
-
-    lines = []
-    for row in scored.to_dict(orient="records"):
-        roi = "?" if pd.isna(row["expected_roi"]) else f"{row['expected_roi']:.2f}"
-        lines.append(
-            f"{row['rank']:>3}. {row['creator_id']} ({row['tier']}, {row.get('niche', '')}): "
-            f"ROI {roi}, lift {usd(row['expected_lift_usd'])} "
-            f"[{usd(row['lift_low_usd'])}, {usd(row['lift_high_usd'])}] for {usd(row['cost_usd'])}"
-            + (f"  flags: {row['flags']}" if row["flags"] else "")
-        )
-        lines.append(f"       {row['reasons']}")
-    return "\n".join(lines)
-
-
-def _reject_seen(
-    chunk: pd.DataFrame, seen: set[tuple[str, ...]], reject_parts: list[pd.DataFrame]
-) -> pd.DataFrame:
-    """Rows whose id was in an earlier chunk go to the rejects; the rest come back."""
-    key = [c for c in ("campaign_id", "creator_id") if c in chunk.columns]
-    if "creator_id" not in key or not seen:
-        return chunk
-    earlier = pd.Series([k in seen for k in _keys(chunk)], index=chunk.index, dtype=bool)
-    if earlier.any():
-        reject_parts.append(
-            chunk.loc[earlier].assign(
-                **{schema.REJECT_REASON: f"{'+'.join(key)}: duplicate of an earlier row"}
-            )
-        )
-    return chunk.loc[~earlier]
-
-
-def _keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
-    """(campaign_id,) creator_id of each row, as text."""
-    key = [c for c in ("campaign_id", "creator_id") if c in frame.columns]
-    if "creator_id" not in key:
-        return []
-    columns = (frame[c].astype(str).str.strip().to_numpy(dtype=object) for c in key)
-    return list(zip(*columns, strict=True))
-
-
-def _reason_first(rejects: pd.DataFrame) -> pd.DataFrame:
-    """The rejects with their reason as the first column (a header alone when none)."""
-    if schema.REJECT_REASON not in rejects.columns:
-        return pd.DataFrame(columns=[schema.REJECT_REASON])
-    return rejects[
-        [schema.REJECT_REASON] + [c for c in rejects.columns if c != schema.REJECT_REASON]
-    ]
 
 
 def _progress_bar(total: int | None, wanted: bool | None) -> Any:
@@ -311,58 +310,51 @@ def _progress_bar(total: int | None, wanted: bool | None) -> Any:
     return tqdm(total=total, unit=" rows", file=sys.stderr, desc="scoring")
 
 
-def plan_file(args: Any) -> int:
-    """serve.py plan: read the files, plan, write the chosen creators, the rejected rows,
-    the summary (<out>.summary.json) and its figure (<out>.png), and print the summary."""
-    from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
+@dataclass(frozen=True)
+class PlanFiles:
+    """Where plan_file wrote: the chosen creators, rejects, summary and figure (None: no plan)."""
 
-    campaign = read_campaign(args.campaign)
+    chosen: Path
+    rejects: Path
+    summary: Path
+    figure: Path | None
+
+
+def plan_file(
+    creators_path: str | os.PathLike[str],
+    campaign_path: str | os.PathLike[str],
+    budget_usd: float,
+    out_path: str | os.PathLike[str],
+    rejects_path: str | os.PathLike[str],
+    model: ModelRef = None,
+    explore: float = 0.0,
+    constraints: Constraints | None = None,
+) -> tuple[Plan, PlanFiles]:
+    """Plan over a creators file for the one campaign of `campaign_path`; write the chosen
+    creators, the rejected rows, the summary (<out>.summary.json) and its figure (<out>.png).
+
+    Returns the Plan and where its files went. The campaign's platform needs no
+    rule: scoring rejects other platforms' rows.
+    """
+    campaign = read_campaign(campaign_path)
     if len(campaign) != 1:
-        raise DataFileError(f"{args.campaign}: plan takes exactly one campaign")
-    creators = read_table(args.creators)
-    try:  # the campaign's platform needs no rule: scoring rejects other platforms' rows
-        constraints = Constraints(
-            target_country=args.target_country,
-            min_followers=args.min_followers,
-            max_followers=args.max_followers,
-            max_sponsorship_ratio=args.max_sponsorship,
-            excluded_flags=() if args.include_flagged else EXCLUDED_FLAGS,
-            max_niche_share=args.max_niche_share,
-            max_segment_share=args.max_segment_share,
-        )
-        with native_stdout_silenced():
-            result = plan(creators, campaign, args.budget, args.model, args.explore, constraints)
-    except ValueError as exc:
-        raise ScoringError(str(exc)) from None
-    write_table(result.chosen, args.out)
-    write_table(_reason_first(result.rejects), args.rejects)
-    summary = result.summary
-    summary_path = args.out.with_name(f"{args.out.stem}.summary.json")
-    write_json(summary, summary_path)
-    outputs = f"{args.out}, summary -> {summary_path}"
-    if summary["creators"]:
-        figure_path = args.out.with_name(f"{args.out.stem}.png")
-        _save_plan_figure(result.chosen, summary, figure_path)
-        outputs += f", figure -> {figure_path.name}"
-    roi = "n/a" if summary["expected_roi"] is None else f"{summary['expected_roi']:.2f}"
-    print(f"plan for {summary['campaign_id'] or args.campaign}: {summary['creators']} creators "
-          f"({summary['exploration_creators']} exploring) -> {outputs}")  # fmt: skip
-    print(f"  cost {usd(summary['total_cost_usd'])} of {usd(summary['budget_usd'])}; "
-          f"expected lift {usd(summary['expected_lift_usd'])} "
-          f"[{usd(summary['lift_low_usd'])}, {usd(summary['lift_high_usd'])}], "
-          f"ROI {roi}, optimality gap <= {summary['optimality_gap']:.4%}")  # fmt: skip
-    low, high = summary["largest_creators_interval_usd"]
-    print(f"  the same budget on the {summary['largest_creators_count']} largest creators: "
-          f"expected lift {usd(summary['largest_creators_expected_lift_usd'])} "
-          f"[{usd(low)}, {usd(high)}]")  # fmt: skip
-    left_out = ", ".join(f"{n:,} {reason}" for reason, n in summary["left_out"].items())
-    print(f"  left out: {left_out or 'none'}")
-    print(f"  {len(result.rejects):,} candidate rows rejected -> {args.rejects}")
-    if summary["creators"]:
-        return 0
-    why = "every row was rejected" if result.candidates.empty else left_out or "none fits"
-    print(f"error: no candidate could be hired within the budget ({why})", file=sys.stderr)
-    return 1
+        raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
+    creators = read_table(creators_path)
+    with native_stdout_silenced():
+        result = plan(creators, campaign, budget_usd, model, explore, constraints)
+    out = Path(out_path)
+    files = PlanFiles(
+        chosen=out,
+        rejects=Path(rejects_path),
+        summary=out.with_name(f"{out.stem}.summary.json"),
+        figure=out.with_name(f"{out.stem}.png") if result.summary["creators"] else None,
+    )
+    write_table(result.chosen, files.chosen)
+    write_table(schema.reason_first(result.rejects), files.rejects)
+    write_json(result.summary, files.summary)
+    if files.figure is not None:
+        _save_plan_figure(result.chosen, result.summary, files.figure)
+    return result, files
 
 
 def _save_plan_figure(chosen: pd.DataFrame, summary: dict[str, Any], path: Path) -> None:
@@ -376,9 +368,9 @@ def _save_plan_figure(chosen: pd.DataFrame, summary: dict[str, Any], path: Path)
 
 @contextmanager
 def native_stdout_silenced() -> Iterator[None]:
-    """Keep the process's stdout quiet while the plan is solved: whatever its options, HiGHS
+    """Keep the process's stdout quiet while a plan is solved: whatever its options, HiGHS
     can print a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution",
-    ERGO-Code/HiGHS#2783) into the printed summary. For the command line only: it
+    ERGO-Code/HiGHS#2783) into the printed summary. For command-line jobs only: it
     redirects the whole process's file descriptor 1, which no server thread should do."""
     try:
         sys.stdout.flush()

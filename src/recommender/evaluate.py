@@ -17,6 +17,7 @@ GROUP = "campaign_id"
 
 
 def dcg(gains: np.ndarray, k: int) -> float:
+    """Discounted cumulative gain of the first k gains, in the order given."""
     gains = np.asarray(gains, dtype=float)[:k]
     return float(np.sum(gains / np.log2(np.arange(2, gains.size + 2))))
 
@@ -41,6 +42,7 @@ def ndcg_at_k(frame: pd.DataFrame, score: str, gain: str, k: int, group: str = G
 
 
 def spearman(frame: pd.DataFrame, prediction: str, truth: str) -> float:
+    """Spearman's rank correlation of two columns over all rows."""
     return float(frame[prediction].corr(frame[truth], method="spearman"))
 
 
@@ -123,19 +125,35 @@ def attach_truth(test: pd.DataFrame, expected: pd.DataFrame | None) -> tuple[pd.
         return out, "noise-free"
     out[TRUTH_LIFT] = out["sales_lift_usd"]
     out[TRUTH_ROI] = out["sales_lift_usd"] / out["measured_cost_usd"]
-    out[TRUTH_FIT] = out["fit_label"]
+    out[TRUTH_FIT] = out["campaign_fit_label"]
     return out, "measured"
+
+
+# Each NDCG metric: (which ranking it judges, its truth column, k).
+NDCG_METRICS = {
+    "ndcg_fit@10": ("fit", TRUTH_FIT, 10),
+    "ndcg_fit@50": ("fit", TRUTH_FIT, 50),
+    "ndcg_roi@10": ("roi", TRUTH_ROI, 10),
+    "ndcg_lift@10": ("lift", TRUTH_LIFT, 10),
+}
 
 
 def ranking_metrics(frame: pd.DataFrame, fit: str, roi: str, lift: str) -> dict[str, float]:
     """NDCG of the fit, ROI and lift rankings against the truth columns, and lift Spearman."""
-    return {
-        "ndcg_fit@10": ndcg_at_k(frame, fit, TRUTH_FIT, 10),
-        "ndcg_fit@50": ndcg_at_k(frame, fit, TRUTH_FIT, 50),
-        "ndcg_roi@10": ndcg_at_k(frame, roi, TRUTH_ROI, 10),
-        "ndcg_lift@10": ndcg_at_k(frame, lift, TRUTH_LIFT, 10),
-        "spearman_lift": spearman(frame, lift, TRUTH_LIFT),
+    columns = {"fit": fit, "roi": roi, "lift": lift}
+    metrics = {
+        name: ndcg_at_k(frame, columns[ranking], truth, k)
+        for name, (ranking, truth, k) in NDCG_METRICS.items()
     }
+    metrics["spearman_lift"] = spearman(frame, lift, TRUTH_LIFT)
+    return metrics
+
+
+def gate_metric(frame: pd.DataFrame, roi: str = "expected_roi") -> float:
+    """GATE_METRIC of the ROI ranking in column `roi`, on a frame with truth columns."""
+    ranking, truth, k = NDCG_METRICS[GATE_METRIC]
+    assert ranking == "roi"
+    return ndcg_at_k(frame, roi, truth, k)
 
 
 def metrics_table(frame: pd.DataFrame, features: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

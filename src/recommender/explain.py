@@ -1,21 +1,23 @@
-"""Flags (named risks) and reasons (why a creator ranks where it does), in plain words.
+"""Flags (named risks), reasons (why a creator ranks where it does) and summaries, in plain words.
 
 Reasons come from the model's own per-feature contributions (tree-path
-contributions, see modeling/trees.py): the features that moved this
-creator's score most, up or down,
-each phrased with the creator's own values. Flags are simple, documented
-thresholds on the features, for a human to check before hiring.
+contributions, see trees.py): the features that moved this creator's score
+most, up or down, each phrased with the creator's own values. Flags are
+simple, documented thresholds on the features, for a human to check before
+hiring. `top_rows` and `plan_lines` put scored rows and a plan into lines a
+person reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recommender.features import CAMPAIGN_PREFIX, FEATURES
-from recommender.schema import tier_of
+from recommender.features import FEATURES
+from recommender.schema import CAMPAIGN_PREFIX, DEFAULT_OBJECTIVE, tier_of
 
 # Flag thresholds; each is a risk a brand would want to see before hiring.
 HIGH_SPONSORSHIP = 0.3  # about one post in three sponsored
@@ -70,10 +72,12 @@ def _fmt(values: pd.Series, pattern: str, unknown: str = "unknown") -> list[str]
 
 
 def _pct(values: pd.Series) -> list[str]:
+    """Values as whole percentages."""
     return _fmt(values, "{:.0%}")
 
 
 def _times(values: pd.Series) -> list[str]:
+    """Values as multiples ("2.1x")."""
     return _fmt(values, "{:.1f}x")
 
 
@@ -85,10 +89,12 @@ def usd(value: float) -> str:
 
 
 def _money(values: pd.Series) -> list[str]:
+    """Values as whole dollars ("unknown" where missing)."""
     return ["unknown" if v != v else usd(v) for v in _numbers(values)]
 
 
 def _count(value: float) -> str:
+    """A follower count for people: 950, 12.5k, 1.2M."""
     if value >= 1e6:
         return f"{value / 1e6:.1f}M"
     if value >= 1e3:
@@ -97,19 +103,23 @@ def _count(value: float) -> str:
 
 
 def _niche(P: pd.DataFrame) -> tuple[list[str | None], list[str | None]]:
+    """The creator's niche and the campaign's, for each row."""
     return _texts(P, "niche", "?"), _texts(P, f"{CAMPAIGN_PREFIX}niche", "?")
 
 
 def _niche_exact(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for niche_exact."""
     creator, campaign = _niche(P)
     return [_niche_match(a, b) for a, b in zip(creator, campaign, strict=True)]
 
 
 def _niche_match(a: str | None, b: str | None) -> str:
+    """One phrase for 'same niche or not', shared by the niche features."""
     return f"niche match: {a} = {b}" if a == b else f"niche differs: {a} vs {b}"
 
 
 def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for niche_affinity."""
     creator, campaign = _niche(P)
     return [
         f"past {a} creators in {b} campaigns did {'well' if v >= 0.5 else 'poorly'}"
@@ -118,6 +128,7 @@ def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 
 
 def _similarity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for niche_similarity."""
     creator, campaign = _niche(P)
     return [
         _niche_match(a, b)
@@ -130,6 +141,7 @@ def _similarity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 
 
 def _secondary(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for the secondary-niche features."""
     _, campaign = _niche(P)
     hits = _numbers(X["niche_in_secondary"])
     affinity = _numbers(X["secondary_niche_affinity"].fillna(0))
@@ -140,6 +152,7 @@ def _secondary(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 
 
 def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for country_match."""
     audience = _texts(P, "audience_country")
     target = _texts(P, f"{CAMPAIGN_PREFIX}target_country")
     out = []
@@ -156,6 +169,7 @@ def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 
 
 def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for the audience age features."""
     age = _numbers(P["audience_age_median"]) if "audience_age_median" in P else [np.nan] * len(P)
     return [
         "audience age unknown"
@@ -170,6 +184,7 @@ def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 
 
 def _gender(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for the audience gender features."""
     return [
         "audience gender unknown" if s != s else f"audience {s:.0%} female, {g:.0%} off target"
         for s, g in zip(
@@ -179,6 +194,7 @@ def _gender(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 
 
 def _followers(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+    """Phrases for the follower-count features."""
     followers = P["followers"] if "followers" in P else pd.Series(np.nan, index=P.index)
     tiers = tier_of(followers)
     return [
@@ -255,7 +271,7 @@ PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
         f"product price {v}" for v in _money(10 ** X["log_product_price"] - 1)
     ],
     "objective_code": lambda X, P: [
-        f"{v} campaign" for v in _texts(P, f"{CAMPAIGN_PREFIX}objective", "sales")
+        f"{v} campaign" for v in _texts(P, f"{CAMPAIGN_PREFIX}objective", DEFAULT_OBJECTIVE)
     ],
 }
 assert set(PHRASES) == set(FEATURES), set(FEATURES) ^ set(PHRASES)
@@ -295,3 +311,40 @@ def reasons(
     for slot in range(1, top):
         joined = joined + "; " + phrases[:, slot]
     return np.asarray(joined, dtype=object)
+
+
+def top_rows(scored: pd.DataFrame) -> str:
+    """Scored rows as a readable list, each creator's reasons on a line of their own."""
+    lines = []
+    for row in scored.to_dict(orient="records"):
+        roi = "?" if pd.isna(row["expected_roi"]) else f"{row['expected_roi']:.2f}"
+        lines.append(
+            f"{row['rank']:>3}. {row['creator_id']} ({row['tier']}, {row.get('niche', '')}): "
+            f"ROI {roi}, lift {usd(row['expected_lift_usd'])} "
+            f"[{usd(row['lift_low_usd'])}, {usd(row['lift_high_usd'])}] for {usd(row['cost_usd'])}"
+            + (f"  flags: {row['flags']}" if row["flags"] else "")
+        )
+        lines.append(f"       {row['reasons']}")
+    return "\n".join(lines)
+
+
+def plan_lines(summary: Mapping[str, Any]) -> list[str]:
+    """A plan's summary (planning.Plan.summary) as lines for people, after its headline."""
+    roi = summary["expected_roi"]
+    low, high = summary["largest_creators_interval_usd"]
+    return [
+        f"  cost {usd(summary['total_cost_usd'])} of {usd(summary['budget_usd'])}; "
+        f"expected lift {usd(summary['expected_lift_usd'])} "
+        f"[{usd(summary['lift_low_usd'])}, {usd(summary['lift_high_usd'])}], "
+        f"ROI {'n/a' if roi is None else f'{roi:.2f}'}, "
+        f"optimality gap <= {summary['optimality_gap']:.4%}",
+        f"  the same budget on the {summary['largest_creators_count']} largest creators: "
+        f"expected lift {usd(summary['largest_creators_expected_lift_usd'])} "
+        f"[{usd(low)}, {usd(high)}]",
+        f"  left out: {left_out_text(summary['left_out']) or 'none'}",
+    ]
+
+
+def left_out_text(left_out: Mapping[str, int]) -> str:
+    """How many candidates each rule left out: '2,483 flagged suspect_followers, ...'."""
+    return ", ".join(f"{n:,} {reason}" for reason, n in left_out.items())

@@ -1,11 +1,11 @@
 """Feature engineering: pure DataFrame -> DataFrame scikit-learn transformers.
 
-The input is a *pair frame*: one row per (campaign, creator), holding the
-creator's contract columns as they are and the campaign's under a `campaign_`
-prefix (`pair_frame` builds it). `make_feature_pipeline()` turns it into the
-numeric features every model reads; the same fitted pipeline runs in training
-and scoring. A missing optional column makes its features NaN, never an error:
-LightGBM treats NaN as "unknown" and learns what to do with it.
+The input is a pair frame (schema.pair_frame): one row per (campaign, creator),
+the creator's contract columns as they are and the campaign's under a
+`campaign_` prefix. `PairFeatures` turns it into the numeric features every
+model reads (FEATURES, in that order); the same fitted transformer runs in
+training and scoring. A missing optional column makes its features NaN, never
+an error: LightGBM treats NaN as "unknown" and learns what to do with it.
 
 Everything here is learned from the data it is fitted on (tier norms, the
 price model, the anomaly detector, niche-pair affinities); nothing encodes how
@@ -22,44 +22,18 @@ from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from recommender import schema
-from recommender.modeling.trees import Trees
+from recommender.schema import CAMPAIGN_PREFIX
+from recommender.trees import Trees
 
-CAMPAIGN_PREFIX = "campaign_"
 _PAIR_SEP = "\x1f"  # joins (creator niche, campaign niche) into one lookup key
 PLATFORM_CODES = {name: i for i, name in enumerate(schema.PLATFORMS)}
 OBJECTIVE_CODES = {name: i for i, name in enumerate(schema.OBJECTIVES)}
 TIER_CODES = {name: i for i, name in enumerate(schema.TIERS)}
-
-
-def pair_frame(
-    creators: pd.DataFrame, campaigns: pd.DataFrame, pairs: pd.DataFrame
-) -> pd.DataFrame:
-    """Rows of `pairs` (campaign_id, creator_id, any outcome columns) joined with both tables.
-
-    Campaign columns other than campaign_id come prefixed with `campaign_`.
-    """
-    creator_cols = [c for c in creators.columns if c not in pairs.columns or c == "creator_id"]
-    out = pairs.merge(creators[creator_cols], on="creator_id", how="left", validate="many_to_one")
-    return attach_campaigns(out, campaigns)
-
-
-def attach_campaigns(rows: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a campaign_id, joined with their campaign's columns (prefixed `campaign_`)."""
-    prefixed = campaigns.rename(
-        columns={c: f"{CAMPAIGN_PREFIX}{c}" for c in campaigns.columns if c != "campaign_id"}
-    )
-    return rows.merge(prefixed, on="campaign_id", how="left", validate="many_to_one")
-
-
-def cross_pairs(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
-    """Every creator for every campaign, as a pair frame."""
-    ids = pd.MultiIndex.from_product(
-        [campaigns["campaign_id"], creators["creator_id"]], names=["campaign_id", "creator_id"]
-    ).to_frame(index=False)
-    return pair_frame(creators, campaigns, ids)
+# Pseudo-count of the niche-pair affinity's prior: pairs seen fewer times lean on it.
+AFFINITY_SMOOTHING = 5.0
 
 
 def _col(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -70,6 +44,7 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _text(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A text column stripped and lower-cased, or all-missing when the export does not carry it."""
     if name not in frame.columns:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame[name].astype("string").str.strip().str.lower()
@@ -83,6 +58,11 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
 def one_row_per_creator(frame: pd.DataFrame) -> pd.DataFrame:
     """A pair frame's creators, each once (a creator hired twice counts once in norms)."""
     return frame.drop_duplicates("creator_id") if "creator_id" in frame.columns else frame
+
+
+def sponsorship_ratio(frame: pd.DataFrame) -> pd.Series:
+    """Sponsored share of recent posts; NaN where either count is unknown or no post was made."""
+    return _ratio(_col(frame, "recent_sponsored_posts"), _col(frame, "recent_posts"))
 
 
 def creator_basics(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +79,7 @@ def creator_basics(frame: pd.DataFrame) -> pd.DataFrame:
             "platform_code": pd.to_numeric(platform, errors="coerce").astype(float),
             "engagement_rate": _ratio(likes + comments, followers),
             "comment_like_ratio": _ratio(comments, likes),
-            "sponsorship_ratio": _ratio(_col(frame, "recent_sponsored_posts"), posts),
+            "sponsorship_ratio": sponsorship_ratio(frame),
             "recent_posts": posts,
             "following_ratio": _ratio(_col(frame, "following"), followers),
             "follower_growth_30d": _col(frame, "follower_growth_30d"),
@@ -127,6 +107,10 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> CreatorFeatures:
+        """Learn the market's norms, anomaly detector and price model from the pairs' creators.
+
+        `y` is ignored. Each creator counts once, however often it was hired.
+        """
         creators = one_row_per_creator(X)
         basics = creator_basics(creators)
         keys = basics[["platform_code", "tier_code"]]
@@ -142,37 +126,40 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.anomaly_trees_ = Trees.from_isolation_forest(self.anomaly_)
         anomaly = -self.anomaly_trees_.isolation_score(filled)
         self.anomaly_threshold_ = float(np.quantile(anomaly, 0.9))
+        self._fit_price(X, creators, self._price_inputs(basics, relative))
+        return self
+
+    def _fit_price(self, X: pd.DataFrame, creators: pd.DataFrame, inputs: pd.DataFrame) -> None:
+        """The price model: log price per follower, from creators whose price is known."""
         price = _col(creators, "price_per_post_usd")
         if "cost_usd" in creators.columns:  # what was actually paid also tells the price
             paid = X.groupby("creator_id")["cost_usd"].median() if "creator_id" in X else None
             if paid is not None:
                 price = price.fillna(creators["creator_id"].map(paid).astype(float))
         known = price.notna() & (price > 0)
+        followers = _col(creators, "followers")
         self.price_model_: LGBMRegressor | None = None
         self.price_trees_: Trees | None = None
         self.price_fallback_ = float(
-            np.nanmedian(_ratio(price[known], _col(creators, "followers")[known]))
-            if known.any()
-            else np.nan
+            np.nanmedian(_ratio(price[known], followers[known])) if known.any() else np.nan
         )
-        if known.sum() >= 50:
-            # Price per follower, not price: trees cannot extrapolate, and a creator
-            # bigger than any priced one should cost more, not the same.
-            per_follower = _col(creators, "followers").clip(lower=1)
-            inputs = self._price_inputs(basics, relative)
-            self.price_model_ = LGBMRegressor(
-                n_estimators=100,
-                learning_rate=0.1,
-                num_leaves=15,
-                min_child_samples=20,
-                random_state=self.random_state,
-                deterministic=True,
-                force_row_wise=True,
-                n_jobs=1,
-                verbose=-1,
-            ).fit(inputs[known.to_numpy()], np.log(price[known] / per_follower[known]))
-            self.price_trees_ = Trees.from_lightgbm(self.price_model_.booster_)
-        return self
+        if known.sum() < 50:
+            return
+        # Price per follower, not price: trees cannot extrapolate, and a creator
+        # bigger than any priced one should cost more, not the same.
+        per_follower = followers.clip(lower=1)
+        self.price_model_ = LGBMRegressor(
+            n_estimators=100,
+            learning_rate=0.1,
+            num_leaves=15,
+            min_child_samples=20,
+            random_state=self.random_state,
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=1,
+            verbose=-1,
+        ).fit(inputs[known.to_numpy()], np.log(price[known] / per_follower[known]))
+        self.price_trees_ = Trees.from_lightgbm(self.price_model_.booster_)
 
     @staticmethod
     def _norms(basics: pd.DataFrame, keys: pd.DataFrame, column: str) -> dict[str, Any]:
@@ -225,6 +212,8 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         )  # fmt: skip
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """CREATOR_FEATURES of each row of the pair frame X (NaN where unknown)."""
+        check_is_fitted(self, "anomaly_trees_")
         basics = creator_basics(X)
         relative = self._relative(basics)
         authenticity = self._authenticity_inputs(basics, relative)
@@ -252,6 +241,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The names of transform's columns."""
         return np.asarray(CREATOR_FEATURES, dtype=object)
 
 
@@ -281,8 +271,8 @@ def niche_similarity(X: pd.DataFrame) -> pd.Series:
     return pd.concat([forward, backward], axis=1).mean(axis=1).astype(float)
 
 
-class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Campaign x creator features: niche match, learned niche affinity, audience match.
+class MatchFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """How a creator matches a campaign: niche match, learned niche affinity, audience match.
 
     Niche-pair affinity is a smoothed mean of a success signal `y` (0..1, e.g.
     the within-campaign percentile of a hire's measured return) for each pair
@@ -291,11 +281,13 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     out of fold (grouped by campaign) so a row never sees its own outcome.
     """
 
-    def __init__(self, smoothing: float = 20.0, n_splits: int = 5) -> None:
+    def __init__(self, smoothing: float = AFFINITY_SMOOTHING, n_splits: int = 5) -> None:
         self.smoothing = smoothing
         self.n_splits = n_splits
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> PairFeatures:
+    def fit(self, X: pd.DataFrame, y: Any = None) -> MatchFeatures:
+        """Learn niche affinities from `y` (None: every pair gets 0.5), niche similarity
+        from the creators' secondary niches, and audience country shares."""
         self.prior_, self.affinity_ = self._affinity(X, y)
         creators = one_row_per_creator(X)
         self.similarity_ = niche_similarity(creators)
@@ -306,6 +298,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        """Fit, then transform X with each row's affinity learned without its own campaign."""
         self.fit(X, y)
         if y is None or "campaign_id" not in X.columns:
             return self.transform(X)
@@ -336,11 +329,41 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         }
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """MATCH_FEATURES of each row of the pair frame X (NaN where unknown)."""
+        check_is_fitted(self, "affinity_")
         return self._features(X, self.prior_, self.affinity_)
 
     def _features(
         self, X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
     ) -> pd.DataFrame:
+        niches = self._niche_features(X, prior, affinity)
+        age = _col(X, "audience_age_median")
+        low = _col(X, f"{CAMPAIGN_PREFIX}target_age_min")
+        high = _col(X, f"{CAMPAIGN_PREFIX}target_age_max")
+        age_gap = (low - age).clip(lower=0).fillna(0) + (age - high).clip(lower=0).fillna(0)
+        age_gap = age_gap.where(age.notna() & (low.notna() | high.notna()))
+        gender_gap = (
+            _col(X, "audience_female_share") - _col(X, f"{CAMPAIGN_PREFIX}target_female_share")
+        ).abs()
+        objective = _text(X, f"{CAMPAIGN_PREFIX}objective").fillna(schema.DEFAULT_OBJECTIVE)
+        return pd.DataFrame(
+            {
+                **niches,
+                "country_match": self._country_match(X),
+                "age_gap_years": age_gap.to_numpy(),
+                "gender_gap": gender_gap.to_numpy(),
+                "log_product_price": np.log10(
+                    _col(X, f"{CAMPAIGN_PREFIX}product_price_usd").to_numpy() + 1
+                ),
+                "objective_code": objective.map(OBJECTIVE_CODES).astype(float).to_numpy(),
+            },
+            index=X.index,
+        )
+
+    def _niche_features(
+        self, X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
+    ) -> dict[str, np.ndarray]:
+        """Exact match, learned affinity and similarity of the creator's niches to the campaign."""
         # Positions, not X's index, line the explode and groupby below up with the rows.
         niche = _text(X, "niche").fillna("").reset_index(drop=True)
         campaign_niche = _text(X, f"{CAMPAIGN_PREFIX}niche").fillna("").reset_index(drop=True)
@@ -363,13 +386,21 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         secondary_affinity = (
             (items + _PAIR_SEP + wanted).map(by_pair).fillna(prior).groupby(level=0).max()
         ).reindex(niche.index)
+        return {
+            "niche_exact": (niche == campaign_niche).to_numpy(dtype=float),
+            "niche_in_secondary": in_secondary.to_numpy(dtype=float),
+            "niche_affinity": primary_affinity.to_numpy(dtype=float),
+            "niche_similarity": related.to_numpy(dtype=float),
+            "secondary_niche_affinity": secondary_affinity.to_numpy(dtype=float),
+        }
 
+    def _country_match(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where the audience's country is the target, or the campaign targets no country
+        (nothing to miss); 0 where it is elsewhere. Where the audience's country is
+        unknown: the chance that it is the target, the target's share among the market's
+        creators. "Unknown" is then neither a match nor a miss, which is what it is."""
         country = _text(X, "audience_country")
         target_country = _text(X, f"{CAMPAIGN_PREFIX}target_country")
-        # 1 where the campaign targets no country (nothing to miss); where the
-        # audience's country is unknown, the chance that it is the target: the
-        # target's share among the market's creators. "Unknown" is then neither
-        # a match nor a miss, which is what it is.
         country_match = (country == target_country).astype("Float64").astype(float)
         country_match[target_country.isna().to_numpy()] = 1.0
         unknown = (country.isna() & target_country.notna()).to_numpy()
@@ -377,36 +408,11 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         no_share = self.unseen_country_share_ if len(self.country_shares_) else np.nan
         shares = target_country[unknown].map(self.country_shares_).fillna(no_share)
         country_match[unknown] = shares.to_numpy(dtype=float)
-
-        age = _col(X, "audience_age_median")
-        low = _col(X, f"{CAMPAIGN_PREFIX}target_age_min")
-        high = _col(X, f"{CAMPAIGN_PREFIX}target_age_max")
-        age_gap = (low - age).clip(lower=0).fillna(0) + (age - high).clip(lower=0).fillna(0)
-        age_gap = age_gap.where(age.notna() & (low.notna() | high.notna()))
-        gender_gap = (
-            _col(X, "audience_female_share") - _col(X, f"{CAMPAIGN_PREFIX}target_female_share")
-        ).abs()
-        objective = _text(X, f"{CAMPAIGN_PREFIX}objective").fillna(schema.DEFAULT_OBJECTIVE)
-        return pd.DataFrame(
-            {
-                "niche_exact": (niche == campaign_niche).to_numpy(dtype=float),
-                "niche_in_secondary": in_secondary.to_numpy(dtype=float),
-                "niche_affinity": primary_affinity.to_numpy(dtype=float),
-                "niche_similarity": related.to_numpy(dtype=float),
-                "secondary_niche_affinity": secondary_affinity.to_numpy(dtype=float),
-                "country_match": country_match.to_numpy(),
-                "age_gap_years": age_gap.to_numpy(),
-                "gender_gap": gender_gap.to_numpy(),
-                "log_product_price": np.log10(
-                    _col(X, f"{CAMPAIGN_PREFIX}product_price_usd").to_numpy() + 1
-                ),
-                "objective_code": objective.map(OBJECTIVE_CODES).astype(float).to_numpy(),
-            },
-            index=X.index,
-        )
+        return country_match.to_numpy()
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.asarray(PAIR_FEATURES, dtype=object)
+        """The names of transform's columns."""
+        return np.asarray(MATCH_FEATURES, dtype=object)
 
 
 CREATOR_FEATURES = (
@@ -416,42 +422,49 @@ CREATOR_FEATURES = (
     "comment_like_vs_tier", "anomaly_score", "price_usd", "price_estimated", "log_price",
     "price_vs_market", "engagements_per_dollar", "followers_per_dollar",
 )  # fmt: skip
-PAIR_FEATURES = (
+MATCH_FEATURES = (
     "niche_exact", "niche_in_secondary", "niche_affinity", "niche_similarity",
     "secondary_niche_affinity",
     "country_match", "age_gap_years", "gender_gap", "log_product_price", "objective_code",
 )  # fmt: skip
-FEATURES = CREATOR_FEATURES + PAIR_FEATURES
+FEATURES = CREATOR_FEATURES + MATCH_FEATURES
 
 
-class PairFeatureUnion(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Creator features and pair features side by side, in FEATURES order."""
+class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Every feature of a pair: creator features and match features side by side, in
+    FEATURES order. The one transformer that training and scoring share."""
 
-    def __init__(self, random_state: int | None = 0, smoothing: float = 5.0) -> None:
+    def __init__(self, random_state: int | None = 0, smoothing: float = AFFINITY_SMOOTHING) -> None:
         self.random_state = random_state
         self.smoothing = smoothing
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> PairFeatureUnion:
+    def fit(self, X: pd.DataFrame, y: Any = None) -> PairFeatures:
+        """Fit both parts on the pair frame X; `y` is the niche-affinity signal (0..1) or None."""
         self.fit_transform(X, y)
         return self
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        """Fit, then transform X (its niche affinities out of fold, see MatchFeatures)."""
         self.creator_ = CreatorFeatures(random_state=self.random_state).fit(X)
-        self.pair_ = PairFeatures(smoothing=self.smoothing)
-        pair = self.pair_.fit_transform(X, y)
-        return self._join(self.creator_.transform(X), pair)
+        self.match_ = MatchFeatures(smoothing=self.smoothing)
+        match = self.match_.fit_transform(X, y)
+        return self._join(self.creator_.transform(X), match)
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        return self._join(self.creator_.transform(X), self.pair_.transform(X))
+        """FEATURES of each row of the pair frame X, as floats (NaN where unknown)."""
+        check_is_fitted(self, "match_")
+        return self._join(self.creator_.transform(X), self.match_.transform(X))
+
+    @property
+    def anomaly_threshold(self) -> float:
+        """The anomaly score above which an account is among the market's 10% most unusual."""
+        check_is_fitted(self, "creator_")
+        return float(self.creator_.anomaly_threshold_)
 
     @staticmethod
-    def _join(creator: pd.DataFrame, pair: pd.DataFrame) -> pd.DataFrame:
-        return pd.concat([creator, pair], axis=1)[list(FEATURES)].astype(float)
+    def _join(creator: pd.DataFrame, match: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([creator, match], axis=1)[list(FEATURES)].astype(float)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The names of transform's columns (FEATURES)."""
         return np.asarray(FEATURES, dtype=object)
-
-
-def make_feature_pipeline(random_state: int | None = 0) -> Pipeline:
-    """The one feature pipeline, pandas in and pandas out."""
-    return Pipeline([("features", PairFeatureUnion(random_state=random_state))])

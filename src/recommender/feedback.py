@@ -1,34 +1,34 @@
 """Outcome feedback: new campaign results join the training history, each exactly once.
 
-    python -m recommender.feedback --data DIR --new FILE
-
-Validates FILE against the outcomes contract (and DIR's creators and
-campaigns), refuses rows the history already holds (same campaign_id and
-creator_id) and rows that repeat within FILE, appends the rest to DIR's
-outcomes file atomically, and says how many rows went where. Then run
-`python train.py --data DIR`: the champion gate decides whether the retrained
-model replaces the current one.
+`add_outcomes` validates new rows against the outcomes contract (and the known
+creators and campaigns) and refuses rows the history already holds (same
+campaign_id and creator_id) and rows that repeat within the new ones.
+`add_outcome_file` does that for a training folder's files, appending the rest
+to its outcomes file atomically. Then retrain: the champion gate decides
+whether the retrained model replaces the current one.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from recommender import schema
-from recommender.io import DataFileError, read_table, write_table
+from recommender.io import find_table, read_table, write_table
+
+ALREADY_KNOWN = "already in the outcome history"
 
 
 @dataclass(frozen=True)
 class Added:
-    combined: pd.DataFrame  # the history with the new rows appended
+    """The history with the new rows appended, how many were added, and the refused rows."""
+
+    combined: pd.DataFrame
     added: int
-    rejects: pd.DataFrame  # new rows refused, with reject_reason
+    rejects: pd.DataFrame  # new rows refused, as given, with reject_reason
 
 
 def add_outcomes(
@@ -43,64 +43,28 @@ def add_outcomes(
         known["creator_id"] = creator_ids
     if campaign_ids is not None:
         known["campaign_id"] = campaign_ids
-    checked = schema.validate(new, schema.OUTCOMES, known=known)
-    valid = checked.valid
-    seen = set(
-        zip(history["campaign_id"].astype(str), history["creator_id"].astype(str), strict=True)
-    )
-    again = pd.Series(
-        [
-            k in seen
-            for k in zip(
-                valid["campaign_id"].astype(str), valid["creator_id"].astype(str), strict=True
-            )
-        ],
-        index=valid.index,
-        dtype=bool,
-    )
-    repeated = valid.loc[again].assign(
-        **{schema.REJECT_REASON: "campaign_id+creator_id: already in the outcome history"}
-    )
-    fresh = valid.loc[~again]
-    combined = pd.concat([history, fresh], ignore_index=True)
-    rejects = pd.concat([checked.rejects, repeated], ignore_index=True)
-    return Added(combined, len(fresh), rejects)
+    key = list(schema.OUTCOMES.key)
+    held = history[key].apply(lambda column: column.astype("string").str.strip())
+    checked = schema.validate(
+        new, schema.OUTCOMES, known=known, seen=set(schema.key_tuples(held)),
+        seen_problem=ALREADY_KNOWN,
+    )  # fmt: skip
+    combined = pd.concat([history, checked.valid], ignore_index=True)
+    return Added(combined, len(checked.valid), checked.rejects)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recommender.feedback", description=__doc__.split("\n\n")[0]
+def add_outcome_file(
+    data_dir: str | os.PathLike[str], new_path: str | os.PathLike[str], rejects_path: Path
+) -> tuple[Added, Path]:
+    """Add the outcomes of `new_path` to the training folder's outcomes file; write the
+    refused rows to `rejects_path`. Both writes are atomic. Returns what was added and
+    the outcomes file."""
+    folder = Path(data_dir)
+    paths = {name: find_table(folder, name) for name in ("creators", "campaigns", "outcomes")}
+    creators, campaigns, history = (read_table(path) for path in paths.values())
+    result = add_outcomes(
+        history, read_table(new_path), creators["creator_id"], campaigns["campaign_id"]
     )
-    parser.add_argument(
-        "--data", required=True, type=Path, help="training folder (creators, campaigns, outcomes)"
-    )
-    parser.add_argument("--new", required=True, type=Path, help="new outcomes file")
-    parser.add_argument(
-        "--rejects", type=Path, help="where refused rows go (default: beside --new)"
-    )
-    args = parser.parse_args(argv)
-    from recommender.workflow import find_table
-
-    try:
-        paths = {
-            name: find_table(args.data, name) for name in ("creators", "campaigns", "outcomes")
-        }
-        creators = read_table(paths["creators"])  # type: ignore[arg-type]
-        campaigns = read_table(paths["campaigns"])  # type: ignore[arg-type]
-        history = read_table(paths["outcomes"])  # type: ignore[arg-type]
-        result = add_outcomes(
-            history, read_table(args.new), creators["creator_id"], campaigns["campaign_id"]
-        )
-    except (DataFileError, schema.ContractError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    write_table(result.combined, paths["outcomes"])  # type: ignore[arg-type]
-    rejects = args.rejects or args.new.with_name(f"{args.new.stem}.rejects.csv")
-    write_table(result.rejects, rejects)
-    print(f"added {result.added:,} outcome rows to {paths['outcomes']}; "
-          f"{len(result.rejects):,} refused -> {rejects}")  # fmt: skip
-    return 0 if result.added else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    write_table(result.combined, paths["outcomes"])
+    write_table(schema.reason_first(result.rejects), rejects_path)
+    return result, paths["outcomes"]

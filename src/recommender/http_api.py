@@ -19,18 +19,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from recommender.model_store import load_model
+from recommender.modeling.recommender import Recommender
 from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
-from recommender.scoring import ScoringError, load_model, score_with_rejects
+from recommender.scoring import ModelRef, ScoringError, score_with_rejects
 
 MAX_CREATORS = 100_000
 
+router = APIRouter()
+
 
 class ScoreRequest(BaseModel):
+    """POST /score's body."""
+
     campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
     creators: list[dict[str, Any]] = Field(
         description="candidate creators, in the creators contract"
@@ -39,6 +45,8 @@ class ScoreRequest(BaseModel):
 
 
 class ScoreResponse(BaseModel):
+    """POST /score's answer: scored rows, rejected rows with reasons, and their counts."""
+
     scored: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
     counts: dict[str, int]
@@ -61,6 +69,8 @@ class PlanConstraints(BaseModel):
 
 
 class PlanRequest(BaseModel):
+    """POST /plan's body."""
+
     campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
     creators: list[dict[str, Any]] = Field(description="candidates, in the creators contract")
     budget_usd: float = Field(gt=0, allow_inf_nan=False)
@@ -69,9 +79,96 @@ class PlanRequest(BaseModel):
 
 
 class PlanResponse(BaseModel):
+    """POST /plan's answer: the chosen creators, the plan's summary, and rejected rows."""
+
     chosen: list[dict[str, Any]]
     summary: dict[str, Any]
     rejected: list[dict[str, Any]]
+
+
+def create_app(model: ModelRef = None) -> FastAPI:
+    """The app; the model loads at start so a missing model fails before serving."""
+    app = FastAPI(
+        title="creator-recommender",
+        description="Rank creators for a campaign: fit, expected sales lift with an interval, "
+        "return per dollar, flags and reasons.",
+        version="0.1.0",
+    )
+    app.state.recommender = load_model(model)
+    app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+    app.include_router(router)
+    return app
+
+
+def openapi_json(model: ModelRef = None) -> str:
+    """The service's OpenAPI document, as JSON text."""
+    return json.dumps(create_app(model).openapi(), indent=2)
+
+
+async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Validation problems as one {"error": ...} line, like every other refusal."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+        for e in exc.errors()[:5]
+    )
+    return JSONResponse(status_code=422, content={"error": problems or "invalid request"})
+
+
+def _model(request: Request) -> Recommender:
+    recommender: Recommender = request.app.state.recommender
+    return recommender
+
+
+@router.get("/health")
+def health(request: Request) -> dict[str, str]:
+    """Whether the service is up, and the loaded model's lift loss."""
+    return {"status": "ok", "model": str(_model(request).lift_loss_)}
+
+
+@router.post("/score", response_model=ScoreResponse)
+def score(body: ScoreRequest, request: Request) -> Any:
+    """Score the creators for the campaign: DESIGN.md's columns, rejects with reasons."""
+    if refused := _too_many(body.creators, "creator-recommender score"):
+        return refused
+    creators = pd.DataFrame(body.creators).astype(object)
+    try:
+        result = score_with_rejects(creators, body.campaign, _model(request), body.top)
+    except ScoringError as exc:
+        return JSONResponse(status_code=422, content={"error": str(exc)})
+    return {
+        "scored": _records(result.scored),
+        "rejected": _records(result.rejects),
+        "counts": {"scored": len(result.scored), "rejected": len(result.rejects)},
+    }
+
+
+@router.post("/plan", response_model=PlanResponse)
+def plan_budget(body: PlanRequest, request: Request) -> Any:
+    """Choose creators within the budget, as recommender.plan does."""
+    if refused := _too_many(body.creators, "creator-recommender plan"):
+        return refused
+    creators = pd.DataFrame(body.creators).astype(object)
+    limits = body.constraints.model_dump()
+    limits["excluded_flags"] = tuple(limits["excluded_flags"])
+    try:
+        result = plan(creators, body.campaign, body.budget_usd, _model(request), body.explore,
+                      Constraints(**limits))  # fmt: skip
+    except (ScoringError, ValueError) as exc:
+        return JSONResponse(status_code=422, content={"error": str(exc)})
+    return {
+        "chosen": _records(result.chosen),
+        "summary": result.summary,
+        "rejected": _records(result.rejects),
+    }
+
+
+def _too_many(creators: list[dict[str, Any]], command: str) -> JSONResponse | None:
+    if len(creators) <= MAX_CREATORS:
+        return None
+    return JSONResponse(
+        status_code=413,
+        content={"error": f"at most {MAX_CREATORS:,} creators per request; use {command}"},
+    )
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -92,73 +189,3 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 clean[str(key)] = value
         out.append(clean)
     return out
-
-
-def create_app(model: str | None = None) -> FastAPI:
-    """The app; the model loads at start so a missing model fails before serving."""
-    recommender = load_model(model)
-    app = FastAPI(
-        title="creator-recommender",
-        description="Rank creators for a campaign: fit, expected sales lift with an interval, "
-        "return per dollar, flags and reasons.",
-        version="0.1.0",
-    )
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-            for e in exc.errors()[:5]
-        )
-        return JSONResponse(status_code=422, content={"error": problems or "invalid request"})
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "model": str(recommender.metadata.get("lift_loss", ""))}
-
-    def too_many(creators: list[dict[str, Any]], command: str) -> JSONResponse | None:
-        if len(creators) <= MAX_CREATORS:
-            return None
-        return JSONResponse(
-            status_code=413,
-            content={"error": f"at most {MAX_CREATORS:,} creators per request; use {command}"},
-        )
-
-    @app.post("/score", response_model=ScoreResponse)
-    def score(body: ScoreRequest) -> Any:
-        if refused := too_many(body.creators, "serve.py score"):
-            return refused
-        creators = pd.DataFrame(body.creators).astype(object)
-        try:
-            result = score_with_rejects(creators, body.campaign, recommender, body.top)
-        except ScoringError as exc:
-            return JSONResponse(status_code=422, content={"error": str(exc)})
-        return {
-            "scored": _records(result.scored),
-            "rejected": _records(result.rejects),
-            "counts": {"scored": len(result.scored), "rejected": len(result.rejects)},
-        }
-
-    @app.post("/plan", response_model=PlanResponse)
-    def plan_budget(body: PlanRequest) -> Any:
-        if refused := too_many(body.creators, "serve.py plan"):
-            return refused
-        creators = pd.DataFrame(body.creators).astype(object)
-        limits = body.constraints.model_dump()
-        limits["excluded_flags"] = tuple(limits["excluded_flags"])
-        try:
-            result = plan(creators, body.campaign, body.budget_usd, recommender, body.explore,
-                          Constraints(**limits))  # fmt: skip
-        except (ScoringError, ValueError) as exc:
-            return JSONResponse(status_code=422, content={"error": str(exc)})
-        return {
-            "chosen": _records(result.chosen),
-            "summary": result.summary,
-            "rejected": _records(result.rejects),
-        }
-
-    return app
-
-
-def openapi_json(model: str | None = None) -> str:
-    return json.dumps(create_app(model).openapi(), indent=2)

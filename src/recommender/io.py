@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 
@@ -32,6 +32,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def file_format(path: str | os.PathLike[str]) -> str:
+    """The format a path's extension names (csv, parquet or jsonl); DataFileError otherwise."""
     suffixes = Path(path).suffixes
     ext = suffixes[-1].lower() if suffixes else ""
     if ext == ".gz" and len(suffixes) > 1:
@@ -106,6 +107,24 @@ def _read_jsonl(path: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).astype(object) if records else pd.DataFrame()
 
 
+@overload
+def find_table(folder: Path, name: str, required: Literal[True] = True) -> Path: ...
+@overload
+def find_table(folder: Path, name: str, required: Literal[False]) -> Path | None: ...
+def find_table(folder: Path, name: str, required: bool = True) -> Path | None:
+    """The one file NAME.csv / .parquet / .jsonl in `folder` (None if optional and absent)."""
+    found = [folder / f"{name}{ext}" for ext in FORMATS if (folder / f"{name}{ext}").is_file()]
+    if len(found) > 1:
+        raise DataFileError(
+            f"{folder}: more than one {name} file ({', '.join(p.name for p in found)})"
+        )
+    if not found:
+        if required:
+            raise DataFileError(f"{folder}: no {name} file (.csv, .parquet or .jsonl)")
+        return None
+    return found[0]
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write `frame` to `path` atomically, in the format its extension names."""
     fmt = file_format(path)
@@ -145,10 +164,8 @@ def _to_csv(frame: pd.DataFrame, path: str) -> None:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    plain = frame.copy(deep=False)
-    plain.attrs = {}  # attrs (such as score()'s rejects) are not part of the table
     try:
-        table = pa.Table.from_pandas(plain, preserve_index=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
         frame.to_csv(path, index=False)
         return

@@ -7,8 +7,8 @@ The selection is a 0/1 knapsack solved exactly by dynamic programming over
 costs rounded up to 1/20,000 of the budget (so never over budget). Caps on the
 share of the budget per niche or per audience segment (niche x audience
 country x tier) that this choice breaks make it a mixed-integer program,
-solved by HiGHS to within 0.1% (or as close as 10 s get). The summary reports
-a proven optimality gap against an upper bound on the best possible value: the
+solved by HiGHS to within MIP_GAP (or as close as its MIP_SECONDS limit gets).
+The summary reports a proven optimality gap against an upper bound on the best possible value: the
 tightest of the LP relaxation's, the same programme's over costs rounded down
 and, with caps, HiGHS's dual bound (the plan is at least that close to the
 best possible). A greedy sort by return per dollar can miss by up to the value
@@ -22,9 +22,8 @@ where the model is least sure), until the reserve is spent; caps hold for it too
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -34,8 +33,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from recommender import explain
-from recommender.modeling.recommender import Recommender
-from recommender.scoring import score_with_rejects
+from recommender.features import sponsorship_ratio
+from recommender.scoring import CampaignInput, ModelRef, score_with_rejects
 
 MIP_GAP = 1e-3
 MIP_SECONDS = 10.0
@@ -87,6 +86,15 @@ class Constraints:
 
 @dataclass(frozen=True)
 class Plan:
+    """A budget plan: whom to hire, what it is expected to bring, and what was left out.
+
+    chosen: the hired creators, best first, with `exploration` and `why`;
+    summary: totals, the expected lift's interval, the proven optimality gap, the
+    same budget on the largest creators, and how many candidates each rule left out;
+    candidates: every scored candidate with `why_not` ("" when it could be hired);
+    rejects: input rows that could not be scored, with reject_reason.
+    """
+
     chosen: pd.DataFrame  # the hired creators, with why each was picked
     summary: dict[str, Any]
     candidates: pd.DataFrame  # every scored candidate, with `eligible` and `why_not`
@@ -128,9 +136,7 @@ def eligibility(scored: pd.DataFrame, constraints: Constraints) -> pd.Series:
     if constraints.max_followers is not None:
         rule(scored["followers"] > constraints.max_followers, "too many followers")
     if constraints.max_sponsorship_ratio is not None:
-        unknown = pd.Series(np.nan, index=scored.index)
-        posts = scored.get("recent_posts", unknown).astype(float)
-        ratio = scored.get("recent_sponsored_posts", unknown).astype(float) / posts.where(posts > 0)
+        ratio = sponsorship_ratio(scored)
         rule(ratio.isna(), "sponsorship unknown")
         rule(ratio > constraints.max_sponsorship_ratio, "sponsors too often")
     for flag in constraints.excluded_flags:
@@ -142,6 +148,8 @@ def eligibility(scored: pd.DataFrame, constraints: Constraints) -> pd.Series:
 
 
 class Cap(NamedTuple):
+    """A cap on what any one group of items may cost."""
+
     groups: np.ndarray  # each item's group
     limit: float  # the most any one group may cost
 
@@ -153,7 +161,7 @@ def knapsack(
 
     The choice is exact dynamic programming over costs rounded up to
     budget/20,000 (never over budget); when that choice breaks a cap, a
-    mixed-integer program (HiGHS, to a 0.1% gap within 10 s) over the caps.
+    mixed-integer program (HiGHS, to MIP_GAP within MIP_SECONDS) over the caps.
     `bound` is a proven upper bound on the best total value: the tightest of the
     LP relaxation's, the same programme's over costs rounded down and, when
     HiGHS ran, its dual bound. So (bound - value) / bound is a guaranteed
@@ -282,13 +290,21 @@ def _cap_rows(
 
 def plan(
     creators: pd.DataFrame,
-    campaign: Mapping[str, Any] | pd.DataFrame,
+    campaign: CampaignInput,
     budget_usd: float,
-    model: str | os.PathLike[str] | Recommender | None = None,
+    model: ModelRef = None,
     explore: float = 0.0,
     constraints: Constraints | None = None,
 ) -> Plan:
-    """Score the candidates, then choose whom to hire within budget_usd."""
+    """Score the candidates for one campaign, then choose whom to hire within `budget_usd`.
+
+    creators and campaign: as for `recommender.score` (one campaign only).
+    model: a Recommender, a model directory or file, an MLflow URI, or None for
+    the configured default. explore: the share of the budget (0 to below 1) kept
+    for creators in audience segments the plan does not already hire in.
+    constraints: what to rule out or cap (Constraints(); flagged accounts are
+    left out by default). Raises ValueError for settings no plan can meet.
+    """
     if not 0 < budget_usd < np.inf:
         raise ValueError(f"budget must be a positive amount (got {budget_usd})")
     if not 0 <= explore < 1:
@@ -299,9 +315,19 @@ def plan(
     if scored["campaign_id"].nunique() > 1:
         raise ValueError("plan one campaign at a time")
     scored["why_not"] = eligibility(scored, constraints)
-    eligible = scored[scored["why_not"] == ""]
+    hired, bound = _hire(scored[scored["why_not"] == ""], budget_usd, explore, constraints)
+    summary = _summary(scored, hired, budget_usd, bound)
+    first = ["rank", "creator_id", "exploration", "cost_usd", "expected_lift_usd", "lift_low_usd",
+             "lift_high_usd", "expected_roi", "tier", "flags", "why"]  # fmt: skip
+    columns = first + [c for c in hired.columns if c not in first and c != "why_not"]
+    return Plan(hired[columns], summary, scored, result.rejects)
 
-    exploit_budget = budget_usd * (1 - explore)
+
+def _hire(
+    eligible: pd.DataFrame, budget_usd: float, explore: float, constraints: Constraints
+) -> tuple[pd.DataFrame, float]:
+    """The creators to hire (exploiting, then exploring), and the exploiting part's proven
+    optimality gap: how far below the best possible expected lift it may be, as a share."""
     segment = segments(eligible)
     caps = [
         Cap(groups.to_numpy(dtype=str), share * budget_usd)
@@ -314,7 +340,7 @@ def plan(
     chosen, bound = knapsack(
         eligible["expected_lift_usd"].to_numpy(float),
         eligible["cost_usd"].to_numpy(float),
-        exploit_budget,
+        budget_usd * (1 - explore),
         caps,
     )
     picked = eligible[chosen].assign(exploration=False)
@@ -329,12 +355,20 @@ def plan(
         eligible, segment, chosen, budget_usd - float(picked["cost_usd"].sum()), explore > 0, caps
     )
     hired = pd.concat([picked, explored], ignore_index=True)
+    # The bound is on what exploiting can reach: the gap is the exploiting part's.
+    exploiting_lift = float(picked["expected_lift_usd"].sum())
+    return hired, (max(bound - exploiting_lift, 0) / bound if bound else 0.0)
 
+
+def _summary(
+    scored: pd.DataFrame, hired: pd.DataFrame, budget_usd: float, gap: float
+) -> dict[str, Any]:
+    """What a plan costs and is expected to bring, against the largest creators' plan."""
     expected, low, high = _interval(hired)
     star = _star_plan(scored[scored["expected_lift_usd"].notna()], budget_usd)
     star_expected, star_low, star_high = _interval(star)
     cost = float(hired["cost_usd"].sum())
-    summary = {
+    return {
         "campaign_id": str(scored["campaign_id"].iloc[0]) if len(scored) else "",
         "budget_usd": budget_usd,
         "creators": len(hired),
@@ -344,9 +378,7 @@ def plan(
         "lift_low_usd": round(low, 2),
         "lift_high_usd": round(high, 2),
         "expected_roi": round(expected / cost, 4) if cost else None,  # nothing spent
-        "optimality_gap": round(max(bound - float(picked["expected_lift_usd"].sum()), 0) / bound, 6)
-        if bound
-        else 0.0,
+        "optimality_gap": round(gap, 6),
         "largest_creators_expected_lift_usd": round(star_expected, 2),
         "largest_creators_interval_usd": [round(star_low, 2), round(star_high, 2)],
         "largest_creators_count": len(star),
@@ -356,10 +388,6 @@ def plan(
             for reason, n in scored.loc[scored["why_not"] != "", "why_not"].value_counts().items()
         },
     }
-    first = ["rank", "creator_id", "exploration", "cost_usd", "expected_lift_usd", "lift_low_usd",
-             "lift_high_usd", "expected_roi", "tier", "flags", "why"]  # fmt: skip
-    columns = first + [c for c in hired.columns if c not in first and c != "why_not"]
-    return Plan(hired[columns], summary, scored, result.rejects)
 
 
 def _explore(

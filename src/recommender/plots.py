@@ -6,7 +6,7 @@ Pure: frames in, matplotlib figures out (the Agg backend, no screen needed).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -20,10 +20,26 @@ from matplotlib.figure import Figure
 from recommender import evaluate, schema
 from recommender.explain import usd
 
+if TYPE_CHECKING:
+    from recommender.modeling.training import TrainResult
+
 
 def close(figures: Iterable[Figure]) -> None:
+    """Free figures once saved or logged."""
     for figure in figures:
         plt.close(figure)
+
+
+def training_figures(result: TrainResult) -> dict[str, Figure]:
+    """A training run's figures by name: feature importance, NDCG by k, lift calibration."""
+    seed = result.recommender.random_state or 0
+    frame, baselines = evaluate.with_baselines(result.test, result.test_features, seed)
+    ndcg = evaluate.ndcg_by_k(frame, {"model": "expected_roi", **baselines}, range(1, 51))
+    return {
+        "feature_importance": feature_importance(result.recommender.feature_importance()),
+        "ndcg_by_k": ndcg_by_k(ndcg, result.truth),
+        "lift_calibration": lift_calibration(result.test),
+    }
 
 
 def feature_importance(importance: pd.DataFrame, top: int = 15) -> Figure:

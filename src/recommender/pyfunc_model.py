@@ -13,16 +13,20 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from recommender.scoring import load_model
+from recommender.model_store import read_model_file
 
 
 class RecommenderModel(PythonModel):
+    """The Recommender behind MLflow's pyfunc interface: pairs in, predictions out."""
+
     def load_context(self, context: Any) -> None:
+        """Load the trained Recommender shipped with the model."""
         # Through the package's loader: a model saved by an older version is refused
         # with a "retrain" message instead of failing later on a missing attribute.
-        self.recommender = load_model(context.artifacts["recommender"])
+        self.recommender = read_model_file(context.artifacts["recommender"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        """PREDICTION_COLUMNS for each row of the pair frame `model_input`."""
         return self.recommender.predict(model_input.reset_index(drop=True))
 
 

@@ -1,6 +1,6 @@
-"""Turn the real Instagram creators of ../shared/data/real into the creators contract.
+"""Turn the research dataset of real Instagram creators into the creators contract.
 
-    python -m recommender.real [--src ../shared/data/real] [--out data/real/creators.parquet]
+    creator-recommender real [--src data/external/instagram] [--out data/real/creators.parquet]
 
 avg_likes and avg_comments are means over the creator's posts in the sample;
 recent_posts and recent_sponsored_posts count those posts and the sponsored
@@ -15,28 +15,27 @@ that reason rather than letting them vanish.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recommender.io import DataFileError, write_table
+from recommender import config
+from recommender.io import DataFileError
 
-DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 NICHE_TYPOS = {"fasion": "fashion", "fashion 0.5": "fashion"}
 
 
-def read_influencers(src: Path) -> pd.DataFrame:
+def read_influencers(src: str | Path) -> pd.DataFrame:
+    """The dataset's influencer table, as it is."""
     # The second line of the TSV is a row of '=' under the header.
-    return pd.read_csv(src / "influencers.tsv", sep="\t", skiprows=[1])
+    return pd.read_csv(Path(src) / "influencers.tsv", sep="\t", skiprows=[1])
 
 
-def read_posts(src: Path) -> pd.DataFrame:
+def read_posts(src: str | Path) -> pd.DataFrame:
+    """The columns of the dataset's posts that the creators contract needs."""
     return pd.read_csv(
-        src / "posts.csv.gz",
+        Path(src) / "posts.csv.gz",
         usecols=["username", "likes", "comments", "is_video", "video_views",
                  "paid_partnership", "caption_ad_tag"],
     )  # fmt: skip
@@ -79,36 +78,11 @@ def to_creators(influencers: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
     return creators[contract_order]
 
 
-def load_real_creators(src: str | Path = DEFAULT_SOURCE) -> pd.DataFrame:
-    src = Path(src)
+def load_real_creators(src: str | Path | None = None) -> pd.DataFrame:
+    """The real creators in the creators contract, from the dataset's folder
+    (by default config.settings().real_data)."""
+    src = Path(src) if src is not None else config.settings().real_data
     for name in ("influencers.tsv", "posts.csv.gz"):
         if not (src / name).is_file():
-            raise DataFileError(f"{src / name}: no such file (is ../shared/data/real there?)")
+            raise DataFileError(f"{src / name}: no such file (the dataset's folder is --src)")
     return to_creators(read_influencers(src), read_posts(src))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recommender.real", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--src", default=str(DEFAULT_SOURCE), help="folder with influencers.tsv and posts.csv.gz"
-    )
-    parser.add_argument("--out", default="data/real/creators.parquet")
-    args = parser.parse_args(argv)
-    try:
-        creators = load_real_creators(args.src)
-    except DataFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    write_table(creators, args.out)
-    no_posts = int(creators["avg_likes"].isna().sum())
-    print(
-        f"wrote {len(creators):,} real creators to {args.out} "
-        f"({no_posts:,} have no post in the sample, so no likes to average)"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

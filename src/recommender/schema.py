@@ -4,6 +4,11 @@ Every table is a tuple of `Column` specs. `validate` splits a raw frame into the
 rows that meet the contract (typed, normalised) and the rows that do not (their
 original values plus a `reject_reason` naming each failing column and problem).
 
+The *pair frame* is the contract between the tables and the models: one row
+per (campaign, creator), the creator's columns as they are and the campaign's
+under a `campaign_` prefix (`pair_frame`, `attach_campaigns`, `cross_pairs`
+build it). The scored output's columns are defined here too.
+
 Validation is written as vectorised pandas/numpy checks rather than with a
 schema library: it must produce one human-readable reason per bad row, keep the
 original values of that row, and validate a million rows in a few seconds.
@@ -21,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 REJECT_REASON = "reject_reason"
+DUPLICATE = "duplicate of an earlier row"
 MAX_WHOLE = 2.0**53  # whole numbers beyond this lose precision as floats
 PLATFORMS = ("instagram", "tiktok", "youtube")
 OBJECTIVES = ("sales", "awareness", "content")
@@ -39,6 +45,8 @@ TIERS = tuple(name for name, _ in TIER_BOUNDS)
 
 
 class Kind(Enum):
+    """How a column's cells are read."""
+
     STRING = "string"  # free text, stripped
     LOWER = "lower"  # free text, stripped and lower-cased (niches, platforms, objectives)
     LIST = "list"  # ';'-separated lower-cased items
@@ -49,6 +57,8 @@ class Kind(Enum):
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a table: its kind, whether it is required, and its limits."""
+
     name: str
     kind: Kind
     required: bool = False
@@ -60,11 +70,14 @@ class Column:
 
     @property
     def numeric(self) -> bool:
+        """Whether the column holds numbers."""
         return self.kind in (Kind.INT, Kind.FLOAT)
 
 
 @dataclass(frozen=True)
 class Table:
+    """A table of the contract: its columns, its key, and cross-column rules."""
+
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
@@ -73,13 +86,16 @@ class Table:
 
     @property
     def required(self) -> tuple[str, ...]:
+        """Names of the required columns."""
         return tuple(c.name for c in self.columns if c.required)
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Names of every column, in contract order."""
         return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column:
+        """The column called `name` (KeyError if the table has none)."""
         for c in self.columns:
             if c.name == name:
                 return c
@@ -146,23 +162,74 @@ OUTCOMES = Table(
 )
 
 TABLES = {t.name: t for t in (CREATORS, CAMPAIGNS, OUTCOMES)}
+# What a hire brought: every outcomes column but its key.
+OUTCOME_COLUMNS = tuple(c.name for c in OUTCOMES.columns if c.name not in OUTCOMES.key)
+
+# --- the pair frame and the scored output -----------------------------------------
+
+CAMPAIGN_PREFIX = "campaign_"
 
 # The scored output of DESIGN.md, in order; the input's own columns follow.
 SCORED_COLUMNS = (
-    "campaign_id",
-    "creator_id",
-    "rank",
-    "score",
-    "fit_score",
-    "expected_lift_usd",
-    "lift_low_usd",
-    "lift_high_usd",
-    "cost_usd",
-    "expected_roi",
-    "tier",
-    "flags",
-    "reasons",
-)
+    "campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
+    "lift_low_usd", "lift_high_usd", "cost_usd", "expected_roi", "tier", "flags", "reasons",
+)  # fmt: skip
+# What the models predict for a pair: the scored columns that need no ranking or words.
+PREDICTION_COLUMNS = tuple(c for c in SCORED_COLUMNS if c not in ("rank", "flags", "reasons"))
+
+
+def pair_columns() -> list[tuple[str, bool, bool]]:
+    """(name, numeric, required) of every contract column a pair frame can hold."""
+    columns = [("campaign_id", False, True)]
+    columns += [(c.name, c.numeric, c.required) for c in CREATORS.columns]
+    columns += [
+        (f"{CAMPAIGN_PREFIX}{c.name}", c.numeric, c.required)
+        for c in CAMPAIGNS.columns
+        if c.name != "campaign_id"
+    ]
+    return columns
+
+
+def pair_frame(
+    creators: pd.DataFrame, campaigns: pd.DataFrame, pairs: pd.DataFrame
+) -> pd.DataFrame:
+    """Rows of `pairs` (campaign_id, creator_id, any outcome columns) joined with both tables.
+
+    Campaign columns other than campaign_id come prefixed with `campaign_`.
+    """
+    creator_cols = [c for c in creators.columns if c not in pairs.columns or c == "creator_id"]
+    out = pairs.merge(creators[creator_cols], on="creator_id", how="left", validate="many_to_one")
+    return attach_campaigns(out, campaigns)
+
+
+def attach_campaigns(rows: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a campaign_id, joined with their campaign's columns (prefixed `campaign_`)."""
+    prefixed = campaigns.rename(
+        columns={c: f"{CAMPAIGN_PREFIX}{c}" for c in campaigns.columns if c != "campaign_id"}
+    )
+    return rows.merge(prefixed, on="campaign_id", how="left", validate="many_to_one")
+
+
+def cross_pairs(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Every creator for every campaign, as a pair frame."""
+    ids = pd.MultiIndex.from_product(
+        [campaigns["campaign_id"], creators["creator_id"]], names=["campaign_id", "creator_id"]
+    ).to_frame(index=False)
+    return pair_frame(creators, campaigns, ids)
+
+
+def campaign_column(pairs: pd.DataFrame, name: str, default: object = pd.NA) -> pd.Series:
+    """A campaign's column in a pair frame (`default` everywhere when it is absent)."""
+    column = f"{CAMPAIGN_PREFIX}{name}"
+    if column in pairs.columns:
+        return pairs[column]
+    return pd.Series(default, index=pairs.index, dtype=object)
+
+
+def objectives(pairs: pd.DataFrame) -> np.ndarray:
+    """Each pair's campaign objective, lower case, the default where none is given."""
+    given = campaign_column(pairs, "objective").astype("string").str.lower()
+    return given.fillna(DEFAULT_OBJECTIVE).to_numpy(dtype=object)
 
 
 class ContractError(ValueError):
@@ -178,6 +245,7 @@ class Validated:
 
     @property
     def counts(self) -> tuple[int, int]:
+        """(valid rows, rejected rows)."""
         return len(self.valid), len(self.rejects)
 
 
@@ -190,6 +258,7 @@ def tier_of(followers: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def missing_columns(frame: pd.DataFrame, table: Table) -> list[str]:
+    """The required columns of `table` that `frame` lacks."""
     return [c for c in table.required if c not in frame.columns]
 
 
@@ -222,6 +291,7 @@ class _Reasons:
             self._text.setdefault(r, []).append(text)
 
     def strings(self) -> list[str]:
+        """One reason per bad row, in row order: its problems joined by '; '."""
         return ["; ".join(self._text[r]) for r in np.flatnonzero(self.bad).tolist()]
 
 
@@ -307,6 +377,39 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     return text
 
 
+def key_tuples(keys: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Each row's key as a tuple of text, for sets of keys met before."""
+    return list(zip(*(keys[c].astype(str).to_numpy(dtype=object) for c in keys.columns),
+                    strict=True))  # fmt: skip
+
+
+def _reject_duplicates(
+    keys: pd.DataFrame, reasons: _Reasons, seen: set[tuple[str, ...]] | None, seen_problem: str
+) -> None:
+    """The first otherwise valid row of a key wins: a broken earlier row does not block it."""
+    name = "+".join(keys.columns)
+    candidate = keys.notna().all(axis=1).to_numpy() & ~reasons.bad
+    duplicate = np.zeros(len(keys), dtype=bool)
+    duplicate[candidate] = keys.loc[candidate].duplicated(keep="first").to_numpy()
+    reasons.add(duplicate, name, DUPLICATE, None)
+    if seen is None:
+        return
+    rows = np.flatnonzero(candidate & ~duplicate)
+    tuples = key_tuples(keys.iloc[rows])
+    met = np.zeros(len(keys), dtype=bool)
+    met[rows] = [k in seen for k in tuples]
+    reasons.add(met, name, seen_problem, None)
+    seen.update(k for k, was in zip(tuples, met[rows], strict=True) if not was)
+
+
+def reason_first(rejects: pd.DataFrame, *leading: str) -> pd.DataFrame:
+    """Rejected rows with `leading` columns, then reject_reason, first (a header alone if none)."""
+    first = [*leading, REJECT_REASON]
+    if REJECT_REASON not in rejects.columns:
+        return pd.DataFrame(columns=first)
+    return rejects[first + [c for c in rejects.columns if c not in first]]
+
+
 def validate(
     frame: pd.DataFrame,
     table: Table,
@@ -314,6 +417,8 @@ def validate(
     known: Mapping[str, Iterable[object]] | None = None,
     source: str | None = None,
     key: tuple[str, ...] | None = None,
+    seen: set[tuple[str, ...]] | None = None,
+    seen_problem: str = DUPLICATE,
 ) -> Validated:
     """Split `frame` into rows that meet `table`'s contract and rejected rows.
 
@@ -321,7 +426,10 @@ def validate(
     creators and campaigns). Valid rows come back typed and normalised; columns
     outside the contract pass through untouched. Rejected rows keep their
     original values plus `reject_reason`. Duplicate keys (`key`, by default
-    the table's): the first row wins.
+    the table's): the first otherwise valid row wins. `seen` holds keys met
+    before (earlier chunks of a file, a history): an otherwise valid row with
+    such a key is rejected with `seen_problem`, and the keys of this frame's
+    valid rows are added to it.
     Raises ContractError when a required column is missing altogether.
     """
     check_columns(frame, table, source)
@@ -347,16 +455,12 @@ def validate(
         reasons.add(unknown, id_column, f"unknown {what}", frame[id_column])
 
     key = key or table.key
-    # The first row that is otherwise valid wins; a broken earlier row does not block it.
-    keys = pd.DataFrame({k: typed[k] if k in typed else frame[k].astype("string") for k in key})
-    candidate = keys.notna().all(axis=1).to_numpy() & ~reasons.bad
-    duplicate = np.zeros(len(frame), dtype=bool)
-    duplicate[candidate] = keys.loc[candidate].duplicated(keep="first").to_numpy()
-    reasons.add(duplicate, "+".join(key), "duplicate of an earlier row", None)
+    keys = pd.DataFrame({k: typed[k] if k in typed else _text(frame[k], Kind.STRING) for k in key})
+    _reject_duplicates(keys, reasons, seen, seen_problem)
 
     bad = reasons.bad
     rejects = frame.loc[bad].copy()
-    rejects[REJECT_REASON] = reasons.strings()
+    rejects[REJECT_REASON] = pd.Series(reasons.strings(), index=rejects.index, dtype="str")
     valid = frame.loc[~bad].copy()
     for name, values in typed.items():
         valid[name] = values.loc[~bad]

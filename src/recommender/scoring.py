@@ -1,121 +1,116 @@
-"""Score creators for campaigns: the library function behind the CLI and HTTP.
+"""Score creators for campaigns: the library function behind the CLI, HTTP and planning.
 
     recommender.score(creators, campaign, model=None) -> DataFrame
-    recommender.score_with_rejects(...) -> Scored(scored, rejects)
+    recommender.score_with_rejects(creators, campaign, model=None) -> Scored
 
 `campaign` is one campaign (a dict of the campaigns contract), or a campaigns
 DataFrame. If `creators` has a campaign_id column, each row is scored for its
 own campaign; otherwise every creator is scored for every campaign. Every input
 row ends scored or rejected with a reason.
-
-Models load from a directory (default models/latest, or $CREATOR_RECOMMENDER_MODEL)
-or from an MLflow URI (models:/creator-recommender@champion); MLflow is imported
-only for a URI. Loaded models are cached.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
 from recommender import explain, schema
-from recommender.features import CAMPAIGN_PREFIX, attach_campaigns, cross_pairs
-from recommender.io import one_line
-from recommender.modeling.recommender import MODEL_FORMAT, Recommender
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "latest"
-MODEL_ENV = "CREATOR_RECOMMENDER_MODEL"
-RECOMMENDER_FILE = "recommender.joblib"
-URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
+from recommender.model_store import load_model
+from recommender.modeling.recommender import Recommender
+from recommender.schema import CAMPAIGN_PREFIX
 
 OUTPUT_DECIMALS = {
     "score": 6, "fit_score": 4, "expected_roi": 6, "expected_lift_usd": 2, "lift_low_usd": 2,
     "lift_high_usd": 2, "cost_usd": 2,
 }  # fmt: skip
 
-_cache: dict[str, Recommender] = {}
+ModelRef = str | os.PathLike[str] | Recommender | None
+CampaignInput = Mapping[str, Any] | pd.DataFrame
 
 
 class ScoringError(Exception):
     """The request as a whole cannot be scored; the message is one line."""
 
 
-class ModelNotFound(ScoringError):
-    pass
+class RejectedRowsWarning(UserWarning):
+    """score() left out rows that break the contract (score_with_rejects says why)."""
 
 
 @dataclass(frozen=True)
 class Scored:
+    """Every input row in exactly one place: scored, or rejected with its reason.
+
+    scored: DESIGN.md's scored columns, then the input's own, ranked per campaign;
+    rejects: the creator rows that could not be scored, as given, with reject_reason;
+    campaign_rejects: campaigns that break the contract (the others are scored).
+    """
+
     scored: pd.DataFrame
-    rejects: pd.DataFrame  # rejected creator rows, as given, with reject_reason
+    rejects: pd.DataFrame
     campaign_rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def counts(self) -> tuple[int, int]:
+        """(scored rows, rejected rows)."""
         return len(self.scored), len(self.rejects)
 
 
-def load_model(model: str | os.PathLike[str] | Recommender | None = None) -> Recommender:
-    """A trained Recommender from a model directory or an MLflow URI (cached)."""
-    if isinstance(model, Recommender):
-        return model
-    ref = str(model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL_DIR)
-    if ref.startswith(URI_SCHEMES):
-        if ref not in _cache:
-            _cache[ref] = _load_from_mlflow(ref)
-        return _cache[ref]
-    path = Path(ref)
-    file = path if path.suffix == ".joblib" else path / "artifacts" / RECOMMENDER_FILE
-    if not file.is_file():
-        raise ModelNotFound(f"{path}: no trained model here (train one with `python train.py`)")
-    key = f"{file.resolve()}:{file.stat().st_mtime_ns}"
-    if key not in _cache:
-        _cache[key] = _load_file(file)
-    return _cache[key]
+def score(
+    creators: pd.DataFrame,
+    campaign: CampaignInput,
+    model: ModelRef = None,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """Rank `creators` for `campaign`: DESIGN.md's scored columns, then the input's own.
+
+    creators: rows in the creators contract (text or typed; extra columns pass
+    through). With a campaign_id column, each row is scored for its own campaign.
+    campaign: one campaign as a dict, or a campaigns DataFrame.
+    model: a Recommender, a model directory or file, an MLflow URI, or None for
+    the configured default (see recommender.config).
+    top: keep the best `top` rows of each campaign.
+
+    Rows that break the contract are left out with a RejectedRowsWarning; use
+    `score_with_rejects` to get them with their reasons. Raises ScoringError
+    when nothing can be scored (no valid campaign, a required column missing).
+    """
+    result = score_with_rejects(creators, campaign, model, top)
+    if len(result.rejects):
+        first = result.rejects[schema.REJECT_REASON].iloc[0]
+        warnings.warn(
+            f"{len(result.rejects):,} creator row(s) rejected, e.g. {first}; "
+            "score_with_rejects() returns them with their reasons",
+            RejectedRowsWarning,
+            stacklevel=2,
+        )
+    return result.scored
 
 
-def _load_file(file: Path) -> Recommender:
-    older = f"{file}: trained by an older version of this package; retrain with `python train.py`"
-    try:
-        loaded = joblib.load(file)
-    except (ModuleNotFoundError, AttributeError):  # classes since renamed or removed
-        raise ModelNotFound(older) from None
-    if not isinstance(loaded, Recommender):
-        raise ModelNotFound(f"{file}: not a creator-recommender model")
-    if loaded.metadata.get("model_format") != MODEL_FORMAT:
-        raise ModelNotFound(older)
-    return loaded
+def score_with_rejects(
+    creators: pd.DataFrame,
+    campaign: CampaignInput,
+    model: ModelRef = None,
+    top: int | None = None,
+) -> Scored:
+    """Like `score`, and also the rows and campaigns that could not be scored, with reasons."""
+    recommender = load_model(model)
+    campaigns = checked_campaigns(campaign)
+    pairs, rejects = candidate_pairs(creators, campaigns.valid)
+    if not len(pairs):
+        return Scored(_empty_scored(creators), rejects, campaigns.rejects)
+    ranked = rank(score_pairs(recommender, pairs), top)
+    return Scored(ranked, rejects, campaigns.rejects)
 
 
-def _load_from_mlflow(uri: str) -> Recommender:
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from recommender.tracking import set_tracking
-
-    set_tracking(PROJECT_ROOT)  # MLFLOW_TRACKING_URI, else the project's sqlite store
-    try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-    except (MlflowException, OSError) as exc:
-        raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
-    return _load_file(Path(local) / "artifacts" / RECOMMENDER_FILE)
-
-
-def campaigns_frame(campaign: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
-    """Valid campaigns from a dict, a Series or a DataFrame; ScoringError if none is valid."""
-    return checked_campaigns(campaign).valid
-
-
-def checked_campaigns(campaign: Mapping[str, Any] | pd.DataFrame | pd.Series) -> schema.Validated:
-    """Valid and rejected campaigns; ScoringError if none is valid."""
+def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
+    """Valid and rejected campaigns from a dict, a Series or a DataFrame; ScoringError if
+    none is valid."""
     if isinstance(campaign, pd.DataFrame):
         frame = campaign
     elif isinstance(campaign, (Mapping, pd.Series)):
@@ -131,38 +126,14 @@ def checked_campaigns(campaign: Mapping[str, Any] | pd.DataFrame | pd.Series) ->
     return checked
 
 
-def score(
-    creators: pd.DataFrame,
-    campaign: Mapping[str, Any] | pd.DataFrame,
-    model: str | os.PathLike[str] | Recommender | None = None,
-    top: int | None = None,
-) -> pd.DataFrame:
-    """Scored rows (DESIGN.md's columns, then the input's); rejects in `.attrs["rejects"]`."""
-    result = score_with_rejects(creators, campaign, model, top)
-    result.scored.attrs["rejects"] = result.rejects
-    return result.scored
-
-
-def score_with_rejects(
-    creators: pd.DataFrame,
-    campaign: Mapping[str, Any] | pd.DataFrame,
-    model: str | os.PathLike[str] | Recommender | None = None,
-    top: int | None = None,
-) -> Scored:
-    """Score every valid creator; every input row ends in `scored` or `rejects`."""
-    recommender = load_model(model)
-    campaigns = checked_campaigns(campaign)
-    pairs, rejects = candidate_pairs(creators, campaigns.valid)
-    if not len(pairs):
-        return Scored(_empty_scored(creators), rejects, campaigns.rejects)
-    ranked = rank(score_pairs(recommender, pairs), top)
-    return Scored(ranked, rejects, campaigns.rejects)
-
-
 def candidate_pairs(
-    creators: pd.DataFrame, campaigns: pd.DataFrame
+    creators: pd.DataFrame, campaigns: pd.DataFrame, seen: set[tuple[str, ...]] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(pair frame of valid candidates, rejected input rows with reasons)."""
+    """(pair frame of valid candidates, rejected input rows with reasons).
+
+    `seen` holds the keys of rows already taken (earlier chunks of the same file):
+    a row repeating one is rejected as a duplicate, and this frame's are added.
+    """
     per_row = "campaign_id" in creators.columns
     original = creators.reset_index(drop=True)
     try:
@@ -171,50 +142,53 @@ def candidate_pairs(
             schema.CREATORS,
             known={"campaign_id": campaigns["campaign_id"]} if per_row else None,
             key=("campaign_id", "creator_id") if per_row else None,
+            seen=seen,
         )
     except schema.ContractError as exc:
         raise ScoringError(str(exc)) from None
     valid, rejects = checked.valid, checked.rejects.drop(columns="_row")
     if per_row:
         valid["campaign_id"] = valid["campaign_id"].astype("string").str.strip()
-        pairs = attach_campaigns(valid, campaigns)
+        pairs = schema.attach_campaigns(valid, campaigns)
     else:
-        pairs = cross_pairs(valid, campaigns)
-    # A campaign's platform restricts its candidates.
-    platform = pairs.get(f"{CAMPAIGN_PREFIX}platform")
-    if platform is not None:
-        allowed = (platform.isna() | (platform == pairs["platform"])).to_numpy(dtype=bool)
-        excluded = valid.loc[~valid["_row"].isin(pairs.loc[allowed, "_row"])]
-        if len(excluded):
-            wanted = (
-                pairs.loc[~allowed]
-                .groupby("_row")[f"{CAMPAIGN_PREFIX}platform"]
-                .agg(lambda v: ", ".join(sorted(set(v))))
-            )
-            # Rejected rows are written as they came in, not as validated.
-            as_given = original.iloc[excluded["_row"].to_numpy()].assign(
-                **{
-                    schema.REJECT_REASON: [
-                        f"platform: the campaign wants {wanted[r]} (got '{p}')"
-                        for r, p in zip(excluded["_row"], excluded["platform"], strict=True)
-                    ]
-                }
-            )
-            rejects = pd.concat([rejects, as_given], ignore_index=True)
-        pairs = pairs.loc[allowed]
+        pairs = schema.cross_pairs(valid, campaigns)
+    pairs, elsewhere = _on_the_campaigns_platform(pairs, valid, original)
+    rejects = pd.concat([rejects, elsewhere], ignore_index=True) if len(elsewhere) else rejects
     return pairs.reset_index(drop=True), rejects
+
+
+def _on_the_campaigns_platform(
+    pairs: pd.DataFrame, valid: pd.DataFrame, original: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs a campaign's platform allows, and the input rows no campaign allows
+    (as they were given, with the platform wanted as their reason)."""
+    platform = pairs.get(f"{CAMPAIGN_PREFIX}platform")
+    if platform is None:
+        return pairs, pd.DataFrame()
+    allowed = (platform.isna() | (platform == pairs["platform"])).to_numpy(dtype=bool)
+    excluded = valid.loc[~valid["_row"].isin(pairs.loc[allowed, "_row"])]
+    if not len(excluded):
+        return pairs.loc[allowed], pd.DataFrame()
+    wanted = (
+        pairs.loc[~allowed]
+        .groupby("_row")[f"{CAMPAIGN_PREFIX}platform"]
+        .agg(lambda v: ", ".join(sorted(set(v))))
+    )
+    reasons = [
+        f"platform: the campaign wants {wanted[r]} (got '{p}')"
+        for r, p in zip(excluded["_row"], excluded["platform"], strict=True)
+    ]
+    as_given = original.iloc[excluded["_row"].to_numpy()].assign(**{schema.REJECT_REASON: reasons})
+    return pairs.loc[allowed], as_given
 
 
 def score_pairs(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """DESIGN.md's scored columns (rank left to `rank`) and the input's own columns."""
-    X = recommender.transform(pairs)
-    lift_contributions = recommender.lift.contributions(X)
-    predicted = recommender.predict(pairs, features=X, lift_contributions=lift_contributions)
-    anomaly_threshold = recommender.features.named_steps["features"].creator_.anomaly_threshold_
+    scores = recommender.score_pairs(pairs)
     # Cents and six decimals are all a reader needs, and short numbers write fast.
-    predicted = predicted.round(OUTPUT_DECIMALS)
-    predicted["flags"] = explain.flags(X, anomaly_threshold)
-    predicted["reasons"] = _reasons(recommender, X, pairs, lift_contributions)
+    predicted = scores.predictions.round(OUTPUT_DECIMALS)
+    predicted["flags"] = explain.flags(scores.features, scores.anomaly_threshold)
+    predicted["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
     own = [
         c
         for c in pairs.columns
@@ -223,27 +197,26 @@ def score_pairs(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([predicted, pairs[own]], axis=1)
 
 
-def _reasons(
-    recommender: Recommender, X: pd.DataFrame, pairs: pd.DataFrame, lift_contributions: np.ndarray
-) -> np.ndarray:
-    """Reasons from the contributions of the model behind each row's score."""
-    objective = pairs.get(f"{CAMPAIGN_PREFIX}objective", pd.Series("sales", index=pairs.index))
-    by_fit = objective.isin(["awareness", "content"]).to_numpy(dtype=bool)
-    contributions = lift_contributions.copy()
-    if by_fit.any():
-        contributions[by_fit] = recommender.ranker.contributions(X.loc[by_fit])
-    return explain.reasons(contributions, X, pairs)
-
-
-def rank(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
-    """Rank 1 = best score in each campaign (ties: higher fit, then creator_id); keep `top`."""
-    order = scored.assign(
+def _by_score(scored: pd.DataFrame) -> pd.DataFrame:
+    """Rows in rank order: campaign, then best score (ties: higher fit, then creator_id)."""
+    return scored.assign(
         _score=scored["score"].fillna(-np.inf), _fit=scored["fit_score"].fillna(-np.inf)
     ).sort_values(
         ["campaign_id", "_score", "_fit", "creator_id"],
         ascending=[True, False, False, True],
         kind="stable",
     )
+
+
+def best_of_each_campaign(scored: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The `top` best rows of each campaign, unranked (bounds what a long file keeps)."""
+    ordered = _by_score(scored)
+    return scored.loc[ordered.groupby("campaign_id", sort=False).head(top).index]
+
+
+def rank(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """Rank 1 = best score in each campaign (ties: higher fit, then creator_id); keep `top`."""
+    order = _by_score(scored)
     order["rank"] = order.groupby("campaign_id", sort=False).cumcount() + 1
     if top is not None:
         order = order[order["rank"] <= top]

@@ -1,6 +1,6 @@
 """The built-in demo market: creators, campaigns, past outcomes and their ground truth.
 
-    python -m recommender.simulate --out DIR [--seed N] [--creators N] [--campaigns N]
+    creator-recommender simulate --out DIR [--seed N] [--creators N] [--campaigns N]
 
 Writes DIR/creators.csv, DIR/campaigns.csv and DIR/outcomes.csv in the data
 contract, and DIR/truth/ with what no real export has: each creator's hidden
@@ -10,7 +10,7 @@ evaluation only; nothing that learns may read it.
 
 Calibration (see tests/test_calibration.py): follower counts, engagement by
 tier, comments-to-likes and niche shares follow the 33,935 real Instagram
-creators of ../shared/data/real; prices follow published rate cards (nano
+creators of data/external/instagram; prices follow published rate cards (nano
 $10-$150 a post, micro $100-$500). The same seed gives byte-identical files.
 
 This module is the only place that knows how the demo market works. Models
@@ -20,9 +20,6 @@ with features.py or the models.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +107,8 @@ BRANDS = ("Acme", "Brightside", "Cobalt", "Dune", "Evergreen", "Fable", "Gusto",
 
 @dataclass(frozen=True)
 class Market:
+    """A whole demo market: the three contract tables, and the truth no export carries."""
+
     creators: pd.DataFrame  # the creators contract
     campaigns: pd.DataFrame  # the campaigns contract
     outcomes: pd.DataFrame  # the outcomes contract
@@ -155,8 +154,75 @@ def generate_creators(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, p
     platform = _choice(rng, PLATFORMS, n)
     niche_weights = {k: v[0] for k, v in NICHES.items()}
     niche = _choice(rng, niche_weights, n)
+    # Every helper draws from rng in this order: the same seed gives the same market.
+    reach = _reach(rng, platform)
+    following, growth = _fake_follower_signals(rng, reach)
+    recent_posts, sponsor_ratio, recent_sponsored = _sponsorship(rng, platform)
+    country, age, female = _audience(rng, niche, platform)
+    secondary = _secondary_niches(rng, niche)
+    views = np.where(
+        platform == "instagram",
+        np.nan,
+        reach.genuine_followers
+        * rng.uniform(0.15, 0.6, n)
+        * np.where(platform == "tiktok", 1.5, 1.0),
+    )
+    true_price = _asking_price(rng, platform, reach)
+    creators = pd.DataFrame(
+        {
+            "creator_id": ids,
+            "platform": platform,
+            "followers": reach.followers,
+            "avg_likes": np.round(reach.likes, 1),
+            "avg_comments": np.round(reach.comments, 1),
+            "niche": niche,
+            "secondary_niches": secondary,
+            "following": np.round(following).astype(np.int64),
+            "avg_views": np.round(views, 0),
+            "recent_posts": recent_posts,
+            "recent_sponsored_posts": recent_sponsored,
+            "audience_country": country,
+            "audience_age_median": np.round(age, 1),
+            "audience_female_share": np.round(female, 3),
+            "follower_growth_30d": np.round(growth, 4),
+            "price_per_post_usd": np.round(true_price, 2),
+        }
+    )
+    traits = pd.DataFrame(
+        {
+            "creator_id": ids,
+            "true_audience_country": country,
+            "true_audience_age_median": age,
+            "true_audience_female_share": female,
+            "fake_follower_share": reach.fake_follower_share,
+            "genuine_followers": reach.genuine_followers,
+            "genuine_engagement_rate": reach.genuine_engagement_rate,
+            "engagement_quality": reach.quality,
+            "sponsored_ratio": sponsor_ratio,
+            "true_price_usd": true_price,
+        }
+    )
+    return _thin(creators, rng), traits
 
-    # Genuine audience and engagement, then what bought followers and likes do to them.
+
+@dataclass(frozen=True)
+class _Reach:
+    """Who a creator reaches: followers (bought ones included), genuine engagement, likes."""
+
+    followers: np.ndarray
+    fake: np.ndarray
+    fake_follower_share: np.ndarray
+    genuine_followers: np.ndarray
+    genuine_engagement_rate: np.ndarray
+    quality: np.ndarray
+    likes: np.ndarray
+    comments: np.ndarray
+    tier_engagement_rate: np.ndarray  # the median for the platform and size
+
+
+def _reach(rng: np.random.Generator, platform: np.ndarray) -> _Reach:
+    """Genuine audience and engagement, then what bought followers and likes do to them."""
+    n = len(platform)
     observed_followers = _followers(rng, n)
     fake = rng.random(n) < FAKE_SHARE
     fake_follower_share = np.where(
@@ -175,11 +241,27 @@ def generate_creators(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, p
     likes = genuine_likes * np.where(bought_likes, rng.uniform(1.5, 4.0, n), 1.0)
     # Calibrate overall engagement so the observed median matches reality: fakes pull it down.
     scale = 1.0 / 0.93
-    likes, comments = likes * scale, genuine_comments * scale
+    return _Reach(
+        followers=observed_followers,
+        fake=fake,
+        fake_follower_share=fake_follower_share,
+        genuine_followers=genuine_followers,
+        genuine_engagement_rate=genuine_er,
+        quality=quality,
+        likes=likes * scale,
+        comments=genuine_comments * scale,
+        tier_engagement_rate=median_engagement_rate(observed_followers) * platform_er,
+    )
 
+
+def _fake_follower_signals(
+    rng: np.random.Generator, reach: _Reach
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accounts followed and 30-day follower growth: bought followers show in both."""
+    n, fake, followers = len(reach.fake), reach.fake, reach.followers
     following = np.where(
         fake,
-        np.minimum(observed_followers * rng.uniform(0.5, 1.3, n), 7_500),  # follow-for-follow
+        np.minimum(followers * rng.uniform(0.5, 1.3, n), 7_500),  # follow-for-follow
         np.minimum(rng.lognormal(np.log(600), 0.9, n), 7_500),
     )
     growth = np.where(
@@ -187,57 +269,49 @@ def generate_creators(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, p
         rng.uniform(0.15, 0.8, n),  # a purchase shows as a spike
         rng.normal(0.015, 0.02, n),
     )
+    return following, growth
 
+
+def _sponsorship(
+    rng: np.random.Generator, platform: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Recent posts, the creator's sponsoring habit, and the sponsored posts among them."""
+    n = len(platform)
     posts_per_90d = np.array([PLATFORM_TRAITS[p][1] for p in platform])
     recent_posts = rng.poisson(posts_per_90d) + 1
     hawker = rng.random(n) < HAWKER_SHARE
     sponsor_ratio = np.where(hawker, rng.beta(8, 7, n), rng.beta(1.0, 16.0, n))
-    recent_sponsored = rng.binomial(recent_posts, sponsor_ratio)
+    return recent_posts, sponsor_ratio, rng.binomial(recent_posts, sponsor_ratio)
 
+
+def _audience(
+    rng: np.random.Generator, niche: np.ndarray, platform: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The audience's top country, median age and female share."""
+    n = len(niche)
     country = _choice(rng, COUNTRIES, n)
     niche_female = np.array([NICHE_AUDIENCE[x][0] for x in niche])
     niche_age = np.array([NICHE_AUDIENCE[x][1] for x in niche])
     base_age = np.array([PLATFORM_TRAITS[p][2] for p in platform])
     age = np.clip(base_age + niche_age + rng.normal(0, 4, n), 14, 70)
     female = np.clip(niche_female + rng.normal(0, 0.1, n), 0.02, 0.98)
+    return country, age, female
 
-    secondary = _secondary_niches(rng, niche)
-    views = np.where(
-        platform == "instagram",
-        np.nan,
-        genuine_followers * rng.uniform(0.15, 0.6, n) * np.where(platform == "tiktok", 1.5, 1.0),
-    )
 
-    tier_median_er = median_engagement_rate(observed_followers) * platform_er
-    true_price = (
-        _price(observed_followers)
+def _asking_price(rng: np.random.Generator, platform: np.ndarray, reach: _Reach) -> np.ndarray:
+    """Rate-card price for the size and platform, negotiated on the engagement shown."""
+    shown_engagement = (reach.likes + reach.comments) / np.maximum(reach.followers, 1)
+    return np.asarray(
+        _price(reach.followers)
         * np.array([{"instagram": 1.0, "tiktok": 0.8, "youtube": 1.6}[p] for p in platform])
         # Rates are negotiated on the engagement a creator shows, bought likes included.
-        * (((likes + comments) / np.maximum(observed_followers, 1)) / tier_median_er) ** 0.6
-        * rng.lognormal(0.0, 0.3, n)  # asking prices vary at one size
+        * (shown_engagement / reach.tier_engagement_rate) ** 0.6
+        * rng.lognormal(0.0, 0.3, len(platform))  # asking prices vary at one size
     )
 
-    creators = pd.DataFrame(
-        {
-            "creator_id": ids,
-            "platform": platform,
-            "followers": observed_followers,
-            "avg_likes": np.round(likes, 1),
-            "avg_comments": np.round(comments, 1),
-            "niche": niche,
-            "secondary_niches": secondary,
-            "following": np.round(following).astype(np.int64),
-            "avg_views": np.round(views, 0),
-            "recent_posts": recent_posts,
-            "recent_sponsored_posts": recent_sponsored,
-            "audience_country": country,
-            "audience_age_median": np.round(age, 1),
-            "audience_female_share": np.round(female, 3),
-            "follower_growth_30d": np.round(growth, 4),
-            "price_per_post_usd": np.round(true_price, 2),
-        }
-    )
-    # Real exports are thin: leave optional fields empty at realistic rates.
+
+def _thin(creators: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Real exports are thin: leave optional fields empty at realistic rates."""
     creators = _blank(creators, rng, {
         "following": 0.05, "follower_growth_30d": 0.10, "price_per_post_usd": 0.25,
         "audience_country": 0.08, "audience_age_median": 0.15, "audience_female_share": 0.15,
@@ -246,22 +320,7 @@ def generate_creators(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, p
     creators.loc[creators["recent_posts"].isna(), "recent_sponsored_posts"] = np.nan
     for col in ("following", "recent_posts", "recent_sponsored_posts"):
         creators[col] = creators[col].astype("Int64")
-
-    traits = pd.DataFrame(
-        {
-            "creator_id": ids,
-            "true_audience_country": country,
-            "true_audience_age_median": age,
-            "true_audience_female_share": female,
-            "fake_follower_share": fake_follower_share,
-            "genuine_followers": genuine_followers,
-            "genuine_engagement_rate": genuine_er,
-            "engagement_quality": quality,
-            "sponsored_ratio": sponsor_ratio,
-            "true_price_usd": true_price,
-        }
-    )
-    return creators, traits
+    return creators
 
 
 def _secondary_niches(rng: np.random.Generator, niche: np.ndarray) -> np.ndarray:
@@ -486,6 +545,22 @@ def measure_outcomes(
     )
 
 
+def outcomes_for(
+    pairs: pd.DataFrame,
+    creators: pd.DataFrame,
+    traits: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What hiring these (campaign_id, creator_id) pairs brings: (measured outcomes, truth).
+
+    For the feedback loop: plans are 'run' in the demo market and their results
+    come back in the outcomes contract.
+    """
+    expected = expected_outcomes(pairs, creators, traits, campaigns)
+    return measure_outcomes(expected, campaigns, rng), expected
+
+
 def generate_market(n_creators: int = 20_000, n_campaigns: int = 300, seed: int = 0) -> Market:
     """A whole demo market, deterministic in `seed`."""
     rng = np.random.default_rng(seed)
@@ -510,45 +585,3 @@ def write_market(market: Market, out_dir: str | Path, fmt: str = "csv") -> list[
     for path, frame in files.items():
         write_table(frame, path)
     return list(files)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recommender.simulate", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--out", default="data/demo", help="output directory (default data/demo)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--creators", type=int, default=20_000, help="number of creators")
-    parser.add_argument("--campaigns", type=int, default=300, help="number of campaigns")
-    parser.add_argument("--format", choices=("csv", "parquet", "jsonl"), default="csv")
-    args = parser.parse_args(argv)
-    if args.creators < 100 or args.campaigns < 1:
-        parser.error("need at least 100 creators and 1 campaign")
-    market = generate_market(args.creators, args.campaigns, args.seed)
-    for path in write_market(market, args.out, args.format):
-        print(f"wrote {path}")
-    print(
-        f"{len(market.creators):,} creators, {len(market.campaigns):,} campaigns, "
-        f"{len(market.outcomes):,} outcomes (seed {args.seed})"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-def outcomes_for(
-    pairs: pd.DataFrame,
-    creators: pd.DataFrame,
-    traits: pd.DataFrame,
-    campaigns: pd.DataFrame,
-    rng: np.random.Generator,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What hiring these (campaign_id, creator_id) pairs brings: (measured outcomes, truth).
-
-    For the feedback loop: plans are 'run' in the demo market and their results
-    come back in the outcomes contract.
-    """
-    expected = expected_outcomes(pairs, creators, traits, campaigns)
-    return measure_outcomes(expected, campaigns, rng), expected

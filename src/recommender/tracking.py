@@ -1,72 +1,82 @@
 """Everything MLflow: runs, metrics, plots, model packaging, the registry and the champion gate.
 
 `import mlflow` costs about a second, so it is imported here only, and only
-when a function needs it.
+when a function needs it. The tracking store and the artifact location come
+from recommender.config (MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the
+working directory).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from recommender import evaluate, schema
-from recommender.features import CAMPAIGN_PREFIX, FEATURES
+from recommender import config, evaluate, schema
 from recommender.io import one_line
-from recommender.modeling.recommender import PREDICTION_COLUMNS, Recommender
+from recommender.model_store import MODEL_FILE, save_model
+from recommender.modeling.recommender import Recommender
 from recommender.modeling.training import TrainResult
 
-MODEL_NAME = "creator-recommender"
+MODEL_NAME = config.MODEL_NAME
 CHAMPION = "champion"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent  # read only: shipped inside each MLflow model
 MODEL_CODE = PACKAGE_DIR / "pyfunc_model.py"
-RECOMMENDER_FILE = "recommender.joblib"
 RUNTIME_PACKAGES = ("pandas", "numpy", "scikit-learn", "lightgbm", "joblib", "pyarrow", "mlflow")
 
 
-def set_tracking(project_root: Path) -> str:
-    """Point MLflow at MLFLOW_TRACKING_URI, or sqlite:///<root>/mlflow.db by default."""
+@dataclass(frozen=True)
+class TrackedRun:
+    """Where a training run went in MLflow, and what the champion gate decided."""
+
+    run_id: str
+    version: str
+    promoted: bool
+    gate_message: str
+    tracking_uri: str
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether a new version became champion, and why, in one line."""
+
+    promoted: bool
+    message: str
+    champion_metric: float | None
+
+
+def set_tracking() -> str:
+    """Point MLflow at the configured tracking store; returns its URI."""
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root / 'mlflow.db'}"
+    uri = config.settings().tracking_uri
     mlflow.set_tracking_uri(uri)
     return uri
 
 
-def use_experiment(name: str, project_root: Path) -> str:
-    """The experiment's id; a new one keeps its artifacts in mlruns/ beside the sqlite file.
-
-    (Or under <root>/mlruns when the tracking store is not a sqlite file.)
-    """
+def use_experiment(name: str) -> str:
+    """The experiment's id; a new one keeps its artifacts where config says (mlruns/)."""
     import mlflow
 
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         experiment_id: str = found.experiment_id
     else:
-        uri = mlflow.get_tracking_uri()
-        home = (
-            Path(uri.removeprefix("sqlite:///")).parent
-            if uri.startswith("sqlite:///")
-            else project_root
-        )
-        location = (home / "mlruns").resolve().as_uri()
+        location = config.settings().artifact_root.resolve().as_uri()
         experiment_id = mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
 
-def fingerprint(tables: dict[str, pd.DataFrame]) -> str:
+def fingerprint(tables: Mapping[str, pd.DataFrame]) -> str:
     """A short hash of the tables' contents: the same data gives the same fingerprint."""
     digest = hashlib.sha256()
     for name in sorted(tables):
@@ -84,25 +94,19 @@ def metric_key(name: str) -> str:
     return name.replace("@", "_at_")
 
 
-def model_input_columns() -> list[tuple[str, str, bool]]:
-    """(name, MLflow type, required) of the pyfunc's input: a creator row plus its campaign."""
-    columns = [("campaign_id", "string", True)]
-    for col in schema.CREATORS.columns:
-        columns.append((col.name, "double" if col.numeric else "string", col.required))
-    for col in schema.CAMPAIGNS.columns:
-        if col.name != "campaign_id":
-            kind = "double" if col.numeric else "string"
-            columns.append((f"{CAMPAIGN_PREFIX}{col.name}", kind, col.required))
-    return columns
-
-
 def signature() -> Any:
+    """The pyfunc's signature: a pair frame in, the prediction columns out."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = Schema([ColSpec(t, n, required=r) for n, t, r in model_input_columns()])
+    inputs = Schema(
+        [
+            ColSpec("double" if numeric else "string", name, required=required)
+            for name, numeric, required in schema.pair_columns()
+        ]
+    )
     out_types = {"campaign_id": "string", "creator_id": "string", "tier": "string"}
-    outputs = Schema([ColSpec(out_types.get(c, "double"), c) for c in PREDICTION_COLUMNS])
+    outputs = Schema([ColSpec(out_types.get(c, "double"), c) for c in schema.PREDICTION_COLUMNS])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
@@ -110,13 +114,13 @@ def as_model_input(pairs: pd.DataFrame, rows: int | None = None) -> pd.DataFrame
     """Pair rows with exactly the signature's columns and types (all rows, or the first `rows`)."""
     rows = len(pairs) if rows is None else rows
     example = pd.DataFrame(index=pairs.index[:rows])
-    for name, kind, _ in model_input_columns():
+    for name, numeric, _ in schema.pair_columns():
         values = (
             pairs[name].iloc[:rows]
             if name in pairs.columns
             else pd.Series(np.nan, index=example.index)
         )
-        if kind == "double":
+        if numeric:
             example[name] = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
         else:
             example[name] = values.astype(object).where(values.notna(), None).to_numpy()
@@ -146,9 +150,9 @@ def export_model(recommender: Recommender, example: pd.DataFrame, model_dir: Pat
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
     try:
-        joblib.dump(recommender, staging / RECOMMENDER_FILE)
+        save_model(recommender, staging / MODEL_FILE)
         mlflow.pyfunc.save_model(
-            path=staging / "model", **_model_kwargs(staging / RECOMMENDER_FILE, example)
+            path=staging / "model", **_model_kwargs(staging / MODEL_FILE, example)
         )
         old = model_dir.with_name(f".{model_dir.name}.old")
         if model_dir.exists():
@@ -160,26 +164,14 @@ def export_model(recommender: Recommender, example: pd.DataFrame, model_dir: Pat
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def load_exported(model_dir: Path) -> Recommender:
-    """The Recommender inside an exported model directory, without importing MLflow."""
-    path = Path(model_dir) / "artifacts" / RECOMMENDER_FILE
-    recommender: Recommender = joblib.load(path)
-    return recommender
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    promoted: bool
-    message: str
-    champion_metric: float | None
-
-
 def champion_gate(
-    version: str,
-    new_metric: float,
-    evaluate_champion: Callable[[Any], float],
+    version: str, new_metric: float, evaluate_champion: Callable[[str], float]
 ) -> GateDecision:
-    """Move the champion alias to `version` only if it beats the champion on the same test."""
+    """Move the champion alias to `version` only if it beats the champion on the same test.
+
+    `evaluate_champion(champion_version)` gives the champion's metric on the new
+    version's held-out campaigns.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -193,7 +185,7 @@ def champion_gate(
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
         return GateDecision(True, f"version {version} is the first champion", None)
     try:
-        champion_metric = float(evaluate_champion(current))
+        champion_metric = float(evaluate_champion(str(current.version)))
     except Exception as exc:  # an old champion may no longer load with today's code
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
         return GateDecision(
@@ -202,70 +194,97 @@ def champion_gate(
             f"version {version} is champion now",
             None,
         )
+    compared = f"{metric_name} ({new_metric:.4f} {{}} {champion_metric:.4f})"
     if new_metric > champion_metric:
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
         return GateDecision(
             True,
-            f"version {version} beats champion version {current.version} on {metric_name} "
-            f"({new_metric:.4f} > {champion_metric:.4f}); it is champion now",
+            f"version {version} beats champion version {current.version} on "
+            f"{compared.format('>')}; it is champion now",
             champion_metric,
         )
     return GateDecision(
         False,
-        f"version {version} does not beat champion version {current.version} on {metric_name} "
-        f"({new_metric:.4f} <= {champion_metric:.4f}); the champion stays",
+        f"version {version} does not beat champion version {current.version} on "
+        f"{compared.format('<=')}; the champion stays",
         champion_metric,
     )
 
 
-def log_training_run(
+def registered_metric(test: pd.DataFrame) -> Callable[[str], float]:
+    """A function giving a registered version's gate metric on the held-out frame `test`."""
+
+    def metric(version: str) -> float:
+        import mlflow
+
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
+        predicted = model.predict(as_model_input(test))
+        return evaluate.gate_metric(test.assign(expected_roi=predicted["expected_roi"].to_numpy()))
+
+    return metric
+
+
+def track_training(
     result: TrainResult,
-    *,
-    tables: dict[str, pd.DataFrame],
-    params: dict[str, Any],
-    rejects: pd.DataFrame,
-    example: pd.DataFrame,
-    plots: dict[str, Any],
-) -> tuple[str, str]:
-    """Log params, metrics, plots, tables and the model of one run; returns (run_id, version)."""
+    tables: Mapping[str, pd.DataFrame],
+    params: Mapping[str, Any],
+    experiment: str,
+) -> TrackedRun:
+    """Log a training run to MLflow, register its model, and put it through the champion gate."""
     import mlflow
 
-    mlflow.log_params({**params, "lift_loss": result.recommender.metadata["lift_loss"]})
+    uri = set_tracking()
+    use_experiment(experiment)
+    with mlflow.start_run() as run:
+        version = _log_run(result, tables, params)
+        decision = champion_gate(version, result.gate_metric, registered_metric(result.test))
+        mlflow.set_tag("champion_gate", decision.message)
+        mlflow.set_tag("promoted", str(decision.promoted).lower())
+    return TrackedRun(run.info.run_id, version, decision.promoted, decision.message, uri)
+
+
+def _log_run(
+    result: TrainResult, tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]
+) -> str:
+    """Log params, metrics, plots, tables and the model of the active run; returns the
+    registered version."""
+    import mlflow
+
+    from recommender import plots
+
+    recommender = result.recommender
+    mlflow.log_params({**params, "lift_loss": recommender.lift_loss_})
     mlflow.set_tag("data_fingerprint", fingerprint(tables))
     mlflow.set_tag("evaluation_truth", result.truth)
+    _log_metrics(result)
+    mlflow.log_table(result.metrics.reset_index(names="ranking"), "metrics.json")
+    mlflow.log_table(recommender.loss_comparison_.reset_index(), "lift_loss_comparison.json")
+    if len(result.rejects):
+        mlflow.log_table(result.rejects.astype(str), "rejects.json")
+    figures = plots.training_figures(result)
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}.png")
+    plots.close(figures.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / MODEL_FILE
+        save_model(recommender, path)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            registered_model_name=MODEL_NAME,
+            **_model_kwargs(path, as_model_input(result.test, rows=3)),
+        )
+    return str(info.registered_model_version)
+
+
+def _log_metrics(result: TrainResult) -> None:
+    import mlflow
+
     for row, values in result.metrics.iterrows():
         for name, value in values.items():
             if np.isfinite(value):
                 mlflow.log_metric(metric_key(f"{row}.{name}"), float(value))
-    for loss, values in result.loss_comparison.iterrows():
+    for loss, values in result.recommender.loss_comparison_.iterrows():
         for name, value in values.items():
             mlflow.log_metric(metric_key(f"lift_loss.{loss}.{name}"), float(value))
     for name, seconds in result.timings.items():
         mlflow.log_metric(f"time.{name}", seconds)
-    mlflow.log_table(result.metrics.reset_index(names="ranking"), "metrics.json")
-    mlflow.log_table(result.loss_comparison.reset_index(), "lift_loss_comparison.json")
-    if len(rejects):
-        mlflow.log_table(rejects.astype(str), "rejects.json")
-    for name, figure in plots.items():
-        mlflow.log_figure(figure, f"plots/{name}.png")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / RECOMMENDER_FILE
-        joblib.dump(result.recommender, path)
-        info = mlflow.pyfunc.log_model(
-            name="model", registered_model_name=MODEL_NAME, **_model_kwargs(path, example)
-        )
-    run = mlflow.active_run()
-    assert run is not None
-    return run.info.run_id, str(info.registered_model_version)
-
-
-def feature_importance(recommender: Recommender) -> pd.DataFrame:
-    """Gain importance of each feature in the lift model and the fit ranker, as shares."""
-    frame = pd.DataFrame(
-        {
-            "lift": recommender.lift.feature_importance(),
-            "fit": recommender.ranker.model_.booster_.feature_importance("gain"),
-        },
-        index=list(FEATURES),
-    )
-    return frame / frame.sum()

@@ -1,55 +1,60 @@
-"""Check an export against the data contract before training.
+"""Check whole tables against the data contract: creators, campaigns and outcomes together.
 
-    python -m recommender.validate --creators F [--campaigns F] [--outcomes F] [--rejects F]
-
-Prints how many rows of each table are valid and rejected, the most common
-reasons, and writes every rejected row (with `table` and `reject_reason`) to
---rejects. Exits 1 only when a file as a whole is unusable or a table has no
-valid row; the message is one line, never a traceback.
+`validate_tables` checks frames, `load_tables` files; outcomes are checked
+against the valid creators and campaigns. `summarise` says what happened in
+lines for people and `combined_rejects` puts every rejected row in one frame
+(with `table` and `reject_reason` first). The `validate` command is built on them.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+import os
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
 from recommender import schema
-from recommender.io import DataFileError, read_table, write_table
+from recommender.io import DataFileError, read_table
 
 TABLE_COLUMN = "table"
 
 
-def load_table(
-    path: str | Path, table: schema.Table, known: Mapping[str, Iterable[object]] | None = None
-) -> schema.Validated:
-    """Read and validate one file; DataFileError for whole-file problems."""
-    frame = read_table(path)
-    try:
-        return schema.validate(frame, table, known=known, source=str(path))
-    except schema.ContractError as exc:
-        raise DataFileError(str(exc)) from None
-
-
-def load_tables(
-    creators: str | Path, campaigns: str | Path | None = None, outcomes: str | Path | None = None
+def validate_tables(
+    frames: Mapping[str, pd.DataFrame], sources: Mapping[str, object] | None = None
 ) -> dict[str, schema.Validated]:
-    """Validate a set of files; outcomes are checked against the valid creators and campaigns."""
-    result = {"creators": load_table(creators, schema.CREATORS)}
-    if campaigns is not None:
-        result["campaigns"] = load_table(campaigns, schema.CAMPAIGNS)
-    if outcomes is not None:
-        known: dict[str, Iterable[object]] = {"creator_id": result["creators"].valid["creator_id"]}
-        if "campaigns" in result:
-            known["campaign_id"] = result["campaigns"].valid["campaign_id"]
-        result["outcomes"] = load_table(outcomes, schema.OUTCOMES, known=known)
+    """Validate the creators frame and, when given, the campaigns and outcomes frames.
+
+    `frames` maps table names (creators, campaigns, outcomes) to frames; `sources`
+    names where each came from, for messages. Outcomes must name valid creators
+    (and valid campaigns, when campaigns are given). Raises DataFileError when a
+    table lacks a required column altogether.
+    """
+    result: dict[str, schema.Validated] = {}
+    for name in ("creators", "campaigns", "outcomes"):
+        if name not in frames:
+            continue
+        known: dict[str, Iterable[object]] = {}
+        if name == "outcomes":
+            known["creator_id"] = result["creators"].valid["creator_id"]
+            if "campaigns" in result:
+                known["campaign_id"] = result["campaigns"].valid["campaign_id"]
+        source = str((sources or {}).get(name, "")) or None
+        try:
+            result[name] = schema.validate(
+                frames[name], schema.TABLES[name], known=known, source=source
+            )
+        except schema.ContractError as exc:
+            raise DataFileError(str(exc)) from None
     return result
 
 
-def summarise(tables: dict[str, schema.Validated], top: int = 5) -> list[str]:
+def load_tables(paths: Mapping[str, str | os.PathLike[str]]) -> dict[str, schema.Validated]:
+    """Read and validate table files ({"creators": path, ...}, as validate_tables)."""
+    frames = {name: read_table(path) for name, path in paths.items()}
+    return validate_tables(frames, paths)
+
+
+def summarise(tables: Mapping[str, schema.Validated], top: int = 5) -> list[str]:
     """Lines for the user: counts per table, then the most common problems."""
     lines = []
     for name, checked in tables.items():
@@ -68,50 +73,12 @@ def summarise(tables: dict[str, schema.Validated], top: int = 5) -> list[str]:
     return lines
 
 
-def combined_rejects(tables: dict[str, schema.Validated]) -> pd.DataFrame:
+def combined_rejects(tables: Mapping[str, schema.Validated]) -> pd.DataFrame:
+    """Every table's rejected rows in one frame, `table` and `reject_reason` first."""
     parts = [
         checked.rejects.assign(**{TABLE_COLUMN: name})
         for name, checked in tables.items()
         if len(checked.rejects)
     ]
-    if not parts:
-        return pd.DataFrame(columns=[TABLE_COLUMN, schema.REJECT_REASON])
-    rejects = pd.concat(parts, ignore_index=True)
-    first = [TABLE_COLUMN, schema.REJECT_REASON]
-    return rejects[first + [c for c in rejects.columns if c not in first]]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recommender.validate", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--creators", required=True, help="creators file (.csv/.parquet/.jsonl)")
-    parser.add_argument("--campaigns", help="campaigns file")
-    parser.add_argument("--outcomes", help="outcomes file (checked against the two above)")
-    parser.add_argument("--rejects", help="write rejected rows here, with table and reason")
-    args = parser.parse_args(argv)
-    try:
-        tables = load_tables(args.creators, args.campaigns, args.outcomes)
-        for line in summarise(tables):
-            print(line)
-        rejects = combined_rejects(tables)
-        if args.rejects:
-            write_table(rejects, args.rejects)
-            print(f"wrote {len(rejects):,} rejected rows to {args.rejects}")
-        elif len(rejects):
-            print("(pass --rejects FILE to write the rejected rows with their reasons)")
-    except DataFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    empty = [name for name, checked in tables.items() if checked.counts[0] == 0]
-    if empty:
-        print(f"error: no valid rows in {', '.join(empty)}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    rejects = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return schema.reason_first(rejects, TABLE_COLUMN)

@@ -1,52 +1,97 @@
-"""Wiring of the training job: files -> validation -> training -> MLflow -> model directory.
+"""Training as users run it: data in (a folder or frames), a trained model and its metrics out.
 
-train.py parses arguments and calls `run_training`; everything here is plain
-Python so tests can call it too.
+    import recommender
+    result = recommender.train("data/demo")                  # validate, train, evaluate
+    result = recommender.train("data/demo", track=True)      # ... and log to MLflow, gate
+    result.metrics, result.recommender
+
+The command line's `train` calls this too; the pure training step is
+modeling.training.fit_and_evaluate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from recommender import evaluate
-from recommender.io import FORMATS, DataFileError, read_table
-from recommender.modeling.training import TrainConfig, TrainResult, train
-from recommender.validate import combined_rejects, load_tables, summarise
+from recommender import config, evaluate, schema
+from recommender.io import DataFileError, find_table, read_table
+from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
+from recommender.validate import combined_rejects, load_tables, summarise, validate_tables
 
 TABLE_NAMES = ("creators", "campaigns", "outcomes")
-TRUTH_FILE = "expected_outcomes"
+TRUTH_FILE = "expected_outcomes"  # a simulator's noise-free truth, under truth/
+
+TrainingData = str | os.PathLike[str] | Mapping[str, pd.DataFrame]
 
 
-def find_table(folder: Path, name: str, required: bool = True) -> Path | None:
-    """The one file called NAME.csv / .parquet / .jsonl in folder."""
-    found = [folder / f"{name}{ext}" for ext in FORMATS if (folder / f"{name}{ext}").is_file()]
-    if len(found) > 1:
-        raise DataFileError(
-            f"{folder}: more than one {name} file ({', '.join(p.name for p in found)})"
-        )
-    if not found:
-        if required:
-            raise DataFileError(f"{folder}: no {name} file (.csv, .parquet or .jsonl)")
-        return None
-    return found[0]
+def train(
+    data: TrainingData,
+    *,
+    seed: int = 0,
+    options: TrainConfig | None = None,
+    truth: pd.DataFrame | None = None,
+    track: bool = False,
+    experiment: str | None = None,
+    model_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Validate campaign history, train the recommender, and measure it on held-out campaigns.
 
+    data: a folder holding creators, campaigns and outcomes files (.csv, .parquet
+    or .jsonl; a `truth/expected_outcomes` file there is used for evaluation
+    only), or a mapping {"creators": frame, "campaigns": frame, "outcomes": frame}.
+    Rows that break the contract are left out and returned in `rejects`.
+    seed: the seed of the split and the models (ignored when `options` is given).
+    options: every training setting (TrainConfig); by default TrainConfig(seed=seed).
+    truth: noise-free expected outcomes to evaluate against (a simulator's).
+    track: log the run to MLflow (config's tracking store), register the model
+    and move the `champion` alias if it beats the current champion; the
+    result's `run` says what happened.
+    experiment: the MLflow experiment (config's default when None).
+    model_dir: also export the model there as an MLflow model directory.
+    progress: called with a line for each step (e.g. print).
 
-@dataclass(frozen=True)
-class TrainingRun:
-    result: TrainResult
-    run_id: str
-    version: str
-    promoted: bool
-    gate_message: str
-    tracking_uri: str
+    Returns a TrainResult: `.recommender` (fitted), `.metrics` (model and
+    baselines), `.test`, `.split`, `.rejects`, `.run`. Raises DataFileError
+    when the data as a whole cannot be used.
+    """
+    say = progress or (lambda message: None)
+    if isinstance(data, Mapping):
+        missing = [name for name in TABLE_NAMES if name not in data]
+        if missing:
+            raise DataFileError(f"the training data has no {', '.join(missing)} table")
+        where, checked = "", validate_tables(data)
+    else:
+        where, checked = f"{data}: ", load_tables(_find(Path(data)))
+    for line in summarise(checked):
+        say(line)
+    empty = [name for name in TABLE_NAMES if not len(checked[name].valid)]
+    if empty:
+        raise DataFileError(f"{where}no valid rows in {', '.join(empty)}")
+    if truth is None and not isinstance(data, Mapping):
+        truth = _read_truth(Path(data), say)
+    valid = {name: checked[name].valid for name in TABLE_NAMES}
+    settings = options or TrainConfig(seed=seed)
+    result = fit_and_evaluate(
+        valid["creators"], valid["campaigns"], valid["outcomes"], truth, settings, say
+    )
+    result = replace(result, rejects=combined_rejects(checked))
+    say(format_metrics(result.metrics, result.truth))
+    if track:
+        result = _track(result, checked, settings, data, experiment, say)
+    if model_dir is not None:
+        _export(result, Path(model_dir))
+        say(f"model exported to {model_dir}")
+    return result
 
 
 def format_metrics(metrics: pd.DataFrame, truth: str) -> str:
+    """The held-out metrics table with the model's lead over the best baseline."""
     best_baseline = metrics.drop(index="model")[evaluate.GATE_METRIC].max()
     ratio = metrics.loc["model", evaluate.GATE_METRIC] / best_baseline
     table = metrics.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
@@ -56,95 +101,62 @@ def format_metrics(metrics: pd.DataFrame, truth: str) -> str:
     )
 
 
-def run_training(
-    data_dir: Path,
-    model_dir: Path,
-    project_root: Path,
-    experiment: str = "creator-recommender",
-    config: TrainConfig | None = None,
-    say: Callable[[str], None] = print,
-) -> TrainingRun:
-    """Validate the data in data_dir, train, log to MLflow, export and gate the model."""
-    config = config or TrainConfig()
-    paths = {name: find_table(data_dir, name) for name in TABLE_NAMES}
-    tables = load_tables(paths["creators"], paths["campaigns"], paths["outcomes"])  # type: ignore[arg-type]
-    for line in summarise(tables):
-        say(line)
-    empty = [name for name, checked in tables.items() if checked.counts[0] == 0]
-    if empty:
-        raise DataFileError(f"{data_dir}: no valid rows in {', '.join(empty)}")
-    truth_path = (
-        find_table(data_dir / "truth", TRUTH_FILE, required=False)
-        if (data_dir / "truth").is_dir()
-        else None
-    )
-    expected = read_table(truth_path) if truth_path else None
-    if expected is not None:
-        expected = expected.astype({"campaign_id": str, "creator_id": str})
-        for column in ("expected_lift_usd", "true_fit", "true_cost_usd"):
-            expected[column] = pd.to_numeric(expected[column], errors="coerce")
-        say(f"evaluating against the noise-free truth in {truth_path}")
+def _find(folder: Path) -> dict[str, Path]:
+    """The three table files of a training folder."""
+    if not folder.is_dir():
+        raise DataFileError(f"{folder}: no such folder")
+    found = {name: find_table(folder, name) for name in TABLE_NAMES}
+    return {name: path for name, path in found.items() if path is not None}
 
-    valid = {name: checked.valid for name, checked in tables.items()}
-    result = train(valid["creators"], valid["campaigns"], valid["outcomes"], expected, config, say)
-    say(format_metrics(result.metrics, result.truth))
 
-    import mlflow
+def _read_truth(folder: Path, say: Callable[[str], None]) -> pd.DataFrame | None:
+    """A simulator's noise-free truth under folder/truth/, if there is one."""
+    if not (folder / "truth").is_dir():
+        return None
+    path = find_table(folder / "truth", TRUTH_FILE, required=False)
+    if path is None:
+        return None
+    expected = read_table(path).astype({"campaign_id": str, "creator_id": str})
+    for column in ("expected_lift_usd", "true_fit", "true_cost_usd"):
+        expected[column] = pd.to_numeric(expected[column], errors="coerce")
+    say(f"evaluating against the noise-free truth in {path}")
+    return expected
 
-    from recommender import plots, tracking
 
-    uri = tracking.set_tracking(project_root)
-    tracking.use_experiment(experiment, project_root)
-    example = tracking.as_model_input(result.test, rows=3)
-    figures: dict[str, Any] = {
-        "feature_importance": plots.feature_importance(
-            tracking.feature_importance(result.recommender)
-        ),
-        "ndcg_by_k": plots.ndcg_by_k(_ndcg_table(result), result.truth),
-        "lift_calibration": plots.lift_calibration(result.test),
-    }
+def _track(
+    result: TrainResult,
+    checked: Mapping[str, schema.Validated],
+    settings: TrainConfig,
+    data: TrainingData,
+    experiment: str | None,
+    say: Callable[[str], None],
+) -> TrainResult:
+    from recommender import tracking
+
     params = {
-        "seed": config.seed,
-        "test_fraction": config.test_fraction,
-        "folds": config.folds,
-        "losses_compared": ",".join(config.losses),
-        "interval_coverage_target": config.interval_coverage,
-        "n_estimators": config.n_estimators,
-        "data_dir": str(data_dir),
-        **{f"rows.{name}": len(frame) for name, frame in valid.items()},
-        **{f"rejected.{name}": checked.counts[1] for name, checked in tables.items()},
+        "seed": settings.seed,
+        "test_fraction": settings.test_fraction,
+        "folds": settings.folds,
+        "losses_compared": ",".join(settings.losses),
+        "interval_coverage_target": settings.interval_coverage,
+        "n_estimators": settings.n_estimators,
+        "data_dir": "(frames)" if isinstance(data, Mapping) else str(data),
+        **{f"rows.{name}": len(table.valid) for name, table in checked.items()},
+        **{f"rejected.{name}": len(table.rejects) for name, table in checked.items()},
     }
-    with mlflow.start_run() as run:
-        run_id, version = tracking.log_training_run(
-            result,
-            tables=valid,
-            params=params,
-            rejects=combined_rejects(tables),
-            example=example,
-            plots=figures,
-        )
-        new_metric = float(result.metrics.at["model", evaluate.GATE_METRIC])  # type: ignore[arg-type]
-
-        def champion_metric(champion: Any) -> float:
-            model = mlflow.pyfunc.load_model(f"models:/{tracking.MODEL_NAME}/{champion.version}")
-            predicted = model.predict(tracking.as_model_input(result.test))
-            frame = result.test.drop(columns=["expected_roi"]).assign(
-                expected_roi=predicted["expected_roi"].to_numpy()
-            )
-            return evaluate.ndcg_at_k(frame, "expected_roi", evaluate.TRUTH_ROI, 10)
-
-        decision = tracking.champion_gate(version, new_metric, champion_metric)
-        mlflow.set_tag("champion_gate", decision.message)
-        mlflow.set_tag("promoted", str(decision.promoted).lower())
-    tracking.export_model(result.recommender, example, model_dir)
-    plots.close(figures.values())
-    say(f"MLflow run {run.info.run_id} ({uri}); registered {tracking.MODEL_NAME} version {version}")
-    say(decision.message)
-    say(f"model exported to {model_dir}")
-    return TrainingRun(result, run_id, version, decision.promoted, decision.message, uri)
+    valid = {name: table.valid for name, table in checked.items()}
+    run = tracking.track_training(result, valid, params, experiment or config.settings().experiment)
+    say(
+        f"MLflow run {run.run_id} ({run.tracking_uri}); "
+        f"registered {tracking.MODEL_NAME} version {run.version}"
+    )
+    say(run.gate_message)
+    return replace(result, run=run)
 
 
-def _ndcg_table(result: TrainResult) -> pd.DataFrame:
-    seed = result.recommender.metadata["seed"]
-    frame, baselines = evaluate.with_baselines(result.test, result.test_features, seed)
-    return evaluate.ndcg_by_k(frame, {"model": "expected_roi", **baselines}, range(1, 51))
+def _export(result: TrainResult, model_dir: Path) -> None:
+    from recommender import tracking
+
+    tracking.export_model(
+        result.recommender, tracking.as_model_input(result.test, rows=3), model_dir
+    )

@@ -1,8 +1,15 @@
-"""LightGBM settings shared by every model, chosen for reproducibility on 2 cores."""
+"""What every LightGBM model of the project shares: settings chosen for reproducibility on
+2 cores, and the estimator plumbing of KernelWalkedModel."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
+from sklearn.utils import check_consistent_length, column_or_1d
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from recommender.trees import Trees
 
 
 def lgbm_params(random_state: int | None, **overrides: Any) -> dict[str, Any]:
@@ -26,3 +33,52 @@ def lgbm_params(random_state: int | None, **overrides: Any) -> dict[str, Any]:
     }
     params.update(overrides)
     return params
+
+
+class KernelWalkedModel:
+    """What the project's LightGBM estimators share: NaN features allowed (LightGBM learns
+    where unknown values go), inputs checked against fit's, trees walked by the compiled
+    kernel (trees.py), contributions and gain importance.
+
+    Mix in before scikit-learn's BaseEstimator; `fit` sets `model_` (a LightGBM model)
+    and calls `_walk_trees`.
+    """
+
+    model_: Any
+    trees_: Trees
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def contributions(self, X: Any) -> np.ndarray:
+        """Per-feature contributions to the raw prediction (last column: the bias)."""
+        check_is_fitted(self, "trees_")
+        return self.trees_.contributions(self._checked(X))[1]
+
+    def feature_importance(self) -> np.ndarray:
+        """Split gain per feature."""
+        check_is_fitted(self, "model_")
+        return np.asarray(self.model_.booster_.feature_importance("gain"), dtype=float)
+
+    def _fit_input(self, X: Any, y: Any, *others: Any) -> tuple[np.ndarray, np.ndarray]:
+        """X as floats (NaN allowed) and y as one column, of the same length as `others`."""
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64)
+        target = column_or_1d(y, warn=True)
+        check_consistent_length(X, target, *others)
+        return X, target
+
+    def _walk_trees(self) -> None:
+        self.trees_ = Trees.from_lightgbm(self.model_.booster_)
+
+    def _raw(self, X: Any) -> np.ndarray:
+        """The sum of the trees' leaf values for each row of X."""
+        check_is_fitted(self, "trees_")
+        return self.trees_.predict(self._checked(X))
+
+    def _checked(self, X: Any) -> np.ndarray:
+        checked: np.ndarray = validate_data(
+            self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64
+        )
+        return checked

@@ -1,12 +1,15 @@
 """Sales lift: return per dollar, with a loss suited to noisy, heavy-tailed measurements.
 
-The model learns lift per dollar of cost (`roi = sales_lift_usd / cost_usd`),
-which puts a $20 nano post and a $20,000 mega post on one scale, on an
+The model learns lift per dollar of cost (`measured_return`: sales_lift_usd /
+cost), which puts a $20 nano post and a $20,000 mega post on one scale, on an
 asinh scale (linear near zero, logarithmic in the tails, defined for the
 negative lifts that measurement noise produces). Expected lift is then
-`roi * cost`. Intervals come from quantile models on the same scale
+`return * cost`. Intervals come from quantile models on the same scale
 (quantiles survive monotone transforms), widened by split-conformal
 calibration (CQR) on held-out campaigns so their coverage is what it claims.
+
+This module owns that scale: `return_scale` chooses it, `to_model_scale` and
+`from_model_scale` cross it.
 """
 
 from __future__ import annotations
@@ -17,19 +20,51 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
 
-from recommender.modeling.lgbm import lgbm_params
-from recommender.modeling.trees import Trees
+from recommender.modeling.lgbm import KernelWalkedModel, lgbm_params
 
 LOSSES = ("l2", "huber", "fair", "l1")
 
 
-class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+def measured_cost(pairs: pd.DataFrame) -> pd.Series:
+    """What each hire cost: cost_usd, else the creator's asking price; NaN when unknown or 0."""
+    cost = pairs.get("cost_usd", pd.Series(np.nan, index=pairs.index))
+    if "price_per_post_usd" in pairs.columns:
+        cost = cost.fillna(pairs["price_per_post_usd"])
+    cost = pd.to_numeric(cost, errors="coerce").astype(float)
+    return cost.where(cost > 0)
+
+
+def measured_return(pairs: pd.DataFrame) -> pd.Series:
+    """sales_lift_usd per dollar paid (NaN where the cost is unknown)."""
+    return pairs["sales_lift_usd"].astype(float) / measured_cost(pairs)
+
+
+def return_scale(returns: np.ndarray) -> float:
+    """Where asinh turns from linear to logarithmic: a fifth of the median absolute return."""
+    values = np.asarray(returns, dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(max(np.median(np.abs(finite)) / 5, 1e-6))
+
+
+def to_model_scale(returns: np.ndarray, scale: float) -> np.ndarray:
+    """Returns on the scale the models learn: asinh(returns / scale)."""
+    return np.asarray(np.arcsinh(np.asarray(returns, dtype=float) / scale), dtype=float)
+
+
+def from_model_scale(values: np.ndarray, scale: float) -> np.ndarray:
+    """The inverse of `to_model_scale`: back to returns per dollar."""
+    return np.asarray(np.sinh(values) * scale, dtype=float)
+
+
+class ReturnRegressor(KernelWalkedModel, RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Predicts return per dollar; `predict` gives the point estimate in dollars per dollar.
 
     `loss` is LightGBM's objective on the asinh scale (l2, huber, fair, l1, or
-    quantile with `alpha`). `scale` sets where asinh turns logarithmic; by
-    default the median absolute return of the training data.
+    quantile with `alpha`). `scale` sets where asinh turns logarithmic; None
+    takes `return_scale` of the training targets. Rows with a non-finite target
+    are left out of training. `contributions` are on the model's (asinh) scale.
     """
 
     def __init__(
@@ -48,10 +83,15 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
 
-    def fit(self, X: pd.DataFrame, y: Any) -> ReturnRegressor:
-        target = np.asarray(y, dtype=float)
+    def fit(self, X: Any, y: Any) -> ReturnRegressor:
+        """Fit on features X and returns per dollar y; returns self."""
+        # NaN targets are allowed (hires of unknown cost): y is checked here, not by sklearn.
+        X, y = self._fit_input(X, y)
+        target = y.astype(float)
         finite = np.isfinite(target)
-        self.scale_ = float(self.scale or max(np.median(np.abs(target[finite])) / 5, 1e-6))
+        if not finite.any():
+            raise ValueError("no finite target to learn from")
+        self.scale_ = return_scale(target) if self.scale is None else float(self.scale)
         extra: dict[str, Any] = {"objective": self.loss}
         if self.loss == "quantile":
             extra["alpha"] = self.alpha
@@ -63,27 +103,22 @@ class ReturnRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                 **extra,
             )
         )
-        self.model_.fit(X[finite], np.arcsinh(target[finite] / self.scale_))
-        self.n_features_in_ = X.shape[1]
-        self.trees_ = Trees.from_lightgbm(self.model_.booster_)
+        self.model_.fit(X[finite], to_model_scale(target[finite], self.scale_))
+        self._walk_trees()
         return self
 
-    def predict_transformed(self, X: pd.DataFrame) -> np.ndarray:
-        return self.trees_.predict(X)
+    def predict_transformed(self, X: Any) -> np.ndarray:
+        """Predictions on the model's (asinh) scale."""
+        return self._raw(X)
 
     def to_return(self, transformed: np.ndarray) -> np.ndarray:
-        return np.asarray(np.sinh(transformed) * self.scale_, dtype=float)
+        """Predictions on the model's scale back to returns per dollar."""
+        check_is_fitted(self, "scale_")
+        return from_model_scale(transformed, self.scale_)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
+        """The point estimate of return per dollar for each row of X."""
         return self.to_return(self.predict_transformed(X))
-
-    def feature_importance(self) -> np.ndarray:
-        """Split gain per feature."""
-        return np.asarray(self.model_.booster_.feature_importance("gain"), dtype=float)
-
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """Per-feature contributions to the prediction on the model's scale (last column: bias)."""
-        return self.trees_.contributions(X)[1]
 
 
 def mean_calibration(predicted: np.ndarray, measured: np.ndarray) -> float:

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRanker
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from recommender.modeling.lgbm import lgbm_params
-from recommender.modeling.trees import Trees
+from recommender.modeling.lgbm import KernelWalkedModel, lgbm_params
 
 MAX_LABEL = 4
 
 
-def fit_labels(
+def campaign_fit_labels(
     fit_rating: pd.Series | None, measured_return: pd.Series, campaign_id: pd.Series
 ) -> np.ndarray:
     """Relevance labels 0..4: the brand's fit_rating where given, else derived from outcomes.
@@ -31,21 +31,28 @@ def fit_labels(
     return rating.fillna(derived).clip(0, MAX_LABEL).round().to_numpy(dtype=int)
 
 
-class FitRanker(BaseEstimator):  # type: ignore[misc]
-    """Ranks creators within a campaign; `fit_score` maps raw scores to 0..1.
+class CampaignFitRanker(KernelWalkedModel, BaseEstimator):  # type: ignore[misc]
+    """Ranks creators within a campaign by fit; `fit_score` maps raw scores to 0..1.
 
     fit_score is the share of training pairs that scored lower, so it reads
-    the same across campaigns ("better fit than 80% of past hires").
+    the same across campaigns ("better fit than 80% of past hires"). Labels are
+    whole relevance grades 0..4 (`campaign_fit_labels`).
     """
 
     def __init__(self, random_state: int | None = 0, n_estimators: int = 150) -> None:
         self.random_state = random_state
         self.n_estimators = n_estimators
 
-    def fit(self, X: pd.DataFrame, y: Any, group_ids: pd.Series) -> FitRanker:
-        order = np.argsort(np.asarray(group_ids, dtype=str), kind="stable")
-        groups = pd.Series(np.asarray(group_ids, dtype=str)[order])
-        sizes = groups.groupby(groups, sort=False).size().to_numpy()
+    def fit(self, X: Any, y: Any, *, groups: Any = None) -> CampaignFitRanker:
+        """Learn to order rows of the same group (campaign) by their grade y; returns self.
+
+        `groups` holds each row's campaign id; None puts every row in one group.
+        """
+        ids = np.zeros(len(X), dtype=str) if groups is None else np.asarray(groups, dtype=str)
+        X, labels = self._fit_input(X, y, ids)
+        order = np.argsort(ids, kind="stable")
+        ordered = pd.Series(ids[order])
+        sizes = ordered.groupby(ordered, sort=False).size().to_numpy()
         self.model_ = LGBMRanker(
             **lgbm_params(
                 self.random_state,
@@ -55,18 +62,17 @@ class FitRanker(BaseEstimator):  # type: ignore[misc]
                 min_child_samples=20,
             )
         )
-        self.model_.fit(X.iloc[order], np.asarray(y)[order], group=sizes)
-        self.trees_ = Trees.from_lightgbm(self.model_.booster_)
-        self.train_scores_ = np.sort(self.predict(X))
+        self.model_.fit(X[order], np.asarray(labels)[order], group=sizes)
+        self._walk_trees()
+        self.train_scores_ = np.sort(self.trees_.predict(X))
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.trees_.predict(X)
-
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """Per-feature contributions to the raw ranking score (last column: bias)."""
-        return self.trees_.contributions(X)[1]
+    def predict(self, X: Any) -> np.ndarray:
+        """Raw ranking scores: higher is a better fit (compare within a campaign)."""
+        return self._raw(X)
 
     def fit_score(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores as the share of training pairs that scored lower (0..1)."""
+        check_is_fitted(self, "train_scores_")
         rank = np.searchsorted(self.train_scores_, raw, side="left")
         return np.asarray(rank / max(len(self.train_scores_), 1), dtype=float)

@@ -1,86 +1,258 @@
-"""The combined recommender: features, fit ranker and lift models behind one predict()."""
+"""The recommender: features, the campaign-fit ranker and the lift models as one estimator.
+
+    Recommender(random_state=0).fit(history)   # a pair frame with outcome columns
+    recommender.predict(pairs)                  # PREDICTION_COLUMNS for each pair
+    recommender.score_pairs(pairs)              # the same, with what reasons and flags need
+
+`fit` learns everything from the campaigns it is given: out-of-fold
+predictions over campaign folds choose the lift loss, fix the mean calibration
+and calibrate the interval (conformal), then the final models are fitted on
+all of them. `clone(recommender).fit(other_history)` trains afresh.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import GroupKFold
+from sklearn.utils.validation import check_is_fitted
 
-from recommender import schema
-from recommender.features import CAMPAIGN_PREFIX
-from recommender.modeling.lift import ReturnRegressor
-from recommender.modeling.ranker import FitRanker
+from recommender import evaluate, schema
+from recommender.features import FEATURES, PairFeatures
+from recommender.modeling.lift import (
+    LOSSES,
+    ReturnRegressor,
+    conformal_margin,
+    from_model_scale,
+    mean_calibration,
+    measured_return,
+    return_scale,
+    to_model_scale,
+)
+from recommender.modeling.ranker import CampaignFitRanker, campaign_fit_labels
 
-MIN_COST_USD = 1.0
 # Raised when a saved model's structure changes; an older model must be retrained.
-MODEL_FORMAT = 4
-PREDICTION_COLUMNS = (
-    "campaign_id", "creator_id", "score", "fit_score", "expected_lift_usd", "lift_low_usd",
-    "lift_high_usd", "cost_usd", "expected_roi", "tier",
-)  # fmt: skip
+MODEL_FORMAT = 5
+MIN_COST_USD = 1.0  # a gifted post still costs something (product, time)
+MIN_COSTS = 50  # hires with a known cost needed to learn return per dollar
+RETURN_PER_DOLLAR, LIFT_USD = "return_per_dollar", "lift_usd"  # what the lift models learn
+
+# Which model's output each objective ranks by, and so whose contributions explain it.
+OBJECTIVE_MODEL = {"sales": "lift", "awareness": "fit", "content": "fit"}
+assert set(OBJECTIVE_MODEL) == set(schema.OBJECTIVES)
 
 
 @dataclass(frozen=True)
-class Recommender:
-    """Everything training learned; `predict` turns a pair frame into scored columns.
+class PairScores:
+    """What scoring a pair frame gives, in one object: nothing else reaches into the model.
 
-    score follows the campaign's objective: sales -> expected_roi (expected
-    incremental sales per dollar; expected lift when training knew no costs);
-    awareness -> engagements per dollar weighted by fit; content -> fit_score.
+    predictions: PREDICTION_COLUMNS, one row per pair (the pairs' index);
+    features: the FEATURES the models read;
+    contributions: per-feature contributions (plus the bias, last) of the model
+    behind each row's score (OBJECTIVE_MODEL), on that model's own scale;
+    anomaly_threshold: the anomaly score above which an account is among the
+    10% most unusual of the training market (for flags).
     """
 
-    features: Pipeline
-    ranker: FitRanker
-    lift: ReturnRegressor
-    lift_low: ReturnRegressor
-    lift_high: ReturnRegressor
-    calibration: float  # mean-calibration factor of the point return
-    margin: float  # conformal widening of the quantile band, on the model's scale
-    interval_coverage: float  # the coverage the band was calibrated for
-    metadata: dict[str, Any] = field(default_factory=dict)
+    predictions: pd.DataFrame
+    features: pd.DataFrame
+    contributions: np.ndarray
+    anomaly_threshold: float
 
-    def transform(self, pairs: pd.DataFrame) -> pd.DataFrame:
-        return self.features.transform(pairs)  # type: ignore[no-any-return]
 
-    def predict(
+class Recommender(BaseEstimator):  # type: ignore[misc]
+    """Campaign fit, expected sales lift with an interval, ROI and a score per objective.
+
+    Parameters are the training settings: `losses` are the lift losses compared
+    out of fold on `folds` campaign folds; the interval is calibrated to
+    `interval_coverage`; `n_estimators` rounds per lift model.
+    """
+
+    def __init__(
         self,
-        pairs: pd.DataFrame,
-        features: pd.DataFrame | None = None,
-        lift_contributions: np.ndarray | None = None,
-    ) -> pd.DataFrame:
-        """Scored columns for each pair; pass features and the lift model's contributions
-        when already computed (the contributions add up to its prediction)."""
-        X = self.transform(pairs) if features is None else features
-        fit_score = self.ranker.fit_score(self.ranker.predict(X))
-        if lift_contributions is None:
-            point = self.lift.predict_transformed(X)
-        else:
-            point = lift_contributions.sum(axis=1)
-        low = self.lift_low.predict_transformed(X) - self.margin
-        high = self.lift_high.predict_transformed(X) + self.margin
-        cost = X["price_usd"].to_numpy(dtype=float)
-        # The models learned return per dollar; or lift itself when training knew no costs.
-        per_dollar = np.ones_like(cost) if self.metadata.get("unit_cost") else cost
-        expected = self.calibration * self.lift.to_return(point)
-        expected_lift = expected * per_dollar
-        lift_low = np.minimum(self.lift.to_return(low) * per_dollar, expected_lift)
-        lift_high = np.maximum(self.lift.to_return(high) * per_dollar, expected_lift)
-        # A gifted post still costs something (product, time): at least $1 per post.
-        expected_roi = expected_lift / np.maximum(cost, MIN_COST_USD)
+        random_state: int | None = 0,
+        n_estimators: int = 300,
+        folds: int = 4,
+        losses: Sequence[str] = LOSSES,
+        interval_coverage: float = 0.8,
+    ) -> None:
+        self.random_state = random_state
+        self.n_estimators = n_estimators
+        self.folds = folds
+        self.losses = losses
+        self.interval_coverage = interval_coverage
 
-        objective = (
-            pairs[f"{CAMPAIGN_PREFIX}objective"].astype("string").str.lower()
-            if f"{CAMPAIGN_PREFIX}objective" in pairs.columns
-            else pd.Series(schema.DEFAULT_OBJECTIVE, index=pairs.index, dtype="string")
-        ).fillna(schema.DEFAULT_OBJECTIVE)
-        awareness = fit_score * X["engagements_per_dollar"].fillna(0).to_numpy()
+    # --- training -------------------------------------------------------------------
+
+    def fit(
+        self, X: pd.DataFrame, y: Any = None, *, progress: Callable[[str], None] | None = None
+    ) -> Recommender:
+        """Learn from past hires: X is a pair frame carrying the outcome columns
+        (sales_lift_usd; cost_usd and fit_rating where known); `y` is ignored.
+        `progress` is told what is happening. Returns self."""
+        say = progress or (lambda message: None)
+        history = X.reset_index(drop=True)
+        target = self._target(history, say)
+        grades = campaign_fit_labels(
+            history.get("fit_rating"), pd.Series(target), history["campaign_id"]
+        )
+        affinity_signal = evaluate.within_group_percentile(
+            history.assign(_return=target), "_return"
+        ).fillna(0.5)
+        has_return = np.isfinite(target)
+        self.return_scale_ = return_scale(target[has_return])
+        self._fit_calibration(history, target, affinity_signal, say)
+
+        self.features_ = PairFeatures(random_state=self.random_state)
+        X_all = self.features_.fit_transform(history, affinity_signal)
+        self.ranker_ = CampaignFitRanker(random_state=self.random_state).fit(
+            X_all, grades, groups=history["campaign_id"]
+        )
+        alpha = self._alpha
+        self.lift_ = self._regressor(self.lift_loss_).fit(X_all, target)
+        self.lift_low_ = self._regressor("quantile", alpha).fit(X_all, target)
+        self.lift_high_ = self._regressor("quantile", 1 - alpha).fit(X_all, target)
+        self.model_format_ = MODEL_FORMAT
+        return self
+
+    @property
+    def _alpha(self) -> float:
+        return (1 - self.interval_coverage) / 2
+
+    def _target(self, history: pd.DataFrame, say: Callable[[str], None]) -> np.ndarray:
+        """Return per dollar of each hire; lift in USD when too few costs are known."""
+        returns = measured_return(history)
+        if int(returns.notna().sum()) >= MIN_COSTS:
+            self.target_ = RETURN_PER_DOLLAR
+            return returns.to_numpy(dtype=float)
+        self.target_ = LIFT_USD
+        say(
+            f"fewer than {MIN_COSTS} hires with a known cost (cost_usd or price_per_post_usd): "
+            "learning lift in USD; return per dollar will be unknown"
+        )
+        return history["sales_lift_usd"].to_numpy(dtype=float)
+
+    def _fit_calibration(
+        self,
+        history: pd.DataFrame,
+        target: np.ndarray,
+        affinity_signal: pd.Series,
+        say: Callable[[str], None],
+    ) -> None:
+        """Out of fold: choose the lift loss, the mean calibration and the interval's margin."""
+        oof = self._out_of_fold(history, target, affinity_signal, say)
+        has_return = np.isfinite(target)
+        scored = history.loc[has_return, ["campaign_id"]].assign(_return=target[has_return])
+        comparison = {}
+        for loss in self.losses:
+            scored["_pred"] = oof[loss][has_return]
+            comparison[loss] = {
+                "oof_ndcg_roi@10": evaluate.ndcg_at_k(scored, "_pred", "_return", 10),
+                "oof_spearman_roi": evaluate.spearman(scored, "_pred", "_return"),
+            }
+        self.loss_comparison_ = pd.DataFrame.from_dict(comparison, orient="index")
+        self.loss_comparison_.index.name = "loss"
+        self.lift_loss_ = str(self.loss_comparison_["oof_ndcg_roi@10"].idxmax())
+        say(f"lift loss: {self.lift_loss_} (best out-of-fold NDCG@10 of the ROI ranking)")
+        scale = self.return_scale_
+        self.calibration_ = mean_calibration(from_model_scale(oof[self.lift_loss_], scale), target)
+        self.margin_ = conformal_margin(
+            oof["q_low"][has_return], oof["q_high"][has_return],
+            to_model_scale(target, scale)[has_return], self.interval_coverage,
+        )  # fmt: skip
+
+    def _out_of_fold(
+        self,
+        history: pd.DataFrame,
+        target: np.ndarray,
+        affinity_signal: pd.Series,
+        say: Callable[[str], None],
+    ) -> dict[str, np.ndarray]:
+        """Each loss's (and each interval quantile's) predictions for campaigns it did not see."""
+        campaigns = history["campaign_id"]
+        n_folds = max(2, min(self.folds, campaigns.nunique()))
+        oof = {name: np.full(len(history), np.nan) for name in (*self.losses, "q_low", "q_high")}
+        quantiles = (("q_low", self._alpha), ("q_high", 1 - self._alpha))
+        folds = GroupKFold(n_splits=n_folds).split(history, groups=campaigns)
+        for number, (train_rows, held_rows) in enumerate(folds, start=1):
+            features = PairFeatures(random_state=self.random_state)
+            X_train = features.fit_transform(
+                history.iloc[train_rows], affinity_signal.iloc[train_rows]
+            )
+            X_held = features.transform(without_outcomes(history.iloc[held_rows]))
+            for loss in self.losses:
+                model = self._regressor(loss).fit(X_train, target[train_rows])
+                oof[loss][held_rows] = model.predict_transformed(X_held)
+            for name, alpha in quantiles:
+                model = self._regressor("quantile", alpha).fit(X_train, target[train_rows])
+                oof[name][held_rows] = model.predict_transformed(X_held)
+            say(f"fold {number}/{n_folds}: compared {len(self.losses)} lift losses")
+        return oof
+
+    def _regressor(self, loss: str, alpha: float = 0.5) -> ReturnRegressor:
+        # 300 rounds at 0.04 by default; fewer rounds learn proportionally faster. The
+        # interval's quantile models get half the rounds at twice the rate: the conformal
+        # step corrects their band, and every round costs at scoring time.
+        rounds, rate = self.n_estimators, min(12.0 / self.n_estimators, 0.3)
+        if loss == "quantile":
+            rounds, rate = max(rounds // 2, 1), min(2 * rate, 0.3)
+        return ReturnRegressor(
+            loss=loss, alpha=alpha, scale=self.return_scale_, random_state=self.random_state,
+            n_estimators=rounds, learning_rate=rate,
+        )  # fmt: skip
+
+    # --- prediction -----------------------------------------------------------------
+
+    def features_for(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """The FEATURES of each pair, as the models read them."""
+        check_is_fitted(self, "features_")
+        return self.features_.transform(pairs)
+
+    def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """PREDICTION_COLUMNS for each row of the pair frame `pairs` (same index)."""
+        X = self.features_for(pairs)
+        return self._predictions(pairs, X, self.lift_.predict_transformed(X))
+
+    def score_pairs(self, pairs: pd.DataFrame) -> PairScores:
+        """Predictions, features and the contributions behind each row's score, in one pass."""
+        X = self.features_for(pairs)
+        lift_contributions = self.lift_.contributions(X)
+        # The contributions add up to the lift model's prediction.
+        predictions = self._predictions(pairs, X, lift_contributions.sum(axis=1))
+        by_fit = np.isin(schema.objectives(pairs), _objectives_of("fit"))
+        contributions = lift_contributions.copy()
+        if by_fit.any():
+            contributions[by_fit] = self.ranker_.contributions(X.loc[by_fit])
+        return PairScores(predictions, X, contributions, self.features_.anomaly_threshold)
+
+    def _predictions(
+        self, pairs: pd.DataFrame, X: pd.DataFrame, lift_point: np.ndarray
+    ) -> pd.DataFrame:
+        fit_score = self.ranker_.fit_score(self.ranker_.predict(X))
+        low = self.lift_low_.predict_transformed(X) - self.margin_
+        high = self.lift_high_.predict_transformed(X) + self.margin_
+        cost = X["price_usd"].to_numpy(dtype=float)
+        # What a predicted return multiplies to give lift in USD: the cost, or 1 when the
+        # models learned lift itself (training knew no costs).
+        cost_basis = cost if self.target_ == RETURN_PER_DOLLAR else np.ones_like(cost)
+        expected_lift = self.calibration_ * self.lift_.to_return(lift_point) * cost_basis
+        lift_low = np.minimum(self.lift_.to_return(low) * cost_basis, expected_lift)
+        lift_high = np.maximum(self.lift_.to_return(high) * cost_basis, expected_lift)
+        expected_roi = expected_lift / np.maximum(cost, MIN_COST_USD)
+        sales = expected_roi if self.target_ == RETURN_PER_DOLLAR else expected_lift
+        by_objective = {
+            "sales": sales,
+            "awareness": fit_score * X["engagements_per_dollar"].fillna(0).to_numpy(),
+            "content": fit_score,
+        }
+        objective = schema.objectives(pairs)
         score = np.select(
-            [objective.to_numpy() == "awareness", objective.to_numpy() == "content"],
-            [awareness, fit_score],
-            default=expected_lift if self.metadata.get("unit_cost") else expected_roi,
+            [objective == name for name in by_objective], list(by_objective.values()), sales
         )
         return pd.DataFrame(
             {
@@ -96,4 +268,22 @@ class Recommender:
                 "tier": schema.tier_of(pairs["followers"]),
             },
             index=pairs.index,
+        )[list(schema.PREDICTION_COLUMNS)]
+
+    def feature_importance(self) -> pd.DataFrame:
+        """Share of split gain per feature, for the lift model and the fit ranker."""
+        check_is_fitted(self, "lift_")
+        frame = pd.DataFrame(
+            {"lift": self.lift_.feature_importance(), "fit": self.ranker_.feature_importance()},
+            index=list(FEATURES),
         )
+        return frame / frame.sum()
+
+
+def _objectives_of(model: str) -> list[str]:
+    return [objective for objective, used in OBJECTIVE_MODEL.items() if used == model]
+
+
+def without_outcomes(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pair frame without what a hire brought: what a model may see before hiring."""
+    return pairs.drop(columns=[c for c in schema.OUTCOME_COLUMNS if c in pairs.columns])

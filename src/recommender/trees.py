@@ -5,32 +5,46 @@ lift models, the price model and the IsolationForest, and for the reasons,
 each feature's contribution along the path a row takes. This kernel walks the
 same trees with the same split rules as LightGBM and scikit-learn, a block of
 rows one tree level at a time so the rows' walks overlap in the CPU, each tree
-only as deep as it goes, and collects the contributions in the same pass. On
-330,000 rows of our 300-tree lift model (2 cores) it took about 1.0 s against
-2.1 s for LightGBM's predict, and 1.4-2.3 s with contributions against 5.3 s
-for LightGBM's pred_leaf plus the sparse product that turned leaves into
-contributions before.
+only as deep as it goes, and collects the contributions in the same pass
+(benchmarks/score_330k.py measures it).
 
 Contributions are the tree-path ("Saabas") decomposition: every split hands
 the change in node value (child minus parent) to the feature it splits on, so
 contributions plus the bias add up exactly to the raw prediction, like
-pred_contrib's TreeSHAP values, at a small fraction of TreeSHAP's cost (182
-microseconds a row for 300 trees of depth 4). On the leading feature of a row
-the two agree about 94% of the time (tests/test_trees.py checks it).
-
+pred_contrib's TreeSHAP values, at a small fraction of TreeSHAP's cost.
 tests/test_trees.py holds the kernel to LightGBM's and scikit-learn's own
-predictions, with NaN, zero and on-the-threshold values.
+predictions (NaN, zero and on-the-threshold values included), and checks that
+its leading feature mostly agrees with TreeSHAP's.
+
+This module imports nothing of the project: features and models both build on it.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 import pandas as pd
+
+
+def _cache_dir() -> str:
+    """The user's cache folder: numba would otherwise cache compiled code beside this file,
+    which in an installed package is site-packages."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if base.startswith("~"):  # no home folder to expand
+        base = tempfile.gettempdir()
+    return str(Path(base) / "creator-recommender" / "numba")
+
+
+# numba sets its config's attributes at run time, which mypy cannot see.
+if not numba.config.CACHE_DIR:  # type: ignore[attr-defined]  # NUMBA_CACHE_DIR: the user's
+    numba.config.CACHE_DIR = _cache_dir()  # type: ignore[attr-defined]
 
 # LightGBM's missing-value handling of a numerical split (include/LightGBM/tree.h).
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
@@ -97,6 +111,7 @@ def use_threads(threads: bool) -> None:
 
 
 def walk(*args: Any) -> np.ndarray:
+    """Run the kernel chosen by `use_threads` (arguments as `_walk`'s)."""
     return _kernel["walk"](*args)
 
 
@@ -123,6 +138,7 @@ class Trees:
 
     @property
     def bias(self) -> float:
+        """The sum of the roots' values: what every row starts from."""
         return float(self.value[self.roots].sum())
 
     @classmethod
@@ -208,6 +224,7 @@ class _Nodes:
         self.roots: list[int] = []
 
     def add_leaf(self, value: float) -> int:
+        """A leaf node holding `value`; returns its index."""
         index = len(self.values)
         self.splits.append((-1, np.inf, MISSING_NONE, True))
         self.children.append((index, index))
@@ -216,14 +233,17 @@ class _Nodes:
 
     def add_split(self, feature: int, threshold: float, missing: int, default_left: bool,
                   value: float) -> int:  # fmt: skip
+        """A split node (children linked later); returns its index."""
         index = self.add_leaf(value)
         self.splits[index] = (feature, threshold, missing, default_left)
         return index
 
     def link(self, node: int, left: int, right: int) -> None:
+        """Make `left` and `right` the children of split `node`."""
         self.children[node] = (left, right)
 
     def add_lightgbm(self, node: dict[str, Any]) -> int:
+        """A node of LightGBM's model dump and everything under it; returns its index."""
         if "split_feature" not in node:
             return self.add_leaf(float(node["leaf_value"]))
         if node["decision_type"] != "<=":
@@ -238,6 +258,7 @@ class _Nodes:
         return index
 
     def freeze(self, n_features: int, isolation_scale: float = 1.0) -> Trees:
+        """The collected nodes as Trees' flat arrays."""
         count = len(self.values)
         feature = np.array([s[0] for s in self.splits], dtype=np.int64).reshape(count)
         threshold = np.array([s[1] for s in self.splits], dtype=np.float64).reshape(count)

@@ -1,18 +1,18 @@
-"""End to end: train.py on a tiny market; MLflow registry, champion gate, model directory."""
+"""MLflow: `creator-recommender train` logs, registers, gates and exports; the exported and
+registered models score as the library does."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from recommender.cli import main
+from recommender.model_store import load_model
+from recommender.schema import pair_frame
 from recommender.simulate import generate_market, write_market
-
-ROOT = Path(__file__).resolve().parents[1]
+from recommender.tracking import as_model_input, metric_key
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +22,21 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def train(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workspace / 'mlflow.db'}"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        capture_output=True, text=True, env=env, cwd=workspace, timeout=600,
-    )  # fmt: skip
+def train(workspace: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["train", *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    return code, out
 
 
 @pytest.mark.slow
-def test_train_registers_exports_and_gates(workspace: Path, monkeypatch: pytest.MonkeyPatch):
+def test_train_registers_exports_and_gates(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
     model_dir = workspace / "model"
     args = ("--data", str(workspace / "data"), "--model-dir", str(model_dir), "--experiment", "t")
-    first = train(workspace, *args)
-    assert first.returncode == 0, first.stderr[-2000:]
-    out = first.stdout
+    _, out = train(workspace, capsys, *args)
     assert "held-out campaigns, noise-free truth:" in out
     for row in ("model", "random", "most_followers", "highest_engagement", "niche_then_engagement"):
         assert f"\n{row} " in out
@@ -45,9 +45,8 @@ def test_train_registers_exports_and_gates(workspace: Path, monkeypatch: pytest.
     assert (model_dir / "MLmodel").is_file()
     assert (workspace / "mlruns").is_dir()  # artifacts beside the tracking database
 
-    second = train(workspace, *args)
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert "version 2 does not beat champion version 1" in second.stdout  # same data, same model
+    _, second = train(workspace, capsys, *args)
+    assert "version 2 does not beat champion version 1" in second  # same data, same model
 
     import mlflow
     from mlflow import MlflowClient
@@ -66,15 +65,12 @@ def test_train_registers_exports_and_gates(workspace: Path, monkeypatch: pytest.
                          "plots/lift_calibration.png"}  # fmt: skip
 
     # The exported directory is a working MLflow model that agrees with the library.
-    from recommender.features import pair_frame
-    from recommender.tracking import as_model_input, load_exported
-
     data = workspace / "data"
     creators, campaigns = pd.read_csv(data / "creators.csv"), pd.read_csv(data / "campaigns.csv")
     outcomes = pd.read_csv(data / "outcomes.csv").head(30)
     pairs = pair_frame(creators, campaigns, outcomes[["campaign_id", "creator_id"]])
     from_mlflow = mlflow.pyfunc.load_model(str(model_dir)).predict(as_model_input(pairs))
-    from_library = load_exported(model_dir).predict(pairs)
+    from_library = load_model(model_dir).predict(pairs)
     pd.testing.assert_series_equal(
         from_mlflow["expected_roi"].reset_index(drop=True),
         from_library["expected_roi"].reset_index(drop=True),
@@ -83,19 +79,15 @@ def test_train_registers_exports_and_gates(workspace: Path, monkeypatch: pytest.
     # Scoring straight from the registry's champion gives the same scores as its export.
     import recommender
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
     campaign = {"campaign_id": "k", "niche": "pet"}
     by_uri = recommender.score(creators.head(30), campaign, "models:/creator-recommender@champion")
     by_dir = recommender.score(creators.head(30), campaign, model_dir)
     assert by_uri["score"].tolist() == by_dir["score"].tolist()
 
 
-def test_bad_data_folder_is_one_line(tmp_path: Path):
-    (tmp_path / "data").mkdir()
-    pd.DataFrame({"creator_id": ["a"]}).to_csv(tmp_path / "data" / "creators.csv", index=False)
-    result = train(tmp_path, "--data", str(tmp_path / "data"), "--model-dir", str(tmp_path / "m"))
-    assert result.returncode == 1
-    assert (
-        result.stderr.strip()
-        == f"error: {tmp_path / 'data'}: no campaigns file (.csv, .parquet or .jsonl)"
-    )
+def test_model_input_has_the_signatures_columns_and_types(trained):
+    example = as_model_input(trained.test, rows=3)
+    assert len(example) == 3 and example.columns[0] == "campaign_id"
+    assert example["followers"].dtype == float
+    assert not pd.api.types.is_numeric_dtype(example["campaign_niche"])
+    assert metric_key("ndcg_roi@10") == "ndcg_roi_at_10"

@@ -1,0 +1,355 @@
+"""The `creator-recommender` command: parse arguments, call the package, print.
+
+    creator-recommender simulate  --out DIR [--seed N] [--creators N] [--campaigns N]
+    creator-recommender validate  --creators F [--campaigns F] [--outcomes F] [--rejects F]
+    creator-recommender train     [--data DIR] [--model-dir DIR] [--experiment NAME] [--seed N]
+    creator-recommender score     --creators F --campaign F [--model M] [--out F] [--top K] ...
+    creator-recommender plan      --creators F --campaign F --budget USD [--explore S] ...
+    creator-recommender http      [--host 127.0.0.1] [--port 8000] [--model M]
+    creator-recommender feedback  --data DIR --new F [--rejects F]
+    creator-recommender real      [--src DIR] [--out F]
+
+Defaults (data, models, the MLflow store) are relative to the working directory
+(see recommender.config). A whole-run problem is one line on stderr and exit
+code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from recommender import config
+
+PROG = "creator-recommender"
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    from recommender.io import DataFileError
+    from recommender.model_store import ModelNotFound
+    from recommender.scoring import ScoringError
+
+    try:
+        command: Command = args.run
+        return command(args)
+    except (DataFileError, ScoringError, ModelNotFound, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `... | head`: the reader left; the files are written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
+    except OSError as exc:  # a folder that cannot be written, a disk that is full
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's parser: one subparser per subcommand, each knowing what it runs."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Choose social-media creators for a campaign from your own results."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_simulate, _validate, _train, _score, _plan, _http, _feedback, _real):
+        add(commands)
+    return parser
+
+
+def _version() -> str:
+    from recommender import __version__
+
+    return __version__
+
+
+# --- simulate -----------------------------------------------------------------------
+
+
+def _simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("simulate", help="generate the demo market (deterministic in --seed)")
+    sub.add_argument("--out", type=Path, help="output folder (default data/demo)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--creators", type=int, default=20_000, help="number of creators")
+    sub.add_argument("--campaigns", type=int, default=300, help="number of campaigns")
+    sub.add_argument("--format", choices=("csv", "parquet", "jsonl"), default="csv")
+    sub.set_defaults(run=run_simulate)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Write a demo market: creators, campaigns, outcomes, and the truth under truth/."""
+    if args.creators < 100 or args.campaigns < 1:
+        raise ValueError("need at least 100 creators and 1 campaign")
+    from recommender.simulate import generate_market, write_market
+
+    market = generate_market(args.creators, args.campaigns, args.seed)
+    for path in write_market(market, args.out or config.settings().demo_data, args.format):
+        print(f"wrote {path}")
+    print(
+        f"{len(market.creators):,} creators, {len(market.campaigns):,} campaigns, "
+        f"{len(market.outcomes):,} outcomes (seed {args.seed})"
+    )
+    return 0
+
+
+# --- validate -----------------------------------------------------------------------
+
+
+def _validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("validate", help="check files against the data contract")
+    sub.add_argument("--creators", required=True, help="creators file (.csv/.parquet/.jsonl)")
+    sub.add_argument("--campaigns", help="campaigns file")
+    sub.add_argument("--outcomes", help="outcomes file (checked against the two above)")
+    sub.add_argument("--rejects", help="write rejected rows here, with table and reason")
+    sub.set_defaults(run=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Count valid and rejected rows per table, name the common problems, write the rejects.
+    Exits 1 when a table has no valid row."""
+    from recommender.io import write_table
+    from recommender.validate import combined_rejects, load_tables, summarise
+
+    paths = {"creators": args.creators, "campaigns": args.campaigns, "outcomes": args.outcomes}
+    tables = load_tables({name: path for name, path in paths.items() if path is not None})
+    for line in summarise(tables):
+        print(line)
+    rejects = combined_rejects(tables)
+    if args.rejects:
+        write_table(rejects, args.rejects)
+        print(f"wrote {len(rejects):,} rejected rows to {args.rejects}")
+    elif len(rejects):
+        print("(pass --rejects FILE to write the rejected rows with their reasons)")
+    empty = [name for name, checked in tables.items() if checked.counts[0] == 0]
+    if empty:
+        print(f"error: no valid rows in {', '.join(empty)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- train --------------------------------------------------------------------------
+
+
+def _train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("train", help="train on campaign history, track it in MLflow")
+    sub.add_argument("--data", type=Path, help="folder with creators, campaigns, outcomes "
+                     "(default: generate the demo market into data/demo)")  # fmt: skip
+    sub.add_argument("--model-dir", type=Path, help="export here (default models/latest)")
+    sub.add_argument("--experiment", help=f"MLflow experiment (default {config.MODEL_NAME})")
+    sub.add_argument("--seed", type=int, default=0, help="seed of the split, models and demo")
+    sub.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    sub.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, print the held-out metrics against the baselines, log, gate and export."""
+    from recommender.workflow import train
+
+    settings = config.settings()
+    if not args.no_tracking:
+        _quiet_mlflow()
+    data = args.data
+    if data is None:
+        from recommender.simulate import generate_market, write_market
+
+        data = settings.demo_data
+        write_market(generate_market(seed=args.seed), data)
+        print(f"generated the demo market (seed {args.seed}) into {data}")
+    train(
+        data,
+        seed=args.seed,
+        track=not args.no_tracking,
+        experiment=args.experiment,
+        model_dir=args.model_dir or settings.model_dir,
+        progress=print,
+    )
+    return 0
+
+
+def _quiet_mlflow() -> None:
+    """MLflow's own INFO lines and download bars drown the table train prints."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow  # noqa: F401  (configures its loggers on import; quiet them after)
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+# --- score and plan -----------------------------------------------------------------
+
+
+def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
+    sub.add_argument("--creators", required=True, type=Path, help="creators file")
+    sub.add_argument("--campaign", required=True, type=Path,
+                     help="a .json campaign, or a campaigns file")  # fmt: skip
+    sub.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
+    sub.add_argument("--out", type=Path, default=Path(out))
+    sub.add_argument("--rejects", type=Path, help="default: <out>.rejects beside --out")
+
+
+def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("score", help="score a creators file for one or more campaigns")
+    _inputs(sub, "scored.csv")
+    sub.add_argument("--top", type=int, help="keep the best K creators of each campaign")
+    sub.add_argument("--show", type=int, default=0, help="print the best N rows with reasons")
+    sub.add_argument("--workers", type=int,
+                     help="scoring processes (default: one per core for large files)")  # fmt: skip
+    sub.set_defaults(run=run_score)
+
+
+def _rejects_path(args: argparse.Namespace) -> Path:
+    default = args.out.with_name(f"{args.out.stem}.rejects{args.out.suffix}")
+    return Path(args.rejects or default)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Score a creators file; print the counts (and the best rows with --show)."""
+    for name in ("top", "workers"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    from recommender.batch import score_file
+    from recommender.explain import top_rows
+
+    report = score_file(
+        args.creators, args.campaign, args.out, _rejects_path(args), args.model, args.top,
+        workers=args.workers, show=args.show,
+    )  # fmt: skip
+    if report.scored == 0:
+        print("error: nothing could be scored; see the rejects file", file=sys.stderr)
+        return 1
+    if args.show:
+        print(top_rows(report.best))
+    return 0
+
+
+def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("plan", help="choose creators within a budget")
+    _inputs(sub, "plan.csv")
+    sub.add_argument("--budget", required=True, type=float, help="USD")
+    sub.add_argument("--explore", type=float, default=0.0, help="share of budget for learning")
+    rules = sub.add_argument_group("constraints (the campaign's platform always holds)")
+    rules.add_argument("--target-country", help="hire only creators whose audience is there")
+    rules.add_argument("--min-followers", type=float)
+    rules.add_argument("--max-followers", type=float)
+    rules.add_argument("--max-sponsorship", type=float, metavar="SHARE",
+                       help="most sponsored share of recent posts")  # fmt: skip
+    rules.add_argument("--max-niche-share", type=float, help="cap on any one niche's budget share")
+    segment = "cap per audience segment (niche x audience country x tier)"
+    rules.add_argument("--max-segment-share", type=float, help=segment)
+    flagged = "also hire accounts flagged suspect_followers or high_sponsorship"
+    rules.add_argument("--include-flagged", action="store_true", help=flagged)
+    sub.set_defaults(run=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Plan, write the plan's files, print its summary; exit 1 when nobody could be hired."""
+    from recommender.batch import plan_file
+    from recommender.explain import left_out_text, plan_lines
+    from recommender.planning import EXCLUDED_FLAGS, Constraints
+
+    constraints = Constraints(
+        target_country=args.target_country,
+        min_followers=args.min_followers,
+        max_followers=args.max_followers,
+        max_sponsorship_ratio=args.max_sponsorship,
+        excluded_flags=() if args.include_flagged else EXCLUDED_FLAGS,
+        max_niche_share=args.max_niche_share,
+        max_segment_share=args.max_segment_share,
+    )
+    rejects = _rejects_path(args)
+    result, files = plan_file(args.creators, args.campaign, args.budget, args.out, rejects,
+                              args.model, args.explore, constraints)  # fmt: skip
+    summary = result.summary
+    outputs = f"{files.chosen}, summary -> {files.summary}"
+    if files.figure is not None:
+        outputs += f", figure -> {files.figure.name}"
+    print(f"plan for {summary['campaign_id'] or args.campaign}: {summary['creators']} creators "
+          f"({summary['exploration_creators']} exploring) -> {outputs}")  # fmt: skip
+    for line in plan_lines(summary):
+        print(line)
+    print(f"  {len(result.rejects):,} candidate rows rejected -> {files.rejects}")
+    if summary["creators"]:
+        return 0
+    why = (
+        "every row was rejected" if result.candidates.empty else left_out_text(summary["left_out"])
+    )
+    print(f"error: no candidate could be hired within the budget ({why or 'none fits'})",
+          file=sys.stderr)  # fmt: skip
+    return 1
+
+
+# --- http ---------------------------------------------------------------------------
+
+
+def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("http", help="serve POST /score, POST /plan and GET /health")
+    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--port", type=int, default=8000)
+    sub.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
+    sub.set_defaults(run=run_http)
+
+
+def run_http(args: argparse.Namespace) -> int:
+    """Serve the scoring API until stopped."""
+    import uvicorn
+
+    from recommender.http_api import create_app
+
+    uvicorn.run(create_app(args.model), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+# --- feedback and real --------------------------------------------------------------
+
+
+def _feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("feedback", help="add new campaign outcomes to a training folder")
+    sub.add_argument("--data", required=True, type=Path,
+                     help="training folder (creators, campaigns, outcomes)")  # fmt: skip
+    sub.add_argument("--new", required=True, type=Path, help="new outcomes file")
+    sub.add_argument("--rejects", type=Path, help="where refused rows go (default: beside --new)")
+    sub.set_defaults(run=run_feedback)
+
+
+def run_feedback(args: argparse.Namespace) -> int:
+    """Append new outcomes once each; exit 1 when none was added."""
+    from recommender.feedback import add_outcome_file
+
+    rejects = args.rejects or args.new.with_name(f"{args.new.stem}.rejects.csv")
+    result, outcomes = add_outcome_file(args.data, args.new, rejects)
+    print(f"added {result.added:,} outcome rows to {outcomes}; "
+          f"{len(result.rejects):,} refused -> {rejects}")  # fmt: skip
+    return 0 if result.added else 1
+
+
+def _real(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("real", help="turn the research dataset of real creators into a "
+                              "creators file")  # fmt: skip
+    sub.add_argument("--src", type=Path, help="folder with influencers.tsv and posts.csv.gz "
+                     "(default data/external/instagram)")  # fmt: skip
+    sub.add_argument("--out", type=Path, default=Path("data/real/creators.parquet"))
+    sub.set_defaults(run=run_real)
+
+
+def run_real(args: argparse.Namespace) -> int:
+    """Write the real creators in the creators contract."""
+    from recommender.io import write_table
+    from recommender.real import load_real_creators
+
+    creators = load_real_creators(args.src)
+    write_table(creators, args.out)
+    no_posts = int(creators["avg_likes"].isna().sum())
+    print(f"wrote {len(creators):,} real creators to {args.out} "
+          f"({no_posts:,} have no post in the sample, so no likes to average)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Checks that several test files share: the scored-output contract, read from the files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from recommender.schema import REJECT_REASON, SCORED_COLUMNS
+
+
+def scored_output_problems(creators: Path, scored: Path, rejects: Path) -> list[str]:
+    """What breaks DESIGN.md's contract in a scored CSV and its rejects (empty: none).
+
+    The contract's columns come first; ranks run 1..n within each campaign;
+    every scored row has reasons and every rejected row a reason; intervals
+    hold their expected lift; with one campaign, scored + rejected = input rows.
+    Written from DESIGN.md, not from the code under test.
+    """
+    given = pd.read_csv(creators, dtype=str, keep_default_na=False)
+    out = pd.read_csv(scored, dtype={"creator_id": str, "campaign_id": str},
+                      keep_default_na=False)  # fmt: skip
+    rejected = pd.read_csv(rejects, dtype=str, keep_default_na=False)
+    problems = []
+    if list(out.columns[: len(SCORED_COLUMNS)]) != list(SCORED_COLUMNS):
+        problems.append(f"the first columns are not {list(SCORED_COLUMNS)}")
+        return problems
+    if len(rejected) and (rejected.get(REJECT_REASON, pd.Series([""])).str.strip() == "").any():
+        problems.append("a rejected row has no reason")
+    for campaign, rows in out.groupby("campaign_id"):
+        if sorted(rows["rank"].astype(int)) != list(range(1, len(rows) + 1)):
+            problems.append(f"ranks of campaign {campaign} are not 1..n")
+    if out["campaign_id"].nunique() == 1 and len(out) + len(rejected) != len(given):
+        problems.append(f"{len(given)} input rows != {len(out)} scored + {len(rejected)} rejected")
+    if (out["reasons"].astype(str).str.strip() == "").any():
+        problems.append("a scored row has no reasons")
+    low, mid, high = (pd.to_numeric(out[c]) for c in ("lift_low_usd", "expected_lift_usd",
+                                                      "lift_high_usd"))  # fmt: skip
+    if not ((low <= mid + 1e-9) & (mid <= high + 1e-9)).all():
+        problems.append("an interval does not hold its expected lift")
+    return problems

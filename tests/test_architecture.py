@@ -1,0 +1,142 @@
+"""The shape of the package: layers import one way, units stay readable, public names say
+what they promise. These read the source; they run nothing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "recommender"
+
+# files -> schema -> features -> models -> scores -> files: a module may import its own
+# layer and those below, never one above (function-level imports included).
+LAYERS = {
+    "trees": 0, "config": 0,
+    "io": 1, "schema": 1,
+    "features": 2, "evaluate": 2, "simulate": 2, "real": 2, "validate": 2,
+    "modeling": 3, "modeling.lgbm": 3, "modeling.lift": 3, "modeling.ranker": 3,
+    "modeling.recommender": 3, "modeling.training": 3,
+    "model_store": 4, "explain": 4, "plots": 4,
+    "scoring": 5,
+    "planning": 6,
+    "batch": 7, "tracking": 7, "workflow": 7, "feedback": 7, "http_api": 7, "pyfunc_model": 7,
+    "cli": 8,
+}  # fmt: skip
+MAX_FUNCTION_LINES = 60
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        if name != "__init__":
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def project_imports(path: Path) -> set[str]:
+    """The recommender modules `path` imports anywhere (TYPE_CHECKING blocks aside)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    local = {name.removeprefix("recommender.") for name in names}
+    return local & set(LAYERS)
+
+
+def test_every_module_has_a_layer():
+    assert set(modules()) == set(LAYERS)
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_imports_go_one_way(module: str):
+    upward = {
+        imported
+        for imported in project_imports(modules()[module])
+        if LAYERS[imported] > LAYERS[module]
+    }
+    assert not upward, f"{module} (layer {LAYERS[module]}) imports {upward} from above"
+
+
+def test_the_tree_kernel_imports_nothing_of_the_project():
+    assert project_imports(modules()["trees"]) == set()
+
+
+def functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def test_no_function_is_longer_than_a_screen():
+    long = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({length} lines)"
+        for path in modules().values()
+        for node in functions(ast.parse(path.read_text()))
+        if (length := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
+    ]
+    assert not long
+
+
+def public_definitions(body: list[ast.stmt], prefix: str = "") -> list[tuple[str, ast.AST]]:
+    """Public functions, classes and methods of public classes (overload stubs aside)."""
+    found: list[tuple[str, ast.AST]] = []
+    for node in body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if node.name.startswith("_"):
+            continue
+        if any("overload" in ast.unparse(d) for d in getattr(node, "decorator_list", [])):
+            continue
+        found.append((prefix + node.name, node))
+        if isinstance(node, ast.ClassDef):
+            found += public_definitions(node.body, f"{prefix}{node.name}.")
+    return found
+
+
+def test_every_public_class_and_function_says_what_it_does():
+    missing = [
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in [*modules().values(), PACKAGE / "__init__.py"]
+        for name, node in public_definitions(ast.parse(path.read_text()).body)
+        if not ast.get_docstring(node)  # type: ignore[arg-type]
+    ]
+    assert not missing
+
+
+def test_docstrings_quote_no_timings():
+    """Timings go stale: they live in benchmarks/ and the README."""
+    import re
+
+    timing = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|seconds|microseconds)\b")
+    quoted = []
+    for path in modules().values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+                doc = ast.get_docstring(node) or ""
+                quoted += [f"{path.name}: {m.group(0)}" for m in timing.finditer(doc)]
+    assert not quoted
+
+
+def test_nothing_is_found_from_the_package_location():
+    """Defaults come from recommender.config (the working directory), never from __file__,
+    except to read files shipped inside the package."""
+    allowed = {"tracking"}  # ships the package's own code inside each MLflow model
+    users = {
+        name
+        for name, path in modules().items()
+        if "__file__" in path.read_text() and name not in allowed
+    }
+    assert not users

@@ -1,0 +1,331 @@
+"""The `creator-recommender` command, run as users run it: every subcommand, its files and
+its one-line errors. Most tests call the command in this process (cli.main); the last ones
+run the installed console script and the checkout's shims as separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import scored_output_problems
+
+from recommender.cli import main
+from recommender.io import read_table, write_table
+from recommender.simulate import generate_market, write_market
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "target_country": "US", "product_price_usd": 30}
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `creator-recommender ARGS`, in this process."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code: int, err: str, message: str) -> None:
+    assert code == 1
+    assert err.strip().startswith("error:") and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.fixture
+def files(tmp_path: Path, market) -> Path:
+    """A candidate CSV with four broken rows and a duplicate, and a campaign JSON."""
+    creators = market.creators.head(200).astype(object)
+    creators.loc[10, "followers"] = "-7"
+    creators.loc[11, "platform"] = "myspace"
+    creators.loc[12, "avg_likes"] = "lots"
+    creators.loc[13, "audience_female_share"] = "1.4"
+    creators = pd.concat([creators, creators.iloc[[0]]], ignore_index=True)  # a duplicate
+    creators.to_csv(tmp_path / "creators.csv", index=False)
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    return tmp_path
+
+
+# --- score --------------------------------------------------------------------------
+
+
+def test_score_writes_good_rows_scored_and_broken_rows_rejected(files, model_dir, capsys):
+    out, rejects = files / "out" / "scored.csv", files / "out" / "rejects.csv"
+    code, stdout, err = run(
+        capsys, "score", "--creators", files / "creators.csv", "--campaign",
+        files / "campaign.json", "--model", model_dir, "--out", out, "--rejects", rejects,
+        "--show", "3",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "201 creator rows: 196 scored rows for 1 campaign(s)" in stdout
+    assert "5 rejected" in stdout
+    scored, rejected = pd.read_csv(out), pd.read_csv(rejects)
+    assert len(scored) == 196 and sorted(scored["rank"]) == list(range(1, 197))
+    assert rejected["reject_reason"].tolist() == [
+        "followers: must be >= 0 (got '-7')",
+        "platform: must be one of instagram, tiktok, youtube (got 'myspace')",
+        "avg_likes: not a number (got 'lots')",
+        "audience_female_share: must be <= 1 (got '1.4')",
+        "creator_id: duplicate of an earlier row",
+    ]
+    assert scored_output_problems(files / "creators.csv", out, rejects) == []
+    # --show prints the best rows from what was scored: the file's first three.
+    shown = [line.split()[1] for line in stdout.splitlines() if line[:4].strip().endswith(".")]
+    assert shown == scored["creator_id"].head(3).tolist()
+
+
+def test_the_contract_check_catches_broken_output(files, model_dir, capsys):
+    out, rejects = files / "scored.csv", files / "scored.rejects.csv"
+    code, _, _ = run(capsys, "score", "--creators", files / "creators.csv", "--campaign",
+                     files / "campaign.json", "--model", model_dir, "--out", out)  # fmt: skip
+    assert code == 0 and scored_output_problems(files / "creators.csv", out, rejects) == []
+    scored = pd.read_csv(out)
+    scored.drop(index=[0]).to_csv(files / "lost_a_row.csv", index=False)
+    scored.assign(reasons="").to_csv(files / "no_reasons.csv", index=False)
+    assert scored_output_problems(files / "creators.csv", files / "lost_a_row.csv", rejects)
+    assert scored_output_problems(files / "creators.csv", files / "no_reasons.csv", rejects)
+
+
+def test_score_keeps_the_top_of_many_candidate_lists(files, model_dir, market, capsys):
+    campaigns = pd.DataFrame([CAMPAIGN, {**CAMPAIGN, "campaign_id": "k2", "niche": "food"}])
+    campaigns.to_csv(files / "campaigns.csv", index=False)
+    rows = pd.concat([market.creators.head(30).assign(campaign_id="k1"),
+                      market.creators.iloc[30:60].assign(campaign_id="k2")])  # fmt: skip
+    rows.to_parquet(files / "lists.parquet")
+    out = files / "top.jsonl"
+    code, _, err = run(capsys, "score", "--creators", files / "lists.parquet", "--campaign",
+                       files / "campaigns.csv", "--model", model_dir, "--out", out,
+                       "--top", 5)  # fmt: skip
+    assert code == 0, err
+    scored = pd.read_json(out, lines=True, dtype={"creator_id": str})
+    assert scored.groupby("campaign_id")["rank"].apply(list).to_dict() == {
+        "k1": [1, 2, 3, 4, 5], "k2": [1, 2, 3, 4, 5],
+    }  # fmt: skip
+    assert (files / "top.rejects.jsonl").is_file()
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("unreadable", "cannot read as parquet"),
+        ("no_model", "no trained model here"),
+        ("bad_campaign", "no valid campaign: niche: required value missing"),
+        ("unknown_campaign", "nothing could be scored"),
+        ("bad_top", "--top must be at least 1"),
+    ],
+)
+def test_score_problems_are_one_line(files, model_dir, market, capsys, setup, message):
+    creators, campaign, model = files / "creators.csv", files / "campaign.json", str(model_dir)
+    extra: list[str] = []
+    if setup == "unreadable":
+        creators = files / "broken.parquet"
+        creators.write_text("not parquet")
+    elif setup == "no_model":
+        model = str(files / "nowhere")
+    elif setup == "bad_campaign":
+        campaign.write_text(json.dumps({"campaign_id": "k", "niche": ""}))
+    elif setup == "bad_top":
+        extra = ["--top", "0"]
+    else:
+        market.creators.head(5).assign(campaign_id="ghost").to_csv(files / "ghost.csv", index=False)
+        creators = files / "ghost.csv"
+    code, _, err = run(capsys, "score", "--creators", creators, "--campaign", campaign,
+                       "--model", model, "--out", files / "o.csv", *extra)  # fmt: skip
+    one_line_error(code, err, message)
+
+
+# --- plan ---------------------------------------------------------------------------
+
+
+def test_plan_writes_the_plan_its_rejects_summary_and_figure(tmp_path, market, model_dir, capsys):
+    creators = market.creators.head(300).copy()
+    creators.loc[creators.index[:2], "followers"] = -5  # invalid rows: rejected with a reason
+    creators.to_csv(tmp_path / "creators.csv", index=False)
+    (tmp_path / "c.json").write_text('{"campaign_id": "k", "niche": "pet"}')
+    code, out, err = run(
+        capsys, "plan", "--creators", tmp_path / "creators.csv", "--campaign", tmp_path / "c.json",
+        "--budget", 1500, "--explore", 0.1, "--model", model_dir, "--out", tmp_path / "plan.csv",
+        "--target-country", "US", "--max-segment-share", 0.4,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "the same budget on the" in out and "audience elsewhere" in out
+    planned = pd.read_csv(tmp_path / "plan.csv")
+    assert planned["cost_usd"].sum() <= 1500 + 1e-6 and "why" in planned.columns
+    assert (planned["audience_country"] == "US").all()
+    rejects = pd.read_csv(tmp_path / "plan.rejects.csv")
+    assert rejects.columns[0] == "reject_reason" and len(rejects) == 2
+    assert rejects["reject_reason"].str.contains("followers").all()
+    assert (tmp_path / "plan.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((tmp_path / "plan.summary.json").read_text())
+    assert summary["creators"] == len(planned)
+    assert summary["total_cost_usd"] == pytest.approx(planned["cost_usd"].sum(), abs=0.01)
+    assert summary["left_out"]["audience elsewhere"] > 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--max-niche-share", "0"], "max_niche_share must be a share"),
+     (["--min-followers", "9000", "--max-followers", "100"], "is above max_followers"),
+     (["--explore", "1.5"], "explore must be a share"),
+     (["--budget", "inf"], "budget must be a positive amount"),
+     (["--target-country", "usa"], "two-letter country code"),
+     (["--min-followers", "1e12"], "no candidate could be hired within the budget (")],
+)  # fmt: skip
+def test_plan_refuses_impossible_settings_in_one_line(tmp_path, market, model_dir, capsys, flags,
+                                                      message):  # fmt: skip
+    market.creators.head(50).to_csv(tmp_path / "creators.csv", index=False)
+    (tmp_path / "c.json").write_text('{"campaign_id": "k", "niche": "pet"}')
+    code, _, err = run(capsys, "plan", "--creators", tmp_path / "creators.csv", "--campaign",
+                       tmp_path / "c.json", "--budget", 1000, "--model", model_dir, "--out",
+                       tmp_path / "plan.csv", *flags)  # fmt: skip
+    one_line_error(code, err, message)
+    if "no candidate" in message:  # the files are still written, the summary strict JSON
+        assert json.loads((tmp_path / "plan.summary.json").read_text())["expected_roi"] is None
+
+
+# --- validate, simulate, feedback, real, train ---------------------------------------
+
+
+def test_validate_counts_and_writes_every_tables_rejects(tmp_path, creators_frame, capsys):
+    creators = creators_frame.copy()
+    creators.loc[1, "followers"] = "-4"
+    write_table(creators, tmp_path / "creators.csv")
+    campaigns = pd.DataFrame({"campaign_id": ["c1"], "niche": ["pet"]})
+    write_table(campaigns, tmp_path / "campaigns.jsonl")
+    outcomes = pd.DataFrame(
+        {"campaign_id": ["c1"] * 3, "creator_id": ["a", "b", "c"], "sales_lift_usd": [1, 2, "x"]}
+    )
+    write_table(outcomes.astype(str), tmp_path / "outcomes.parquet")
+    code, out, err = run(
+        capsys, "validate", "--creators", tmp_path / "creators.csv",
+        "--campaigns", tmp_path / "campaigns.jsonl", "--outcomes", tmp_path / "outcomes.parquet",
+        "--rejects", tmp_path / "rejects.csv",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "creators: 2 valid, 1 rejected" in out
+    assert "campaigns: 1 valid, 0 rejected" in out
+    assert "outcomes: 1 valid, 2 rejected" in out
+    rejects = read_table(tmp_path / "rejects.csv")
+    assert list(rejects.columns[:2]) == ["table", "reject_reason"]
+    assert rejects["table"].tolist() == ["creators", "outcomes", "outcomes"]
+    # the outcome of creator b is rejected because b itself was rejected
+    assert rejects["reject_reason"].tolist()[1] == "creator_id: unknown creator (got 'b')"
+    assert rejects["reject_reason"].tolist()[2] == "sales_lift_usd: not a number (got 'x')"
+
+
+def test_validate_problems_are_one_line(tmp_path, creators_frame, capsys):
+    (tmp_path / "c.csv").write_text("creator_id,followers\n1,2\n")
+    code, _, err = run(capsys, "validate", "--creators", tmp_path / "c.csv")
+    one_line_error(code, err, "missing required creators column(s): platform, avg_likes")
+    write_table(creators_frame.assign(followers="-1"), tmp_path / "none.csv")
+    code, out, err = run(capsys, "validate", "--creators", tmp_path / "none.csv")
+    assert "creators: 0 valid, 3 rejected" in out
+    one_line_error(code, err, "no valid rows in creators")
+
+
+def test_simulate_writes_a_market_of_the_asked_size(tmp_path, capsys):
+    code, out, _ = run(capsys, "simulate", "--out", tmp_path, "--seed", 3, "--creators", 1500,
+                       "--campaigns", 12, "--format", "parquet")  # fmt: skip
+    assert code == 0 and "1,500 creators, 12 campaigns" in out
+    assert len(pd.read_parquet(tmp_path / "creators.parquet")) == 1500
+    assert (tmp_path / "truth" / "expected_outcomes.parquet").is_file()
+    one_line_error(*run(capsys, "simulate", "--out", tmp_path, "--creators", 5)[::2],
+                   "need at least 100 creators")  # fmt: skip
+
+
+def test_feedback_appends_new_outcomes_once(tmp_path, capsys):
+    market = generate_market(n_creators=500, n_campaigns=5, seed=1)
+    write_market(market, tmp_path / "data")
+    campaign = market.campaigns["campaign_id"].iloc[0]
+    known = market.outcomes[market.outcomes["campaign_id"] == campaign]
+    fresh = market.creators.loc[~market.creators["creator_id"].isin(known["creator_id"])]
+    new = pd.DataFrame(
+        {"campaign_id": campaign, "creator_id": fresh["creator_id"].head(3), "sales_lift_usd": 9.0}
+    )
+    new = pd.concat([new, known.head(1)], ignore_index=True)  # one row the history holds
+    new.to_csv(tmp_path / "new.csv", index=False)
+    before = len(pd.read_csv(tmp_path / "data" / "outcomes.csv"))
+    code, out, _ = run(
+        capsys, "feedback", "--data", tmp_path / "data", "--new", tmp_path / "new.csv"
+    )
+    assert code == 0 and "added 3 outcome rows" in out and "1 refused" in out
+    after = pd.read_csv(tmp_path / "data" / "outcomes.csv")
+    refused = pd.read_csv(tmp_path / "new.rejects.csv")
+    assert len(after) == before + 3 and len(refused) == 1
+    assert refused["reject_reason"].tolist() == [
+        "campaign_id+creator_id: already in the outcome history"
+    ]
+    assert not after.duplicated(["campaign_id", "creator_id"]).any()
+    # The same file again adds nothing: every row is known now, and the exit code says so.
+    code, out, _ = run(
+        capsys, "feedback", "--data", tmp_path / "data", "--new", tmp_path / "new.csv"
+    )
+    assert code == 1 and "added 0 outcome rows" in out and "4 refused" in out
+    assert len(pd.read_csv(tmp_path / "data" / "outcomes.csv")) == before + 3
+
+
+def test_real_writes_the_creators_contract(tmp_path, capsys):
+    source = ROOT / "data" / "external" / "instagram"
+    code, out, _ = run(capsys, "real", "--src", source, "--out", tmp_path / "creators.parquet")
+    assert code == 0 and "wrote 33,935 real creators" in out
+    assert len(pd.read_parquet(tmp_path / "creators.parquet")) == 33_935
+    one_line_error(*run(capsys, "real", "--src", tmp_path / "nowhere")[::2], "no such file")
+
+
+def test_train_problems_are_one_line(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"creator_id": ["a"]}).to_csv(tmp_path / "data" / "creators.csv", index=False)
+    code, _, err = run(capsys, "train", "--data", tmp_path / "data", "--no-tracking")
+    one_line_error(code, err, f"{tmp_path / 'data'}: no campaigns file (.csv, .parquet or .jsonl)")
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("simulate", "validate", "train", "score", "plan", "http", "feedback", "real"):
+        assert command in out
+
+
+# --- as separate processes ----------------------------------------------------------
+
+
+def test_the_console_script_and_the_shims_run_the_same_command(files, model_dir, tmp_path):
+    """`creator-recommender score` and `python serve.py score` give the same files;
+    `python train.py --help` is the train subcommand's help."""
+    args = ["--creators", str(files / "creators.csv"), "--campaign", str(files / "campaign.json"),
+            "--model", str(model_dir)]  # fmt: skip
+    commands = {
+        "script": [str(BIN / "creator-recommender"), "score"],
+        "shim": [sys.executable, str(ROOT / "serve.py"), "score"],
+    }
+    outputs = {}
+    for name, command in commands.items():
+        out = tmp_path / f"{name}.csv"
+        done = subprocess.run([*command, *args, "--out", str(out)], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs[name] = out.read_bytes()
+    assert outputs["script"] == outputs["shim"]
+    helped = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert helped.returncode == 0 and "--model-dir" in helped.stdout
+    assert helped.stdout.startswith("usage: creator-recommender train")
+
+
+def test_a_broken_pipe_ends_quietly(files, model_dir):
+    """`creator-recommender score --show 50 | head -1`: no traceback when the reader leaves."""
+    command = (
+        f"'{BIN / 'creator-recommender'}' score --creators '{files / 'creators.csv'}' "
+        f"--campaign '{files / 'campaign.json'}' --model '{model_dir}' "
+        f"--out '{files / 'o.csv'}' --show 50 | head -1"
+    )
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    assert len(done.stdout.splitlines()) == 1
