@@ -6,10 +6,12 @@ loop, the training command) train one; every other test reuses these.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import CAMPAIGN
 
 from recommender.modeling.recommender import Recommender
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
@@ -60,3 +62,18 @@ def creators_frame() -> pd.DataFrame:
             "niche": ["Pet", "food", "tech"],
         }
     )
+
+
+@pytest.fixture
+def candidate_files(tmp_path: Path, market: Market) -> Path:
+    """A folder with creators.csv (200 market creators as text, four rows broken and one
+    duplicated) and campaign.json (CAMPAIGN)."""
+    creators = market.creators.head(200).astype(object)
+    creators.loc[10, "followers"] = "-7"
+    creators.loc[11, "platform"] = "myspace"
+    creators.loc[12, "avg_likes"] = "lots"
+    creators.loc[13, "audience_female_share"] = "1.4"
+    creators = pd.concat([creators, creators.iloc[[0]]], ignore_index=True)  # a duplicate
+    creators.to_csv(tmp_path / "creators.csv", index=False)
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    return tmp_path

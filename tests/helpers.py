@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from recommender.schema import REJECT_REASON, SCORED_COLUMNS
+# DESIGN.md's scored output, copied from the document: a change to schema.py is caught here.
+SCORED_COLUMNS = (
+    "campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
+    "lift_low_usd", "lift_high_usd", "cost_usd", "expected_roi", "tier", "flags", "reasons",
+)  # fmt: skip
+REJECT_REASON = "reject_reason"
+CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "target_country": "US", "product_price_usd": 30}
 
 
 def scored_output_problems(creators: Path, scored: Path, rejects: Path) -> list[str]:

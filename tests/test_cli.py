@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import scored_output_problems
+from helpers import CAMPAIGN, scored_output_problems
 
 from recommender.cli import main
 from recommender.io import read_table, write_table
@@ -20,7 +20,6 @@ from recommender.simulate import generate_market, write_market
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "target_country": "US", "product_price_usd": 30}
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
@@ -36,28 +35,14 @@ def one_line_error(code: int, err: str, message: str) -> None:
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.fixture
-def files(tmp_path: Path, market) -> Path:
-    """A candidate CSV with four broken rows and a duplicate, and a campaign JSON."""
-    creators = market.creators.head(200).astype(object)
-    creators.loc[10, "followers"] = "-7"
-    creators.loc[11, "platform"] = "myspace"
-    creators.loc[12, "avg_likes"] = "lots"
-    creators.loc[13, "audience_female_share"] = "1.4"
-    creators = pd.concat([creators, creators.iloc[[0]]], ignore_index=True)  # a duplicate
-    creators.to_csv(tmp_path / "creators.csv", index=False)
-    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
-    return tmp_path
-
-
 # --- score --------------------------------------------------------------------------
 
 
-def test_score_writes_good_rows_scored_and_broken_rows_rejected(files, model_dir, capsys):
-    out, rejects = files / "out" / "scored.csv", files / "out" / "rejects.csv"
+def test_score_writes_good_rows_scored_and_broken_rows_rejected(candidate_files, model_dir, capsys):
+    out, rejects = candidate_files / "out" / "scored.csv", candidate_files / "out" / "rejects.csv"
     code, stdout, err = run(
-        capsys, "score", "--creators", files / "creators.csv", "--campaign",
-        files / "campaign.json", "--model", model_dir, "--out", out, "--rejects", rejects,
+        capsys, "score", "--creators", candidate_files / "creators.csv", "--campaign",
+        candidate_files / "campaign.json", "--model", model_dir, "--out", out, "--rejects", rejects,
         "--show", "3",
     )  # fmt: skip
     assert code == 0, err
@@ -72,40 +57,48 @@ def test_score_writes_good_rows_scored_and_broken_rows_rejected(files, model_dir
         "audience_female_share: must be <= 1 (got '1.4')",
         "creator_id: duplicate of an earlier row",
     ]
-    assert scored_output_problems(files / "creators.csv", out, rejects) == []
+    assert scored_output_problems(candidate_files / "creators.csv", out, rejects) == []
     # --show prints the best rows from what was scored: the file's first three.
     shown = [line.split()[1] for line in stdout.splitlines() if line[:4].strip().endswith(".")]
     assert shown == scored["creator_id"].head(3).tolist()
 
 
-def test_the_contract_check_catches_broken_output(files, model_dir, capsys):
+def test_the_contract_check_catches_broken_output(candidate_files, model_dir, capsys):
+    files = candidate_files
     out, rejects = files / "scored.csv", files / "scored.rejects.csv"
     code, _, _ = run(capsys, "score", "--creators", files / "creators.csv", "--campaign",
                      files / "campaign.json", "--model", model_dir, "--out", out)  # fmt: skip
-    assert code == 0 and scored_output_problems(files / "creators.csv", out, rejects) == []
+    assert (
+        code == 0 and scored_output_problems(candidate_files / "creators.csv", out, rejects) == []
+    )
     scored = pd.read_csv(out)
-    scored.drop(index=[0]).to_csv(files / "lost_a_row.csv", index=False)
-    scored.assign(reasons="").to_csv(files / "no_reasons.csv", index=False)
-    assert scored_output_problems(files / "creators.csv", files / "lost_a_row.csv", rejects)
-    assert scored_output_problems(files / "creators.csv", files / "no_reasons.csv", rejects)
+    scored.drop(index=[0]).to_csv(candidate_files / "lost_a_row.csv", index=False)
+    scored.assign(reasons="").to_csv(candidate_files / "no_reasons.csv", index=False)
+    assert scored_output_problems(
+        candidate_files / "creators.csv", candidate_files / "lost_a_row.csv", rejects
+    )
+    assert scored_output_problems(
+        candidate_files / "creators.csv", candidate_files / "no_reasons.csv", rejects
+    )
 
 
-def test_score_keeps_the_top_of_many_candidate_lists(files, model_dir, market, capsys):
+def test_score_keeps_the_top_of_many_candidate_lists(candidate_files, model_dir, market, capsys):
     campaigns = pd.DataFrame([CAMPAIGN, {**CAMPAIGN, "campaign_id": "k2", "niche": "food"}])
-    campaigns.to_csv(files / "campaigns.csv", index=False)
+    campaigns.to_csv(candidate_files / "campaigns.csv", index=False)
     rows = pd.concat([market.creators.head(30).assign(campaign_id="k1"),
                       market.creators.iloc[30:60].assign(campaign_id="k2")])  # fmt: skip
-    rows.to_parquet(files / "lists.parquet")
-    out = files / "top.jsonl"
-    code, _, err = run(capsys, "score", "--creators", files / "lists.parquet", "--campaign",
-                       files / "campaigns.csv", "--model", model_dir, "--out", out,
+    rows.to_parquet(candidate_files / "lists.parquet")
+    out = candidate_files / "top.jsonl"
+    code, _, err = run(capsys, "score", "--creators", candidate_files / "lists.parquet",
+                       "--campaign", candidate_files / "campaigns.csv", "--model", model_dir,
+                       "--out", out,
                        "--top", 5)  # fmt: skip
     assert code == 0, err
     scored = pd.read_json(out, lines=True, dtype={"creator_id": str})
     assert scored.groupby("campaign_id")["rank"].apply(list).to_dict() == {
         "k1": [1, 2, 3, 4, 5], "k2": [1, 2, 3, 4, 5],
     }  # fmt: skip
-    assert (files / "top.rejects.jsonl").is_file()
+    assert (candidate_files / "top.rejects.jsonl").is_file()
 
 
 @pytest.mark.parametrize(
@@ -115,27 +108,42 @@ def test_score_keeps_the_top_of_many_candidate_lists(files, model_dir, market, c
         ("no_model", "no trained model here"),
         ("bad_campaign", "no valid campaign: niche: required value missing"),
         ("unknown_campaign", "nothing could be scored"),
-        ("bad_top", "--top must be at least 1"),
+        ("corrupt_model", "not a readable model file"),
     ],
 )
-def test_score_problems_are_one_line(files, model_dir, market, capsys, setup, message):
-    creators, campaign, model = files / "creators.csv", files / "campaign.json", str(model_dir)
-    extra: list[str] = []
+def test_score_problems_are_one_line(candidate_files, model_dir, market, capsys, setup, message):
+    creators, campaign, model = (
+        candidate_files / "creators.csv",
+        candidate_files / "campaign.json",
+        str(model_dir),
+    )
     if setup == "unreadable":
-        creators = files / "broken.parquet"
+        creators = candidate_files / "broken.parquet"
         creators.write_text("not parquet")
     elif setup == "no_model":
-        model = str(files / "nowhere")
+        model = str(candidate_files / "nowhere")
     elif setup == "bad_campaign":
         campaign.write_text(json.dumps({"campaign_id": "k", "niche": ""}))
-    elif setup == "bad_top":
-        extra = ["--top", "0"]
+    elif setup == "corrupt_model":
+        model = str(candidate_files / "corrupt.joblib")
+        Path(model).write_bytes(b"\x80\x04not a whole pickle")
     else:
-        market.creators.head(5).assign(campaign_id="ghost").to_csv(files / "ghost.csv", index=False)
-        creators = files / "ghost.csv"
+        market.creators.head(5).assign(campaign_id="ghost").to_csv(
+            candidate_files / "ghost.csv", index=False
+        )
+        creators = candidate_files / "ghost.csv"
     code, _, err = run(capsys, "score", "--creators", creators, "--campaign", campaign,
-                       "--model", model, "--out", files / "o.csv", *extra)  # fmt: skip
+                       "--model", model, "--out", candidate_files / "o.csv")  # fmt: skip
     one_line_error(code, err, message)
+
+
+@pytest.mark.parametrize("flag", ["--top", "--workers"])
+def test_counts_below_one_are_usage_errors(candidate_files, capsys, flag):
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", "--creators", str(candidate_files / "creators.csv"), "--campaign",
+              str(candidate_files / "campaign.json"), flag, "0"])  # fmt: skip
+    assert exit_.value.code == 2
+    assert f"{flag}: must be a whole number of at least 1 (got '0')" in capsys.readouterr().err
 
 
 # --- plan ---------------------------------------------------------------------------
@@ -295,9 +303,12 @@ def test_help_lists_every_subcommand(capsys):
 # --- as separate processes ----------------------------------------------------------
 
 
-def test_the_console_script_and_the_shims_run_the_same_command(files, model_dir, tmp_path):
+def test_the_console_script_and_the_shims_run_the_same_command(
+    candidate_files, model_dir, tmp_path
+):
     """`creator-recommender score` and `python serve.py score` give the same files;
     `python train.py --help` is the train subcommand's help."""
+    files = candidate_files
     args = ["--creators", str(files / "creators.csv"), "--campaign", str(files / "campaign.json"),
             "--model", str(model_dir)]  # fmt: skip
     commands = {
@@ -318,12 +329,12 @@ def test_the_console_script_and_the_shims_run_the_same_command(files, model_dir,
     assert helped.stdout.startswith("usage: creator-recommender train")
 
 
-def test_a_broken_pipe_ends_quietly(files, model_dir):
+def test_a_broken_pipe_ends_quietly(candidate_files, model_dir):
     """`creator-recommender score --show 50 | head -1`: no traceback when the reader leaves."""
     command = (
-        f"'{BIN / 'creator-recommender'}' score --creators '{files / 'creators.csv'}' "
-        f"--campaign '{files / 'campaign.json'}' --model '{model_dir}' "
-        f"--out '{files / 'o.csv'}' --show 50 | head -1"
+        f"'{BIN / 'creator-recommender'}' score --creators '{candidate_files / 'creators.csv'}' "
+        f"--campaign '{candidate_files / 'campaign.json'}' --model '{model_dir}' "
+        f"--out '{candidate_files / 'o.csv'}' --show 50 | head -1"
     )
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from recommender import config
-from recommender.model_store import ModelNotFound, load_model
+from recommender.errors import ModelNotFound
+from recommender.model_store import load_model
 
 
 def test_defaults_are_relative_to_the_working_directory(tmp_path, monkeypatch):
@@ -50,3 +51,10 @@ def test_the_default_model_is_found_from_where_the_user_works(tmp_path, monkeypa
         load_model()
     monkeypatch.setenv("CREATOR_RECOMMENDER_MODEL", str(model_dir))
     assert load_model() is load_model(model_dir)
+
+
+def test_a_relative_model_path_is_read_from_the_home_folder(tmp_path):
+    settings = config.settings(
+        {"CREATOR_RECOMMENDER_HOME": str(tmp_path), "CREATOR_RECOMMENDER_MODEL": "shared/model"}
+    )
+    assert settings.model == str(tmp_path.resolve() / "shared" / "model")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
+from helpers import CAMPAIGN
 
 import recommender
 from recommender.planning import Constraints
@@ -21,7 +22,6 @@ from recommender.schema import cross_pairs
 from recommender.tracking import as_model_input
 
 ROOT = Path(__file__).resolve().parents[1]
-CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "target_country": "US", "product_price_usd": 30}
 
 
 def free_port() -> int:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recommender.io import DataFileError, read_table, write_table
+from recommender.errors import DataFileError
+from recommender.io import read_table, write_table
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])

@@ -7,8 +7,8 @@ import copy
 import joblib
 import pytest
 
+from recommender.errors import ModelNotFound
 from recommender.model_store import (
-    ModelNotFound,
     load_model,
     model_file,
     read_model_file,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from recommender import schema
-from recommender.io import DataFileError
+from recommender.errors import DataFileError
 from recommender.real import load_real_creators
 
 REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "external" / "instagram"

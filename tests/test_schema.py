@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import schema
+from recommender.errors import ContractError
 from recommender.schema import CAMPAIGNS, CREATORS, OUTCOMES, REJECT_REASON, validate
 
 
@@ -144,7 +145,7 @@ def test_rejects_keep_original_values(creators_frame):
 
 def test_missing_required_column_is_a_contract_error(creators_frame):
     with pytest.raises(
-        schema.ContractError, match=r"f.csv: missing required creators column\(s\): followers"
+        ContractError, match=r"f.csv: missing required creators column\(s\): followers"
     ):
         validate(creators_frame.drop(columns="followers"), CREATORS, source="f.csv")
 

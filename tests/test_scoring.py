@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import CAMPAIGN
 
 import recommender
 from recommender import explain, schema
+from recommender.errors import ScoringError
 from recommender.features import FEATURES
 from recommender.modeling.recommender import Recommender
-from recommender.scoring import RejectedRowsWarning, ScoringError, score_with_rejects
+from recommender.scoring import RejectedRowsWarning, score_with_rejects
 from recommender.simulate import Market
-
-CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "target_country": "US", "product_price_usd": 30}
 
 
 def test_every_row_scored_once_with_the_contract_columns(market: Market, model: Recommender):
@@ -158,3 +158,15 @@ def test_awareness_and_content_campaigns_explain_the_fit_ranking(
     np.testing.assert_array_equal(scores.contributions[by != "sales"], fit[by != "sales"])
     content = scores.predictions[by == "content"]
     np.testing.assert_array_equal(content["score"], content["fit_score"])
+
+
+def test_campaign_ids_are_read_as_written_but_trimmed(market: Market, model: Recommender):
+    """A per-row campaign_id with stray spaces is the campaign it names, and a second row of
+    the same creator for it is a duplicate, as with any other id."""
+    creator = market.creators.head(1)
+    rows = pd.concat([creator.assign(campaign_id=" k1"), creator.assign(campaign_id="k1 ")])
+    result = score_with_rejects(rows, pd.DataFrame([CAMPAIGN]), model)
+    assert result.scored["campaign_id"].tolist() == ["k1"]
+    assert result.rejects["reject_reason"].tolist() == [
+        "campaign_id+creator_id: duplicate of an earlier row"
+    ]

@@ -87,3 +87,25 @@ def test_the_gate_metric_is_the_metrics_tables(trained: TrainResult):
 
     assert trained.gate_metric == trained.metrics.at["model", evaluate.GATE_METRIC]
     assert evaluate.gate_metric(trained.test) == pytest.approx(trained.gate_metric)
+
+
+QUICK = TrainConfig(seed=0, folds=2, n_estimators=40, losses=("l2", "huber"))
+
+
+def test_too_few_campaigns_is_one_clear_error():
+    from recommender.errors import DataFileError
+    from recommender.simulate import generate_market
+
+    small = generate_market(n_creators=500, n_campaigns=2, seed=1)
+    with pytest.raises(DataFileError, match=r"cover 2 campaign.*at least 3"):
+        fit_and_evaluate(small.creators, small.campaigns, small.outcomes, None, QUICK)
+
+
+@pytest.mark.parametrize("lift", [0.0, -5.0])
+def test_a_history_without_a_positive_lift_still_trains(market: Market, lift: float):
+    outcomes = market.outcomes.assign(sales_lift_usd=lift)
+    said: list[str] = []
+    result = fit_and_evaluate(market.creators, market.campaigns, outcomes, None, QUICK,
+                              said.append)  # fmt: skip
+    assert result.recommender.lift_loss_ == "l2"
+    assert any("no hire had a positive return" in line for line in said)

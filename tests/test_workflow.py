@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import recommender
-from recommender.io import DataFileError
+from recommender.errors import DataFileError
 from recommender.modeling.training import TrainConfig
 from recommender.simulate import generate_market, write_market
 

@@ -30,8 +30,8 @@ from typing import Any
 import pandas as pd
 
 from recommender import schema
+from recommender.errors import DataFileError, ScoringError
 from recommender.io import (
-    DataFileError,
     atomic_path,
     file_format,
     read_chunks,
@@ -44,19 +44,19 @@ from recommender.modeling.recommender import Recommender
 from recommender.planning import Constraints, Plan, plan
 from recommender.scoring import (
     ModelRef,
-    ScoringError,
     best_of_each_campaign,
     candidate_pairs,
     checked_campaigns,
+    empty_scored,
     rank,
-    score_pairs,
+    scored_rows,
 )
 
 CHUNK_ROWS = 50_000  # small enough that workers share the last chunks evenly
 MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
 PROGRESS_FROM_ROWS = 100_000
 
-ScoredChunk = tuple[pd.DataFrame, float]  # score_pairs' rows, and the seconds they took
+ScoredChunk = tuple[pd.DataFrame, float]  # scored_rows' rows, and the seconds they took
 
 
 @dataclass
@@ -198,6 +198,7 @@ class _ChunkScoring:
         self.rejects: list[pd.DataFrame] = []
         self.seen: set[tuple[str, ...]] = set()  # keys of valid rows: later copies are rejected
         self.pending: deque[Future[ScoredChunk]] = deque()
+        self.input_columns: list[str] = []
 
     def add(
         self,
@@ -207,6 +208,7 @@ class _ChunkScoring:
         path: Path,
     ) -> None:
         """Validate a chunk and hand its valid pairs to the scorer."""
+        self.input_columns = list(chunk.columns)
         tick = time.perf_counter()
         try:
             pairs, rejects = candidate_pairs(chunk, self.campaigns, self.seen)
@@ -246,7 +248,7 @@ def _write_outputs(
     if chunks.scored:
         ranked = rank(pd.concat(chunks.scored, ignore_index=True), top)
     else:
-        ranked = pd.DataFrame(columns=list(schema.SCORED_COLUMNS))
+        ranked = empty_scored(chunks.input_columns)
     report.add_time("rank", time.perf_counter() - tick)
     tick = time.perf_counter()
     write_table(ranked, out_path)
@@ -260,7 +262,7 @@ def _write_outputs(
 def _scorer(
     recommender: Recommender, workers: int
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
-    """submit(pairs) -> a future of (score_pairs(recommender, pairs), seconds), here or in
+    """submit(pairs) -> a future of (scored_rows(recommender, pairs), seconds), here or in
     `workers` processes. On Linux they are forked, which takes milliseconds where spawning
     takes seconds of imports; the workers walk trees without OpenMP (not fork-safe)."""
     if workers <= 1:
@@ -299,7 +301,7 @@ def _score_in_worker(pairs: pd.DataFrame) -> ScoredChunk:
 
 def _timed_score(recommender: Recommender, pairs: pd.DataFrame) -> ScoredChunk:
     start = time.perf_counter()
-    return score_pairs(recommender, pairs), time.perf_counter() - start
+    return scored_rows(recommender, pairs), time.perf_counter() - start
 
 
 def _progress_bar(total: int | None, wanted: bool | None) -> Any:

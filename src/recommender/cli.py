@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from recommender import config
+from recommender.errors import SettingError
 
 PROG = "creator-recommender"
 Command = Callable[[argparse.Namespace], int]
@@ -34,23 +35,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    from recommender.io import DataFileError
-    from recommender.model_store import ModelNotFound
-    from recommender.scoring import ScoringError
+    from recommender.errors import USER_ERRORS
 
-    try:
-        command: Command = args.run
-        return command(args)
-    except (DataFileError, ScoringError, ModelNotFound, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # `... | head`: the reader left; the files are written
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
-        return 1
-    except OSError as exc:  # a folder that cannot be written, a disk that is full
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        if args.command == "train":  # LightGBM's notes on small folds drown the metrics table
+            warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
+        else:
+            warnings.filterwarnings("ignore", category=UserWarning)
+        try:
+            command: Command = args.run
+            return command(args)
+        except USER_ERRORS as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # `... | head`: the reader left; the files are written
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+            return 1
+        except OSError as exc:  # a folder that cannot be written, a server out of reach
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+            return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +91,7 @@ def _simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def run_simulate(args: argparse.Namespace) -> int:
     """Write a demo market: creators, campaigns, outcomes, and the truth under truth/."""
     if args.creators < 100 or args.campaigns < 1:
-        raise ValueError("need at least 100 creators and 1 campaign")
+        raise SettingError("need at least 100 creators and 1 campaign")
     from recommender.simulate import generate_market, write_market
 
     market = generate_market(args.creators, args.campaigns, args.seed)
@@ -197,11 +201,22 @@ def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
 def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("score", help="score a creators file for one or more campaigns")
     _inputs(sub, "scored.csv")
-    sub.add_argument("--top", type=int, help="keep the best K creators of each campaign")
+    sub.add_argument("--top", type=_at_least_one, help="keep the best K creators of each campaign")
     sub.add_argument("--show", type=int, default=0, help="print the best N rows with reasons")
-    sub.add_argument("--workers", type=int,
+    sub.add_argument("--workers", type=_at_least_one,
                      help="scoring processes (default: one per core for large files)")  # fmt: skip
     sub.set_defaults(run=run_score)
+
+
+def _at_least_one(text: str) -> int:
+    """A whole number of 1 or more, for argparse."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1 (got {text!r})")
+    return number
 
 
 def _rejects_path(args: argparse.Namespace) -> Path:
@@ -211,9 +226,6 @@ def _rejects_path(args: argparse.Namespace) -> Path:
 
 def run_score(args: argparse.Namespace) -> int:
     """Score a creators file; print the counts (and the best rows with --show)."""
-    for name in ("top", "workers"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be at least 1")
     from recommender.batch import score_file
     from recommender.explain import top_rows
 

@@ -65,9 +65,12 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         return home / Path(env.get(variable) or default).expanduser()
 
     model_dir = path(MODEL_DIR_ENV, "models/latest")
+    model = env.get(MODEL_ENV) or str(model_dir)
+    if ":/" not in model:  # a folder or file, not an MLflow URI such as models:/name@alias
+        model = str(home / Path(model).expanduser())
     return Settings(
         home=home,
-        model=env.get(MODEL_ENV) or str(model_dir),
+        model=model,
         model_dir=model_dir,
         tracking_uri=env.get(TRACKING_ENV) or f"sqlite:///{home / 'mlflow.db'}",
         demo_data=path(DEMO_DATA_ENV, "data/demo"),

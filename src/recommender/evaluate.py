@@ -8,6 +8,7 @@ a coarse score such as "niche match" cannot look better than it is.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -42,8 +43,10 @@ def ndcg_at_k(frame: pd.DataFrame, score: str, gain: str, k: int, group: str = G
 
 
 def spearman(frame: pd.DataFrame, prediction: str, truth: str) -> float:
-    """Spearman's rank correlation of two columns over all rows."""
-    return float(frame[prediction].corr(frame[truth], method="spearman"))
+    """Spearman's rank correlation of two columns over all rows (NaN when one is constant)."""
+    with warnings.catch_warnings():  # a constant column has no correlation: NaN says so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(frame[prediction].corr(frame[truth], method="spearman"))
 
 
 def coverage(frame: pd.DataFrame, truth: str, low: str, high: str) -> float:

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import GroupKFold
@@ -138,13 +137,15 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 price = price.fillna(creators["creator_id"].map(paid).astype(float))
         known = price.notna() & (price > 0)
         followers = _col(creators, "followers")
-        self.price_model_: LGBMRegressor | None = None
+        self.price_model_: Any = None  # a LightGBM regressor once there are prices to learn
         self.price_trees_: Trees | None = None
         self.price_fallback_ = float(
             np.nanmedian(_ratio(price[known], followers[known])) if known.any() else np.nan
         )
         if known.sum() < 50:
             return
+        from lightgbm import LGBMRegressor  # only here: the features need the kernel, not it
+
         # Price per follower, not price: trees cannot extrapolate, and a creator
         # bigger than any priced one should cost more, not the same.
         per_follower = followers.clip(lower=1)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from recommender import schema
+from recommender.errors import DataFileError
 from recommender.io import find_table, read_table, write_table
 
 ALREADY_KNOWN = "already in the outcome history"
@@ -61,10 +62,17 @@ def add_outcome_file(
     the outcomes file."""
     folder = Path(data_dir)
     paths = {name: find_table(folder, name) for name in ("creators", "campaigns", "outcomes")}
-    creators, campaigns, history = (read_table(path) for path in paths.values())
+    tables = {name: read_table(path) for name, path in paths.items()}
+    needed = {"creators": ["creator_id"], "campaigns": ["campaign_id"],
+              "outcomes": list(schema.OUTCOMES.key)}  # fmt: skip
+    for name, columns in needed.items():
+        missing = [c for c in columns if c not in tables[name].columns]
+        if missing:
+            raise DataFileError(f"{paths[name]}: no {', '.join(missing)} column")
     result = add_outcomes(
-        history, read_table(new_path), creators["creator_id"], campaigns["campaign_id"]
-    )
+        tables["outcomes"], read_table(new_path), tables["creators"]["creator_id"],
+        tables["campaigns"]["campaign_id"],
+    )  # fmt: skip
     write_table(result.combined, paths["outcomes"])
     write_table(schema.reason_first(result.rejects), rejects_path)
     return result, paths["outcomes"]

@@ -13,7 +13,6 @@ campaign, a missing required column) get a 4xx with {"error": "..."}, never a 50
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -24,10 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from recommender import __version__
+from recommender.errors import ScoringError, SettingError
 from recommender.model_store import load_model
 from recommender.modeling.recommender import Recommender
 from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
-from recommender.scoring import ModelRef, ScoringError, score_with_rejects
+from recommender.scoring import ModelRef, score_with_rejects
 
 MAX_CREATORS = 100_000
 
@@ -92,17 +93,12 @@ def create_app(model: ModelRef = None) -> FastAPI:
         title="creator-recommender",
         description="Rank creators for a campaign: fit, expected sales lift with an interval, "
         "return per dollar, flags and reasons.",
-        version="0.1.0",
+        version=__version__,
     )
     app.state.recommender = load_model(model)
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
     app.include_router(router)
     return app
-
-
-def openapi_json(model: ModelRef = None) -> str:
-    """The service's OpenAPI document, as JSON text."""
-    return json.dumps(create_app(model).openapi(), indent=2)
 
 
 async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -153,7 +149,7 @@ def plan_budget(body: PlanRequest, request: Request) -> Any:
     try:
         result = plan(creators, body.campaign, body.budget_usd, _model(request), body.explore,
                       Constraints(**limits))  # fmt: skip
-    except (ScoringError, ValueError) as exc:
+    except (ScoringError, SettingError) as exc:
         return JSONResponse(status_code=422, content={"error": str(exc)})
     return {
         "chosen": _records(result.chosen),

@@ -18,11 +18,9 @@ from typing import Any, Literal, overload
 
 import pandas as pd
 
+from recommender.errors import DataFileError
+
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
-
-
-class DataFileError(Exception):
-    """A whole file cannot be used; the message is one line naming file and problem."""
 
 
 def one_line(exc: BaseException) -> str:

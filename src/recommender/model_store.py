@@ -18,6 +18,7 @@ from pathlib import Path
 import joblib
 
 from recommender import config
+from recommender.errors import ModelNotFound
 from recommender.io import one_line
 from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
@@ -25,10 +26,6 @@ MODEL_FILE = "recommender.joblib"
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
 
 _cache: dict[str, Recommender] = {}
-
-
-class ModelNotFound(Exception):
-    """No usable model where one was asked for; the message is one line."""
 
 
 def model_file(model_dir: str | os.PathLike[str]) -> Path:
@@ -48,6 +45,8 @@ def read_model_file(path: str | os.PathLike[str]) -> Recommender:
         loaded = joblib.load(path)
     except (ModuleNotFoundError, AttributeError):  # classes since renamed or removed
         raise ModelNotFound(older) from None
+    except Exception as exc:  # truncated or corrupted: the unpickler raises any kind
+        raise ModelNotFound(f"{path}: not a readable model file ({one_line(exc)})") from None
     if not isinstance(loaded, Recommender):
         raise ModelNotFound(f"{path}: not a creator-recommender model")
     if getattr(loaded, "model_format_", None) != MODEL_FORMAT:
@@ -83,10 +82,11 @@ def load_model(model: str | os.PathLike[str] | Recommender | None = None) -> Rec
 def _load_from_mlflow(uri: str) -> Recommender:
     """Download the MLflow model at `uri` from the configured tracking store, then load it."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(config.settings().tracking_uri)
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-    except Exception as exc:  # MLflow raises its own kinds, and OSError
+    except (MlflowException, OSError) as exc:  # OSError: files, and a server out of reach
         raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
     return read_model_file(model_file(local))

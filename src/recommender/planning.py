@@ -33,6 +33,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from recommender import explain
+from recommender.errors import SettingError
 from recommender.features import sponsorship_ratio
 from recommender.scoring import CampaignInput, ModelRef, score_with_rejects
 
@@ -59,27 +60,27 @@ class Constraints:
         for name in ("max_niche_share", "max_segment_share"):
             share = getattr(self, name)
             if share is not None and not 0 < share <= 1:
-                raise ValueError(f"{name} must be a share above 0 and at most 1 (got {share})")
+                raise SettingError(f"{name} must be a share above 0 and at most 1 (got {share})")
         ratio = self.max_sponsorship_ratio
         if ratio is not None and not 0 <= ratio <= 1:
-            raise ValueError(f"max_sponsorship_ratio must be from 0 to 1 (got {ratio})")
+            raise SettingError(f"max_sponsorship_ratio must be from 0 to 1 (got {ratio})")
         low, high = self.min_followers, self.max_followers
         for name, count in (("min_followers", low), ("max_followers", high)):
             if count is not None and not 0 <= count < np.inf:
-                raise ValueError(f"{name} must be a follower count, 0 or more (got {count})")
+                raise SettingError(f"{name} must be a follower count, 0 or more (got {count})")
         if low is not None and high is not None and low > high:
-            raise ValueError(f"min_followers {low:,.0f} is above max_followers {high:,.0f}")
+            raise SettingError(f"min_followers {low:,.0f} is above max_followers {high:,.0f}")
         if self.target_country is not None:
             country = str(self.target_country).strip().upper()
             if not re.fullmatch(r"[A-Z]{2}", country):
                 given = self.target_country
-                raise ValueError(
+                raise SettingError(
                     f"target_country must be a two-letter country code (got {given!r})"
                 )
             object.__setattr__(self, "target_country", country)  # as creators' are: upper case
         unknown = sorted(set(self.excluded_flags) - set(explain.FLAGS))
         if unknown:
-            raise ValueError(
+            raise SettingError(
                 f"excluded_flags: unknown {', '.join(unknown)} (known: {', '.join(explain.FLAGS)})"
             )
 
@@ -97,7 +98,7 @@ class Plan:
 
     chosen: pd.DataFrame  # the hired creators, with why each was picked
     summary: dict[str, Any]
-    candidates: pd.DataFrame  # every scored candidate, with `eligible` and `why_not`
+    candidates: pd.DataFrame
     rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
@@ -303,20 +304,21 @@ def plan(
     the configured default. explore: the share of the budget (0 to below 1) kept
     for creators in audience segments the plan does not already hire in.
     constraints: what to rule out or cap (Constraints(); flagged accounts are
-    left out by default). Raises ValueError for settings no plan can meet.
+    left out by default). Raises SettingError (a ValueError) for settings no plan
+    can meet, ScoringError when nothing can be scored.
     """
     if not 0 < budget_usd < np.inf:
-        raise ValueError(f"budget must be a positive amount (got {budget_usd})")
+        raise SettingError(f"budget must be a positive amount (got {budget_usd})")
     if not 0 <= explore < 1:
-        raise ValueError("explore must be a share of the budget, from 0 to below 1")
+        raise SettingError("explore must be a share of the budget, from 0 to below 1")
     constraints = constraints or Constraints()
     result = score_with_rejects(creators, campaign, model)
     scored = result.scored.copy()
     if scored["campaign_id"].nunique() > 1:
-        raise ValueError("plan one campaign at a time")
+        raise SettingError("plan one campaign at a time")
     scored["why_not"] = eligibility(scored, constraints)
-    hired, bound = _hire(scored[scored["why_not"] == ""], budget_usd, explore, constraints)
-    summary = _summary(scored, hired, budget_usd, bound)
+    hired, gap = _hire(scored[scored["why_not"] == ""], budget_usd, explore, constraints)
+    summary = _summary(scored, hired, budget_usd, gap)
     first = ["rank", "creator_id", "exploration", "cost_usd", "expected_lift_usd", "lift_low_usd",
              "lift_high_usd", "expected_roi", "tier", "flags", "why"]  # fmt: skip
     columns = first + [c for c in hired.columns if c not in first and c != "why_not"]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import config
-from recommender.io import DataFileError
+from recommender.errors import DataFileError
 
 NICHE_TYPOS = {"fasion": "fashion", "fashion 0.5": "fashion"}
 

@@ -25,6 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recommender.errors import ContractError
+
 REJECT_REASON = "reject_reason"
 DUPLICATE = "duplicate of an earlier row"
 MAX_WHOLE = 2.0**53  # whole numbers beyond this lose precision as floats
@@ -230,10 +232,6 @@ def objectives(pairs: pd.DataFrame) -> np.ndarray:
     """Each pair's campaign objective, lower case, the default where none is given."""
     given = campaign_column(pairs, "objective").astype("string").str.lower()
     return given.fillna(DEFAULT_OBJECTIVE).to_numpy(dtype=object)
-
-
-class ContractError(ValueError):
-    """A whole table breaks the contract (e.g. a required column is missing)."""
 
 
 @dataclass(frozen=True)

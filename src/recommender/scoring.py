@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import explain, schema
+from recommender.errors import ContractError, ScoringError
 from recommender.model_store import load_model
 from recommender.modeling.recommender import Recommender
 from recommender.schema import CAMPAIGN_PREFIX
@@ -32,10 +33,6 @@ OUTPUT_DECIMALS = {
 
 ModelRef = str | os.PathLike[str] | Recommender | None
 CampaignInput = Mapping[str, Any] | pd.DataFrame
-
-
-class ScoringError(Exception):
-    """The request as a whole cannot be scored; the message is one line."""
 
 
 class RejectedRowsWarning(UserWarning):
@@ -103,8 +100,8 @@ def score_with_rejects(
     campaigns = checked_campaigns(campaign)
     pairs, rejects = candidate_pairs(creators, campaigns.valid)
     if not len(pairs):
-        return Scored(_empty_scored(creators), rejects, campaigns.rejects)
-    ranked = rank(score_pairs(recommender, pairs), top)
+        return Scored(empty_scored(creators.columns), rejects, campaigns.rejects)
+    ranked = rank(scored_rows(recommender, pairs), top)
     return Scored(ranked, rejects, campaigns.rejects)
 
 
@@ -119,7 +116,7 @@ def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
         raise ScoringError(f"campaign must be an object or a table, not {type(campaign).__name__}")
     try:
         checked = schema.validate(frame.astype(object), schema.CAMPAIGNS)
-    except schema.ContractError as exc:
+    except ContractError as exc:
         raise ScoringError(str(exc)) from None
     if not len(checked.valid):
         raise ScoringError(f"no valid campaign: {checked.rejects[schema.REJECT_REASON].iloc[0]}")
@@ -144,7 +141,7 @@ def candidate_pairs(
             key=("campaign_id", "creator_id") if per_row else None,
             seen=seen,
         )
-    except schema.ContractError as exc:
+    except ContractError as exc:
         raise ScoringError(str(exc)) from None
     valid, rejects = checked.valid, checked.rejects.drop(columns="_row")
     if per_row:
@@ -182,7 +179,7 @@ def _on_the_campaigns_platform(
     return pairs.loc[allowed], as_given
 
 
-def score_pairs(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
+def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """DESIGN.md's scored columns (rank left to `rank`) and the input's own columns."""
     scores = recommender.score_pairs(pairs)
     # Cents and six decimals are all a reader needs, and short numbers write fast.
@@ -226,6 +223,7 @@ def rank(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
     return order[columns].reset_index(drop=True)
 
 
-def _empty_scored(creators: pd.DataFrame) -> pd.DataFrame:
-    own = [c for c in creators.columns if c not in schema.SCORED_COLUMNS]
+def empty_scored(input_columns: Iterable[str]) -> pd.DataFrame:
+    """A scored output with no rows: the scored columns, then the input's own."""
+    own = [c for c in input_columns if c not in schema.SCORED_COLUMNS]
     return pd.DataFrame(columns=list(schema.SCORED_COLUMNS) + own)

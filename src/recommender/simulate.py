@@ -567,8 +567,7 @@ def generate_market(n_creators: int = 20_000, n_campaigns: int = 300, seed: int 
     creators, traits = generate_creators(n_creators, rng)
     campaigns = generate_campaigns(n_campaigns, rng)
     pairs = pick_hires(creators, campaigns, rng)
-    expected = expected_outcomes(pairs, creators, traits, campaigns)
-    outcomes = measure_outcomes(expected, campaigns, rng)
+    outcomes, expected = outcomes_for(pairs, creators, traits, campaigns, rng)
     return Market(creators, campaigns, outcomes, traits, expected)
 
 

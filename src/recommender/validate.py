@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 from recommender import schema
-from recommender.io import DataFileError, read_table
+from recommender.errors import ContractError, DataFileError
+from recommender.io import read_table
 
 TABLE_COLUMN = "table"
 
@@ -43,7 +44,7 @@ def validate_tables(
             result[name] = schema.validate(
                 frames[name], schema.TABLES[name], known=known, source=source
             )
-        except schema.ContractError as exc:
+        except ContractError as exc:
             raise DataFileError(str(exc)) from None
     return result
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from recommender import config, evaluate, schema
-from recommender.io import DataFileError, find_table, read_table
+from recommender.errors import DataFileError
+from recommender.io import find_table, read_table
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
 from recommender.validate import combined_rejects, load_tables, summarise, validate_tables
 
@@ -76,14 +77,14 @@ def train(
     if truth is None and not isinstance(data, Mapping):
         truth = _read_truth(Path(data), say)
     valid = {name: checked[name].valid for name in TABLE_NAMES}
-    settings = options or TrainConfig(seed=seed)
+    train_config = options or TrainConfig(seed=seed)
     result = fit_and_evaluate(
-        valid["creators"], valid["campaigns"], valid["outcomes"], truth, settings, say
+        valid["creators"], valid["campaigns"], valid["outcomes"], truth, train_config, say
     )
     result = replace(result, rejects=combined_rejects(checked))
     say(format_metrics(result.metrics, result.truth))
     if track:
-        result = _track(result, checked, settings, data, experiment, say)
+        result = _track(result, checked, train_config, data, experiment, say)
     if model_dir is not None:
         _export(result, Path(model_dir))
         say(f"model exported to {model_dir}")
@@ -116,8 +117,13 @@ def _read_truth(folder: Path, say: Callable[[str], None]) -> pd.DataFrame | None
     path = find_table(folder / "truth", TRUTH_FILE, required=False)
     if path is None:
         return None
-    expected = read_table(path).astype({"campaign_id": str, "creator_id": str})
-    for column in ("expected_lift_usd", "true_fit", "true_cost_usd"):
+    expected = read_table(path)
+    numbers = ("expected_lift_usd", "true_fit", "true_cost_usd")
+    missing = [c for c in ("campaign_id", "creator_id", *numbers) if c not in expected.columns]
+    if missing:
+        raise DataFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    expected = expected.astype({"campaign_id": str, "creator_id": str})
+    for column in numbers:
         expected[column] = pd.to_numeric(expected[column], errors="coerce")
     say(f"evaluating against the noise-free truth in {path}")
     return expected
@@ -126,7 +132,7 @@ def _read_truth(folder: Path, say: Callable[[str], None]) -> pd.DataFrame | None
 def _track(
     result: TrainResult,
     checked: Mapping[str, schema.Validated],
-    settings: TrainConfig,
+    train_config: TrainConfig,
     data: TrainingData,
     experiment: str | None,
     say: Callable[[str], None],
@@ -134,12 +140,12 @@ def _track(
     from recommender import tracking
 
     params = {
-        "seed": settings.seed,
-        "test_fraction": settings.test_fraction,
-        "folds": settings.folds,
-        "losses_compared": ",".join(settings.losses),
-        "interval_coverage_target": settings.interval_coverage,
-        "n_estimators": settings.n_estimators,
+        "seed": train_config.seed,
+        "test_fraction": train_config.test_fraction,
+        "folds": train_config.folds,
+        "losses_compared": ",".join(train_config.losses),
+        "interval_coverage_target": train_config.interval_coverage,
+        "n_estimators": train_config.n_estimators,
         "data_dir": "(frames)" if isinstance(data, Mapping) else str(data),
         **{f"rows.{name}": len(table.valid) for name, table in checked.items()},
         **{f"rejected.{name}": len(table.rejects) for name, table in checked.items()},

@@ -12,9 +12,10 @@ all of them. `clone(recommender).fit(other_history)` trains afresh.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,9 +43,29 @@ MIN_COST_USD = 1.0  # a gifted post still costs something (product, time)
 MIN_COSTS = 50  # hires with a known cost needed to learn return per dollar
 RETURN_PER_DOLLAR, LIFT_USD = "return_per_dollar", "lift_usd"  # what the lift models learn
 
-# Which model's output each objective ranks by, and so whose contributions explain it.
-OBJECTIVE_MODEL = {"sales": "lift", "awareness": "fit", "content": "fit"}
-assert set(OBJECTIVE_MODEL) == set(schema.OBJECTIVES)
+
+class ScoreParts(NamedTuple):
+    """What every objective's score is made of, for each pair."""
+
+    sales: np.ndarray  # expected return per dollar (expected lift when costs were unknown)
+    fit_score: np.ndarray
+    engagements_per_dollar: np.ndarray
+
+
+class Objective(NamedTuple):
+    """How a campaign objective ranks: its score, and the model whose output drives it
+    (whose contributions explain the score)."""
+
+    model: str  # "lift" or "fit"
+    score: Callable[[ScoreParts], np.ndarray]
+
+
+OBJECTIVES = {
+    "sales": Objective("lift", lambda parts: parts.sales),
+    "awareness": Objective("fit", lambda parts: parts.fit_score * parts.engagements_per_dollar),
+    "content": Objective("fit", lambda parts: parts.fit_score),
+}
+assert set(OBJECTIVES) == set(schema.OBJECTIVES)
 
 
 @dataclass(frozen=True)
@@ -54,7 +75,7 @@ class PairScores:
     predictions: PREDICTION_COLUMNS, one row per pair (the pairs' index);
     features: the FEATURES the models read;
     contributions: per-feature contributions (plus the bias, last) of the model
-    behind each row's score (OBJECTIVE_MODEL), on that model's own scale;
+    behind each row's score (OBJECTIVES), on that model's own scale;
     anomaly_threshold: the anomaly score above which an account is among the
     10% most unusual of the training market (for flags).
     """
@@ -97,6 +118,11 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         `progress` is told what is happening. Returns self."""
         say = progress or (lambda message: None)
         history = X.reset_index(drop=True)
+        if history["campaign_id"].nunique() < 2:
+            raise ValueError(
+                "fit needs hires from at least 2 campaigns (its calibration is out of fold); "
+                f"got {history['campaign_id'].nunique()}"
+            )
         target = self._target(history, say)
         grades = campaign_fit_labels(
             history.get("fit_rating"), pd.Series(target), history["campaign_id"]
@@ -106,7 +132,9 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         ).fillna(0.5)
         has_return = np.isfinite(target)
         self.return_scale_ = return_scale(target[has_return])
+        start = time.perf_counter()
         self._fit_calibration(history, target, affinity_signal, say)
+        calibrated = time.perf_counter()
 
         self.features_ = PairFeatures(random_state=self.random_state)
         X_all = self.features_.fit_transform(history, affinity_signal)
@@ -118,6 +146,10 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         self.lift_low_ = self._regressor("quantile", alpha).fit(X_all, target)
         self.lift_high_ = self._regressor("quantile", 1 - alpha).fit(X_all, target)
         self.model_format_ = MODEL_FORMAT
+        self.fit_seconds_ = {
+            "out_of_fold_s": calibrated - start,
+            "final_fit_s": time.perf_counter() - calibrated,
+        }
         return self
 
     @property
@@ -157,8 +189,13 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             }
         self.loss_comparison_ = pd.DataFrame.from_dict(comparison, orient="index")
         self.loss_comparison_.index.name = "loss"
-        self.lift_loss_ = str(self.loss_comparison_["oof_ndcg_roi@10"].idxmax())
-        say(f"lift loss: {self.lift_loss_} (best out-of-fold NDCG@10 of the ROI ranking)")
+        ndcg = self.loss_comparison_["oof_ndcg_roi@10"]
+        if ndcg.notna().any():
+            self.lift_loss_ = str(ndcg.idxmax())
+            say(f"lift loss: {self.lift_loss_} (best out-of-fold NDCG@10 of the ROI ranking)")
+        else:  # no campaign has a hire with a positive return: nothing to rank by
+            self.lift_loss_ = str(self.losses[0])
+            say(f"lift loss: {self.lift_loss_} (no hire had a positive return to rank by)")
         scale = self.return_scale_
         self.calibration_ = mean_calibration(from_model_scale(oof[self.lift_loss_], scale), target)
         self.margin_ = conformal_margin(
@@ -224,7 +261,8 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         lift_contributions = self.lift_.contributions(X)
         # The contributions add up to the lift model's prediction.
         predictions = self._predictions(pairs, X, lift_contributions.sum(axis=1))
-        by_fit = np.isin(schema.objectives(pairs), _objectives_of("fit"))
+        by_fit = np.isin(schema.objectives(pairs), [o for o, how in OBJECTIVES.items()
+                                                     if how.model == "fit"])  # fmt: skip
         contributions = lift_contributions.copy()
         if by_fit.any():
             contributions[by_fit] = self.ranker_.contributions(X.loc[by_fit])
@@ -244,15 +282,16 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         lift_low = np.minimum(self.lift_.to_return(low) * cost_basis, expected_lift)
         lift_high = np.maximum(self.lift_.to_return(high) * cost_basis, expected_lift)
         expected_roi = expected_lift / np.maximum(cost, MIN_COST_USD)
-        sales = expected_roi if self.target_ == RETURN_PER_DOLLAR else expected_lift
-        by_objective = {
-            "sales": sales,
-            "awareness": fit_score * X["engagements_per_dollar"].fillna(0).to_numpy(),
-            "content": fit_score,
-        }
+        parts = ScoreParts(
+            sales=expected_roi if self.target_ == RETURN_PER_DOLLAR else expected_lift,
+            fit_score=fit_score,
+            engagements_per_dollar=X["engagements_per_dollar"].fillna(0).to_numpy(),
+        )
         objective = schema.objectives(pairs)
         score = np.select(
-            [objective == name for name in by_objective], list(by_objective.values()), sales
+            [objective == name for name in OBJECTIVES],
+            [how.score(parts) for how in OBJECTIVES.values()],
+            parts.sales,  # an objective the contract does not know (unvalidated input)
         )
         return pd.DataFrame(
             {
@@ -278,10 +317,6 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             index=list(FEATURES),
         )
         return frame / frame.sum()
-
-
-def _objectives_of(model: str) -> list[str]:
-    return [objective for objective, used in OBJECTIVE_MODEL.items() if used == model]
 
 
 def without_outcomes(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ learns from.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,24 +20,33 @@ from typing import Any
 import pandas as pd
 
 from recommender import evaluate, schema
-from recommender.modeling.lift import LOSSES, measured_cost, measured_return
+from recommender.errors import DataFileError
+from recommender.modeling.lift import measured_cost, measured_return
 from recommender.modeling.ranker import campaign_fit_labels
 from recommender.modeling.recommender import LIFT_USD, Recommender, without_outcomes
 
 DATE_COLUMN = "start_date"
+MIN_CAMPAIGNS = 3
+
+
+# The Recommender owns its settings' defaults; TrainConfig takes them from there.
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(Recommender.__init__).parameters.items()
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: the seed of everything random, the held-out share, and the
-    Recommender's settings (see Recommender)."""
+    Recommender's settings (see Recommender, whose defaults these are)."""
 
     seed: int = 0
     test_fraction: float = 0.2
-    folds: int = 4
-    losses: tuple[str, ...] = LOSSES
-    interval_coverage: float = 0.8
-    n_estimators: int = 300
+    folds: int = _DEFAULTS["folds"]
+    losses: tuple[str, ...] = tuple(_DEFAULTS["losses"])
+    interval_coverage: float = _DEFAULTS["interval_coverage"]
+    n_estimators: int = _DEFAULTS["n_estimators"]
 
     def recommender(self) -> Recommender:
         """An unfitted Recommender with these settings."""
@@ -102,6 +112,12 @@ def fit_and_evaluate(
     """
     config = config or TrainConfig()
     say = progress or (lambda message: None)
+    campaigns_with_hires = outcomes["campaign_id"].nunique()
+    if campaigns_with_hires < MIN_CAMPAIGNS:
+        raise DataFileError(
+            f"the outcomes cover {campaigns_with_hires} campaign(s); training needs at least "
+            f"{MIN_CAMPAIGNS} (two to learn from, one held out to measure the model on)"
+        )
     start = time.perf_counter()
     pairs = schema.pair_frame(creators, campaigns, outcomes)
     dev_ids, test_ids = split_by_campaign(campaigns, outcomes, config)
@@ -112,7 +128,6 @@ def fit_and_evaluate(
         f"{len(test):,} held-out pairs in {len(test_ids)} campaigns"
     )
     recommender = config.recommender().fit(dev, progress=say)
-    fitted = time.perf_counter()
     test_frame, X_test = _predict_held_out(recommender, test)
     test_frame, truth = evaluate.attach_truth(test_frame, expected)
     metrics = evaluate.metrics_table(test_frame, X_test, config.seed)
@@ -123,7 +138,7 @@ def fit_and_evaluate(
         test_features=X_test,
         truth=truth,
         split={"development": sorted(dev_ids), "test": sorted(test_ids)},
-        timings={"fit_s": fitted - start, "total_s": time.perf_counter() - start},
+        timings={**recommender.fit_seconds_, "total_s": time.perf_counter() - start},
     )
 
 
