@@ -123,7 +123,7 @@ def health(request: Request) -> dict[str, str]:
 
 @router.post("/score", response_model=ScoreResponse)
 def score(body: ScoreRequest, request: Request) -> Any:
-    """Score the creators for the campaign: DESIGN.md's columns, rejects with reasons."""
+    """Score the creators for the campaign: the scored columns, rejects with reasons."""
     if refused := _too_many(body.creators, "creator-recommender score"):
         return refused
     creators = pd.DataFrame(body.creators).astype(object)

@@ -1,4 +1,4 @@
-"""The data contract of DESIGN.md, defined once, and the validation that enforces it.
+"""The data contract, defined once, and the validation that enforces it.
 
 Every table is a tuple of `Column` specs. `validate` splits a raw frame into the
 rows that meet the contract (typed, normalised) and the rows that do not (their
@@ -171,7 +171,7 @@ OUTCOME_COLUMNS = tuple(c.name for c in OUTCOMES.columns if c.name not in OUTCOM
 
 CAMPAIGN_PREFIX = "campaign_"
 
-# The scored output of DESIGN.md, in order; the input's own columns follow.
+# The scored output, in order; the input's own columns follow.
 SCORED_COLUMNS = (
     "campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
     "lift_low_usd", "lift_high_usd", "cost_usd", "expected_roi", "tier", "flags", "reasons",

@@ -43,7 +43,7 @@ class RejectedRowsWarning(UserWarning):
 class Scored:
     """Every input row in exactly one place: scored, or rejected with its reason.
 
-    scored: DESIGN.md's scored columns, then the input's own, ranked per campaign;
+    scored: the scored columns (schema.SCORED_COLUMNS), then the input's own, ranked;
     rejects: the creator rows that could not be scored, as given, with reject_reason;
     campaign_rejects: campaigns that break the contract (the others are scored).
     """
@@ -64,7 +64,7 @@ def score(
     model: ModelRef = None,
     top: int | None = None,
 ) -> pd.DataFrame:
-    """Rank `creators` for `campaign`: DESIGN.md's scored columns, then the input's own.
+    """Rank `creators` for `campaign`: the scored columns, then the input's own.
 
     creators: rows in the creators contract (text or typed; extra columns pass
     through). With a campaign_id column, each row is scored for its own campaign.
@@ -180,7 +180,7 @@ def _on_the_campaigns_platform(
 
 
 def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
-    """DESIGN.md's scored columns (rank left to `rank`) and the input's own columns."""
+    """The scored columns (rank left to `rank`) and the input's own columns."""
     scores = recommender.score_pairs(pairs)
     # Cents and six decimals are all a reader needs, and short numbers write fast.
     predicted = scores.predictions.round(OUTPUT_DECIMALS)
