@@ -281,6 +281,8 @@ def test_transformers_refuse_to_transform_before_fit():
     for transformer in (CreatorFeatures(), MatchFeatures(), PairFeatures()):
         with pytest.raises(NotFittedError):
             transformer.transform(pairs)
+        with pytest.raises(TypeError, match=r"takes a pair frame .* not ndarray"):
+            transformer.fit(np.zeros((3, 2)))
 
 
 def test_feature_names_come_out_in_order():

@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
 from recommender import schema
-from recommender.schema import CAMPAIGN_PREFIX
+from recommender.schema import CAMPAIGN_PREFIX, require_pair_frame
 from recommender.trees import Trees
 
 _PAIR_SEP = "\x1f"  # joins (creator niche, campaign niche) into one lookup key
@@ -110,6 +110,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
         `y` is ignored. Each creator counts once, however often it was hired.
         """
+        X = require_pair_frame(X, type(self).__name__)
         creators = one_row_per_creator(X)
         basics = creator_basics(creators)
         keys = basics[["platform_code", "tier_code"]]
@@ -215,6 +216,7 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """CREATOR_FEATURES of each row of the pair frame X (NaN where unknown)."""
         check_is_fitted(self, "anomaly_trees_")
+        X = require_pair_frame(X, type(self).__name__)
         basics = creator_basics(X)
         relative = self._relative(basics)
         authenticity = self._authenticity_inputs(basics, relative)
@@ -289,6 +291,7 @@ class MatchFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit(self, X: pd.DataFrame, y: Any = None) -> MatchFeatures:
         """Learn niche affinities from `y` (None: every pair gets 0.5), niche similarity
         from the creators' secondary niches, and audience country shares."""
+        X = require_pair_frame(X, type(self).__name__)
         self.prior_, self.affinity_ = self._affinity(X, y)
         creators = one_row_per_creator(X)
         self.similarity_ = niche_similarity(creators)
@@ -332,6 +335,7 @@ class MatchFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """MATCH_FEATURES of each row of the pair frame X (NaN where unknown)."""
         check_is_fitted(self, "affinity_")
+        X = require_pair_frame(X, type(self).__name__)
         return self._features(X, self.prior_, self.affinity_)
 
     def _features(
@@ -446,6 +450,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
         """Fit, then transform X (its niche affinities out of fold, see MatchFeatures)."""
+        X = require_pair_frame(X, type(self).__name__)
         self.creator_ = CreatorFeatures(random_state=self.random_state).fit(X)
         self.match_ = MatchFeatures(smoothing=self.smoothing)
         match = self.match_.fit_transform(X, y)
@@ -454,6 +459,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """FEATURES of each row of the pair frame X, as floats (NaN where unknown)."""
         check_is_fitted(self, "match_")
+        X = require_pair_frame(X, type(self).__name__)
         return self._join(self.creator_.transform(X), self.match_.transform(X))
 
     @property

@@ -192,6 +192,16 @@ def pair_columns() -> list[tuple[str, bool, bool]]:
     return columns
 
 
+def require_pair_frame(X: object, who: str) -> pd.DataFrame:
+    """X, when it is a DataFrame: what reads a pair frame reads its columns by name."""
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"{who} takes a pair frame (a pandas DataFrame with the contract's columns), "
+            f"not {type(X).__name__}"
+        )
+    return X
+
+
 def pair_frame(
     creators: pd.DataFrame, campaigns: pd.DataFrame, pairs: pd.DataFrame
 ) -> pd.DataFrame:

@@ -117,7 +117,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         (sales_lift_usd; cost_usd and fit_rating where known); `y` is ignored.
         `progress` is told what is happening. Returns self."""
         say = progress or (lambda message: None)
-        history = X.reset_index(drop=True)
+        history = schema.require_pair_frame(X, type(self).__name__).reset_index(drop=True)
         if history["campaign_id"].nunique() < 2:
             raise ValueError(
                 "fit needs hires from at least 2 campaigns (its calibration is out of fold); "
@@ -248,7 +248,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
     def features_for(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """The FEATURES of each pair, as the models read them."""
         check_is_fitted(self, "features_")
-        return self.features_.transform(pairs)
+        return self.features_.transform(schema.require_pair_frame(pairs, type(self).__name__))
 
     def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """PREDICTION_COLUMNS for each row of the pair frame `pairs` (same index)."""
