@@ -78,12 +78,12 @@ def test_the_installed_command_works_from_an_empty_folder(fresh: Path, tmp_path:
                              text=True, check=True)  # fmt: skip
     assert Path(located.stdout.strip()).is_relative_to(site)
 
-    run("simulate", "--creators", "1500", "--campaigns", "20")
+    run("simulate", "--creators", "800", "--campaigns", "12")
     trained = run("train", "--data", "data/demo")
     assert "version 1 is the first champion" in trained
     (work / "campaign.json").write_text(CAMPAIGN)
     scored = run("score", "--creators", "data/demo/creators.csv", "--campaign", "campaign.json")
-    assert "1,500 creator rows: 1,500 scored rows" in scored
+    assert "800 creator rows: 800 scored rows" in scored
     planned = run("plan", "--creators", "data/demo/creators.csv", "--campaign", "campaign.json",
                   "--budget", "2000")  # fmt: skip
     assert "plan for launch" in planned
@@ -92,7 +92,7 @@ def test_the_installed_command_works_from_an_empty_folder(fresh: Path, tmp_path:
     for name in ("data/demo/creators.csv", "models/latest/MLmodel", "mlflow.db", "mlruns",
                  "scored.csv", "scored.rejects.csv", "plan.csv", "plan.summary.json"):  # fmt: skip
         assert (work / name).exists(), name
-    assert len(pd.read_csv(work / "scored.csv")) == 1_500
+    assert len(pd.read_csv(work / "scored.csv")) == 800
     # ... and nothing in the installed package: compiled tree walkers go to the user's cache.
     assert files_under(site) == before
     assert any((tmp_path / "cache" / "creator-recommender" / "numba").rglob("*.nbi"))

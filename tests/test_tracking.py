@@ -18,7 +18,7 @@ from recommender.tracking import as_model_input, metric_key
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("train")
-    write_market(generate_market(n_creators=2_500, n_campaigns=40, seed=2), folder / "data")
+    write_market(generate_market(n_creators=1_500, n_campaigns=20, seed=2), folder / "data")
     return folder
 
 
