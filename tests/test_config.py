@@ -55,6 +55,6 @@ def test_the_default_model_is_found_from_where_the_user_works(tmp_path, monkeypa
 
 def test_a_relative_model_path_is_read_from_the_home_folder(tmp_path):
     settings = config.settings(
-        {"CREATOR_RECOMMENDER_HOME": str(tmp_path), "CREATOR_RECOMMENDER_MODEL": "shared/model"}
+        {"CREATOR_RECOMMENDER_HOME": str(tmp_path), "CREATOR_RECOMMENDER_MODEL": "team/model"}
     )
-    assert settings.model == str(tmp_path.resolve() / "shared" / "model")
+    assert settings.model == str(tmp_path.resolve() / "team" / "model")

@@ -106,8 +106,7 @@ def _find(folder: Path) -> dict[str, Path]:
     """The three table files of a training folder."""
     if not folder.is_dir():
         raise DataFileError(f"{folder}: no such folder")
-    found = {name: find_table(folder, name) for name in TABLE_NAMES}
-    return {name: path for name, path in found.items() if path is not None}
+    return {name: find_table(folder, name) for name in TABLE_NAMES}
 
 
 def _read_truth(folder: Path, say: Callable[[str], None]) -> pd.DataFrame | None:

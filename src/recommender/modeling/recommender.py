@@ -130,8 +130,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         affinity_signal = evaluate.within_group_percentile(
             history.assign(_return=target), "_return"
         ).fillna(0.5)
-        has_return = np.isfinite(target)
-        self.return_scale_ = return_scale(target[has_return])
+        self.return_scale_ = return_scale(target)  # over the hires whose return is known
         start = time.perf_counter()
         self._fit_calibration(history, target, affinity_signal, say)
         calibrated = time.perf_counter()
