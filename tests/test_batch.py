@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import pandas as pd
@@ -119,3 +125,69 @@ def test_native_prints_stay_out_of_the_summary(capfd):
         os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution\n")
     os.write(1, b"summary\n")
     assert capfd.readouterr().out == "summary\n"
+
+
+def child_pids(pid: int) -> set[int]:
+    """The processes `pid` started that are still running (Linux: read from /proc)."""
+    children: set[int] = set()
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        with suppress(OSError):  # a thread that just ended
+            children.update(int(child) for child in listing.read_text().split())
+    return {child for child in children if running(child)}
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is alive: a zombie has ended, only nobody has reaped it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
+@pytest.mark.parametrize("guard", ["linux", "watchdog"])
+def test_workers_end_when_the_scoring_process_is_killed(
+    market, model_dir: Path, tmp_path: Path, guard: str
+):
+    """kill -9 of a scoring run leaves no worker behind (they used to wait on it forever),
+    by Linux's parent-death signal or by the watchdog thread used where there is none."""
+    copies = [market.creators.assign(creator_id=market.creators["creator_id"] + f"-{n}")
+              for n in range(10)]  # fmt: skip
+    pd.concat(copies, ignore_index=True).to_csv(tmp_path / "big.csv", index=False)
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    script = (
+        "import sys; from recommender import batch; "
+        + ("batch._ask_linux_to_kill_orphans = lambda: False; " if guard == "watchdog" else "")
+        + "batch.score_file(*sys.argv[1:6], say=print, progress=False, workers=2, chunk_rows=500)"
+    )
+    files = ["big.csv", "campaign.json", "out.csv", "rejects.csv", str(model_dir)]
+    scoring = subprocess.Popen([sys.executable, "-c", script, *files], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and scoring.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = child_pids(scoring.pid)
+        assert len(workers) == 2 and scoring.poll() is None, scoring.communicate()
+        scoring.kill()
+        scoring.wait()
+        deadline = time.monotonic() + 10
+        while any(map(running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(running, workers)), "workers outlived the killed scoring process"
+    finally:
+        for pid in workers:  # only the workers this test started, should they have stayed
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        scoring.kill()
+        scoring.communicate()
+
+
+def test_a_worker_whose_parent_is_already_gone_ends_at_once():
+    """The parent can die before the worker asks Linux to kill it with its parent."""
+    script = "from recommender.batch import _die_with_parent; _die_with_parent(-1); print('alive')"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr

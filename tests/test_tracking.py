@@ -12,7 +12,7 @@ from recommender.cli import main
 from recommender.model_store import load_model
 from recommender.schema import pair_frame
 from recommender.simulate import generate_market, write_market
-from recommender.tracking import as_model_input, metric_key
+from recommender.tracking import as_model_input, export_model, metric_key
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,55 @@ def test_model_input_has_the_signatures_columns_and_types(trained):
     assert example["followers"].dtype == float
     assert not pd.api.types.is_numeric_dtype(example["campaign_niche"])
     assert metric_key("ndcg_roi@10") == "ndcg_roi_at_10"
+
+
+class Died(Exception):
+    """Stands for the process dying at that point (kill -9, power cut)."""
+
+
+def model_uuid(model_dir: Path) -> str:
+    """The id MLflow gives each saved model: tells one export from another."""
+    line = next(x for x in (model_dir / "MLmodel").read_text().splitlines() if "model_uuid" in x)
+    return line.split(":", 1)[1].strip()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("swap", ["exchange", "two_renames"])
+def test_an_export_that_dies_midway_leaves_a_loadable_model(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+):
+    """Dying right after the first step of replacing the model folder leaves a model at the
+    target: the new one (one atomic exchange), or the previous one, put back by the next
+    load where the system can only rename (two renames, the previous copy kept beside)."""
+    from recommender import model_store
+
+    target, example = tmp_path / "latest", as_model_input(trained.test, rows=3)
+    export_model(trained.recommender, example, target)
+    previous = model_uuid(target)
+    if swap == "exchange":
+        exchange = model_store._exchange
+
+        def exchange_then_die(new: Path, old: Path) -> bool:
+            if not exchange(new, old):
+                pytest.skip("this system cannot swap two folders in one step")
+            raise Died
+
+        monkeypatch.setattr(model_store, "_exchange", exchange_then_die)
+    else:
+        monkeypatch.setattr(model_store, "_exchange", lambda new, old: False, raising=False)
+        rename, renamed = Path.rename, []
+
+        def rename_once_then_die(self: Path, to: Path) -> Path:
+            if renamed:
+                raise Died
+            renamed.append(self)
+            return rename(self, to)
+
+        monkeypatch.setattr(Path, "rename", rename_once_then_die)
+    with pytest.raises(Died):
+        export_model(trained.recommender, example, target)
+    monkeypatch.undo()
+    assert isinstance(load_model(target), type(trained.recommender))
+    assert (model_uuid(target) == previous) == (swap == "two_renames")
+    export_model(trained.recommender, example, target)  # and the next export works
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]  # nothing left beside it

@@ -17,7 +17,9 @@ import ctypes
 import json
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -278,7 +280,7 @@ def _scorer(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn"),
         initializer=_start_worker,
-        initargs=(recommender,),
+        initargs=(recommender, os.getpid()),
     ) as pool:
         yield lambda pairs: pool.submit(_score_in_worker, pairs)
 
@@ -286,12 +288,57 @@ def _scorer(
 _worker_model: Recommender | None = None
 
 
-def _start_worker(recommender: Recommender) -> None:
+def _start_worker(recommender: Recommender, parent_pid: int) -> None:
     global _worker_model
+    _die_with_parent(parent_pid)
     _worker_model = recommender
     from recommender import trees
 
     trees.use_threads(False)  # the workers already use every core
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_POLL_SECONDS = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker as soon as the process that started it (`parent_pid`) ends.
+
+    A worker waits on a pipe whose writing end it holds itself (fork copies it),
+    so it never sees its parent go: after a kill -9 it would wait forever, holding
+    the model's memory. Linux kills it the moment the parent dies; elsewhere a
+    thread checks the parent every PARENT_POLL_SECONDS.
+    """
+    if sys.platform == "linux" and _ask_linux_to_kill_orphans():
+        # The parent may have died before the request: this worker is already orphaned.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        return
+    watchdog = threading.Thread(
+        target=_exit_when_orphaned, args=(parent_pid,), name="parent-watchdog", daemon=True
+    )
+    watchdog.start()
+
+
+def _ask_linux_to_kill_orphans() -> bool:
+    """prctl(PR_SET_PDEATHSIG, SIGKILL): SIGKILL this process when its parent thread ends.
+
+    It is the forking thread that counts: the pool forks in the thread that submits
+    the first chunk, which outlives the pool (score_file shuts it down before returning).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        kill = ctypes.c_ulong(signal.SIGKILL)
+        unused = ctypes.c_ulong(0)
+        return int(libc.prctl(PR_SET_PDEATHSIG, kill, unused, unused, unused)) == 0
+    except (OSError, AttributeError):  # no C library to ask, or no prctl in it
+        return False
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)  # from a thread, sys.exit would end only the thread
 
 
 def _score_in_worker(pairs: pd.DataFrame) -> ScoredChunk:

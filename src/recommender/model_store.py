@@ -6,13 +6,32 @@ URI (`models:/creator-recommender@champion`, `runs:/...`). Every load checks
 the model's format, so a model saved by an older version of the package is
 refused with a one-line "retrain" message.
 
-A model file is a pickle: loading one runs code from it. Load only models you
-or your team trained, as you would run only scripts you trust.
+A model file is a joblib pickle: loading one runs code from it. Load only
+model files you or your team made, as you would run only scripts you trust.
+
+After the pickle, save_model writes a footer holding the SHA-256 of every byte
+before it, and read_model_file checks it before unpickling: LightGBM aborts
+the whole process on a damaged tree instead of raising, so a damaged file has
+to be caught before any of it is unpickled. A file without the footer (saved
+before it existed) is unpickled unchecked. Whatever is wrong with a model, the
+error is one line naming it (ModelNotFound), never a traceback or a crash.
+
+replace_folder puts a newly exported model folder in place of the old one so
+that a crash at any moment leaves a whole model there: on Linux by swapping
+the two in one step; elsewhere by two renames, keeping the previous folder
+beside the target until the new one is in, from where the next export or
+load_model puts it back if the target went missing in between.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import hashlib
+import io
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import joblib
@@ -24,6 +43,10 @@ from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
 MODEL_FILE = "recommender.joblib"
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
+# The unpickler stops at the pickle's end, so plain joblib.load still reads a file with it.
+CHECKSUM_TAG = b"\n#creator-recommender sha256="
+FOOTER_BYTES = len(CHECKSUM_TAG) + 64 + 1  # the tag, a hex SHA-256 and a newline
+AT_FDCWD, RENAME_EXCHANGE = -100, 2  # from <fcntl.h> and <linux/fs.h>
 
 _cache: dict[str, Recommender] = {}
 
@@ -34,19 +57,41 @@ def model_file(model_dir: str | os.PathLike[str]) -> Path:
 
 
 def save_model(recommender: Recommender, path: str | os.PathLike[str]) -> None:
-    """Write a trained Recommender to a model file."""
-    joblib.dump(recommender, path)
+    """Write a trained Recommender to a model file, followed by its checksum footer."""
+    buffer = io.BytesIO()
+    joblib.dump(recommender, buffer)
+    pickled = buffer.getvalue()
+    Path(path).write_bytes(pickled + _footer(pickled))
+
+
+def _footer(pickled: bytes) -> bytes:
+    return CHECKSUM_TAG + hashlib.sha256(pickled).hexdigest().encode() + b"\n"
 
 
 def read_model_file(path: str | os.PathLike[str]) -> Recommender:
-    """The Recommender in a model file, checked to be one this package version can use."""
+    """The Recommender in a model file, checked to be one this package version can use.
+
+    Raises ModelNotFound with one line naming the file when it cannot be read,
+    fails its checksum, does not unpickle, or holds something else.
+    """
     older = f"{path}: trained by an older version of this package; retrain it"
+    unreadable = f"{path}: not a readable model file"
     try:
-        loaded = joblib.load(path)
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelNotFound(f"{unreadable} ({exc.strerror or one_line(exc)})") from None
+    pickled, footer = data[:-FOOTER_BYTES], data[-FOOTER_BYTES:]
+    if footer.startswith(CHECKSUM_TAG):
+        if footer != _footer(pickled):
+            raise ModelNotFound(f"{unreadable} (damaged: its checksum does not match)")
+    else:  # saved before the footer, or cut short: the unpickler's errors tell
+        pickled = data
+    try:
+        loaded = joblib.load(io.BytesIO(pickled))
     except (ModuleNotFoundError, AttributeError):  # classes since renamed or removed
         raise ModelNotFound(older) from None
     except Exception as exc:  # truncated or corrupted: the unpickler raises any kind
-        raise ModelNotFound(f"{path}: not a readable model file ({one_line(exc)})") from None
+        raise ModelNotFound(f"{unreadable} ({one_line(exc)})") from None
     if not isinstance(loaded, Recommender):
         raise ModelNotFound(f"{path}: not a creator-recommender model")
     if getattr(loaded, "model_format_", None) != MODEL_FORMAT:
@@ -70,8 +115,13 @@ def load_model(model: str | os.PathLike[str] | Recommender | None = None) -> Rec
         return _cache[ref]
     path = Path(ref)
     file = path if path.suffix == ".joblib" else model_file(path)
+    if not file.is_file() and file != path:
+        restore_replaced(path)  # an export may have died between its two renames
     if not file.is_file():
         hint = "train one with `creator-recommender train`"
+        if (path / "MLmodel").is_file():  # an export that lost its model file
+            missing = file.relative_to(path)
+            raise ModelNotFound(f"{path}: not a readable model: {missing} is missing ({hint})")
         raise ModelNotFound(f"{path}: no trained model here ({hint})")
     key = f"{file.resolve()}:{file.stat().st_mtime_ns}"
     if key not in _cache:
@@ -90,3 +140,65 @@ def _load_from_mlflow(uri: str) -> Recommender:
     except (MlflowException, OSError) as exc:  # OSError: files, and a server out of reach
         raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
     return read_model_file(model_file(local))
+
+
+def previous_copy(target: Path) -> Path:
+    """Where replace_folder keeps the folder it replaces until the new one is in place."""
+    return target.with_name(f".{target.name}.old")
+
+
+def replace_folder(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move the complete folder `new` to `target`, replacing any folder there.
+
+    A crash at any moment leaves a whole folder at `target`, or (where the
+    swap cannot be one step) the previous one at previous_copy(target), which
+    restore_replaced puts back. `new` must be on the same filesystem.
+    """
+    new, target = Path(new), Path(target)
+    backup = previous_copy(target)
+    restore_replaced(target)
+    if target.exists():
+        shutil.rmtree(backup, ignore_errors=True)  # stale: a run died after both renames
+        if _exchange(new, target):
+            shutil.rmtree(new, ignore_errors=True)  # it holds the previous folder now
+            return
+        target.rename(backup)
+    new.rename(target)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def restore_replaced(target: str | os.PathLike[str]) -> bool:
+    """Put the previous folder back at `target` if replace_folder died between its renames.
+
+    True when it did. Quietly does nothing when another process got there first
+    or the folder cannot be written: the caller then finds what is there.
+    """
+    target = Path(target)
+    backup = previous_copy(target)
+    if target.exists() or not backup.is_dir():
+        return False
+    try:
+        backup.rename(target)
+    except OSError:
+        return False
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step: Linux's renameat2(RENAME_EXCHANGE). False where the
+    system or the filesystem cannot; other failures raise OSError."""
+    if sys.platform != "linux":
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library without it (glibc before 2.28, musl)
+        return False
+    path, fd = ctypes.c_char_p, ctypes.c_int
+    renameat2.argtypes = [fd, path, fd, path, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # kernel or filesystem lacks it
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))

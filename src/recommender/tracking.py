@@ -22,7 +22,7 @@ import pandas as pd
 
 from recommender import config, evaluate, schema
 from recommender.io import one_line
-from recommender.model_store import MODEL_FILE, save_model
+from recommender.model_store import MODEL_FILE, replace_folder, save_model
 from recommender.modeling.recommender import Recommender
 from recommender.modeling.training import TrainResult
 
@@ -143,7 +143,8 @@ def _model_kwargs(recommender_path: Path, example: pd.DataFrame) -> dict[str, An
 
 
 def export_model(recommender: Recommender, example: pd.DataFrame, model_dir: Path) -> None:
-    """Write an MLflow model directory to model_dir, replacing it only once complete."""
+    """Write an MLflow model directory to model_dir, replacing it only once complete; a crash
+    at any point leaves a loadable model there (model_store.replace_folder)."""
     import mlflow
 
     model_dir = Path(model_dir)
@@ -154,12 +155,7 @@ def export_model(recommender: Recommender, example: pd.DataFrame, model_dir: Pat
         mlflow.pyfunc.save_model(
             path=staging / "model", **_model_kwargs(staging / MODEL_FILE, example)
         )
-        old = model_dir.with_name(f".{model_dir.name}.old")
-        if model_dir.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            model_dir.rename(old)
-        (staging / "model").rename(model_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(staging / "model", model_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
