@@ -84,3 +84,31 @@ def test_baselines_rank_what_they_say():
 def test_unknown_truth_is_left_out_not_poisoning_the_mean():
     f = frame([3, 2, 1], [np.nan, 1, 0])
     assert ndcg_at_k(f, "score", "gain", 1) == pytest.approx(1.0)
+
+
+def gate_frame(roi: list[float], roi_truth: list[float]) -> pd.DataFrame:
+    """One campaign's predictions and truth: the lift ranking puts the best hire last."""
+    return pd.DataFrame(
+        {"campaign_id": "c1", "expected_roi": roi, "expected_lift_usd": [3.0, 2.0, 1.0],
+         evaluate.TRUTH_ROI: roi_truth, evaluate.TRUTH_LIFT: [0.0, 1.0, 4.0]}
+    )  # fmt: skip
+
+
+def test_gate_metric_judges_roi_where_it_is_known():
+    f = gate_frame([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert evaluate.roi_is_known(f)
+    assert evaluate.gate_metric(f) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("roi", "roi_truth"),
+    [([math.nan] * 3, [math.nan] * 3),  # no costs measured, none predicted
+     ([1.0, 2.0, 3.0], [math.nan] * 3),  # the model knew prices; the outcomes no costs
+     ([math.nan] * 3, [1.0, 2.0, 3.0])],  # costs known to the truth, not to the model
+)  # fmt: skip
+def test_gate_metric_without_a_known_roi_judges_the_lift_ranking(roi, roi_truth):
+    f = gate_frame(roi, roi_truth)
+    assert not evaluate.roi_is_known(f)
+    ranked = 0 + 1 / math.log2(3) + 4 / math.log2(4)  # gains 0, 1, 4 in the lift order
+    ideal = 4 + 1 / math.log2(3)
+    assert evaluate.gate_metric(f) == pytest.approx(ranked / ideal)

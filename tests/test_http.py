@@ -128,7 +128,8 @@ def test_a_thin_file_with_a_sponsorship_limit_is_planned_not_a_500(server: str, 
     [({"budget_usd": 0}, "budget_usd"), ({"explore": 1.2}, "explore"),
      ({"constraints": {"max_segment_share": 2}}, "max_segment_share"),
      ({"constraints": {"min_followers": 9_000, "max_followers": 10}}, "above max_followers"),
-     ({"budget_usd": float("inf")}, "budget_usd"),
+     ({"budget_usd": float("inf")}, "budget_usd"), ({"budget_usd": float("nan")}, "budget_usd"),
+     ({"budget_usd": -5}, "budget_usd"),
      ({"constraints": {"target_country": "usa"}}, "two-letter country code")],
 )  # fmt: skip
 def test_impossible_plans_get_a_422(server: str, market, extra, message):
@@ -140,6 +141,15 @@ def test_impossible_plans_get_a_422(server: str, market, extra, message):
         timeout=60,
     )
     assert response.status_code == 422 and message in response.json()["error"]
+
+
+@pytest.mark.parametrize("budget", [1e-15, 1e-300, 0.01])
+def test_a_budget_below_every_price_is_an_empty_plan_not_a_500(server: str, market, budget):
+    body = {"campaign": CAMPAIGN, "creators": creators_json(market, 20), "budget_usd": budget}
+    response = requests.post(f"{server}/plan", json=body, timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    payload = response.json()
+    assert payload["chosen"] == [] and payload["summary"]["creators"] == 0
 
 
 PET = b'{"campaign_id": "k", "niche": "pet"}'

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import recommender
+from recommender.errors import SettingError
 from recommender.planning import Constraints, knapsack, lp_bound, segments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,14 @@ def test_gap_is_proven_against_the_tighter_bound():
     assert lp_bound(value, cost, 10.0) == pytest.approx(15.0)
     chosen, bound = knapsack(value, cost, budget=10.0)
     assert value[chosen].sum() == 10.0 and bound == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("budget", [1e-15, 1e-300, 5e-324, 0.5])
+def test_knapsack_never_takes_an_item_dearer_than_a_tiny_budget(budget: float):
+    value, cost = np.array([5.0, 3.0, 4.0]), np.array([36.0, 0.0, 1.0])
+    chosen, bound = knapsack(value, cost, budget)
+    assert chosen.tolist() == [False, True, False]  # only the free item fits
+    assert bound == pytest.approx(3.0)
 
 
 def test_group_cap_is_honoured():
@@ -180,3 +189,17 @@ def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
         [summary["expected_lift_usd"], summary["largest_creators_expected_lift_usd"]]
     )
     plots.close([figure])
+
+
+@pytest.mark.parametrize("budget", [1e-15, 1e-300, 0.01])
+def test_a_budget_below_every_price_is_an_empty_plan(market, model, budget: float):
+    result = recommender.plan(market.creators.head(100), CAMPAIGN, budget, model, explore=0.5)
+    assert result.chosen.empty  # the market's cheapest creator asks $6
+    assert result.summary["creators"] == 0 and result.summary["total_cost_usd"] == 0
+    assert result.summary["optimality_gap"] == 0
+
+
+@pytest.mark.parametrize("budget", [0.0, -5.0, float("nan"), float("inf"), -float("inf")])
+def test_a_budget_no_plan_can_use_is_a_setting_error(market, model, budget: float):
+    with pytest.raises(SettingError, match="budget must be a positive amount"):
+        recommender.plan(market.creators.head(10), CAMPAIGN, budget, model)

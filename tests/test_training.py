@@ -109,3 +109,60 @@ def test_a_history_without_a_positive_lift_still_trains(market: Market, lift: fl
                               said.append)  # fmt: skip
     assert result.recommender.lift_loss_ == "l2"
     assert any("no hire had a positive return" in line for line in said)
+
+
+def first_campaigns(market: Market, n: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The market's creators, campaigns and the outcomes of its first n campaigns only."""
+    kept = market.campaigns["campaign_id"].iloc[:n]
+    outcomes = market.outcomes[market.outcomes["campaign_id"].isin(kept)]
+    return market.creators, market.campaigns, outcomes.reset_index(drop=True)
+
+
+def test_only_negative_lifts_still_rank_creators(market: Market):
+    creators, campaigns, outcomes = first_campaigns(market, 4)
+    outcomes = outcomes.assign(sales_lift_usd=-outcomes["sales_lift_usd"].abs() - 1)
+    result = fit_and_evaluate(creators, campaigns, outcomes, None, QUICK)
+    lift = result.test["expected_lift_usd"]
+    assert np.isfinite(lift).all() and lift.nunique() > 1  # an order, not one value for all
+    assert result.recommender.return_scale_ > 0
+
+
+@pytest.mark.parametrize(("test_fraction", "dated"), [(0.5, False), (0.9, True), (0.0, False)])
+def test_few_campaigns_keep_two_to_learn_from_and_one_to_measure(
+    market: Market, test_fraction: float, dated: bool
+):
+    creators, campaigns, outcomes = first_campaigns(market, 3)
+    if dated:
+        campaigns = campaigns.assign(start_date=pd.date_range("2025-01-01", periods=len(campaigns),
+                                                              freq="D").astype(str))  # fmt: skip
+    config = TrainConfig(seed=0, test_fraction=test_fraction, folds=4, n_estimators=20,
+                         losses=("l2",))  # fmt: skip
+    development, test = split_by_campaign(campaigns, outcomes, config)
+    assert (len(development), len(test)) == (2, 1) and not development & test
+    result = fit_and_evaluate(creators, campaigns, outcomes, None, config)
+    assert set(result.test["campaign_id"]) == test  # measured only on the campaign held out
+
+
+def test_internal_folds_are_capped_by_the_campaigns(market: Market):
+    creators, campaigns, outcomes = first_campaigns(market, 2)
+    history = schema.pair_frame(creators, campaigns, outcomes)
+    fitted = (
+        TrainConfig(folds=5, n_estimators=20, losses=("l2", "huber")).recommender().fit(history)
+    )
+    assert fitted.loss_comparison_.index.tolist() == ["l2", "huber"]
+
+
+def test_a_history_without_costs_has_a_finite_gate_metric(market: Market):
+    from recommender import evaluate
+
+    creators, campaigns, outcomes = first_campaigns(market, 6)
+    creators = creators.drop(columns=["price_per_post_usd"])
+    result = fit_and_evaluate(creators, campaigns, outcomes.drop(columns=["cost_usd"]), None, QUICK)
+    assert result.test["expected_roi"].isna().all() and result.test[evaluate.TRUTH_ROI].isna().all()
+    assert np.isfinite(result.gate_metric)
+    # With no cost known every hire costs alike: ROI orders as lift does, for every ranking.
+    metrics = result.metrics
+    pd.testing.assert_series_equal(
+        metrics["ndcg_roi@10"], metrics["ndcg_lift@10"], check_names=False
+    )
+    assert evaluate.gate_metric(result.test) == pytest.approx(result.gate_metric)

@@ -92,12 +92,16 @@ BASELINES: dict[str, Callable[[pd.DataFrame, int], np.ndarray]] = {
 
 
 def split_campaigns(
-    campaign_ids: pd.Series, test_fraction: float, seed: int
+    campaign_ids: pd.Series, test_fraction: float, seed: int, min_development: int = 1
 ) -> tuple[set[str], set[str]]:
-    """Split campaigns (never rows) at random into development and test sets."""
+    """Split campaigns (never rows) at random into development and test sets.
+
+    The test set takes about `test_fraction` of them, at least one, and leaves at
+    least `min_development` for development.
+    """
     ids = np.array(sorted(pd.unique(campaign_ids.astype(str))), dtype=object)
     np.random.default_rng(seed).shuffle(ids)
-    n_test = min(len(ids) - 1, max(1, round(test_fraction * len(ids))))
+    n_test = min(len(ids) - min_development, max(1, round(test_fraction * len(ids))))
     return set(ids[n_test:]), set(ids[:n_test])
 
 
@@ -141,37 +145,71 @@ NDCG_METRICS = {
 }
 
 
-def ranking_metrics(frame: pd.DataFrame, fit: str, roi: str, lift: str) -> dict[str, float]:
-    """NDCG of the fit, ROI and lift rankings against the truth columns, and lift Spearman."""
+def roi_is_known(frame: pd.DataFrame, roi: str = "expected_roi") -> bool:
+    """Whether some pair has both a predicted ROI (column `roi`) and a true one."""
+    predicted = pd.to_numeric(frame[roi], errors="coerce").to_numpy(dtype=float)
+    truth = pd.to_numeric(frame[TRUTH_ROI], errors="coerce").to_numpy(dtype=float)
+    return bool((np.isfinite(predicted) & np.isfinite(truth)).any())
+
+
+def ranking_metrics(
+    frame: pd.DataFrame, fit: str, roi: str, lift: str, roi_as_lift: bool = False
+) -> dict[str, float]:
+    """NDCG of the fit, ROI and lift rankings against the truth columns, and lift Spearman.
+
+    With `roi_as_lift` (no ROI known: see `gate_metric`), the ROI metrics judge the
+    lift ranking against the lift truth.
+    """
     columns = {"fit": fit, "roi": roi, "lift": lift}
-    metrics = {
-        name: ndcg_at_k(frame, columns[ranking], truth, k)
-        for name, (ranking, truth, k) in NDCG_METRICS.items()
-    }
+    metrics = {}
+    for name, (ranking, truth, k) in NDCG_METRICS.items():
+        if ranking == "roi" and roi_as_lift:
+            ranking, truth = "lift", TRUTH_LIFT
+        metrics[name] = ndcg_at_k(frame, columns[ranking], truth, k)
     metrics["spearman_lift"] = spearman(frame, lift, TRUTH_LIFT)
     return metrics
 
 
-def gate_metric(frame: pd.DataFrame, roi: str = "expected_roi") -> float:
-    """GATE_METRIC of the ROI ranking in column `roi`, on a frame with truth columns."""
+def gate_metric(
+    frame: pd.DataFrame, roi: str = "expected_roi", lift: str = "expected_lift_usd"
+) -> float:
+    """GATE_METRIC of the ROI ranking in column `roi`, on a frame with truth columns.
+
+    When no pair has both a predicted and a true ROI (a history without costs:
+    no cost_usd and no price_per_post_usd), it is the same NDCG of the lift
+    ranking in column `lift` against the lift truth. Why: with no cost known,
+    every hire is taken to cost the same, and then ROI orders creators exactly
+    as lift does (it is also what such a model ranks by). So the gate stays
+    defined, and a model trained without costs can still become champion,
+    instead of comparing NaN, which never wins.
+    """
     ranking, truth, k = NDCG_METRICS[GATE_METRIC]
     assert ranking == "roi"
-    return ndcg_at_k(frame, roi, truth, k)
+    if roi_is_known(frame, roi):
+        return ndcg_at_k(frame, roi, truth, k)
+    return ndcg_at_k(frame, lift, TRUTH_LIFT, k)
 
 
 def metrics_table(frame: pd.DataFrame, features: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The model's metrics and the baselines', one row each, on a predicted test frame.
 
     `frame` holds the model's predictions (fit_score, expected_roi,
-    expected_lift_usd, lift_low_usd, lift_high_usd) and the truth columns.
+    expected_lift_usd, lift_low_usd, lift_high_usd) and the truth columns. When
+    the model's ROI cannot be judged (`gate_metric`), every row's ROI metrics
+    judge its lift ranking, so the model and the baselines are compared alike.
     """
-    rows = {"model": ranking_metrics(frame, "fit_score", "expected_roi", "expected_lift_usd")}
+    as_lift = not roi_is_known(frame)
+    rows = {
+        "model": ranking_metrics(
+            frame, "fit_score", "expected_roi", "expected_lift_usd", roi_as_lift=as_lift
+        )
+    }
     rows["model"]["interval_coverage"] = coverage(
         frame, "sales_lift_usd", "lift_low_usd", "lift_high_usd"
     )
     scored, columns = with_baselines(frame, features, seed)
     for name, column in columns.items():
-        rows[name] = ranking_metrics(scored, column, column, column)
+        rows[name] = ranking_metrics(scored, column, column, column, roi_as_lift=as_lift)
         rows[name]["interval_coverage"] = float("nan")
     return pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)]
 

@@ -161,23 +161,30 @@ def knapsack(
     """0/1 choice maximising value within budget (and each cap); returns (chosen, bound).
 
     The choice is exact dynamic programming over costs rounded up to
-    budget/20,000 (never over budget); when that choice breaks a cap, a
+    budget/20,000 (never over budget; an item dearer than the budget is never
+    chosen, however small the budget); when that choice breaks a cap, a
     mixed-integer program (HiGHS, to MIP_GAP within MIP_SECONDS) over the caps.
     `bound` is a proven upper bound on the best total value: the tightest of the
     LP relaxation's, the same programme's over costs rounded down and, when
     HiGHS ran, its dual bound. So (bound - value) / bound is a guaranteed
     optimality gap.
     """
-    n = len(value)
-    if n == 0 or budget <= 0:
-        return np.zeros(n, dtype=bool), 0.0
-    caps = [Cap(*cap) for cap in caps]
-    chosen, relaxed = _dynamic_programme(value, cost, budget)
+    chosen = np.zeros(len(value), dtype=bool)
+    # An item dearer than the whole budget is in no feasible choice. Leaving it out
+    # first also keeps a tiny budget from scaling its cost past what an integer holds.
+    fits = np.maximum(cost, 0) <= budget  # a NaN cost never fits
+    if not budget > 0 or not fits.any():
+        return chosen, 0.0
+    value, cost = value[fits], cost[fits]
+    caps = [Cap(np.asarray(groups)[fits], limit) for groups, limit in caps]
+    picked, relaxed = _dynamic_programme(value, cost, budget)
     bound = min(lp_bound(value, cost, budget), relaxed)  # caps only lower the best value
-    if all(group_totals(cap.groups, cost * chosen)[1].max() <= cap.limit for cap in caps):
-        return chosen, bound  # the uncapped best keeps to every cap: it is the best
-    chosen, milp_bound = _milp(value, cost, budget, caps)
-    return chosen, min(bound, milp_bound)
+    # When the uncapped best keeps to every cap it is the best; else the caps need HiGHS.
+    if not all(group_totals(cap.groups, cost * picked)[1].max() <= cap.limit for cap in caps):
+        picked, milp_bound = _milp(value, cost, budget, caps)
+        bound = min(bound, milp_bound)
+    chosen[fits] = picked
+    return chosen, bound
 
 
 def group_totals(groups: np.ndarray, amount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +212,8 @@ def _dynamic_programme(
     """The best choice over costs rounded up to budget/cells (so never over budget), and
     a proven bound: the best value over costs rounded down, which no choice within the
     budget can beat (each rounded-down total is at most the budget's cells)."""
-    scaled = np.maximum(cost, 0) / (budget / cells)
+    # cost / budget first: budget / cells underflows to 0 for a tiny budget.
+    scaled = np.maximum(cost, 0) / budget * cells
     weight = np.ceil(scaled - 1e-9).astype(np.int64)
     items, best, keep = _table(value, weight, cells, trace=True)
     chosen = np.zeros(len(value), dtype=bool)

@@ -215,7 +215,9 @@ def registered_metric(test: pd.DataFrame) -> Callable[[str], float]:
 
         model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
         predicted = model.predict(as_model_input(test))
-        return evaluate.gate_metric(test.assign(expected_roi=predicted["expected_roi"].to_numpy()))
+        # Both predictions the gate may judge by: ROI, or lift where no cost is known.
+        judged = {c: predicted[c].to_numpy() for c in ("expected_roi", "expected_lift_usd")}
+        return evaluate.gate_metric(test.assign(**judged))
 
     return metric
 

@@ -26,7 +26,9 @@ from recommender.modeling.ranker import campaign_fit_labels
 from recommender.modeling.recommender import LIFT_USD, Recommender, without_outcomes
 
 DATE_COLUMN = "start_date"
-MIN_CAMPAIGNS = 3
+# Recommender.fit calibrates out of fold over campaigns, so it needs two; one more is held out.
+MIN_DEVELOPMENT_CAMPAIGNS = 2
+MIN_CAMPAIGNS = MIN_DEVELOPMENT_CAMPAIGNS + 1
 
 
 # The Recommender owns its settings' defaults; TrainConfig takes them from there.
@@ -86,16 +88,25 @@ class TrainResult:
 def split_by_campaign(
     campaigns: pd.DataFrame, outcomes: pd.DataFrame, config: TrainConfig
 ) -> tuple[set[str], set[str]]:
-    """Development and test campaign ids; by date when campaigns carry start_date."""
+    """Development and test campaign ids; by date when campaigns carry start_date.
+
+    The test side holds about `test_fraction` of the campaigns, at least one, and
+    never so many that fewer than MIN_DEVELOPMENT_CAMPAIGNS are left to learn from.
+    """
     used = pd.Series(pd.unique(outcomes["campaign_id"].astype(str)))
     if DATE_COLUMN in campaigns.columns:
         dates = pd.to_datetime(campaigns.set_index("campaign_id")[DATE_COLUMN], errors="coerce")
         dates = dates.reindex(used)
         if dates.notna().all():
             ordered = dates.sort_values(kind="stable").index.astype(str)
-            n_test = max(1, round(config.test_fraction * len(ordered)))
+            n_test = min(
+                len(ordered) - MIN_DEVELOPMENT_CAMPAIGNS,
+                max(1, round(config.test_fraction * len(ordered))),
+            )
             return set(ordered[:-n_test]), set(ordered[-n_test:])
-    return evaluate.split_campaigns(used, config.test_fraction, config.seed)
+    return evaluate.split_campaigns(
+        used, config.test_fraction, config.seed, min_development=MIN_DEVELOPMENT_CAMPAIGNS
+    )
 
 
 def fit_and_evaluate(
@@ -116,7 +127,8 @@ def fit_and_evaluate(
     if campaigns_with_hires < MIN_CAMPAIGNS:
         raise DataFileError(
             f"the outcomes cover {campaigns_with_hires} campaign(s); training needs at least "
-            f"{MIN_CAMPAIGNS} (two to learn from, one held out to measure the model on)"
+            f"{MIN_CAMPAIGNS} ({MIN_DEVELOPMENT_CAMPAIGNS} to learn from, one held out to "
+            "measure the model on)"
         )
     start = time.perf_counter()
     pairs = schema.pair_frame(creators, campaigns, outcomes)
