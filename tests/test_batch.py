@@ -113,7 +113,7 @@ def test_plan_file_writes_the_plan_and_says_where(candidate_files: Path, model_d
         "followers: must be >= 0 (got '-7')",
         "platform: must be one of instagram, tiktok, youtube (got 'myspace')",
         "avg_likes: not a number (got 'lots')",
-        "audience_female_share: must be <= 1 (got '1.4')",
+        "audience_female_share: must be <= 1; a share is 0.625 or 62.5% (got '1.4')",
         "creator_id: duplicate of an earlier row",
     ]
 

@@ -54,7 +54,7 @@ def test_score_writes_good_rows_scored_and_broken_rows_rejected(candidate_files,
         "followers: must be >= 0 (got '-7')",
         "platform: must be one of instagram, tiktok, youtube (got 'myspace')",
         "avg_likes: not a number (got 'lots')",
-        "audience_female_share: must be <= 1 (got '1.4')",
+        "audience_female_share: must be <= 1; a share is 0.625 or 62.5% (got '1.4')",
         "creator_id: duplicate of an earlier row",
     ]
     assert scored_output_problems(candidate_files / "creators.csv", out, rejects) == []
@@ -180,6 +180,10 @@ def test_plan_writes_the_plan_its_rejects_summary_and_figure(tmp_path, market, m
      (["--min-followers", "9000", "--max-followers", "100"], "is above max_followers"),
      (["--explore", "1.5"], "explore must be a share"),
      (["--budget", "inf"], "budget must be a positive amount"),
+     (["--budget", "nan"], "budget must be a positive amount"),
+     (["--budget", "0"], "budget must be a positive amount"),
+     (["--budget", "-5"], "budget must be a positive amount"),
+     (["--budget", "1e-15"], "no candidate could be hired within the budget ("),
      (["--target-country", "usa"], "two-letter country code"),
      (["--min-followers", "1e12"], "no candidate could be hired within the budget (")],
 )  # fmt: skip
@@ -288,7 +292,16 @@ def test_train_problems_are_one_line(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     pd.DataFrame({"creator_id": ["a"]}).to_csv(tmp_path / "data" / "creators.csv", index=False)
     code, _, err = run(capsys, "train", "--data", tmp_path / "data", "--no-tracking")
-    one_line_error(code, err, f"{tmp_path / 'data'}: no campaigns file (.csv, .parquet or .jsonl)")
+    one_line_error(
+        code, err, f"{tmp_path / 'data'}: no campaigns file (.csv, .parquet, .jsonl, .json, .xlsx)"
+    )
+
+
+def test_training_on_too_few_campaigns_is_one_line(tmp_path, capsys):
+    write_market(generate_market(n_creators=200, n_campaigns=2, seed=1), tmp_path / "data")
+    code, _, err = run(capsys, "train", "--data", tmp_path / "data", "--no-tracking",
+                       "--model-dir", tmp_path / "model")  # fmt: skip
+    one_line_error(code, err, "the outcomes cover 2 campaign(s); training needs at least 3")
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -340,3 +353,115 @@ def test_a_broken_pipe_ends_quietly(candidate_files, model_dir):
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
     assert len(done.stdout.splitlines()) == 1
+
+
+# --- faults a user met (issue 13) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--out", "{creators}"], "the output would replace the creators file"),
+        (["--rejects", "{creators}"], "the rejects file would replace the creators file"),
+        (["--rejects", "{campaign}"], "the rejects file would replace the campaign file"),
+        (["--out", "{dir}/o.csv", "--rejects", "{dir}/./o.csv"],
+         "the rejects file would replace the output"),
+        (["--out", "{dir}/o.txt"], "unknown file type '.txt'"),
+        (["--out", "{dir}/o.xlsx"], "cannot write xlsx"),
+        (["--out", "{creators}/o.csv"], "is a file, not a folder"),
+        (["--out", "{dir}/folder.csv"], "is a folder; name a file to write"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["score", "plan"])
+def test_outputs_that_would_lose_data_are_refused_before_any_work(
+    candidate_files, capsys, command, flags, message
+):
+    (candidate_files / "folder.csv").mkdir()
+    creators, campaign = candidate_files / "creators.csv", candidate_files / "campaign.json"
+    before = {p.name: p.read_bytes() for p in candidate_files.iterdir() if p.is_file()}
+    paths = {"creators": creators, "campaign": campaign, "dir": candidate_files}
+    budget = ["--budget", "500"] if command == "plan" else []
+    code, _, err = run(
+        capsys, command, "--creators", creators, "--campaign", campaign, *budget,
+        # no model there: the outputs are checked before anything is loaded or scored
+        "--model", candidate_files / "no-model", *[f.format(**paths) for f in flags],
+    )  # fmt: skip
+    one_line_error(code, err, message)
+    after = {p.name: p.read_bytes() for p in candidate_files.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_validate_refuses_rejects_over_an_input(tmp_path, creators_frame, capsys):
+    creators_frame.to_csv(tmp_path / "c.csv", index=False)
+    code, _, err = run(capsys, "validate", "--creators", tmp_path / "c.csv",
+                       "--rejects", tmp_path / "c.csv")  # fmt: skip
+    one_line_error(code, err, "the rejects file would replace the creators file")
+    assert pd.read_csv(tmp_path / "c.csv").shape == (3, 6)
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet"])
+def test_list_valued_extra_columns_are_written_as_json_text(tmp_path, market, model_dir, capsys,
+                                                            ext):  # fmt: skip
+    creators = market.creators.head(20).astype(object)
+    creators["tags"] = [["dog", "cat"]] * 10 + [{"tier": "gold"}] * 10
+    creators.loc[3, "followers"] = -1  # a rejected row keeps its list too
+    write_table(creators, tmp_path / f"creators.{ext}")
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    code, _, err = run(capsys, "score", "--creators", tmp_path / f"creators.{ext}", "--campaign",
+                       tmp_path / "campaign.json", "--model", model_dir,
+                       "--out", tmp_path / "scored.csv")  # fmt: skip
+    assert code == 0, err
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert set(scored["tags"]) == {'["dog", "cat"]', '{"tier": "gold"}'}
+    assert pd.read_csv(tmp_path / "scored.rejects.csv")["tags"].tolist() == ['["dog", "cat"]']
+    code, _, err = run(capsys, "validate", "--creators", tmp_path / f"creators.{ext}",
+                       "--rejects", tmp_path / "rejects.csv")  # fmt: skip
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "rejects.csv")["tags"].tolist() == ['["dog", "cat"]']
+
+
+def test_a_windows_export_with_semicolons_and_a_bom_campaign_is_scored(
+    tmp_path, market, model_dir, capsys
+):
+    creators = market.creators.head(30).astype(object)
+    creators.loc[0, "creator_id"] = "Zoé_café"
+    creators.loc[1, "creator_id"] = '=HYPERLINK("http://evil")'
+    creators.to_csv(tmp_path / "c.csv", sep=";", index=False, encoding="cp1252")
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN), encoding="utf-8-sig")
+    code, _, err = run(capsys, "score", "--creators", tmp_path / "c.csv", "--campaign",
+                       tmp_path / "campaign.json", "--model", model_dir,
+                       "--out", tmp_path / "s.csv")  # fmt: skip
+    assert code == 0, err
+    scored = pd.read_csv(tmp_path / "s.csv")
+    ids = set(scored["creator_id"])
+    assert "Zoé_café" in ids and '\'=HYPERLINK("http://evil")' in ids and len(ids) == 30
+    assert scored["reasons"].str[0].isin(["+", "-"]).all()  # the package's own words
+
+
+def test_validate_prints_each_header_it_read_as_a_contract_column(tmp_path, capsys):
+    (tmp_path / "export.csv").write_text(
+        "Username,Platform,Followers,Avg. Likes,Avg Comments,Category,Tags\n"
+        'a,Instagram,12.5K,"1,250",40,Pets,x\n'
+    )
+    code, out, _ = run(capsys, "validate", "--creators", tmp_path / "export.csv")
+    assert code == 0
+    assert out.splitlines()[:7] == [
+        "creators: read 6 headers as contract columns:", "  'Username' -> creator_id",
+        "  'Platform' -> platform", "  'Followers' -> followers", "  'Avg. Likes' -> avg_likes",
+        "  'Avg Comments' -> avg_comments", "  'Category' -> niche",
+    ]  # fmt: skip
+    assert "creators: 1 valid, 0 rejected" in out
+    (tmp_path / "export.csv").write_text("Username,Handle,Followers\na,b,1\n")
+    one_line_error(*run(capsys, "validate", "--creators", tmp_path / "export.csv")[::2],
+                   "columns 'Username' and 'Handle' both mean creator_id; keep one")  # fmt: skip
+
+
+def test_the_readmes_export_example_prints_what_the_readme_shows(tmp_path, capsys, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    command = "$ creator-recommender validate --creators examples/platform_export.csv"
+    shown = readme.split(command, 1)[1].split("```", 1)[0].splitlines()[1:]
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "validate", "--creators", ROOT / "examples" / "platform_export.csv",
+                       "--rejects", "rejects.csv")  # fmt: skip
+    assert code == 0
+    assert out.replace(str(ROOT / "examples") + "/", "examples/").splitlines() == shown

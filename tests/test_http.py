@@ -205,3 +205,24 @@ def test_mlflow_scoring_server_gives_the_same_scores(model_dir: Path, market):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_an_export_with_display_headers_scores_as_the_contract(server: str, market):
+    rows = market.creators.head(20)
+    export = [
+        {"Username": r.creator_id, "Platform": r.platform.title(), "Followers": f"{r.followers:,}",
+         "Avg. Likes": f"{r.avg_likes:,.2f}", "Avg Comments": str(r.avg_comments),
+         "Category": r.niche.upper()}
+        for r in rows.itertuples()
+    ]  # fmt: skip
+    contract = rows[["creator_id", "platform", "followers", "avg_likes", "avg_comments", "niche"]]
+    contract = contract.assign(avg_likes=contract["avg_likes"].round(2))
+    answers = [
+        requests.post(f"{server}/score", json={"campaign": CAMPAIGN, "creators": creators},
+                      timeout=60).json()
+        for creators in (export, contract.astype(object).to_dict(orient="records"))
+    ]  # fmt: skip
+    assert answers[0]["counts"] == {"scored": 20, "rejected": 0}
+    by_export, by_contract = (pd.DataFrame(answer["scored"]) for answer in answers)
+    assert by_export["score"].tolist() == by_contract["score"].tolist()
+    assert by_export["creator_id"].tolist() == by_contract["creator_id"].tolist()

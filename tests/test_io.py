@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from recommender.errors import DataFileError
-from recommender.io import read_table, write_table
+from recommender.io import check_outputs, read_table, write_table
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
@@ -66,7 +76,8 @@ def test_failed_write_leaves_the_old_file_alone(tmp_path, monkeypatch):
         ("missing.csv", None, "no such file"),
         ("empty.csv", "", "file is empty"),
         ("bad.jsonl", '{"a": 1}\n{oops\n', "line 2 is not JSON"),
-        ("list.jsonl", "[1, 2]\n", "line 1 is not a JSON object"),
+        ("list.jsonl", "[1, 2]\n", "expected JSON objects, one per row"),
+        ("lines.jsonl", '{"a": 1}\n[1]\n', "expected JSON objects, one per row"),
         ("bad.parquet", "not parquet", "cannot read as parquet"),
     ],
 )
@@ -79,3 +90,218 @@ def test_whole_file_problems_are_one_line(tmp_path, name, content, message):
     text = str(info.value)
     assert text.startswith(str(path)) and message in text
     assert "\n" not in text
+
+
+# --- files as people export them ------------------------------------------------------
+
+ROWS = [["Zoé", "12,5K"], ["bob", "3 400"]]
+
+
+def table_bytes(delimiter: str, encoding: str, newline: str = "\n") -> bytes:
+    lines = [delimiter.join(["Username", "Followers"])]
+    lines += [delimiter.join(f'"{cell}"' if delimiter in cell else cell for cell in row)
+              for row in ROWS]  # fmt: skip
+    return (newline.join(lines) + newline).encode(encoding)
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_csv_exports_read_in_any_encoding_delimiter_and_line_ending(
+    tmp_path, delimiter, encoding, newline
+):
+    path = tmp_path / "export.csv"
+    path.write_bytes(table_bytes(delimiter, encoding, newline))
+    back = read_table(path)
+    assert back.columns.tolist() == ["Username", "Followers"]
+    assert back.to_numpy().tolist() == ROWS
+
+
+def test_a_utf8_file_with_a_stray_windows_byte_far_down_is_read(tmp_path):
+    lines = ["creator_id,niche"] + [f"c{i},pets" for i in range(20_000)] + ["z,caf\xe9"]
+    path = tmp_path / "mixed.csv"
+    path.write_bytes("\n".join(lines).encode("utf-8")[:-5] + "caf\xe9\n".encode("cp1252"))
+    back = read_table(path)
+    assert back["niche"].iloc[-1] == "café" and len(back) == 20_001
+
+
+@pytest.mark.parametrize("content", ["a,b,a\n1,2,3\n", "a;b; a \n1;2;3\n"])
+def test_a_header_naming_a_column_twice_is_one_line(tmp_path, content):
+    path = tmp_path / "twice.csv"
+    path.write_text(content)
+    with pytest.raises(DataFileError, match="column 'a' appears more than once"):
+        read_table(path)
+
+
+def test_xlsx_reads_the_first_sheet_or_the_one_named(tmp_path):
+    path = tmp_path / "export.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"Username": ["a", "007"], "Followers": [1500, 2.5]}).to_excel(
+            book, sheet_name="Creators", index=False
+        )
+        pd.DataFrame({"Username": ["z"]}).to_excel(book, sheet_name="Other", index=False)
+    first = read_table(path)
+    assert first["Username"].tolist() == ["a", "007"]
+    assert first["Followers"].tolist() == [1500, 2.5]
+    assert read_table(path, sheet="Other")["Username"].tolist() == ["z"]
+    with pytest.raises(DataFileError, match="cannot read as xlsx: Worksheet named 'Nope'"):
+        read_table(path, sheet="Nope")
+    with pytest.raises(DataFileError, match=r"not \.xlsx"):
+        read_table(tmp_path / "x.csv", sheet="Other")
+
+
+def test_xlsx_blank_rows_are_not_rows_and_a_repeated_header_is_refused(tmp_path):
+    path = tmp_path / "export.xlsx"
+    pd.DataFrame([["a", 1], [None, None], ["b", 2]], columns=["x", "y"]).to_excel(path, index=False)
+    assert read_table(path)["x"].tolist() == ["a", "b"]
+    pd.DataFrame([["a", 1]], columns=["x", "y"]).rename(columns={"y": "x"}).to_excel(
+        path, index=False
+    )
+    with pytest.raises(DataFileError, match="column 'x' appears more than once"):
+        read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("array.json", '[{"a": "007", "b": 1}, {"a": "x", "b": [2]}]'),
+        ("lines.jsonl", '{"a": "007", "b": 1}\n\n{"a": "x", "b": [2]}\n'),
+        ("lines.json", '{"a": "007", "b": 1}\n{"a": "x", "b": [2]}\n'),
+        ("bom.json", '\ufeff[{"a": "007", "b": 1}, {"a": "x", "b": [2]}]'),
+    ],
+)
+def test_json_arrays_and_lines_with_or_without_a_bom(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    back = read_table(path)
+    assert back["a"].tolist() == ["007", "x"] and back["b"].tolist() == [1, [2]]
+
+
+def test_one_json_object_is_one_row(tmp_path):
+    path = tmp_path / "campaign.json"
+    path.write_text('{\n  "campaign_id": "k1",\n  "niche": "pet"\n}\n', encoding="utf-8-sig")
+    assert read_table(path).to_dict("records") == [{"campaign_id": "k1", "niche": "pet"}]
+
+
+# --- outputs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+@pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
+def test_outputs_respect_the_umask(tmp_path, umask, ext):
+    old = os.umask(umask)
+    try:
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / f"t.{ext}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / f"t.{ext}").stat().st_mode) == 0o666 & ~umask
+
+
+def test_rewriting_a_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "outcomes.csv"
+    path.write_text("a\n1\n")
+    path.chmod(0o664)
+    write_table(pd.DataFrame({"a": [1, 2]}), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664
+    assert read_table(path)["a"].tolist() == ["1", "2"]
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
+def test_lists_and_mappings_in_cells_are_written(tmp_path, ext):
+    frame = pd.DataFrame({"creator_id": ["a", "b", "c"], "tags": [["dog", "cat"], None, {"k": 1}]})
+    write_table(frame, tmp_path / f"t.{ext}")
+    back = read_table(tmp_path / f"t.{ext}")
+    if ext == "jsonl":  # JSON keeps them as they are
+        assert back["tags"].tolist()[0] == ["dog", "cat"]
+    else:  # as JSON text
+        assert back["tags"].tolist()[0] == '["dog", "cat"]'
+        assert back["tags"].tolist()[2] == '{"k": 1}'
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted(tmp_path):
+    cells = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "-5", "+2.1%",
+             "1,200", "plain", "\tx"]  # fmt: skip
+    for frame in (
+        pd.DataFrame({"c": cells}),
+        pd.DataFrame({"c": cells, "mixed": [1, "x"] * 4 + [0]}),
+    ):
+        write_table(frame, tmp_path / "t.csv")
+        back = read_table(tmp_path / "t.csv")["c"].tolist()
+        assert back == ["'" + c for c in cells[:4]] + cells[4:8] + ["'\tx"]
+
+
+def test_a_killed_write_leaves_no_file_behind(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from recommender.io import atomic_path
+        with atomic_path({str(tmp_path / "out.csv")!r}) as name:
+            open(name, "w").write("half")
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], check=False)
+    assert result.returncode == -signal.SIGKILL
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_that_would_replace_an_input_or_each_other_are_refused(tmp_path):
+    given = tmp_path / "creators.csv"
+    given.write_text("a\n")
+    (tmp_path / "folder.csv").mkdir()
+    cases = {
+        "the output would replace the creators file": ({"output": given}, {}),
+        "the rejects file would replace the output": (
+            {"output": tmp_path / "o.csv", "rejects file": tmp_path / "sub" / ".." / "o.csv"},
+            {},
+        ),
+        "is a folder": ({"output": tmp_path / "folder.csv"}, {}),
+        "is a file, not a folder": ({"output": given / "x.csv"}, {}),
+        "unknown file type '.txt'": ({"output": tmp_path / "x.txt"}, {}),
+        "cannot write xlsx": ({"output": tmp_path / "x.xlsx"}, {}),
+    }
+    for message, (outputs, more) in cases.items():
+        with pytest.raises(DataFileError, match=re.escape(message)):
+            check_outputs(outputs, {"creators file": given, **more})
+    check_outputs({"output": tmp_path / "new" / "o.csv"}, {"creators file": given})  # fine
+
+
+def test_an_output_in_a_folder_one_cannot_write_is_refused():
+    with tempfile.TemporaryDirectory() as folder:  # in /tmp, so another user can reach it
+        os.chmod(folder, 0o755)
+        locked = Path(folder) / "locked"
+        locked.mkdir(mode=0o555)
+        check_as_another_user(locked)
+
+
+def check_as_another_user(locked: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os
+        from recommender.errors import DataFileError
+        from recommender.io import check_outputs
+        if os.geteuid() == 0:  # root writes anywhere: check as nobody
+            os.setgid(65534); os.setuid(65534)
+        try:
+            check_outputs({{"output": {str(locked / "o.csv")!r}}}, {{}})
+        except DataFileError as exc:
+            print(exc)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=False, cwd="/")  # fmt: skip
+    assert f"no permission to write in {locked}" in result.stdout, result.stderr
+
+
+def test_a_tsv_is_written_with_tabs(tmp_path):
+    write_table(pd.DataFrame({"a": ["x,y"], "b": [1]}), tmp_path / "t.tsv")
+    assert (tmp_path / "t.tsv").read_text() == '"a"\t"b"\n"x,y"\t1\n'
+
+
+def test_the_packages_own_words_are_left_as_written(tmp_path):
+    frame = pd.DataFrame({"reasons": ["+ engagement rate 9%"], "niche": ["+ engagement"]})
+    write_table(frame, tmp_path / "t.csv", own_words=("reasons",))
+    back = read_table(tmp_path / "t.csv")
+    assert back.to_dict("records") == [
+        {"reasons": "+ engagement rate 9%", "niche": "'+ engagement"}
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -264,24 +266,35 @@ def test_a_broken_earlier_row_does_not_block_a_valid_duplicate(creators_frame):
     assert checked.rejects[REJECT_REASON].tolist() == ["followers: not a number (got 'x')"]
 
 
-def test_whole_numbers_too_large_for_a_float_are_rejected(creators_frame):
-    checked = validate(creators_frame.assign(followers=["1e30", "10", "5"]), CREATORS)
-    assert checked.rejects[REJECT_REASON].item() == "followers: too large (got '1e30')"
+@pytest.mark.parametrize(
+    ("column", "cell", "problem"),
+    [
+        ("followers", "1e30", "implausibly large"),
+        ("followers", "9007199254740993", "implausibly large"),  # not rounded to ...992
+        ("avg_likes", "1e308", "implausibly large"),
+        ("avg_likes", "2e10", "must be <= 1e+10"),
+        ("price_per_post_usd", "$5,000,000,000,000", "implausibly large"),
+        ("audience_female_share", "62.5", "must be <= 1; a share is 0.625 or 62.5%"),
+    ],
+)
+def test_absurd_magnitudes_are_rejected(creators_frame, column, cell, problem):
+    checked = validate(creators_frame.assign(**{column: [cell, "1", "0"]}), CREATORS)
+    assert checked.rejects[REJECT_REASON].item() == f"{column}: {problem} (got '{cell}')"
 
 
 @pytest.mark.parametrize(
     "cells",
     [
         ["1", " 2 ", "+3", "-4", "1e3", ".5", "5.", "007", "", "  ", "1e400", "nan", "inf"],
-        ["1", "1_000", "0x10", "1,000", "abc", "", "2"],  # some cells are not numbers
+        ["1", "1_000", "0x10", "abc", "", "2"],  # some cells are not numbers
     ],
 )
-def test_numbers_parse_as_pandas_parses_them(cells: list[str]):
+def test_plain_numbers_parse_as_pandas_parses_them(cells: list[str]):
     from recommender.schema import _numeric
 
     text = pd.Series(cells, dtype="string")
     expected = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(float, na_value=np.nan)
-    np.testing.assert_array_equal(_numeric(text), expected)
+    np.testing.assert_array_equal(_numeric(text, CREATORS.column("avg_likes")), expected)
 
 
 def test_pair_frame_prefixes_campaign_columns(creators_frame):
@@ -337,3 +350,9 @@ def test_the_readme_documents_the_contract_as_it_is():
         rows = [line.split("|")[1:4] for line in block.splitlines() if line.startswith("| `")]
         documented = [(name.strip(" `"), required.strip() == "yes") for name, _, required in rows]
         assert documented == [(c.name, c.required) for c in table.columns], table.name
+
+
+def test_a_frame_read_with_the_wrong_delimiter_gets_a_hint():
+    frame = pd.read_csv(io.StringIO("creator_id;platform;followers\na;tiktok;1\n"))
+    with pytest.raises(ContractError, match="is the file delimited by ';'"):
+        validate(frame, CREATORS)

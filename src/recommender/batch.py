@@ -14,7 +14,6 @@ order, so the output is the same whatever the number of workers (tested).
 from __future__ import annotations
 
 import ctypes
-import json
 import multiprocessing
 import os
 import signal
@@ -33,8 +32,10 @@ import pandas as pd
 
 from recommender import schema
 from recommender.errors import DataFileError, ScoringError
+from recommender.exports import renamed_text
 from recommender.io import (
     atomic_path,
+    check_outputs,
     file_format,
     read_chunks,
     read_table,
@@ -49,6 +50,7 @@ from recommender.scoring import (
     best_of_each_campaign,
     candidate_pairs,
     checked_campaigns,
+    creator_headers,
     empty_scored,
     rank,
     scored_rows,
@@ -82,19 +84,10 @@ class BatchReport:
 
 def read_campaign(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A .json file holding one campaign object (or a list of them), or a campaigns table."""
-    if str(path).lower().endswith(".json"):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except FileNotFoundError:
-            raise DataFileError(f"{path}: no such file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataFileError(f"{path}: not JSON: {exc}") from None
-        records = data if isinstance(data, list) else [data]
-        if not records or not all(isinstance(r, dict) for r in records):
-            raise DataFileError(f"{path}: expected a JSON object with the campaign's fields")
-        return pd.DataFrame(records).astype(object)
-    return read_table(path)
+    campaigns = read_table(path)
+    if campaigns.empty:
+        raise DataFileError(f"{path}: no campaign in it")
+    return campaigns
 
 
 def count_rows(path: Path) -> int | None:
@@ -126,6 +119,7 @@ def score_file(
     workers: int | None = 1,
     chunk_rows: int = CHUNK_ROWS,
     show: int = 0,
+    sheet: str | int | None = None,
 ) -> BatchReport:
     """Score a creators file for the campaign(s); write the ranked and rejected rows atomically.
 
@@ -133,8 +127,13 @@ def score_file(
     one per core (up to MAX_WORKERS) when the file has more than one chunk.
     Where workers are spawned (not Linux), a script calling this with workers
     != 1 needs the `if __name__ == "__main__":` guard. `show`: how many of the
-    best rows to keep in the report's `best`.
+    best rows to keep in the report's `best`. `sheet`: the sheet of an .xlsx creators file.
+    Outputs that would replace an input or each other are refused before any work.
     """
+    check_outputs(
+        {"output": out_path, "rejects file": rejects_path},
+        {"creators file": creators_path, "campaign file": campaign_path},
+    )
     report = BatchReport()
     start = time.perf_counter()
     recommender = load_model(model)
@@ -148,7 +147,9 @@ def score_file(
     bar = _progress_bar(total, progress)
     chunks = _ChunkScoring(campaigns, top, report)
     with _scorer(recommender, workers) as submit:
-        for chunk in _timed_chunks(creators_path, chunk_rows, report):
+        for index, chunk in enumerate(_timed_chunks(creators_path, chunk_rows, report, sheet)):
+            if index == 0:
+                _say_renamed(creator_headers(chunk.head(0)).renamed, creators_path, say)
             chunks.add(chunk, submit, workers, creators_path)
             if bar is not None:
                 bar.update(len(chunk))
@@ -171,14 +172,24 @@ def _campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) -> pd.D
         checked = checked_campaigns(read_campaign(path))
     except ScoringError as exc:
         raise DataFileError(f"{path}: {exc}") from None
+    _say_renamed(checked.renamed, path, say)
     for reason in checked.rejects.get(schema.REJECT_REASON, pd.Series(dtype=str)):
         say(f"skipped a campaign of {path}: {reason}")
     return checked.valid
 
 
-def _timed_chunks(path: Path, rows: int, report: BatchReport) -> Iterator[pd.DataFrame]:
+def _say_renamed(
+    renamed: tuple[tuple[str, str], ...], path: str | os.PathLike[str], say: Callable[[str], None]
+) -> None:
+    if renamed:
+        say(f"read the headers of {path} as: {renamed_text(renamed)}")
+
+
+def _timed_chunks(
+    path: Path, rows: int, report: BatchReport, sheet: str | int | None
+) -> Iterator[pd.DataFrame]:
     """The file's chunks, counting their rows and the time spent reading them."""
-    chunks = read_chunks(path, rows)
+    chunks = read_chunks(path, rows, sheet)
     while True:
         tick = time.perf_counter()
         chunk = next(chunks, None)
@@ -253,7 +264,7 @@ def _write_outputs(
         ranked = empty_scored(chunks.input_columns)
     report.add_time("rank", time.perf_counter() - tick)
     tick = time.perf_counter()
-    write_table(ranked, out_path)
+    write_table(ranked, out_path, own_words=schema.EXPLANATION_COLUMNS)
     write_table(schema.reason_first(rejected), rejects_path)
     report.add_time("write", time.perf_counter() - tick)
     report.scored, report.rejected = len(ranked), len(rejected)
@@ -378,27 +389,37 @@ def plan_file(
     model: ModelRef = None,
     explore: float = 0.0,
     constraints: Constraints | None = None,
+    sheet: str | int | None = None,
+    say: Callable[[str], None] = print,
 ) -> tuple[Plan, PlanFiles]:
     """Plan over a creators file for the one campaign of `campaign_path`; write the chosen
     creators, the rejected rows, the summary (<out>.summary.json) and its figure (<out>.png).
 
     Returns the Plan and where its files went. The campaign's platform needs no
-    rule: scoring rejects other platforms' rows.
+    rule: scoring rejects other platforms' rows. Outputs that would replace an input
+    or each other are refused before any work.
     """
+    out = Path(out_path)
+    summary, figure = out.with_name(f"{out.stem}.summary.json"), out.with_name(f"{out.stem}.png")
+    check_outputs(
+        {"output": out, "rejects file": rejects_path, "summary": summary},
+        {"creators file": creators_path, "campaign file": campaign_path},
+        others={"figure": figure},
+    )
     campaign = read_campaign(campaign_path)
     if len(campaign) != 1:
         raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
-    creators = read_table(creators_path)
+    creators = read_table(creators_path, sheet)
+    _say_renamed(creator_headers(creators.head(0)).renamed, creators_path, say)
     with native_stdout_silenced():
         result = plan(creators, campaign, budget_usd, model, explore, constraints)
-    out = Path(out_path)
     files = PlanFiles(
         chosen=out,
         rejects=Path(rejects_path),
-        summary=out.with_name(f"{out.stem}.summary.json"),
-        figure=out.with_name(f"{out.stem}.png") if result.summary["creators"] else None,
+        summary=summary,
+        figure=figure if result.summary["creators"] else None,
     )
-    write_table(result.chosen, files.chosen)
+    write_table(result.chosen, files.chosen, own_words=schema.EXPLANATION_COLUMNS)
     write_table(schema.reason_first(result.rejects), files.rejects)
     write_json(result.summary, files.summary)
     if files.figure is not None:

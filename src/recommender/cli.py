@@ -109,21 +109,25 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 def _validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("validate", help="check files against the data contract")
-    sub.add_argument("--creators", required=True, help="creators file (.csv/.parquet/.jsonl)")
+    sub.add_argument("--creators", required=True,
+                     help="creators file (.csv/.tsv/.parquet/.jsonl/.json/.xlsx)")  # fmt: skip
     sub.add_argument("--campaigns", help="campaigns file")
     sub.add_argument("--outcomes", help="outcomes file (checked against the two above)")
     sub.add_argument("--rejects", help="write rejected rows here, with table and reason")
+    sub.add_argument("--sheet", help="the sheet of .xlsx files to read (default the first)")
     sub.set_defaults(run=run_validate)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     """Count valid and rejected rows per table, name the common problems, write the rejects.
     Exits 1 when a table has no valid row."""
-    from recommender.io import write_table
+    from recommender.io import check_outputs, write_table
     from recommender.validate import combined_rejects, load_tables, summarise
 
     paths = {"creators": args.creators, "campaigns": args.campaigns, "outcomes": args.outcomes}
-    tables = load_tables({name: path for name, path in paths.items() if path is not None})
+    check_outputs({"rejects file": args.rejects}, {f"{k} file": v for k, v in paths.items()})
+    tables = load_tables({name: path for name, path in paths.items() if path is not None},
+                         args.sheet)  # fmt: skip
     for line in summarise(tables):
         print(line)
     rejects = combined_rejects(tables)
@@ -196,6 +200,7 @@ def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
     sub.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
     sub.add_argument("--out", type=Path, default=Path(out))
     sub.add_argument("--rejects", type=Path, help="default: <out>.rejects beside --out")
+    sub.add_argument("--sheet", help="the sheet of an .xlsx creators file (default the first)")
 
 
 def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -231,7 +236,7 @@ def run_score(args: argparse.Namespace) -> int:
 
     report = score_file(
         args.creators, args.campaign, args.out, _rejects_path(args), args.model, args.top,
-        workers=args.workers, show=args.show,
+        workers=args.workers, show=args.show, sheet=args.sheet,
     )  # fmt: skip
     if report.scored == 0:
         print("error: nothing could be scored; see the rejects file", file=sys.stderr)
@@ -277,7 +282,7 @@ def run_plan(args: argparse.Namespace) -> int:
     )
     rejects = _rejects_path(args)
     result, files = plan_file(args.creators, args.campaign, args.budget, args.out, rejects,
-                              args.model, args.explore, constraints)  # fmt: skip
+                              args.model, args.explore, constraints, args.sheet)  # fmt: skip
     summary = result.summary
     outputs = f"{files.chosen}, summary -> {files.summary}"
     if files.figure is not None:
@@ -333,8 +338,10 @@ def _feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def run_feedback(args: argparse.Namespace) -> int:
     """Append new outcomes once each; exit 1 when none was added."""
     from recommender.feedback import add_outcome_file
+    from recommender.io import check_outputs
 
     rejects = args.rejects or args.new.with_name(f"{args.new.stem}.rejects.csv")
+    check_outputs({"rejects file": rejects}, {"new outcomes file": args.new})
     result, outcomes = add_outcome_file(args.data, args.new, rejects)
     print(f"added {result.added:,} outcome rows to {outcomes}; "
           f"{len(result.rejects):,} refused -> {rejects}")  # fmt: skip

@@ -1,26 +1,55 @@
-"""Reading and writing tables as CSV, Parquet or JSON Lines, chosen by extension.
+"""Reading and writing tables: CSV, Parquet, JSON (Lines or an array) and XLSX, by extension.
 
-Readers keep values as the file holds them (CSV cells stay text) so that a
-rejected row can be written back exactly as it came in; schema.validate does
-the typing. Writers are atomic: a temporary file in the target directory, then
-a rename, so a reader never sees half a file.
+Readers take files as people export them: UTF-8 with or without a BOM, legacy
+Windows text (cp1252/latin-1) as a fallback, CRLF, comma, semicolon, tab or pipe
+delimiters (detected), the first sheet of a workbook (or a named one). They keep
+values as the file holds them (CSV cells stay text) so that a rejected row can
+be written back exactly as it came in; schema.validate does the typing. A
+header given twice is refused: one of the two would be ignored.
+
+Writers are atomic and leave nothing behind: the table is written to an
+unnamed file in the target's folder (Linux's O_TMPFILE), linked in and renamed
+over the target only once complete, so a reader never sees half a file and a
+killed run leaves no temporary file. Outputs get the umask's permissions (an
+existing file keeps its own). Cells holding lists or mappings are written as
+JSON text; in CSV, text that a spreadsheet would run as a formula (=, +, -, @)
+is prefixed with a quote. `check_outputs` refuses, before any work, outputs
+that cannot be written or would replace an input or each other.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import ctypes
+import io
 import json
 import os
+import secrets
+import stat
+import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, overload
 
+import numpy as np
 import pandas as pd
 
+from recommender import exports
 from recommender.errors import DataFileError
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
+FORMATS = {
+    ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".xlsx": "xlsx", ".xlsm": "xlsx",
+}  # fmt: skip
+WRITABLE = ("csv", "parquet", "jsonl", "json")
+TABLE_EXTENSIONS = (".csv", ".parquet", ".jsonl", ".json", ".xlsx")  # a data folder's files
+SNIFF_BYTES = 1 << 16  # enough lines to tell the encoding and the delimiter
+DELIMITERS = (",", ";", "\t", "|")
+LEGACY_BYTES = "creator-recommender-legacy"  # codec error handler: stray bytes as cp1252
 
 
 def one_line(exc: BaseException) -> str:
@@ -30,16 +59,26 @@ def one_line(exc: BaseException) -> str:
 
 
 def file_format(path: str | os.PathLike[str]) -> str:
-    """The format a path's extension names (csv, parquet or jsonl); DataFileError otherwise."""
+    """The format a path's extension names (csv, parquet, jsonl, json, xlsx); DataFileError
+    otherwise."""
     suffixes = Path(path).suffixes
     ext = suffixes[-1].lower() if suffixes else ""
     if ext == ".gz" and len(suffixes) > 1:
         ext = suffixes[-2].lower()
     if ext not in FORMATS:
         raise DataFileError(
-            f"{path}: unknown file type {ext or '(none)'!r}; use .csv, .parquet or .jsonl"
+            f"{path}: unknown file type {ext or '(none)'!r}; "
+            "use .csv, .tsv, .parquet, .jsonl, .json or .xlsx"
         )
     return FORMATS[ext]
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    """The format to write `path` in (csv, parquet, jsonl or json); DataFileError otherwise."""
+    fmt = file_format(path)
+    if fmt not in WRITABLE:
+        raise DataFileError(f"{path}: cannot write {fmt}; use .csv, .parquet, .jsonl or .json")
+    return fmt
 
 
 # CSV cells stay text exactly as written; schema.validate does the typing.
@@ -61,48 +100,166 @@ def _whole_file_errors(path: str | os.PathLike[str], fmt: str) -> Iterator[None]
         raise DataFileError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a whole table; raise DataFileError with one line on any file-level problem."""
-    fmt = file_format(path)
+def read_table(path: str | os.PathLike[str], sheet: str | int | None = None) -> pd.DataFrame:
+    """Read a whole table; raise DataFileError with one line on any file-level problem.
+
+    `sheet`: the workbook sheet to read (name or 0-based position; default the first).
+    """
+    fmt = _readable(path, sheet)
     with _whole_file_errors(path, fmt):
         if fmt == "csv":
-            frame: pd.DataFrame = pd.read_csv(path, **CSV_OPTIONS)
+            frame: pd.DataFrame = pd.read_csv(path, **_csv_options(path))
             return frame
         if fmt == "parquet":
             return pd.read_parquet(path)
-        return _read_jsonl(path)
+        if fmt == "xlsx":
+            return _read_xlsx(path, sheet)
+        return _read_json(path)
 
 
-def read_chunks(path: str | os.PathLike[str], rows: int) -> Iterator[pd.DataFrame]:
-    """A table in chunks of about `rows` rows (CSV and Parquet stream; JSON Lines is read whole)."""
-    fmt = file_format(path)
+def read_chunks(
+    path: str | os.PathLike[str], rows: int, sheet: str | int | None = None
+) -> Iterator[pd.DataFrame]:
+    """A table in chunks of about `rows` rows (CSV and Parquet stream; JSON and XLSX are
+    read whole)."""
+    fmt = _readable(path, sheet)
     with _whole_file_errors(path, fmt):
         if fmt == "csv":
-            yield from pd.read_csv(path, chunksize=rows, **CSV_OPTIONS)
+            yield from pd.read_csv(path, chunksize=rows, **_csv_options(path))
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
             for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
                 yield batch.to_pandas()
+        elif fmt == "xlsx":
+            yield _read_xlsx(path, sheet)
         else:
-            yield _read_jsonl(path)
+            yield _read_json(path)
 
 
-def _read_jsonl(path: str | os.PathLike[str]) -> pd.DataFrame:
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFileError(f"{path}: line {number} is not JSON: {exc.msg}") from None
-            if not isinstance(record, dict):
-                raise DataFileError(f"{path}: line {number} is not a JSON object")
-            records.append(record)
+def _readable(path: str | os.PathLike[str], sheet: str | int | None) -> str:
+    fmt = file_format(path)
+    if sheet is not None and fmt != "xlsx":
+        raise DataFileError(f"{path}: a sheet ({sheet!r}) was asked for, but this is not .xlsx")
+    return fmt
+
+
+def _legacy_bytes(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are not UTF-8 are read as Windows' cp1252 (latin-1
+    where cp1252 has no character), as spreadsheet exports on Windows write them."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    text = "".join(_cp1252(byte) for byte in bad)
+    return text, exc.end
+
+
+def _cp1252(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return bytes([byte]).decode("latin-1")
+
+
+codecs.register_error(LEGACY_BYTES, _legacy_bytes)
+
+
+def _encoding(head: bytes) -> str:
+    """The encoding a file's first bytes show: a BOM's, else UTF-8 if they decode, else cp1252."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Unicode text"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not merely a character cut at the end of the sample
+            return "cp1252"
+    return "utf-8"
+
+
+def _csv_options(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """read_csv's options for this file: its encoding and delimiter, text cells; refuses a
+    header that names a column twice."""
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    encoding = _encoding(head)
+    text = head.decode(encoding, errors=LEGACY_BYTES)
+    if len(head) == SNIFF_BYTES and "\n" in text:
+        text = text[: text.rindex("\n") + 1]  # whole lines only
+    if not text.strip():
+        raise DataFileError(f"{path}: file is empty")
+    delimiter = _delimiter(text)
+    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    refuse_repeated_headers(path, header)
+    return {**CSV_OPTIONS, "sep": delimiter, "encoding": encoding, "encoding_errors": LEGACY_BYTES}
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter that splits every sampled line into the same number (>1) of cells, the
+    most cells winning; a comma when none does."""
+    best, best_width = ",", 1
+    for delimiter in DELIMITERS:
+        rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row]
+        width = len(rows[0]) if rows else 0
+        if width > best_width and all(len(row) == width for row in rows[:200]):
+            best, best_width = delimiter, width
+    return best
+
+
+def refuse_repeated_headers(path: str | os.PathLike[str], header: list[str]) -> None:
+    """DataFileError when a header names a column twice (one of them would be ignored)."""
+    names = [str(h).strip() for h in header if str(h).strip()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataFileError(
+            f"{path}: column {repeated[0]!r} appears more than once in the header; keep one"
+        )
+
+
+def _read_xlsx(path: str | os.PathLike[str], sheet: str | int | None) -> pd.DataFrame:
+    """A workbook sheet's cells as given, the first row its header; blank rows are not rows."""
+    cells = pd.read_excel(
+        path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object,
+        engine="openpyxl",
+    )  # fmt: skip
+    if cells.empty:
+        raise DataFileError(f"{path}: the sheet is empty")
+    header = ["" if pd.isna(h) else str(h).strip() for h in cells.iloc[0]]
+    refuse_repeated_headers(path, header)
+    body = cells.iloc[1:].dropna(how="all")
+    body.columns = pd.Index([h or f"Unnamed: {i}" for i, h in enumerate(header)])
+    return body.reset_index(drop=True)
+
+
+def _read_json(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A JSON array of objects, one JSON object, or JSON Lines (one object per line)."""
+    with open(path, encoding="utf-8-sig", errors=LEGACY_BYTES) as handle:
+        text = handle.read()
+    if not text.strip():
+        raise DataFileError(f"{path}: file is empty")
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        records = _json_lines(path, text)
+    else:
+        records = whole if isinstance(whole, list) else [whole]
+    if not all(isinstance(r, dict) for r in records):
+        raise DataFileError(f"{path}: expected JSON objects, one per row (or an array of them)")
     # Ids such as "007" must stay text: build the frame as objects, let validation type it.
     return pd.DataFrame.from_records(records).astype(object) if records else pd.DataFrame()
+
+
+def _json_lines(path: str | os.PathLike[str], text: str) -> list[Any]:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{path}: line {number} is not JSON: {exc.msg}") from None
+    return records
 
 
 @overload
@@ -110,7 +267,8 @@ def find_table(folder: Path, name: str, required: Literal[True] = True) -> Path:
 @overload
 def find_table(folder: Path, name: str, required: Literal[False]) -> Path | None: ...
 def find_table(folder: Path, name: str, required: bool = True) -> Path | None:
-    """The one file NAME.csv / .parquet / .jsonl in `folder` (None if optional and absent)."""
+    """The one file NAME.csv / .parquet / .jsonl / .json / .xlsx ... in `folder` (None if
+    optional and absent)."""
     found = [folder / f"{name}{ext}" for ext in FORMATS if (folder / f"{name}{ext}").is_file()]
     if len(found) > 1:
         raise DataFileError(
@@ -118,21 +276,28 @@ def find_table(folder: Path, name: str, required: bool = True) -> Path | None:
         )
     if not found:
         if required:
-            raise DataFileError(f"{folder}: no {name} file (.csv, .parquet or .jsonl)")
+            raise DataFileError(f"{folder}: no {name} file ({', '.join(TABLE_EXTENSIONS)})")
         return None
     return found[0]
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write `frame` to `path` atomically, in the format its extension names."""
-    fmt = file_format(path)
+def write_table(
+    frame: pd.DataFrame, path: str | os.PathLike[str], own_words: Collection[str] = ()
+) -> None:
+    """Write `frame` to `path` atomically, in the format its extension names.
+
+    In CSV, text a spreadsheet would run as a formula gets a leading quote, except
+    in the `own_words` columns: text the package wrote itself (reasons), not a user.
+    """
+    fmt = output_format(path)
     with atomic_path(path) as tmp_name:
         if fmt == "csv":
-            _to_csv(frame, tmp_name)
+            tab = Path(path).suffix.lower() == ".tsv"
+            _to_csv(frame, tmp_name, "\t" if tab else ",", own_words)
         elif fmt == "parquet":
             _to_parquet(frame, tmp_name)
         else:
-            frame.to_json(tmp_name, orient="records", lines=True, force_ascii=False)
+            frame.to_json(tmp_name, orient="records", lines=fmt == "jsonl", force_ascii=False)
 
 
 def write_json(value: Any, path: str | os.PathLike[str]) -> None:
@@ -143,12 +308,59 @@ def write_json(value: Any, path: str | os.PathLike[str]) -> None:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
-    """A temporary file beside `path` to write; it replaces `path` only once complete."""
+    """A path to write that replaces `path` only once complete, with the umask's permissions
+    (or those of the file it replaces); on failure, or if the process is killed, nothing
+    is left behind."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    existing_mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+    fd = _unnamed_file(target.parent)
+    if fd is None:  # no O_TMPFILE here (not Linux, or a filesystem without it)
+        with _named_temporary(target, existing_mode) as tmp_name:
+            yield tmp_name
+        return
+    try:
+        if existing_mode is not None:
+            os.fchmod(fd, existing_mode)
+        yield f"/proc/self/fd/{fd}"
+        _link_over(fd, target)
+    finally:
+        os.close(fd)
+
+
+def _unnamed_file(folder: Path) -> int | None:
+    """An unnamed file in `folder` (it vanishes with the process unless linked), or None."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or sys.platform != "linux":
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY, 0o666)  # the kernel applies the umask
+    except OSError:
+        return None
+
+
+def _link_over(fd: int, target: Path) -> None:
+    """Give the unnamed file `fd` a temporary name beside `target`, then rename it over it."""
+    name = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, at_symlink_follow = -100, 0x400
+    source = f"/proc/self/fd/{fd}".encode()
+    if libc.linkat(at_fdcwd, source, at_fdcwd, os.fsencode(name), at_symlink_follow) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error), str(target))
+    try:
+        os.replace(name, target)
+    except BaseException:
+        name.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _named_temporary(target: Path, mode: int | None) -> Iterator[str]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
+        os.chmod(tmp_name, 0o666 & ~_umask() if mode is None else mode)  # mkstemp makes 0600
         yield tmp_name
         os.replace(tmp_name, target)
     except BaseException:
@@ -156,21 +368,87 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
         raise
 
 
-def _to_csv(frame: pd.DataFrame, path: str) -> None:
+@cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Mapping[str, str | os.PathLike[str] | None],
+    others: Mapping[str, str | os.PathLike[str]] | None = None,
+) -> None:
+    """Refuse, in one line and before any work, an output that cannot be written in its
+    format or place, or that would replace an input or another output.
+
+    Each maps a role ("output", "creators file") to a path; None entries are ignored.
+    `outputs` are tables; `others` are files of other kinds (a figure), checked for
+    their place only.
+    """
+    taken: dict[object, str] = {}
+    for role, path in inputs.items():
+        if path is not None:
+            taken[_identity(path)] = role
+    tables = {role: path for role, path in outputs.items() if path is not None}
+    for role, path in {**tables, **(others or {})}.items():
+        if role in tables:
+            output_format(path)
+        _refuse_unwritable(Path(path))
+        identity = _identity(path)
+        if identity in taken:
+            raise DataFileError(
+                f"{path}: the {role} would replace the {taken[identity]}; choose another path"
+            )
+        taken[identity] = role
+
+
+def _identity(path: str | os.PathLike[str]) -> object:
+    """What names one file: its device and inode when it exists, else its resolved path."""
+    with suppress(OSError):
+        info = os.stat(path)
+        return (info.st_dev, info.st_ino)
+    return os.path.realpath(path)
+
+
+def _refuse_unwritable(path: Path) -> None:
+    try:
+        _refuse_unwritable_folder(path)
+    except OSError as exc:  # a folder on the way that cannot even be looked into
+        raise DataFileError(f"{path}: cannot be written: {exc.strerror}") from None
+
+
+def _refuse_unwritable_folder(path: Path) -> None:
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a folder; name a file to write")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DataFileError(f"{path}: cannot be written, {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataFileError(f"{path}: no permission to write in {folder}")
+
+
+def _to_csv(frame: pd.DataFrame, path: str, delimiter: str, own_words: Collection[str]) -> None:
     """pyarrow's CSV writer, about 9x faster than pandas' on scored files; pandas writes
     what Arrow cannot type (a rejected column mixing numbers and text)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
+    frame = _single_values(frame)
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
-        frame.to_csv(path, index=False)
+        _formulas_quoted(frame, own_words).to_csv(path, index=False, sep=delimiter)
         return
-    pa_csv.write_csv(table, path, pa_csv.WriteOptions(quoting_style="needed"))
+    options = pa_csv.WriteOptions(quoting_style="needed", delimiter=delimiter)
+    pa_csv.write_csv(_formulas_quoted_arrow(table, own_words), path, options)
 
 
 def _to_parquet(frame: pd.DataFrame, path: str) -> None:
+    frame = _single_values(frame)
     try:
         frame.to_parquet(path, index=False)
     except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
@@ -178,3 +456,66 @@ def _to_parquet(frame: pd.DataFrame, path: str) -> None:
         # column (a number beside "n/a"); Parquet wants one type, so write text.
         mixed = [c for c in frame.columns if frame[c].dtype == object]
         frame.astype({c: "string" for c in mixed}).to_parquet(path, index=False)
+
+
+def _single_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with cells holding lists or mappings (JSON and Parquet allow them) as JSON text."""
+    nested = {
+        column: frame[column].map(_json_text)
+        for column in frame.columns
+        if exports.nested_cells(frame[column]).any()
+    }
+    return frame.assign(**nested) if nested else frame
+
+
+def _json_text(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (set, tuple)):
+        value = list(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+# A cell a spreadsheet would run as a formula, unless it is merely a signed number.
+_FORMULA_CHARACTERS = "=+-@\t\r"
+_FORMULA_START = r"^[=+\-@\t\r]"
+_SIGNED_NUMBER = r"^[+-]?(?:\d[\d,. ]*|\.\d+)(?:[eE][+-]?\d+)?%?$"
+
+
+def _formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:
+    """Arrow's fast path of `_formulas_quoted`: only text columns with such a cell change."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    starts = pa.array(list(_FORMULA_CHARACTERS))
+    for index, column in enumerate(table.columns):
+        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        if not text or table.column_names[index] in own_words:
+            continue
+        # A first-character lookup: a regex over every cell of a long file costs far more.
+        risky = pc.is_in(pc.utf8_slice_codeunits(column, 0, 1), value_set=starts)
+        if not pc.any(risky).as_py():
+            continue
+        risky = pc.and_(risky, pc.invert(pc.match_substring_regex(column, _SIGNED_NUMBER)))
+        quote, nothing = pa.scalar("'", column.type), pa.scalar("", column.type)
+        quoted = pc.binary_join_element_wise(quote, column, nothing)
+        table = table.set_column(index, table.field(index), pc.if_else(risky, quoted, column))
+    return table
+
+
+def _formulas_quoted(frame: pd.DataFrame, own_words: Collection[str]) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula ("=HYPERLINK(...)") with a leading quote,
+    so that opening the CSV shows them instead (OWASP's advice for CSV injection)."""
+    quoted = {}
+    for column in frame.columns:
+        values = frame[column]
+        text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+        if column in own_words or not text:
+            continue
+        cells = values.map(lambda v: v if isinstance(v, str) else "")
+        risky = cells.str.contains(_FORMULA_START) & ~cells.str.contains(_SIGNED_NUMBER)
+        if risky.any():
+            quoted[column] = values.mask(risky, "'" + cells)
+    return frame.assign(**quoted) if quoted else frame

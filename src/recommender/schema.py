@@ -25,11 +25,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recommender import exports
 from recommender.errors import ContractError
 
 REJECT_REASON = "reject_reason"
 DUPLICATE = "duplicate of an earlier row"
-MAX_WHOLE = 2.0**53  # whole numbers beyond this lose precision as floats
+MAX_PEOPLE = 1e10  # more followers, likes or views than there are people is a typo
+# No column of the contract means a number this large; it also keeps every whole number
+# exact as a float (2**53 is 9e15), so 9007199254740993 is refused, not rounded.
+MAX_MAGNITUDE = 1e12
 PLATFORMS = ("instagram", "tiktok", "youtube")
 OBJECTIVES = ("sales", "awareness", "content")
 DEFAULT_OBJECTIVE = "sales"
@@ -69,6 +73,8 @@ class Column:
     min_exclusive: bool = False
     choices: tuple[str, ...] = ()
     default: str | None = None  # value used when an optional column is empty
+    share: bool = False  # a fraction, which people may write as a percent (62.5%)
+    money: bool = False  # US dollars, which people may write with a $ and separators
 
     @property
     def numeric(self) -> bool:
@@ -110,20 +116,20 @@ CREATORS = Table(
     columns=(
         Column("creator_id", Kind.STRING, required=True),
         Column("platform", Kind.LOWER, required=True, choices=PLATFORMS),
-        Column("followers", Kind.INT, required=True, min=0),
-        Column("avg_likes", Kind.FLOAT, required=True, min=0),
-        Column("avg_comments", Kind.FLOAT, required=True, min=0),
+        Column("followers", Kind.INT, required=True, min=0, max=MAX_PEOPLE),
+        Column("avg_likes", Kind.FLOAT, required=True, min=0, max=MAX_PEOPLE),
+        Column("avg_comments", Kind.FLOAT, required=True, min=0, max=MAX_PEOPLE),
         Column("niche", Kind.LOWER, required=True),
         Column("secondary_niches", Kind.LIST),
-        Column("following", Kind.INT, min=0),
-        Column("avg_views", Kind.FLOAT, min=0),
+        Column("following", Kind.INT, min=0, max=MAX_PEOPLE),
+        Column("avg_views", Kind.FLOAT, min=0, max=MAX_PEOPLE),
         Column("recent_posts", Kind.INT, min=0),
         Column("recent_sponsored_posts", Kind.INT, min=0),
         Column("audience_country", Kind.COUNTRY),
         Column("audience_age_median", Kind.FLOAT, min=0, max=120),
-        Column("audience_female_share", Kind.FLOAT, min=0, max=1),
-        Column("follower_growth_30d", Kind.FLOAT, min=-1),
-        Column("price_per_post_usd", Kind.FLOAT, min=0),
+        Column("audience_female_share", Kind.FLOAT, min=0, max=1, share=True),
+        Column("follower_growth_30d", Kind.FLOAT, min=-1, share=True),
+        Column("price_per_post_usd", Kind.FLOAT, min=0, money=True),
     ),
     not_above=(("recent_sponsored_posts", "recent_posts"),),
 )
@@ -136,13 +142,13 @@ CAMPAIGNS = Table(
         Column("niche", Kind.LOWER, required=True),
         Column("objective", Kind.LOWER, choices=OBJECTIVES, default=DEFAULT_OBJECTIVE),
         Column("brand", Kind.STRING),
-        Column("budget_usd", Kind.FLOAT, min=0, min_exclusive=True),
+        Column("budget_usd", Kind.FLOAT, min=0, min_exclusive=True, money=True),
         Column("platform", Kind.LOWER, choices=PLATFORMS),
         Column("target_country", Kind.COUNTRY),
         Column("target_age_min", Kind.FLOAT, min=0, max=120),
         Column("target_age_max", Kind.FLOAT, min=0, max=120),
-        Column("target_female_share", Kind.FLOAT, min=0, max=1),
-        Column("product_price_usd", Kind.FLOAT, min=0, min_exclusive=True),
+        Column("target_female_share", Kind.FLOAT, min=0, max=1, share=True),
+        Column("product_price_usd", Kind.FLOAT, min=0, min_exclusive=True, money=True),
     ),
     not_above=(("target_age_min", "target_age_max"),),
 )
@@ -153,8 +159,8 @@ OUTCOMES = Table(
     columns=(
         Column("campaign_id", Kind.STRING, required=True),
         Column("creator_id", Kind.STRING, required=True),
-        Column("sales_lift_usd", Kind.FLOAT, required=True),
-        Column("cost_usd", Kind.FLOAT, min=0),
+        Column("sales_lift_usd", Kind.FLOAT, required=True, money=True),
+        Column("cost_usd", Kind.FLOAT, min=0, money=True),
         Column("fit_rating", Kind.INT, min=0, max=4),
         Column("impressions", Kind.INT, min=0),
         Column("engagements", Kind.INT, min=0),
@@ -176,8 +182,11 @@ SCORED_COLUMNS = (
     "campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
     "lift_low_usd", "lift_high_usd", "cost_usd", "expected_roi", "tier", "flags", "reasons",
 )  # fmt: skip
+# The words the package writes about each row. They begin with "+ " or "- " by design
+# and hold no formula, so CSV writers leave them as they are (io.write_table's `own_words`).
+EXPLANATION_COLUMNS = ("flags", "reasons")
 # What the models predict for a pair: the scored columns that need no ranking or words.
-PREDICTION_COLUMNS = tuple(c for c in SCORED_COLUMNS if c not in ("rank", "flags", "reasons"))
+PREDICTION_COLUMNS = tuple(c for c in SCORED_COLUMNS if c not in ("rank", *EXPLANATION_COLUMNS))
 
 
 def pair_columns() -> list[tuple[str, bool, bool]]:
@@ -250,6 +259,8 @@ class Validated:
 
     valid: pd.DataFrame
     rejects: pd.DataFrame
+    # Headers read as contract columns: (header as given, column), as exports.contract_headers.
+    renamed: tuple[tuple[str, str], ...] = ()
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -275,7 +286,14 @@ def check_columns(frame: pd.DataFrame, table: Table, source: str | None = None) 
     missing = missing_columns(frame, table)
     if missing:
         where = f"{source}: " if source else ""
-        raise ContractError(f"{where}missing required {table.name} column(s): {', '.join(missing)}")
+        hint = next(
+            (f" (is the file delimited by {d!r}? a header reads {h!r})"
+             for h in map(str, frame.columns) for d in (";", "\t", "|", ",") if d in h),
+            "",
+        )  # fmt: skip
+        raise ContractError(
+            f"{where}missing required {table.name} column(s): {', '.join(missing)}{hint}"
+        )
 
 
 class _Reasons:
@@ -317,7 +335,7 @@ def _is_empty(raw: pd.Series) -> np.ndarray:
     return empty
 
 
-def _numeric(raw: pd.Series) -> np.ndarray:
+def _numeric(raw: pd.Series, col: Column) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
         return raw.to_numpy(dtype=float, na_value=np.nan)
     text = raw.astype("string").str.strip()
@@ -325,7 +343,14 @@ def _numeric(raw: pd.Series) -> np.ndarray:
         cells = pa.array(text.mask(text == ""), type=pa.string(), from_pandas=True)
         return np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    # What plain parsing refused may be written for people: 12.5K, 3,400, 62.5%, $1,250.
+    written = np.flatnonzero(np.isnan(number) & (text != "").fillna(False).to_numpy(dtype=bool))
+    if written.size:
+        number[written] = exports.read_numbers(
+            text.iloc[written], percent=col.share, money=col.money
+        )
+    return number
 
 
 def _text(raw: pd.Series, kind: Kind) -> pd.Series:
@@ -347,31 +372,15 @@ def _text(raw: pd.Series, kind: Kind) -> pd.Series:
 
 def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     """Check one column; return its typed, normalised values (NaN/<NA> where empty)."""
+    nested = exports.nested_cells(raw)
+    if nested.any():
+        reasons.add(nested, col.name, "not a single value", raw)
+        raw = raw.mask(nested)  # reported once: not also as missing or malformed
     empty = _is_empty(raw)
     if col.required:
-        reasons.add(empty, col.name, "required value missing", None)
-
+        reasons.add(empty & ~nested, col.name, "required value missing", None)
     if col.numeric:
-        number = _numeric(raw)
-        reasons.add(~empty & np.isnan(number), col.name, "not a number", raw)
-        finite_or_nan = np.isnan(number) | np.isfinite(number)
-        reasons.add(~finite_or_nan, col.name, "not a finite number", raw)
-        ok = np.isfinite(number)
-        if col.kind == Kind.INT:
-            reasons.add(ok & (number != np.round(number)), col.name, "not a whole number", raw)
-            too_large = ok & (np.abs(number) > MAX_WHOLE)
-            reasons.add(too_large, col.name, "too large", raw)
-            ok &= ~too_large
-        if col.min is not None:
-            below = number <= col.min if col.min_exclusive else number < col.min
-            sign = ">" if col.min_exclusive else ">="
-            reasons.add(ok & below, col.name, f"must be {sign} {col.min:g}", raw)
-        if col.max is not None:
-            reasons.add(ok & (number > col.max), col.name, f"must be <= {col.max:g}", raw)
-        number = np.where(ok, number, np.nan)
-        if col.kind == Kind.INT:
-            return pd.Series(number, index=raw.index).round().astype("Int64")
-        return pd.Series(number, index=raw.index, dtype=float)
+        return _check_number(raw, col, reasons, empty | nested)
 
     text = _text(raw, col.kind).mask(empty)
     if col.choices:
@@ -383,6 +392,31 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     if col.default is not None:
         text = text.fillna(col.default)
     return text
+
+
+def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndarray) -> pd.Series:
+    """Check a numeric column whose `empty` cells were already dealt with; return its values."""
+    number = _numeric(raw, col)
+    reasons.add(~empty & np.isnan(number), col.name, "not a number", raw)
+    finite_or_nan = np.isnan(number) | np.isfinite(number)
+    reasons.add(~finite_or_nan, col.name, "not a finite number", raw)
+    ok = np.isfinite(number)
+    absurd = ok & (np.abs(number) > MAX_MAGNITUDE)
+    reasons.add(absurd, col.name, "implausibly large", raw)
+    ok &= ~absurd
+    if col.kind == Kind.INT:
+        reasons.add(ok & (number != np.round(number)), col.name, "not a whole number", raw)
+    if col.min is not None:
+        below = number <= col.min if col.min_exclusive else number < col.min
+        sign = ">" if col.min_exclusive else ">="
+        reasons.add(ok & below, col.name, f"must be {sign} {col.min:g}", raw)
+    if col.max is not None:
+        hint = "; a share is 0.625 or 62.5%" if col.share else ""
+        reasons.add(ok & (number > col.max), col.name, f"must be <= {col.max:g}{hint}", raw)
+    number = np.where(ok, number, np.nan)
+    if col.kind == Kind.INT:
+        return pd.Series(number, index=raw.index).round().astype("Int64")
+    return pd.Series(number, index=raw.index, dtype=float)
 
 
 def key_tuples(keys: pd.DataFrame) -> list[tuple[str, ...]]:
@@ -410,6 +444,21 @@ def _reject_duplicates(
     seen.update(k for k, was in zip(tuples, met[rows], strict=True) if not was)
 
 
+def _reject_unknown_ids(
+    frame: pd.DataFrame,
+    typed: Mapping[str, pd.Series],
+    known: Mapping[str, Iterable[object]],
+    reasons: _Reasons,
+) -> None:
+    """Rows naming an id outside `known` (outcomes of creators no file holds)."""
+    for id_column, ids in known.items():
+        allowed = pd.Index(pd.unique(pd.Series(list(ids), dtype="string")))
+        present = typed[id_column] if id_column in typed else _text(frame[id_column], Kind.STRING)
+        unknown = present.notna().to_numpy() & ~present.isin(allowed).to_numpy(dtype=bool)
+        what = id_column.removesuffix("_id")
+        reasons.add(unknown, id_column, f"unknown {what}", frame[id_column])
+
+
 def reason_first(rejects: pd.DataFrame, *leading: str) -> pd.DataFrame:
     """Rejected rows with `leading` columns, then reject_reason, first (a header alone if none)."""
     first = [*leading, REJECT_REASON]
@@ -433,13 +482,16 @@ def validate(
     `known` maps an id column to the ids it may take (outcomes must name known
     creators and campaigns). Valid rows come back typed and normalised; columns
     outside the contract pass through untouched. Rejected rows keep their
-    original values plus `reject_reason`. Duplicate keys (`key`, by default
-    the table's): the first otherwise valid row wins. `seen` holds keys met
-    before (earlier chunks of a file, a history): an otherwise valid row with
-    such a key is rejected with `seen_problem`, and the keys of this frame's
-    valid rows are added to it.
-    Raises ContractError when a required column is missing altogether.
+    original values plus `reject_reason`. Headers as exports write them ("Avg.
+    Likes") are read as the column they mean (`renamed` lists them). Duplicate
+    keys (`key`, by default the table's): the first otherwise valid row wins.
+    `seen` holds keys met before (earlier chunks of a file, a history): an
+    otherwise valid row with such a key is rejected with `seen_problem`, and the
+    keys of this frame's valid rows are added to it. Raises ContractError when
+    a required column is missing altogether.
     """
+    match = exports.contract_headers(frame, table.name, [*table.names, *(known or {})], source)
+    frame = match.frame
     check_columns(frame, table, source)
     frame = frame.reset_index(drop=True)
     reasons = _Reasons(len(frame))
@@ -455,12 +507,7 @@ def validate(
             above = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
             reasons.add(above, low, f"greater than {high}", frame[low])
 
-    for id_column, ids in (known or {}).items():
-        allowed = pd.Index(pd.unique(pd.Series(list(ids), dtype="string")))
-        present = typed[id_column] if id_column in typed else _text(frame[id_column], Kind.STRING)
-        unknown = present.notna().to_numpy() & ~present.isin(allowed).to_numpy(dtype=bool)
-        what = id_column.removesuffix("_id")
-        reasons.add(unknown, id_column, f"unknown {what}", frame[id_column])
+    _reject_unknown_ids(frame, typed, known or {}, reasons)
 
     key = key or table.key
     keys = pd.DataFrame({k: typed[k] if k in typed else _text(frame[k], Kind.STRING) for k in key})
@@ -475,4 +522,8 @@ def validate(
     for col in table.columns:
         if col.default is not None and col.name not in valid.columns:
             valid[col.name] = col.default
-    return Validated(valid=valid.reset_index(drop=True), rejects=rejects.reset_index(drop=True))
+    return Validated(
+        valid=valid.reset_index(drop=True),
+        rejects=rejects.reset_index(drop=True),
+        renamed=match.renamed,
+    )

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender import explain, schema
+from recommender import explain, exports, schema
 from recommender.errors import ContractError, ScoringError
 from recommender.model_store import load_model
 from recommender.modeling.recommender import Recommender
@@ -131,9 +131,10 @@ def candidate_pairs(
     `seen` holds the keys of rows already taken (earlier chunks of the same file):
     a row repeating one is rejected as a duplicate, and this frame's are added.
     """
-    per_row = "campaign_id" in creators.columns
-    original = creators.reset_index(drop=True)
     try:
+        creators = creator_headers(creators).frame
+        per_row = "campaign_id" in creators.columns
+        original = creators.reset_index(drop=True)
         checked = schema.validate(
             original.assign(_row=np.arange(len(original))),
             schema.CREATORS,
@@ -152,6 +153,11 @@ def candidate_pairs(
     pairs, elsewhere = _on_the_campaigns_platform(pairs, valid, original)
     rejects = pd.concat([rejects, elsewhere], ignore_index=True) if len(elsewhere) else rejects
     return pairs.reset_index(drop=True), rejects
+
+
+def creator_headers(creators: pd.DataFrame) -> exports.HeaderMatch:
+    """A candidate list's headers read as the creators contract's (a campaign_id included)."""
+    return exports.contract_headers(creators, "creators", [*schema.CREATORS.names, "campaign_id"])
 
 
 def _on_the_campaigns_platform(

@@ -15,7 +15,8 @@ import pandas as pd
 
 from recommender import schema
 from recommender.errors import ContractError, DataFileError
-from recommender.io import read_table
+from recommender.exports import renamed_text
+from recommender.io import file_format, read_table
 
 TABLE_COLUMN = "table"
 
@@ -49,9 +50,15 @@ def validate_tables(
     return result
 
 
-def load_tables(paths: Mapping[str, str | os.PathLike[str]]) -> dict[str, schema.Validated]:
-    """Read and validate table files ({"creators": path, ...}, as validate_tables)."""
-    frames = {name: read_table(path) for name, path in paths.items()}
+def load_tables(
+    paths: Mapping[str, str | os.PathLike[str]], sheet: str | int | None = None
+) -> dict[str, schema.Validated]:
+    """Read and validate table files ({"creators": path, ...}, as validate_tables);
+    `sheet` names the sheet to read in .xlsx files."""
+    frames = {
+        name: read_table(path, sheet if file_format(path) == "xlsx" else None)
+        for name, path in paths.items()
+    }
     return validate_tables(frames, paths)
 
 
@@ -60,6 +67,9 @@ def summarise(tables: Mapping[str, schema.Validated], top: int = 5) -> list[str]
     lines = []
     for name, checked in tables.items():
         n_valid, n_rejected = checked.counts
+        if checked.renamed:
+            lines.append(f"{name}: read {len(checked.renamed)} headers as contract columns:")
+            lines += [f"  {renamed_text([pair])}" for pair in checked.renamed]
         lines.append(f"{name}: {n_valid:,} valid, {n_rejected:,} rejected")
         if n_rejected:
             problems = (

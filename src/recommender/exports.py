@@ -1,0 +1,253 @@
+"""Tables as platforms and spreadsheets export them: header synonyms and numbers as people
+write them.
+
+`HEADER_SYNONYMS` is the one table of display headers that mean a contract column
+("Avg. Likes" -> avg_likes). Headers are compared by `header_key`: lower case,
+letters and digits only, a bracketed currency dropped ("Price (USD)" is "price").
+To accept another export, add its spelling to the list of the column it means.
+`contract_headers` renames a frame's columns by it; an unknown header passes
+through untouched; two headers meaning one column is an error.
+
+`read_numbers` reads numeric cells written for people: thousands separators
+("3,400", "1 200"), K/M/B suffixes ("12.5K"), percents where the column is a
+share ("62.5%" is 0.625) and dollar amounts where it is money ("$1,250.00").
+A cell it cannot read as meant comes back NaN, for validation to reject with
+its reason; it never guesses ("12,5" is neither 12.5 nor 125).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recommender.errors import ContractError
+
+_CREATOR_ID = (
+    "username",
+    "user name",
+    "handle",
+    "account",
+    "account handle",
+    "creator",
+    "creator id",
+    "influencer",
+    "influencer id",
+    "profile",
+    "user",
+    "channel",
+)
+_CAMPAIGN_ID = ("campaign", "campaign id", "campaign name")
+
+# Contract column -> the display headers that mean it, per table. Matching ignores case,
+# spaces and punctuation, so "Avg Likes", "avg. likes" and "AVG_LIKES" are one entry.
+HEADER_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "creators": {
+        "creator_id": _CREATOR_ID,
+        "campaign_id": _CAMPAIGN_ID,  # a candidate list naming each row's campaign
+        "platform": ("network", "social network", "social platform"),
+        "followers": ("follower count", "followers count", "subscribers", "audience size"),
+        "following": ("following count", "follows"),
+        "avg_likes": ("avg likes", "average likes", "likes per post", "mean likes"),
+        "avg_comments": ("avg comments", "average comments", "comments per post"),
+        "avg_views": ("avg views", "average views", "views per post", "avg video views"),
+        "niche": ("category", "primary category", "main category", "topic", "vertical"),
+        "secondary_niches": (
+            "secondary niches",
+            "categories",
+            "other categories",
+            "secondary categories",
+            "topics",
+        ),
+        "recent_posts": ("posts (90d)", "posts 90d", "recent posts", "posts last 90 days"),
+        "recent_sponsored_posts": (
+            "sponsored posts",
+            "sponsored posts (90d)",
+            "ads",
+            "paid posts",
+            "branded posts",
+        ),
+        "audience_country": (
+            "country",
+            "audience country",
+            "top country",
+            "top audience country",
+        ),
+        "audience_age_median": ("audience age", "median audience age", "audience median age"),
+        "audience_female_share": (
+            "female %",
+            "% female",
+            "female share",
+            "audience female share",
+            "audience female %",
+        ),
+        "follower_growth_30d": (
+            "growth",
+            "follower growth",
+            "follower growth (30d)",
+            "30d growth",
+            "growth 30d",
+        ),
+        "price_per_post_usd": (
+            "price",
+            "rate",
+            "price per post",
+            "rate per post",
+            "cost per post",
+            "fee",
+        ),
+    },
+    "campaigns": {
+        "campaign_id": _CAMPAIGN_ID,
+        "niche": ("category", "product category", "vertical"),
+        "objective": ("goal", "campaign objective"),
+        "brand": ("advertiser", "brand name"),
+        "budget_usd": ("budget", "campaign budget"),
+        "platform": ("network", "social network"),
+        "target_country": ("country", "market", "target market"),
+        "target_age_min": ("min age", "minimum age", "age min"),
+        "target_age_max": ("max age", "maximum age", "age max"),
+        "target_female_share": ("female %", "target female %", "female share"),
+        "product_price_usd": ("product price", "price"),
+    },
+    "outcomes": {
+        "campaign_id": _CAMPAIGN_ID,
+        "creator_id": _CREATOR_ID,
+        "sales_lift_usd": ("sales lift", "lift", "incremental sales", "incremental revenue"),
+        "cost_usd": ("cost", "spend", "paid", "fee"),
+        "fit_rating": ("rating", "fit", "brand rating"),
+        "impressions": ("impression", "reach"),
+        "engagements": ("engagement",),
+        "clicks": ("click",),
+        "conversions": ("conversion", "orders"),
+    },
+}
+
+_CURRENCY_IN_BRACKETS = re.compile(r"[(\[]\s*(usd|us\$|\$)\s*[)\]]", re.IGNORECASE)
+
+
+def header_key(header: object) -> str:
+    """How a header is compared: lower case, letters and digits only, no bracketed currency."""
+    text = _CURRENCY_IN_BRACKETS.sub("", str(header).lower())
+    return re.sub(r"[\W_]+", "", text)
+
+
+def _keys(table: str) -> dict[str, str]:
+    """header key -> contract column, for one table (a column's own name included)."""
+    keys: dict[str, str] = {}
+    for column, synonyms in HEADER_SYNONYMS[table].items():
+        for spelling in (column, *synonyms):
+            keys[header_key(spelling)] = column
+    return keys
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """The renames made ((header as given, contract column), ...) and the renamed frame."""
+
+    frame: pd.DataFrame
+    renamed: tuple[tuple[str, str], ...]
+
+
+def contract_headers(
+    frame: pd.DataFrame, table: str, columns: Iterable[str] = (), source: str | None = None
+) -> HeaderMatch:
+    """`frame` with each header that means a contract column of `table` renamed to it.
+
+    `columns` are the contract's columns for the table (those given exactly always
+    match themselves). Raises ContractError when two headers mean the same column.
+    """
+    keys = {**_keys(table), **{header_key(c): c for c in columns}}
+    meant: dict[str, list[str]] = {}
+    for header in frame.columns:
+        column = keys.get(header_key(header))
+        if column is not None:
+            meant.setdefault(column, []).append(str(header))
+    for column, headers in meant.items():
+        if len(headers) > 1:
+            where = f"{source}: " if source else ""
+            both = " and ".join(repr(h) for h in headers)
+            raise ContractError(f"{where}columns {both} both mean {column}; keep one")
+    renames = {headers[0]: column for column, headers in meant.items() if headers[0] != column}
+    if not renames:
+        return HeaderMatch(frame, ())
+    return HeaderMatch(frame.rename(columns=renames), tuple(renames.items()))
+
+
+def renamed_text(renamed: Iterable[tuple[str, str]]) -> str:
+    """The renames as people read them: "'Avg. Likes' -> avg_likes, ..."."""
+    return ", ".join(f"{header!r} -> {column}" for header, column in renamed)
+
+
+# --- cells ---------------------------------------------------------------------------
+
+# What pandas infers for a column of single values: no cell to look at one by one.
+_SINGLE_VALUE_KINDS = {
+    "string", "empty", "integer", "floating", "mixed-integer-float", "boolean", "decimal",
+    "datetime", "datetime64", "date", "time", "timedelta", "timedelta64", "period",
+}  # fmt: skip
+_NESTED = (list, tuple, dict, set, np.ndarray)
+
+
+def nested_cells(values: pd.Series) -> np.ndarray:
+    """Which cells hold a list, a mapping or an array (JSON and Parquet allow them)."""
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) in (
+        _SINGLE_VALUE_KINDS
+    ):
+        return np.zeros(len(values), dtype=bool)
+    return values.map(lambda v: isinstance(v, _NESTED)).to_numpy(dtype=bool)
+
+
+# --- numbers as people write them -------------------------------------------------------
+
+_SUFFIXES: Mapping[str, int] = {"k": 3, "m": 6, "b": 9}  # powers of ten
+_NUMBER = re.compile(
+    r"""^\s*(?P<open>\()?\s*
+    (?P<sign>[-+\u2212])?\s*
+    (?P<currency>US\$|\$|USD)?\s*
+    (?P<sign2>[-+\u2212])?\s*
+    (?P<whole>\d{1,3}(?:(?P<sep>[,\u00a0\u202f '])\d{3})(?:(?P=sep)\d{3})*|\d*)
+    (?:\.(?P<fraction>\d+))?
+    \s*(?P<suffix>[kKmMbB])?
+    \s*(?P<percent>%)?
+    \s*(?P<currency2>USD|\$)?
+    \s*(?P<close>\))?\s*$""",
+    re.VERBOSE,
+)
+
+
+def read_numbers(text: pd.Series, *, percent: bool = False, money: bool = False) -> np.ndarray:
+    """Each cell of `text` as a float, read as people write numbers; NaN where it is not one.
+
+    percent: the column is a share, so "62.5%" means 0.625. money: the column is in
+    US dollars, so "$1,250.00", "USD 1250" and "(1,250)" (a loss) are read.
+    """
+    parts = text.astype("string").str.extract(_NUMBER)
+    values = np.full(len(text), np.nan)
+    ok = parts["whole"].fillna("").str.len().gt(0) | parts["fraction"].notna()
+    ok &= parts["open"].isna() == parts["close"].isna()
+    ok &= parts["sign"].isna() | parts["sign2"].isna()
+    has_currency = parts["currency"].notna() | parts["currency2"].notna()
+    ok &= ~has_currency if not money else ~(parts["currency"].notna() & parts["currency2"].notna())
+    ok &= parts["percent"].isna() if not percent else parts["suffix"].isna()
+    rows = np.flatnonzero(ok.to_numpy(dtype=bool))
+    if rows.size == 0:
+        return values
+    chosen = parts.iloc[rows]
+    whole = chosen["whole"].fillna("").str.replace(r"\D", "", regex=True)
+    fraction = chosen["fraction"].fillna("")
+    digits = whole.where(whole != "", "0") + "." + fraction.where(fraction != "", "0")
+    shift = chosen["suffix"].str.lower().map(_SUFFIXES).fillna(0).to_numpy(dtype=int) - np.where(
+        chosen["percent"].notna(), 2, 0
+    )
+    negative = chosen["sign"].fillna(chosen["sign2"]).isin(["-", "\u2212"]) | chosen["open"].notna()
+    number = digits.astype(float).to_numpy(dtype=float) * 10.0**shift
+    # 1.1K is 1100, not 1100.0000000000002: keep the decimals the writer gave, no more.
+    decimals = np.maximum(fraction.str.len().to_numpy(dtype=int) - shift, 0)
+    for places in np.unique(decimals):
+        number[decimals == places] = np.round(number[decimals == places], places)
+    values[rows] = np.where(negative.to_numpy(dtype=bool), -number, number)
+    return values
