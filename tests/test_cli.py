@@ -465,3 +465,41 @@ def test_the_readmes_export_example_prints_what_the_readme_shows(tmp_path, capsy
                        "--rejects", "rejects.csv")  # fmt: skip
     assert code == 0
     assert out.replace(str(ROOT / "examples") + "/", "examples/").splitlines() == shown
+
+
+@pytest.mark.parametrize("name", ["creators.csv", "outcomes.csv", "../new.csv"])
+def test_feedback_refuses_rejects_over_the_training_data(tmp_path, capsys, name):
+    write_market(generate_market(n_creators=100, n_campaigns=2, seed=1), tmp_path / "data")
+    market_files = {p.name: p.read_bytes() for p in (tmp_path / "data").glob("*.csv")}
+    pd.read_csv(tmp_path / "data" / "outcomes.csv").head(2).to_csv(tmp_path / "new.csv",
+                                                                   index=False)  # fmt: skip
+    code, _, err = run(capsys, "feedback", "--data", tmp_path / "data", "--new",
+                       tmp_path / "new.csv", "--rejects", tmp_path / "data" / name)  # fmt: skip
+    one_line_error(code, err, "the rejects file would replace the")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data").glob("*.csv")} == market_files
+
+
+def test_a_plan_over_an_export_with_no_valid_row_is_one_line(tmp_path, model_dir, capsys):
+    (tmp_path / "export.csv").write_text(
+        "Username,Platform,Followers,Avg Likes,Avg Comments,Category\na,Instagram,n/a,1,1,Pet\n"
+    )
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    code, _, err = run(capsys, "plan", "--creators", tmp_path / "export.csv", "--campaign",
+                       tmp_path / "campaign.json", "--budget", 100, "--model", model_dir,
+                       "--out", tmp_path / "plan.csv")  # fmt: skip
+    one_line_error(code, err, "every row was rejected")
+    assert pd.read_csv(tmp_path / "plan.rejects.csv")["creator_id"].tolist() == ["a"]
+
+
+def test_a_scored_file_scored_again_keeps_its_old_columns(candidate_files, model_dir, capsys):
+    first, second = candidate_files / "first.csv", candidate_files / "second.csv"
+    for source, out in ((candidate_files / "creators.csv", first), (first, second)):
+        campaign = candidate_files / "campaign.json"
+        code, _, err = run(capsys, "score", "--creators", source, "--campaign", campaign,
+                           "--model", model_dir, "--out", out)  # fmt: skip
+        assert code == 0, err
+    again = pd.read_csv(second)
+    assert {"rank_input", "score_input", "reasons_input"} <= set(again.columns)
+    assert again.set_index("creator_id")["rank_input"].equals(
+        pd.read_csv(first).set_index("creator_id")["rank"].loc[again["creator_id"]]
+    )

@@ -85,6 +85,8 @@ NUMBERS = [
     ("62.5%", "avg_likes", "not a number"), ("$80", "followers", "not a number"),
     ("€80", "price_per_post_usd", "not a number"), ("12.5K%", "audience_female_share",
     "not a number"), ("lots", "followers", "not a number"),
+    ("0,050", "avg_likes", "not a number"), ("$0,250", "price_per_post_usd", "not a number"),
+    ("000,001", "followers", "not a number"),
 ]  # fmt: skip
 
 
@@ -200,3 +202,19 @@ def test_the_python_api_reads_an_export_as_the_command_does(market, model):
     by_export = recommender.score(export, CAMPAIGN, model)
     assert by_export["score"].tolist() == by_contract["score"].tolist()
     assert "Username" not in by_export.columns and "creator_id" in by_export.columns
+
+
+@pytest.mark.parametrize("header", ["Price (€)", "Price €", "Price per Post (£)", "Rate (₹)"])
+def test_a_price_in_another_currency_is_not_read_as_dollars(header):
+    match = contract_headers(pd.DataFrame(columns=["Username", header]), "creators")
+    assert match.renamed == (("Username", "creator_id"),)
+
+
+@pytest.mark.parametrize("cell", ["-", "N/A", "n/a", "\u2014", "null", "?"])
+def test_an_unknown_number_written_as_a_placeholder_is_empty(creators_frame, cell):
+    checked = validate(creators_frame.assign(price_per_post_usd=cell, followers=["1", cell, "2"]),
+                       CREATORS)  # fmt: skip
+    assert checked.valid["price_per_post_usd"].isna().all() and len(checked.valid) == 2
+    assert (
+        checked.rejects[REJECT_REASON].item() == f"followers: required value missing (got '{cell}')"
+    )

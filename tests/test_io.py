@@ -144,7 +144,8 @@ def test_xlsx_reads_the_first_sheet_or_the_one_named(tmp_path):
     assert first["Username"].tolist() == ["a", "007"]
     assert first["Followers"].tolist() == [1500, 2.5]
     assert read_table(path, sheet="Other")["Username"].tolist() == ["z"]
-    with pytest.raises(DataFileError, match="cannot read as xlsx: Worksheet named 'Nope'"):
+    assert read_table(path, sheet="1")["Username"].tolist() == ["z"]  # a position, from the CLI
+    with pytest.raises(DataFileError, match="no sheet 'Nope'; its sheets are Creators, Other"):
         read_table(path, sheet="Nope")
     with pytest.raises(DataFileError, match=r"not \.xlsx"):
         read_table(tmp_path / "x.csv", sheet="Other")
@@ -305,3 +306,100 @@ def test_the_packages_own_words_are_left_as_written(tmp_path):
     assert back.to_dict("records") == [
         {"reasons": "+ engagement rate 9%", "niche": "'+ engagement"}
     ]
+
+
+# --- what a user's probe found --------------------------------------------------------
+
+
+def test_an_output_through_a_missing_folder_and_dotdot_is_the_input(tmp_path):
+    given = tmp_path / "creators.csv"
+    given.write_text("a\n")
+    for spelling in (tmp_path / "missing" / ".." / "creators.csv",
+                     tmp_path / "a" / "b" / ".." / ".." / "creators.csv"):  # fmt: skip
+        with pytest.raises(DataFileError, match="would replace the creators file"):
+            check_outputs({"output": spelling}, {"creators file": given})
+    with pytest.raises(DataFileError, match="is a folder"):
+        check_outputs({"rejects file": tmp_path}, {})
+
+
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [
+        ("a,b,c\n1,2,3,\n4,5,6,\n", [["1", "2", "3"], ["4", "5", "6"]]),  # every line ends with ,
+        ("a;b\r1;2\r3;4\r", [["1", "2"], ["3", "4"]]),  # Excel for Mac's line ends
+        ("a;b;c\n1;2,5;3\n4;5;6\nExported by Platform X\n", [["1", "2,5", "3"], ["4", "5", "6"],
+                                                            ["Exported by Platform X", "", ""]]),
+    ],
+)  # fmt: skip
+def test_layouts_exports_have_are_read(tmp_path, content, rows):
+    (tmp_path / "t.csv").write_text(content, newline="")
+    back = read_table(tmp_path / "t.csv")
+    assert back.to_numpy().tolist() == rows
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,b,c\n1,2,3,9\n4,5,6\n", "a row has more cells than the header"),
+        ("a,b,c\n1,2,3\n4,5,6,7\n", "line 3 has 4 cells, the header 3"),
+    ],
+)
+def test_a_row_longer_than_the_header_is_one_line_not_a_shift(tmp_path, content, message):
+    (tmp_path / "t.csv").write_text(content)
+    with pytest.raises(DataFileError, match=message):
+        read_table(tmp_path / "t.csv")
+
+
+def test_binary_named_csv_is_one_line(tmp_path):
+    pd.DataFrame({"a": [1]}).to_excel(tmp_path / "t.xlsx", index=False)
+    (tmp_path / "t.csv").write_bytes((tmp_path / "t.xlsx").read_bytes())
+    with pytest.raises(DataFileError, match="not text"):
+        read_table(tmp_path / "t.csv")
+
+
+def test_utf8_text_stays_utf8_beside_a_stray_windows_byte(tmp_path):
+    content = "creator_id,niche\ncafé_olé,🐶\n".encode() + "zoé,pets\n".encode("cp1252")
+    (tmp_path / "t.csv").write_bytes(content)
+    assert read_table(tmp_path / "t.csv").to_numpy().tolist() == [["café_olé", "🐶"],
+                                                                  ["zoé", "pets"]]  # fmt: skip
+
+
+def test_a_gzipped_semicolon_csv_is_read_and_compressed_outputs_refused(tmp_path):
+    import gzip
+
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress("a;b\n1,5;2\n".encode("cp1252")))
+    assert read_table(tmp_path / "t.csv.gz").to_numpy().tolist() == [["1,5", "2"]]
+    with pytest.raises(DataFileError, match="cannot write compressed files"):
+        check_outputs({"output": tmp_path / "o.csv.gz"}, {})
+
+
+def test_xlsx_text_is_kept_and_generated_names_do_not_collide(tmp_path):
+    frame = pd.DataFrame([["a", "NA", "null", 1, "x"]],
+                         columns=["Username", "Country", "Bio", None, "Unnamed: 3"])  # fmt: skip
+    frame.to_excel(tmp_path / "t.xlsx", index=False)
+    back = read_table(tmp_path / "t.xlsx")
+    assert back.columns.tolist() == ["Username", "Country", "Bio", "Unnamed: 3_", "Unnamed: 3"]
+    assert back.iloc[0].tolist() == ["a", "NA", "null", 1, "x"]
+
+
+def test_json_outputs_write_dates_as_iso_text(tmp_path):
+    write_table(pd.DataFrame({"joined": pd.to_datetime(["2020-01-05"])}), tmp_path / "t.jsonl")
+    assert (tmp_path / "t.jsonl").read_text().startswith('{"joined":"2020-01-05T00:00:00')
+
+
+def test_csv_headers_a_spreadsheet_would_run_are_quoted(tmp_path):
+    write_table(pd.DataFrame({"=HYPERLINK(1)": [1], "-5": [2], "ok": [3]}), tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines()[0] == '"\'=HYPERLINK(1)","-5","ok"'
+
+
+def test_a_json_api_answer_wrapping_its_rows_is_read(tmp_path):
+    (tmp_path / "t.json").write_text('{"data": [{"a": "x"}, {"a": "y"}]}')
+    assert read_table(tmp_path / "t.json")["a"].tolist() == ["x", "y"]
+
+
+def test_an_output_that_is_a_symlink_is_written_through(tmp_path):
+    (tmp_path / "real.csv").write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    write_table(pd.DataFrame({"a": [1]}), tmp_path / "link.csv")
+    assert (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "real.csv").read_text() == '"a"\n1\n'

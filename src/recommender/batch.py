@@ -221,7 +221,7 @@ class _ChunkScoring:
         path: Path,
     ) -> None:
         """Validate a chunk and hand its valid pairs to the scorer."""
-        self.input_columns = list(chunk.columns)
+        self.input_columns = list(creator_headers(chunk.head(0)).frame.columns)
         tick = time.perf_counter()
         try:
             pairs, rejects = candidate_pairs(chunk, self.campaigns, self.seen)

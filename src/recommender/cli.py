@@ -338,10 +338,12 @@ def _feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def run_feedback(args: argparse.Namespace) -> int:
     """Append new outcomes once each; exit 1 when none was added."""
     from recommender.feedback import add_outcome_file
-    from recommender.io import check_outputs
+    from recommender.io import check_outputs, find_table
 
     rejects = args.rejects or args.new.with_name(f"{args.new.stem}.rejects.csv")
-    check_outputs({"rejects file": rejects}, {"new outcomes file": args.new})
+    folder = {f"{name} file": find_table(args.data, name, required=False)
+              for name in ("creators", "campaigns", "outcomes")}  # fmt: skip
+    check_outputs({"rejects file": rejects}, {"new outcomes file": args.new, **folder})
     result, outcomes = add_outcome_file(args.data, args.new, rejects)
     print(f"added {result.added:,} outcome rows to {outcomes}; "
           f"{len(result.rejects):,} refused -> {rejects}")  # fmt: skip

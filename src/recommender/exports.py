@@ -129,9 +129,15 @@ HEADER_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
 _CURRENCY_IN_BRACKETS = re.compile(r"[(\[]\s*(usd|us\$|\$)\s*[)\]]", re.IGNORECASE)
 
 
+# Other currencies' symbols are kept as words: "Price (€)" is not price_per_post_usd.
+_OTHER_CURRENCIES = {"€": "eur", "£": "gbp", "¥": "jpy", "₹": "inr", "₩": "krw", "₽": "rub"}
+
+
 def header_key(header: object) -> str:
-    """How a header is compared: lower case, letters and digits only, no bracketed currency."""
+    """How a header is compared: lower case, letters and digits only, no bracketed dollars."""
     text = _CURRENCY_IN_BRACKETS.sub("", str(header).lower())
+    for symbol, code in _OTHER_CURRENCIES.items():
+        text = text.replace(symbol, code)
     return re.sub(r"[\W_]+", "", text)
 
 
@@ -204,12 +210,14 @@ def nested_cells(values: pd.Series) -> np.ndarray:
 # --- numbers as people write them -------------------------------------------------------
 
 _SUFFIXES: Mapping[str, int] = {"k": 3, "m": 6, "b": 9}  # powers of ten
+# How exports write a number nobody knows (lower case): read as an empty cell.
+UNKNOWN_NUMBER = frozenset({"-", "--", "\u2013", "\u2014", "n/a", "na", "null", "none", "?"})
 _NUMBER = re.compile(
     r"""^\s*(?P<open>\()?\s*
     (?P<sign>[-+\u2212])?\s*
     (?P<currency>US\$|\$|USD)?\s*
     (?P<sign2>[-+\u2212])?\s*
-    (?P<whole>\d{1,3}(?:(?P<sep>[,\u00a0\u202f '])\d{3})(?:(?P=sep)\d{3})*|\d*)
+    (?P<whole>[1-9]\d{0,2}(?:(?P<sep>[,\u00a0\u202f '])\d{3})(?:(?P=sep)\d{3})*|\d*)
     (?:\.(?P<fraction>\d+))?
     \s*(?P<suffix>[kKmMbB])?
     \s*(?P<percent>%)?

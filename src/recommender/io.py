@@ -22,13 +22,16 @@ from __future__ import annotations
 import codecs
 import csv
 import ctypes
+import gzip
 import io
 import json
 import os
+import re
 import secrets
 import stat
 import sys
 import tempfile
+import warnings
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import cache
@@ -50,6 +53,7 @@ TABLE_EXTENSIONS = (".csv", ".parquet", ".jsonl", ".json", ".xlsx")  # a data fo
 SNIFF_BYTES = 1 << 16  # enough lines to tell the encoding and the delimiter
 DELIMITERS = (",", ";", "\t", "|")
 LEGACY_BYTES = "creator-recommender-legacy"  # codec error handler: stray bytes as cp1252
+RAGGED = "a row has more cells than the header (a delimiter inside a cell that is not quoted?)"
 
 
 def one_line(exc: BaseException) -> str:
@@ -75,6 +79,8 @@ def file_format(path: str | os.PathLike[str]) -> str:
 
 def output_format(path: str | os.PathLike[str]) -> str:
     """The format to write `path` in (csv, parquet, jsonl or json); DataFileError otherwise."""
+    if str(path).lower().endswith(".gz"):
+        raise DataFileError(f"{path}: cannot write compressed files; drop the .gz")
     fmt = file_format(path)
     if fmt not in WRITABLE:
         raise DataFileError(f"{path}: cannot write {fmt}; use .csv, .parquet, .jsonl or .json")
@@ -91,12 +97,22 @@ def _whole_file_errors(path: str | os.PathLike[str], fmt: str) -> Iterator[None]
     if not Path(path).is_file():
         raise DataFileError(f"{path}: no such file")
     try:
-        yield
+        with warnings.catch_warnings():
+            # pandas drops the cells of a row longer than the header with only a warning
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            yield
     except DataFileError:
         raise
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path}: file is empty") from None
+    except pd.errors.ParserWarning:
+        raise DataFileError(f"{path}: {RAGGED} in the first rows") from None
     except Exception as exc:  # any parser failure is a whole-file problem for the user
+        ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if ragged:
+            header, line, cells = ragged.groups()
+            raise DataFileError(f"{path}: {RAGGED}: line {line} has {cells} cells, the "
+                                f"header {header}") from None  # fmt: skip
         raise DataFileError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
 
 
@@ -165,45 +181,52 @@ codecs.register_error(LEGACY_BYTES, _legacy_bytes)
 
 
 def _encoding(head: bytes) -> str:
-    """The encoding a file's first bytes show: a BOM's, else UTF-8 if they decode, else cp1252."""
+    """The encoding a file's first bytes show: a BOM's, else UTF-8, whose stray bytes the
+    LEGACY_BYTES handler reads as cp1252 (so a cp1252 file reads right, and so does a
+    UTF-8 file with one Windows byte in it)."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # Excel's "Unicode text"
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 3:  # not merely a character cut at the end of the sample
-            return "cp1252"
     return "utf-8"
 
 
 def _csv_options(path: str | os.PathLike[str]) -> dict[str, Any]:
     """read_csv's options for this file: its encoding and delimiter, text cells; refuses a
-    header that names a column twice."""
-    with open(path, "rb") as handle:
+    header that names a column twice, and bytes that are not text."""
+    opener: Any = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
+    if b"\0" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataFileError(f"{path}: not text (a workbook or Parquet file named .csv?)")
     encoding = _encoding(head)
     text = head.decode(encoding, errors=LEGACY_BYTES)
     if len(head) == SNIFF_BYTES and "\n" in text:
         text = text[: text.rindex("\n") + 1]  # whole lines only
     if not text.strip():
         raise DataFileError(f"{path}: file is empty")
+    text = io.StringIO(text, newline=None).getvalue()  # \r\n, \n and Excel for Mac's \r
     delimiter = _delimiter(text)
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-    refuse_repeated_headers(path, header)
-    return {**CSV_OPTIONS, "sep": delimiter, "encoding": encoding, "encoding_errors": LEGACY_BYTES}
+    rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row][:200]
+    refuse_repeated_headers(path, rows[0])
+    options = {**CSV_OPTIONS, "sep": delimiter, "encoding": encoding,
+               "encoding_errors": LEGACY_BYTES, "index_col": False}  # fmt: skip
+    width = len(rows[0])
+    if rows[1:] and all(len(row) == width + 1 and not row[-1] for row in rows[1:]):
+        options["usecols"] = range(width)  # every line ends with a delimiter: nothing after it
+    return options
 
 
 def _delimiter(text: str) -> str:
-    """The delimiter that splits every sampled line into the same number (>1) of cells, the
-    most cells winning; a comma when none does."""
-    best, best_width = ",", 1
+    """The delimiter that splits the header into the most cells (more than one) with the
+    most sampled lines splitting alike (a footer or a short row may not); else a comma."""
+    best, best_score = ",", (0, 1)
     for delimiter in DELIMITERS:
-        rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row]
+        rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row][:200]
         width = len(rows[0]) if rows else 0
-        if width > best_width and all(len(row) == width for row in rows[:200]):
-            best, best_width = delimiter, width
+        score = (sum(len(row) == width for row in rows), width)
+        if width > 1 and score > best_score:
+            best, best_score = delimiter, score
     return best
 
 
@@ -218,22 +241,43 @@ def refuse_repeated_headers(path: str | os.PathLike[str], header: list[str]) -> 
 
 
 def _read_xlsx(path: str | os.PathLike[str], sheet: str | int | None) -> pd.DataFrame:
-    """A workbook sheet's cells as given, the first row its header; blank rows are not rows."""
-    cells = pd.read_excel(
-        path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object,
-        engine="openpyxl",
-    )  # fmt: skip
+    """A workbook sheet's cells as given (text such as "NA" or "null" stays text), the first
+    row its header; blank rows are not rows."""
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        cells = pd.read_excel(
+            book, _sheet(path, [str(n) for n in book.sheet_names], sheet), header=None,
+            dtype=object,
+            keep_default_na=False, na_values=[],
+        )  # fmt: skip
     if cells.empty:
         raise DataFileError(f"{path}: the sheet is empty")
     header = ["" if pd.isna(h) else str(h).strip() for h in cells.iloc[0]]
     refuse_repeated_headers(path, header)
-    body = cells.iloc[1:].dropna(how="all")
-    body.columns = pd.Index([h or f"Unnamed: {i}" for i, h in enumerate(header)])
+    body = cells.iloc[1:].replace("", None).dropna(how="all")
+    names: list[str] = []
+    for i, h in enumerate(header):
+        name = h or f"Unnamed: {i}"
+        while name in names or (not h and name in header):  # a header may read "Unnamed: 6"
+            name += "_"
+        names.append(name)
+    body.columns = pd.Index(names)
     return body.reset_index(drop=True)
 
 
+def _sheet(path: str | os.PathLike[str], names: list[str], sheet: str | int | None) -> str:
+    """The sheet asked for: a name, or a 0-based position (also given as text, "1")."""
+    if sheet is None:
+        return names[0]
+    if sheet in names:
+        return str(sheet)
+    if str(sheet).isdigit() and int(sheet) < len(names):
+        return names[int(sheet)]
+    raise DataFileError(f"{path}: no sheet {sheet!r}; its sheets are {', '.join(names)}")
+
+
 def _read_json(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A JSON array of objects, one JSON object, or JSON Lines (one object per line)."""
+    """A JSON array of objects, one JSON object, JSON Lines (one object per line), or an
+    API's answer wrapping the array in an object of one key ({"data": [...]})."""
     with open(path, encoding="utf-8-sig", errors=LEGACY_BYTES) as handle:
         text = handle.read()
     if not text.strip():
@@ -243,6 +287,9 @@ def _read_json(path: str | os.PathLike[str]) -> pd.DataFrame:
     except json.JSONDecodeError:
         records = _json_lines(path, text)
     else:
+        if isinstance(whole, dict) and len(whole) == 1:
+            (inner,) = whole.values()
+            whole = inner if isinstance(inner, list) else whole
         records = whole if isinstance(whole, list) else [whole]
     if not all(isinstance(r, dict) for r in records):
         raise DataFileError(f"{path}: expected JSON objects, one per row (or an array of them)")
@@ -297,7 +344,8 @@ def write_table(
         elif fmt == "parquet":
             _to_parquet(frame, tmp_name)
         else:
-            frame.to_json(tmp_name, orient="records", lines=fmt == "jsonl", force_ascii=False)
+            frame.to_json(tmp_name, orient="records", lines=fmt == "jsonl", force_ascii=False,
+                          date_format="iso")  # fmt: skip
 
 
 def write_json(value: Any, path: str | os.PathLike[str]) -> None:
@@ -311,7 +359,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """A path to write that replaces `path` only once complete, with the umask's permissions
     (or those of the file it replaces); on failure, or if the process is killed, nothing
     is left behind."""
-    target = Path(path)
+    target = Path(os.path.realpath(path))  # through a symlink, which stays one
     target.parent.mkdir(parents=True, exist_ok=True)
     existing_mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
     fd = _unnamed_file(target.parent)
@@ -393,9 +441,9 @@ def check_outputs(
             taken[_identity(path)] = role
     tables = {role: path for role, path in outputs.items() if path is not None}
     for role, path in {**tables, **(others or {})}.items():
+        _refuse_unwritable(Path(path))
         if role in tables:
             output_format(path)
-        _refuse_unwritable(Path(path))
         identity = _identity(path)
         if identity in taken:
             raise DataFileError(
@@ -405,11 +453,15 @@ def check_outputs(
 
 
 def _identity(path: str | os.PathLike[str]) -> object:
-    """What names one file: its device and inode when it exists, else its resolved path."""
+    """What names one file: its device and inode when it exists, else its resolved path.
+
+    The path is resolved first: `missing/../creators.csv` is creators.csv once the
+    writer has made `missing`."""
+    resolved = os.path.realpath(path)
     with suppress(OSError):
-        info = os.stat(path)
+        info = os.stat(resolved)
         return (info.st_dev, info.st_ino)
-    return os.path.realpath(path)
+    return resolved
 
 
 def _refuse_unwritable(path: Path) -> None:
@@ -438,6 +490,12 @@ def _to_csv(frame: pd.DataFrame, path: str, delimiter: str, own_words: Collectio
     import pyarrow.csv as pa_csv
 
     frame = _single_values(frame)
+    risky_headers = {
+        c: f"'{c}"
+        for c in frame.columns
+        if str(c)[:1] in _FORMULA_CHARACTERS and not re.fullmatch(_SIGNED_NUMBER, str(c))
+    }
+    frame = frame.rename(columns=risky_headers) if risky_headers else frame
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these

@@ -397,6 +397,14 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
 def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndarray) -> pd.Series:
     """Check a numeric column whose `empty` cells were already dealt with; return its values."""
     number = _numeric(raw, col)
+    unread = np.flatnonzero(~empty & np.isnan(number))
+    if unread.size:  # exports write an unknown number as "-", "N/A"...: it is empty
+        said = raw.iloc[unread].astype("string").str.strip().str.lower()
+        empty = empty.copy()
+        empty[unread] = said.isin(exports.UNKNOWN_NUMBER).to_numpy(dtype=bool)
+        if col.required:
+            reasons.add(empty & np.isnan(number) & ~_is_empty(raw), col.name,
+                        "required value missing", raw)  # fmt: skip
     reasons.add(~empty & np.isnan(number), col.name, "not a number", raw)
     finite_or_nan = np.isnan(number) | np.isfinite(number)
     reasons.add(~finite_or_nan, col.name, "not a finite number", raw)

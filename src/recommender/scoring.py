@@ -100,7 +100,8 @@ def score_with_rejects(
     campaigns = checked_campaigns(campaign)
     pairs, rejects = candidate_pairs(creators, campaigns.valid)
     if not len(pairs):
-        return Scored(empty_scored(creators.columns), rejects, campaigns.rejects)
+        return Scored(empty_scored(creator_headers(creators).frame.columns), rejects,
+                      campaigns.rejects)  # fmt: skip
     ranked = rank(scored_rows(recommender, pairs), top)
     return Scored(ranked, rejects, campaigns.rejects)
 
@@ -192,12 +193,11 @@ def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     predicted = scores.predictions.round(OUTPUT_DECIMALS)
     predicted["flags"] = explain.flags(scores.features, scores.anomaly_threshold)
     predicted["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
-    own = [
-        c
-        for c in pairs.columns
-        if not c.startswith(CAMPAIGN_PREFIX) and c != "_row" and c not in schema.SCORED_COLUMNS
-    ]
-    return pd.concat([predicted, pairs[own]], axis=1)
+    own = [c for c in pairs.columns if not c.startswith(CAMPAIGN_PREFIX) and c != "_row"]
+    given = pairs[[c for c in own if c not in ("campaign_id", "creator_id")]]
+    # An input column named like an output (a scored file scored again) is kept, renamed.
+    clashing = {c: f"{c}_input" for c in given.columns if c in schema.SCORED_COLUMNS}
+    return pd.concat([predicted, given.rename(columns=clashing)], axis=1)
 
 
 def _by_score(scored: pd.DataFrame) -> pd.DataFrame:
