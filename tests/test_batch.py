@@ -191,3 +191,18 @@ def test_a_worker_whose_parent_is_already_gone_ends_at_once():
     script = "from recommender.batch import _die_with_parent; _die_with_parent(-1); print('alive')"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (1, ""), done.stderr
+
+
+def test_a_worker_killed_from_outside_is_one_line_and_writes_nothing(
+    candidate_files: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import recommender.batch as batch
+    from recommender.errors import ScoringError
+
+    monkeypatch.setattr(batch, "_timed_score", lambda *args: os._exit(9))  # as the OOM killer
+    out = candidate_files / "scored.csv"
+    with pytest.raises(ScoringError, match="a scoring worker process died"):
+        score_file(candidate_files / "creators.csv", candidate_files / "campaign.json", out,
+                   candidate_files / "rejects.csv", model_dir, say=lambda _: None, workers=2,
+                   chunk_rows=40)  # fmt: skip
+    assert not out.exists()

@@ -503,3 +503,30 @@ def test_a_scored_file_scored_again_keeps_its_old_columns(candidate_files, model
     assert again.set_index("creator_id")["rank_input"].equals(
         pd.read_csv(first).set_index("creator_id")["rank"].loc[again["creator_id"]]
     )
+
+
+@pytest.mark.parametrize("out", ["", "/", "."])
+def test_an_output_that_names_no_file_is_a_usage_error(candidate_files, capsys, out):
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", "--creators", str(candidate_files / "creators.csv"), "--campaign",
+              str(candidate_files / "campaign.json"), "--out", out])  # fmt: skip
+    assert exit_.value.code == 2 and "--out: must name a file" in capsys.readouterr().err
+
+
+def test_feedback_reads_a_folder_of_exports_and_a_rejects_file_fed_back(tmp_path, capsys):
+    market = generate_market(n_creators=200, n_campaigns=3, seed=2)
+    write_market(market, tmp_path / "data")
+    shown = {"campaign_id": "Campaign", "creator_id": "Handle", "sales_lift_usd": "Sales Lift"}
+    outcomes = pd.read_csv(tmp_path / "data" / "outcomes.csv").rename(columns=shown)
+    outcomes.to_csv(tmp_path / "data" / "outcomes.csv", sep=";", index=False)
+    fresh = market.creators["creator_id"][~market.creators["creator_id"].isin(outcomes["Handle"])]
+    new = pd.DataFrame({"Campaign": market.campaigns["campaign_id"].iloc[0],
+                        "Handle": fresh.head(2).to_list(), "Sales Lift": ["$1,200", "($80)"],
+                        "reject_reason": "fixed by hand"})  # fmt: skip
+    new.to_csv(tmp_path / "new.csv", index=False)
+    code, out, err = run(capsys, "feedback", "--data", tmp_path / "data", "--new",
+                         tmp_path / "new.csv")  # fmt: skip
+    assert code == 0 and "added 2 outcome rows" in out, err
+    history = pd.read_csv(tmp_path / "data" / "outcomes.csv")
+    assert "reject_reason" not in history.columns and len(history) == len(outcomes) + 2
+    assert history["sales_lift_usd"].tail(2).tolist() == [1200.0, -80.0]

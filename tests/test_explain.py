@@ -72,3 +72,11 @@ def test_plan_summary_reads_as_lines():
         "  left out: 2,483 flagged suspect_followers, 112 no positive expected lift",
     ]
     assert explain.usd(float("nan")) == "$?"
+
+
+def test_a_campaign_without_a_gender_target_is_not_called_nan_off_target():
+    X = pd.DataFrame([{f: np.nan for f in FEATURES}]).assign(audience_female_share=0.16)
+    contributions = np.zeros((1, len(FEATURES) + 1))
+    contributions[0, FEATURES.index("audience_female_share")] = 0.5
+    pairs = pd.DataFrame({"niche": ["pet"], "campaign_niche": ["pet"], "followers": [3000]})
+    assert explain.reasons(contributions, X, pairs, top=1)[0] == "+ audience 16% female"

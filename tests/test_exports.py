@@ -42,7 +42,7 @@ def test_export_headers_mean_contract_columns(header, column):
 
 @pytest.mark.parametrize("table", sorted(HEADER_SYNONYMS))
 def test_the_synonym_table_names_contract_columns_and_no_spelling_twice(table):
-    contract = set(schema.TABLES[table].names) | {"campaign_id"}
+    contract = set(schema.TABLES[table].names) | {"campaign_id", "start_date"}
     assert set(HEADER_SYNONYMS[table]) <= contract
     claimed: dict[str, str] = {}
     for column, spellings in HEADER_SYNONYMS[table].items():
@@ -218,3 +218,16 @@ def test_an_unknown_number_written_as_a_placeholder_is_empty(creators_frame, cel
     assert (
         checked.rejects[REJECT_REASON].item() == f"followers: required value missing (got '{cell}')"
     )
+
+
+def test_a_campaigns_start_date_is_found_under_its_display_name():
+    campaigns = pd.DataFrame({"Campaign": ["k"], "Category": ["pet"], "Start Date": ["2026-01-05"]})
+    assert schema.validate(campaigns, schema.CAMPAIGNS).valid["start_date"].tolist() == [
+        "2026-01-05"
+    ]
+
+
+def test_secondary_niches_sent_as_a_list_are_read(creators_frame):
+    frame = creators_frame.astype(object)
+    frame["secondary_niches"] = [["Food", "travel"], [], None]
+    assert validate(frame, CREATORS).valid["secondary_niches"].tolist()[0] == "food;travel"

@@ -8,13 +8,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from recommender.errors import DataFileError
-from recommender.io import check_outputs, read_table, write_table
+from recommender.io import check_outputs, read_chunks, read_table, write_table
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
@@ -403,3 +404,53 @@ def test_an_output_that_is_a_symlink_is_written_through(tmp_path):
     write_table(pd.DataFrame({"a": [1]}), tmp_path / "link.csv")
     assert (tmp_path / "link.csv").is_symlink()
     assert (tmp_path / "real.csv").read_text() == '"a"\n1\n'
+
+
+def test_a_device_or_pipe_is_never_replaced_by_an_output(tmp_path):
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "null.csv").symlink_to("/dev/null")
+    for name in ("pipe.csv", "null.csv"):
+        with pytest.raises(DataFileError, match="is not a regular file"):
+            check_outputs({"rejects file": tmp_path / name}, {})
+        with pytest.raises(DataFileError, match="is not a regular file"):
+            write_table(pd.DataFrame({"a": [1]}), tmp_path / name)
+    assert stat.S_ISFIFO((tmp_path / "pipe.csv").stat().st_mode)
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_value_after_the_trailing_delimiter_far_down_is_refused_not_dropped(tmp_path):
+    lines = ["a,b,c"] + ["1,2,3,"] * 300 + ["7,8,9,EXTRA"]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFileError, match=r"more cells than the header.*data row 301"):
+        read_table(tmp_path / "t.csv")
+    with pytest.raises(DataFileError, match="data row 301"):
+        list(read_chunks(tmp_path / "t.csv", 100))
+
+
+def test_reading_in_chunks_leaves_warnings_alone_between_chunks(tmp_path):
+    (tmp_path / "t.csv").write_text("a\n" + "1\n" * 10)
+    chunks = read_chunks(tmp_path / "t.csv", 3)
+    next(chunks)
+    with pytest.warns(pd.errors.ParserWarning):  # not turned into an error while paused
+        warnings.warn("a caller's own", pd.errors.ParserWarning, stacklevel=1)
+    assert sum(len(c) for c in chunks) == 7
+
+
+@pytest.mark.parametrize("existing_mode", [0o444, 0o640])
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_the_fallback_writer_keeps_modes_and_the_umask_too(
+    tmp_path, monkeypatch, existing_mode, unnamed
+):
+    if not unnamed:  # as on a filesystem without O_TMPFILE, or not Linux
+        monkeypatch.setattr("recommender.io._unnamed_file", lambda folder: None)
+    (tmp_path / "old.csv").write_text("a\n")
+    (tmp_path / "old.csv").chmod(existing_mode)
+    old = os.umask(0o077)
+    try:
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "old.csv")
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "new.csv")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "old.csv").stat().st_mode) == existing_mode
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.csv", "old.csv"]

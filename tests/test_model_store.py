@@ -202,3 +202,13 @@ def test_the_docs_say_a_model_file_runs_code_when_loaded():
         flat = " ".join(text.split())
         assert "loading a model runs code" in flat or "loading one runs code" in flat
         assert "you or your team made" in flat
+
+
+@pytest.mark.parametrize("change", ["cut_one_byte", "add_a_newline"])
+def test_a_footer_changed_at_its_end_is_damage_not_an_old_file(model, tmp_path, change):
+    path = tmp_path / "model.joblib"
+    save_model(model, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] if change == "cut_one_byte" else data + b"\n")
+    with pytest.raises(ModelNotFound, match="damaged: its checksum does not match"):
+        read_model_file(path)

@@ -203,3 +203,24 @@ def test_a_budget_below_every_price_is_an_empty_plan(market, model, budget: floa
 def test_a_budget_no_plan_can_use_is_a_setting_error(market, model, budget: float):
     with pytest.raises(SettingError, match="budget must be a positive amount"):
         recommender.plan(market.creators.head(10), CAMPAIGN, budget, model)
+
+
+def test_settings_take_any_kind_of_number_and_refuse_text(market, model_dir):
+    from decimal import Decimal
+
+    creators = market.creators.head(60)
+    by_float = recommender.plan(creators, CAMPAIGN, 3000.0, model_dir, explore=0.2)
+    by_decimal = recommender.plan(creators, CAMPAIGN, Decimal("3000"), model_dir,
+                                  explore=Decimal("0.2"))  # fmt: skip
+    assert by_decimal.chosen["creator_id"].tolist() == by_float.chosen["creator_id"].tolist()
+    for budget in ("3000", True):
+        with pytest.raises(SettingError, match="budget must be a number"):
+            recommender.plan(creators, CAMPAIGN, budget, model_dir)  # type: ignore[arg-type]
+    with pytest.raises(SettingError, match="min_followers must be a number"):
+        Constraints(min_followers="12.5K")  # type: ignore[arg-type]
+
+
+def test_constraints_read_platforms_as_creators_files_do():
+    assert Constraints(platform=" TikTok ").platform == "tiktok"
+    with pytest.raises(SettingError, match="platform must be one of"):
+        Constraints(platform="myspace")

@@ -9,7 +9,7 @@ from helpers import CAMPAIGN
 
 import recommender
 from recommender import explain, schema
-from recommender.errors import ScoringError
+from recommender.errors import ScoringError, SettingError
 from recommender.features import FEATURES
 from recommender.modeling.recommender import Recommender
 from recommender.scoring import RejectedRowsWarning, score_with_rejects
@@ -170,3 +170,29 @@ def test_campaign_ids_are_read_as_written_but_trimmed(market: Market, model: Rec
     assert result.rejects["reject_reason"].tolist() == [
         "campaign_id+creator_id: duplicate of an earlier row"
     ]
+
+
+def test_frames_built_in_python_with_any_column_labels_score(market: Market, model: Recommender):
+    creators = market.creators.head(5).assign(**{"0": 1})
+    creators.columns = [0 if c == "0" else c for c in creators.columns]
+    assert len(recommender.score(creators, CAMPAIGN, model)) == 5
+    creators.columns = pd.MultiIndex.from_tuples([(c, "") for c in map(str, creators.columns)])
+    with pytest.raises(ScoringError, match="more than one header row"):
+        recommender.score(creators, CAMPAIGN, model)
+
+
+def test_an_input_column_named_like_a_campaigns_does_not_stand_in_for_it(
+    market: Market, model: Recommender
+):
+    creators = market.creators.head(30)
+    plain = recommender.score(creators, CAMPAIGN | {"target_country": None}, model)
+    odd = recommender.score(creators.assign(campaign_target_country="ZZ"),
+                            CAMPAIGN | {"target_country": None}, model)  # fmt: skip
+    assert odd["score"].tolist() == plain["score"].tolist()
+    assert (odd["input_campaign_target_country"] == "ZZ").all()
+
+
+@pytest.mark.parametrize("top", [0, -1, True, 2.5])
+def test_top_must_be_a_whole_number_of_at_least_one(market: Market, model: Recommender, top):
+    with pytest.raises(SettingError, match="top must be a whole number"):
+        recommender.score(market.creators.head(3), CAMPAIGN, model, top=top)

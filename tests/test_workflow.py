@@ -67,3 +67,20 @@ def test_frames_train_as_their_files_do(folder: Path, trained_on_folder):
 def test_unusable_data_is_one_clear_error(tmp_path: Path, data: object, message: str):
     with pytest.raises(DataFileError, match=message):
         recommender.train(tmp_path / data if isinstance(data, str) else data)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("where", ["file", "notes", "data", "parent", "dot"])
+def test_a_model_dir_that_would_destroy_something_is_refused_before_training(
+    folder: Path, tmp_path: Path, where: str
+):
+    (tmp_path / "precious.csv").write_text("keep me\n")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "NOTES.txt").write_text("keep me\n")
+    model_dir = {"file": tmp_path / "precious.csv", "notes": tmp_path / "notes",
+                 "data": folder, "parent": folder.parent, "dot": Path(".")}[where]  # fmt: skip
+    said: list[str] = []
+    with pytest.raises(DataFileError, match="name a new folder"):
+        recommender.train(folder, options=QUICK, model_dir=model_dir, progress=said.append)
+    assert said == []  # refused before reading or training anything
+    assert (tmp_path / "precious.csv").read_text() == "keep me\n"
+    assert (tmp_path / "notes" / "NOTES.txt").is_file() and (folder / "creators.csv").is_file()

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,7 +294,13 @@ def _scorer(
         initializer=_start_worker,
         initargs=(recommender, os.getpid()),
     ) as pool:
-        yield lambda pairs: pool.submit(_score_in_worker, pairs)
+        try:
+            yield lambda pairs: pool.submit(_score_in_worker, pairs)
+        except BrokenProcessPool:  # a worker killed from outside: the OOM killer, a kill -9
+            raise ScoringError(
+                "a scoring worker process died (out of memory?); nothing was written; "
+                "try again, or with --workers 1"
+            ) from None
 
 
 _worker_model: Recommender | None = None

@@ -198,8 +198,8 @@ def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
     sub.add_argument("--campaign", required=True, type=Path,
                      help="a .json campaign, or a campaigns file")  # fmt: skip
     sub.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
-    sub.add_argument("--out", type=Path, default=Path(out))
-    sub.add_argument("--rejects", type=Path, help="default: <out>.rejects beside --out")
+    sub.add_argument("--out", type=_file_path, default=Path(out))
+    sub.add_argument("--rejects", type=_file_path, help="default: <out>.rejects beside --out")
     sub.add_argument("--sheet", help="the sheet of an .xlsx creators file (default the first)")
 
 
@@ -211,6 +211,14 @@ def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sub.add_argument("--workers", type=_at_least_one,
                      help="scoring processes (default: one per core for large files)")  # fmt: skip
     sub.set_defaults(run=run_score)
+
+
+def _file_path(text: str) -> Path:
+    """A path naming a file (not '', '/' or '.'), for argparse."""
+    path = Path(text)
+    if not path.name.strip(". "):
+        raise argparse.ArgumentTypeError(f"must name a file (got {text!r})")
+    return path
 
 
 def _at_least_one(text: str) -> int:
@@ -330,20 +338,17 @@ def _feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sub = commands.add_parser("feedback", help="add new campaign outcomes to a training folder")
     sub.add_argument("--data", required=True, type=Path,
                      help="training folder (creators, campaigns, outcomes)")  # fmt: skip
-    sub.add_argument("--new", required=True, type=Path, help="new outcomes file")
-    sub.add_argument("--rejects", type=Path, help="where refused rows go (default: beside --new)")
+    sub.add_argument("--new", required=True, type=_file_path, help="new outcomes file")
+    sub.add_argument("--rejects", type=_file_path,
+                     help="where refused rows go (default: beside --new)")  # fmt: skip
     sub.set_defaults(run=run_feedback)
 
 
 def run_feedback(args: argparse.Namespace) -> int:
     """Append new outcomes once each; exit 1 when none was added."""
     from recommender.feedback import add_outcome_file
-    from recommender.io import check_outputs, find_table
 
     rejects = args.rejects or args.new.with_name(f"{args.new.stem}.rejects.csv")
-    folder = {f"{name} file": find_table(args.data, name, required=False)
-              for name in ("creators", "campaigns", "outcomes")}  # fmt: skip
-    check_outputs({"rejects file": rejects}, {"new outcomes file": args.new, **folder})
     result, outcomes = add_outcome_file(args.data, args.new, rejects)
     print(f"added {result.added:,} outcome rows to {outcomes}; "
           f"{len(result.rejects):,} refused -> {rejects}")  # fmt: skip

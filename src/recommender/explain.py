@@ -186,7 +186,9 @@ def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
 def _gender(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     """Phrases for the audience gender features."""
     return [
-        "audience gender unknown" if s != s else f"audience {s:.0%} female, {g:.0%} off target"
+        "audience gender unknown"
+        if s != s
+        else f"audience {s:.0%} female" + ("" if g != g else f", {g:.0%} off target")
         for s, g in zip(
             _numbers(X["audience_female_share"]), _numbers(X["gender_gap"]), strict=True
         )

@@ -102,6 +102,7 @@ HEADER_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "campaigns": {
         "campaign_id": _CAMPAIGN_ID,
+        "start_date": ("start date", "start", "launch date", "campaign start"),  # held out last
         "niche": ("category", "product category", "vertical"),
         "objective": ("goal", "campaign objective"),
         "brand": ("advertiser", "brand name"),
@@ -166,6 +167,10 @@ def contract_headers(
     `columns` are the contract's columns for the table (those given exactly always
     match themselves). Raises ContractError when two headers mean the same column.
     """
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise ContractError(f"{source or 'the table'}: has more than one header row; keep one")
+    if not all(isinstance(c, str) for c in frame.columns):  # a frame built in Python: 0, 1...
+        frame = frame.rename(columns=str)
     keys = {**_keys(table), **{header_key(c): c for c in columns}}
     meant: dict[str, list[str]] = {}
     for header in frame.columns:
@@ -217,8 +222,8 @@ _NUMBER = re.compile(
     (?P<sign>[-+\u2212])?\s*
     (?P<currency>US\$|\$|USD)?\s*
     (?P<sign2>[-+\u2212])?\s*
-    (?P<whole>[1-9]\d{0,2}(?:(?P<sep>[,\u00a0\u202f '])\d{3})(?:(?P=sep)\d{3})*|\d*)
-    (?:\.(?P<fraction>\d+))?
+    (?P<whole>[1-9][0-9]{0,2}(?:(?P<sep>[,\u00a0\u202f '])[0-9]{3})(?:(?P=sep)[0-9]{3})*|[0-9]*)
+    (?:\.(?P<fraction>[0-9]+))?
     \s*(?P<suffix>[kKmMbB])?
     \s*(?P<percent>%)?
     \s*(?P<currency2>USD|\$)?
@@ -245,7 +250,7 @@ def read_numbers(text: pd.Series, *, percent: bool = False, money: bool = False)
     if rows.size == 0:
         return values
     chosen = parts.iloc[rows]
-    whole = chosen["whole"].fillna("").str.replace(r"\D", "", regex=True)
+    whole = chosen["whole"].fillna("").str.replace(r"[^0-9]", "", regex=True)
     fraction = chosen["fraction"].fillna("")
     digits = whole.where(whole != "", "0") + "." + fraction.where(fraction != "", "0")
     shift = chosen["suffix"].str.lower().map(_SUFFIXES).fillna(0).to_numpy(dtype=int) - np.where(

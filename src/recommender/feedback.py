@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from recommender import schema
+from recommender import exports, schema
 from recommender.errors import DataFileError
-from recommender.io import find_table, read_table, write_table
+from recommender.io import check_outputs, find_table, read_table, write_table
 
 ALREADY_KNOWN = "already in the outcome history"
 
@@ -44,6 +44,8 @@ def add_outcomes(
         known["creator_id"] = creator_ids
     if campaign_ids is not None:
         known["campaign_id"] = campaign_ids
+    # A rejects file fed back in (fixed by hand) brings its reasons: they are not outcomes.
+    new = new.drop(columns=[schema.REJECT_REASON], errors="ignore")
     key = list(schema.OUTCOMES.key)
     held = history[key].apply(lambda column: column.astype("string").str.strip())
     checked = schema.validate(
@@ -62,7 +64,14 @@ def add_outcome_file(
     the outcomes file."""
     folder = Path(data_dir)
     paths = {name: find_table(folder, name) for name in ("creators", "campaigns", "outcomes")}
-    tables = {name: read_table(path) for name, path in paths.items()}
+    check_outputs({"outcomes history": paths["outcomes"], "rejects file": rejects_path},
+                  {"new outcomes file": new_path, "creators file": paths["creators"],
+                   "campaigns file": paths["campaigns"]})  # fmt: skip
+    # A folder of exports is read in the contract's columns, and the history rewritten so.
+    tables = {
+        name: exports.contract_headers(read_table(path), name, schema.TABLES[name].names).frame
+        for name, path in paths.items()
+    }
     needed = {"creators": ["creator_id"], "campaigns": ["campaign_id"],
               "outcomes": list(schema.OUTCOMES.key)}  # fmt: skip
     for name, columns in needed.items():

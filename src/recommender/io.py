@@ -30,11 +30,9 @@ import re
 import secrets
 import stat
 import sys
-import tempfile
 import warnings
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -53,6 +51,7 @@ TABLE_EXTENSIONS = (".csv", ".parquet", ".jsonl", ".json", ".xlsx")  # a data fo
 SNIFF_BYTES = 1 << 16  # enough lines to tell the encoding and the delimiter
 DELIMITERS = (",", ";", "\t", "|")
 LEGACY_BYTES = "creator-recommender-legacy"  # codec error handler: stray bytes as cp1252
+TRAILING_CELLS = "\0after the last delimiter"  # a column name no header has
 RAGGED = "a row has more cells than the header (a delimiter inside a cell that is not quoted?)"
 
 
@@ -97,10 +96,7 @@ def _whole_file_errors(path: str | os.PathLike[str], fmt: str) -> Iterator[None]
     if not Path(path).is_file():
         raise DataFileError(f"{path}: no such file")
     try:
-        with warnings.catch_warnings():
-            # pandas drops the cells of a row longer than the header with only a warning
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            yield
+        yield
     except DataFileError:
         raise
     except pd.errors.EmptyDataError:
@@ -124,8 +120,10 @@ def read_table(path: str | os.PathLike[str], sheet: str | int | None = None) -> 
     fmt = _readable(path, sheet)
     with _whole_file_errors(path, fmt):
         if fmt == "csv":
-            frame: pd.DataFrame = pd.read_csv(path, **_csv_options(path))
-            return frame
+            options = _csv_options(path)
+            with _longer_rows_refused():
+                frame: pd.DataFrame = pd.read_csv(path, **options)
+            return _without_trailing_cells(frame, path)
         if fmt == "parquet":
             return pd.read_parquet(path)
         if fmt == "xlsx":
@@ -141,7 +139,13 @@ def read_chunks(
     fmt = _readable(path, sheet)
     with _whole_file_errors(path, fmt):
         if fmt == "csv":
-            yield from pd.read_csv(path, chunksize=rows, **_csv_options(path))
+            reader = pd.read_csv(path, chunksize=rows, **_csv_options(path))
+            while True:
+                with _longer_rows_refused():  # around each read only: the filter is global
+                    chunk = next(reader, None)
+                if chunk is None:
+                    return
+                yield _without_trailing_cells(chunk, path)
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -213,8 +217,29 @@ def _csv_options(path: str | os.PathLike[str]) -> dict[str, Any]:
                "encoding_errors": LEGACY_BYTES, "index_col": False}  # fmt: skip
     width = len(rows[0])
     if rows[1:] and all(len(row) == width + 1 and not row[-1] for row in rows[1:]):
-        options["usecols"] = range(width)  # every line ends with a delimiter: nothing after it
+        # Every line ends with a delimiter: read the empty cell after it, then check it is.
+        options.update(header=0, names=[*rows[0], TRAILING_CELLS])
     return options
+
+
+@contextmanager
+def _longer_rows_refused() -> Iterator[None]:
+    """pandas drops the cells of a row longer than the header with only a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        yield
+
+
+def _without_trailing_cells(frame: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """`frame` without the cells after a delimiter ending every line, once sure they are
+    empty (a value there is a row longer than the header)."""
+    if TRAILING_CELLS not in frame.columns:
+        return frame
+    filled = (frame[TRAILING_CELLS].fillna("") != "").to_numpy()
+    if filled.any():  # the row's number in the file: chunks continue the index
+        row = int(frame.index[np.flatnonzero(filled)[0]])
+        raise DataFileError(f"{path}: {RAGGED}: data row {row + 1}")
+    return frame.drop(columns=TRAILING_CELLS)
 
 
 def _delimiter(text: str) -> str:
@@ -360,6 +385,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     (or those of the file it replaces); on failure, or if the process is killed, nothing
     is left behind."""
     target = Path(os.path.realpath(path))  # through a symlink, which stays one
+    if target.exists() and not target.is_file():  # never rename over a folder or a device
+        raise DataFileError(f"{path}: is not a regular file; name a file to write")
     target.parent.mkdir(parents=True, exist_ok=True)
     existing_mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
     fd = _unnamed_file(target.parent)
@@ -368,9 +395,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
             yield tmp_name
         return
     try:
-        if existing_mode is not None:
-            os.fchmod(fd, existing_mode)
         yield f"/proc/self/fd/{fd}"
+        if existing_mode is not None:  # after writing: a read-only file's mode would block it
+            os.fchmod(fd, existing_mode)
         _link_over(fd, target)
     finally:
         os.close(fd)
@@ -405,22 +432,18 @@ def _link_over(fd: int, target: Path) -> None:
 
 @contextmanager
 def _named_temporary(target: Path, mode: int | None) -> Iterator[str]:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    """A new file beside `target` (the kernel applies the umask, as it does to any new file)
+    that replaces it once written, with `mode` when it replaces a file of that mode."""
+    tmp_name = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(tmp_name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
-        os.chmod(tmp_name, 0o666 & ~_umask() if mode is None else mode)  # mkstemp makes 0600
-        yield tmp_name
+        yield str(tmp_name)
+        if mode is not None:
+            os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp_name.unlink(missing_ok=True)
         raise
-
-
-@cache
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it
-    os.umask(mask)
-    return mask
 
 
 def check_outputs(
@@ -474,6 +497,8 @@ def _refuse_unwritable(path: Path) -> None:
 def _refuse_unwritable_folder(path: Path) -> None:
     if path.is_dir():
         raise DataFileError(f"{path}: is a folder; name a file to write")
+    if path.exists() and not Path(os.path.realpath(path)).is_file():
+        raise DataFileError(f"{path}: is not a regular file (a device?); name a file to write")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -539,7 +564,11 @@ def _json_text(value: object) -> object:
 # A cell a spreadsheet would run as a formula, unless it is merely a signed number.
 _FORMULA_CHARACTERS = "=+-@\t\r"
 _FORMULA_START = r"^[=+\-@\t\r]"
-_SIGNED_NUMBER = r"^[+-]?(?:\d[\d,. ]*|\.\d+)(?:[eE][+-]?\d+)?%?$"
+# Numbers as people write them (-5, -$7.00, +2.1%, -1.2K) and a lone dash: no formula runs.
+_SIGNED_NUMBER = (
+    r"^(?:[+-]?\s*(?:US\$|\$|USD)?\s*(?:\d[\d,. ]*|\.\d+)(?:[eE][+-]?\d+)?\s*[kKmMbB]?\s*%?"
+    r"|-+)$"
+)
 
 
 def _formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:

@@ -37,7 +37,7 @@ from pathlib import Path
 import joblib
 
 from recommender import config
-from recommender.errors import ModelNotFound
+from recommender.errors import DataFileError, ModelNotFound
 from recommender.io import one_line
 from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
@@ -80,12 +80,11 @@ def read_model_file(path: str | os.PathLike[str]) -> Recommender:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ModelNotFound(f"{unreadable} ({exc.strerror or one_line(exc)})") from None
-    pickled, footer = data[:-FOOTER_BYTES], data[-FOOTER_BYTES:]
-    if footer.startswith(CHECKSUM_TAG):
-        if footer != _footer(pickled):
-            raise ModelNotFound(f"{unreadable} (damaged: its checksum does not match)")
-    else:  # saved before the footer, or cut short: the unpickler's errors tell
-        pickled = data
+    # The footer's tag anywhere near the end: a byte cut or added there is damage too.
+    tag = data.rfind(CHECKSUM_TAG, max(len(data) - 2 * FOOTER_BYTES, 0))
+    pickled = data[:tag] if tag >= 0 else data  # no tag: saved before footers existed
+    if tag >= 0 and data[tag:] != _footer(pickled):
+        raise ModelNotFound(f"{unreadable} (damaged: its checksum does not match)")
     try:
         loaded = joblib.load(io.BytesIO(pickled))
     except (ModuleNotFoundError, AttributeError):  # classes since renamed or removed
@@ -140,6 +139,26 @@ def _load_from_mlflow(uri: str) -> Recommender:
     except (MlflowException, OSError) as exc:  # OSError: files, and a server out of reach
         raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
     return read_model_file(model_file(local))
+
+
+def check_model_dir(
+    model_dir: str | os.PathLike[str], keep: str | os.PathLike[str] | None = None
+) -> None:
+    """Refuse, before any training, a model folder whose replacement would destroy something:
+    a file, a folder holding anything but an earlier model, or one holding `keep` (the
+    training data). DataFileError in one line."""
+    folder = Path(os.path.realpath(model_dir))
+    hint = "name a new folder, or one an earlier train exported"
+    if folder == folder.parent or not Path(model_dir).name.strip(". "):
+        raise DataFileError(f"{model_dir}: not a folder a model can replace; {hint}")
+    if folder.exists() and not folder.is_dir():
+        raise DataFileError(f"{model_dir}: is a file, not a model folder; {hint}")
+    if keep is not None:
+        kept = Path(os.path.realpath(keep))
+        if kept == folder or folder in kept.parents:
+            raise DataFileError(f"{model_dir}: holds the training data {keep}; {hint}")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "MLmodel").is_file():
+        raise DataFileError(f"{model_dir}: holds files that are not a model; {hint}")
 
 
 def previous_copy(target: Path) -> Path:

@@ -22,9 +22,11 @@ where the model is least sure), until the reserve is spent; caps hold for it too
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,7 +34,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from recommender import explain
+from recommender import explain, schema
 from recommender.errors import SettingError
 from recommender.features import sponsorship_ratio
 from recommender.scoring import CampaignInput, ModelRef, score_with_rejects
@@ -40,6 +42,16 @@ from recommender.scoring import CampaignInput, ModelRef, score_with_rejects
 MIP_GAP = 1e-3
 MIP_SECONDS = 10.0
 EXCLUDED_FLAGS = ("suspect_followers", "high_sponsorship")
+
+
+def setting_number(value: object, name: str) -> float:
+    """A setting given as a number (an int, a Decimal, a numpy number) as a float;
+    SettingError for anything else ("3000", True)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Real, np.number, Decimal)
+    ):
+        raise SettingError(f"{name} must be a number (got {value!r})")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,16 @@ class Constraints:
 
     def __post_init__(self) -> None:
         """Refuse limits no plan could meet or that would quietly match nothing."""
+        for name in ("min_followers", "max_followers", "max_sponsorship_ratio",
+                     "max_niche_share", "max_segment_share"):  # fmt: skip
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, setting_number(getattr(self, name), name))
+        if self.platform is not None:
+            platform = str(self.platform).strip().lower()
+            if platform not in schema.PLATFORMS:
+                raise SettingError(f"platform must be one of {', '.join(schema.PLATFORMS)} "
+                                   f"(got {self.platform!r})")  # fmt: skip
+            object.__setattr__(self, "platform", platform)  # as creators' are: lower case
         for name in ("max_niche_share", "max_segment_share"):
             share = getattr(self, name)
             if share is not None and not 0 < share <= 1:
@@ -315,6 +337,8 @@ def plan(
     left out by default). Raises SettingError (a ValueError) for settings no plan
     can meet, ScoringError when nothing can be scored.
     """
+    budget_usd = setting_number(budget_usd, "budget")
+    explore = setting_number(explore, "explore")
     if not 0 < budget_usd < np.inf:
         raise SettingError(f"budget must be a positive amount (got {budget_usd})")
     if not 0 <= explore < 1:

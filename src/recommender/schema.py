@@ -183,7 +183,8 @@ SCORED_COLUMNS = (
     "lift_low_usd", "lift_high_usd", "cost_usd", "expected_roi", "tier", "flags", "reasons",
 )  # fmt: skip
 # The words the package writes about each row. They begin with "+ " or "- " by design
-# and hold no formula, so CSV writers leave them as they are (io.write_table's `own_words`).
+# (a spreadsheet may show such a cell as #NAME?, but the text after is the package's and
+# parses as no formula), so CSV writers leave them as they are (write_table's `own_words`).
 EXPLANATION_COLUMNS = ("flags", "reasons")
 # What the models predict for a pair: the scored columns that need no ranking or words.
 PREDICTION_COLUMNS = tuple(c for c in SCORED_COLUMNS if c not in ("rank", *EXPLANATION_COLUMNS))
@@ -372,6 +373,8 @@ def _text(raw: pd.Series, kind: Kind) -> pd.Series:
 
 def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     """Check one column; return its typed, normalised values (NaN/<NA> where empty)."""
+    if col.kind == Kind.LIST:
+        raw = _lists_joined(raw)
     nested = exports.nested_cells(raw)
     if nested.any():
         reasons.add(nested, col.name, "not a single value", raw)
@@ -392,6 +395,19 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     if col.default is not None:
         text = text.fillna(col.default)
     return text
+
+
+def _lists_joined(raw: pd.Series) -> pd.Series:
+    """A list column's cells given as lists of text (JSON clients send them) joined by ';'."""
+    nested = np.flatnonzero(exports.nested_cells(raw))
+    if not nested.size:
+        return raw
+    joined = raw.copy()
+    for row in nested.tolist():
+        cell = raw.iloc[row]
+        if isinstance(cell, (list, tuple)) and all(isinstance(item, str) for item in cell):
+            joined.iloc[row] = LIST_SEPARATOR.join(cell)
+    return joined
 
 
 def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndarray) -> pd.Series:

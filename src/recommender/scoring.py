@@ -15,13 +15,14 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recommender import explain, exports, schema
-from recommender.errors import ContractError, ScoringError
+from recommender.errors import ContractError, ScoringError, SettingError
 from recommender.model_store import load_model
 from recommender.modeling.recommender import Recommender
 from recommender.schema import CAMPAIGN_PREFIX
@@ -96,6 +97,8 @@ def score_with_rejects(
     top: int | None = None,
 ) -> Scored:
     """Like `score`, and also the rows and campaigns that could not be scored, with reasons."""
+    if top is not None and (isinstance(top, bool) or not isinstance(top, Integral) or top < 1):
+        raise SettingError(f"top must be a whole number of at least 1 (got {top!r})")
     recommender = load_model(model)
     campaigns = checked_campaigns(campaign)
     pairs, rejects = candidate_pairs(creators, campaigns.valid)
@@ -133,7 +136,7 @@ def candidate_pairs(
     a row repeating one is rejected as a duplicate, and this frame's are added.
     """
     try:
-        creators = creator_headers(creators).frame
+        creators = _own_campaign_columns_apart(creator_headers(creators).frame)
         per_row = "campaign_id" in creators.columns
         original = creators.reset_index(drop=True)
         checked = schema.validate(
@@ -154,6 +157,17 @@ def candidate_pairs(
     pairs, elsewhere = _on_the_campaigns_platform(pairs, valid, original)
     rejects = pd.concat([rejects, elsewhere], ignore_index=True) if len(elsewhere) else rejects
     return pairs.reset_index(drop=True), rejects
+
+
+def _own_campaign_columns_apart(creators: pd.DataFrame) -> pd.DataFrame:
+    """The input's own columns named like a campaign's in the pair frame (campaign_niche)
+    renamed input_campaign_niche: they must not stand in for the campaign's."""
+    own = {
+        c: f"input_{c}"
+        for c in creators.columns
+        if str(c).startswith(CAMPAIGN_PREFIX) and c != "campaign_id"
+    }
+    return creators.rename(columns=own) if own else creators
 
 
 def creator_headers(creators: pd.DataFrame) -> exports.HeaderMatch:

@@ -21,6 +21,7 @@ import pandas as pd
 from recommender import config, evaluate, schema
 from recommender.errors import DataFileError
 from recommender.io import find_table, read_table
+from recommender.model_store import check_model_dir
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
 from recommender.validate import combined_rejects, load_tables, summarise, validate_tables
 
@@ -43,8 +44,8 @@ def train(
 ) -> TrainResult:
     """Validate campaign history, train the recommender, and measure it on held-out campaigns.
 
-    data: a folder holding creators, campaigns and outcomes files (.csv, .parquet
-    or .jsonl; a `truth/expected_outcomes` file there is used for evaluation
+    data: a folder of creators, campaigns and outcomes files (any format
+    io reads; a `truth/expected_outcomes` file there is used for evaluation
     only), or a mapping {"creators": frame, "campaigns": frame, "outcomes": frame}.
     Rows that break the contract are left out and returned in `rejects`.
     seed: the seed of the split and the models (ignored when `options` is given).
@@ -54,14 +55,15 @@ def train(
     and move the `champion` alias if it beats the current champion; the
     result's `run` says what happened.
     experiment: the MLflow experiment (config's default when None).
-    model_dir: also export the model there as an MLflow model directory.
+    model_dir: also export the model there (an MLflow model directory); a path
+    whose replacement would destroy something is refused before any work.
     progress: called with a line for each step (e.g. print).
-
-    Returns a TrainResult: `.recommender` (fitted), `.metrics` (model and
-    baselines), `.test`, `.split`, `.rejects`, `.run`. Raises DataFileError
-    when the data as a whole cannot be used.
+    Returns a TrainResult (`.recommender`, `.metrics`, `.test`, `.split`, `.rejects`,
+    `.run`). Raises DataFileError when the data as a whole cannot be used.
     """
     say = progress or (lambda message: None)
+    if model_dir is not None:
+        check_model_dir(model_dir, None if isinstance(data, Mapping) else data)
     if isinstance(data, Mapping):
         missing = [name for name in TABLE_NAMES if name not in data]
         if missing:
