@@ -159,7 +159,7 @@ def test_workers_end_when_the_scoring_process_is_killed(
     (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
     script = (
         "import sys; from recommender import batch; "
-        + ("batch._ask_linux_to_kill_orphans = lambda: False; " if guard == "watchdog" else "")
+        + ("batch.libc.die_with_parent = lambda: False; " if guard == "watchdog" else "")
         + "batch.score_file(*sys.argv[1:6], say=print, progress=False, workers=2, chunk_rows=500)"
     )
     files = ["big.csv", "campaign.json", "out.csv", "rejects.csv", str(model_dir)]

@@ -167,7 +167,7 @@ def test_replace_folder_puts_the_new_folder_in_and_leaves_nothing_beside(
     tmp_path, monkeypatch, one_step
 ):
     if not one_step:
-        monkeypatch.setattr(model_store, "_exchange", lambda new, old: False)
+        monkeypatch.setattr(model_store.libc, "exchange", lambda new, old: False)
     target = tmp_path / "latest"
     replace_folder(folder(tmp_path / "first", "1"), target)  # nothing there yet
     replace_folder(folder(tmp_path / "second", "2"), target)

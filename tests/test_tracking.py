@@ -121,16 +121,16 @@ def test_an_export_that_dies_midway_leaves_a_loadable_model(
     export_model(trained.recommender, example, target)
     previous = model_uuid(target)
     if swap == "exchange":
-        exchange = model_store._exchange
+        exchange = model_store.libc.exchange
 
         def exchange_then_die(new: Path, old: Path) -> bool:
             if not exchange(new, old):
                 pytest.skip("this system cannot swap two folders in one step")
             raise Died
 
-        monkeypatch.setattr(model_store, "_exchange", exchange_then_die)
+        monkeypatch.setattr(model_store.libc, "exchange", exchange_then_die)
     else:
-        monkeypatch.setattr(model_store, "_exchange", lambda new, old: False, raising=False)
+        monkeypatch.setattr(model_store.libc, "exchange", lambda new, old: False)
         rename, renamed = Path.rename, []
 
         def rename_once_then_die(self: Path, to: Path) -> Path:

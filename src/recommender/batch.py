@@ -13,10 +13,8 @@ order, so the output is the same whatever the number of workers (tested).
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
@@ -24,14 +22,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from recommender import schema
+from recommender import libc, schema
 from recommender.errors import DataFileError, ScoringError
 from recommender.exports import renamed_text
 from recommender.io import (
@@ -315,7 +313,6 @@ def _start_worker(recommender: Recommender, parent_pid: int) -> None:
     trees.use_threads(False)  # the workers already use every core
 
 
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 PARENT_POLL_SECONDS = 1.0
 
 
@@ -327,7 +324,7 @@ def _die_with_parent(parent_pid: int) -> None:
     the model's memory. Linux kills it the moment the parent dies; elsewhere a
     thread checks the parent every PARENT_POLL_SECONDS.
     """
-    if sys.platform == "linux" and _ask_linux_to_kill_orphans():
+    if sys.platform == "linux" and libc.die_with_parent():
         # The parent may have died before the request: this worker is already orphaned.
         if os.getppid() != parent_pid:
             os._exit(1)
@@ -336,21 +333,6 @@ def _die_with_parent(parent_pid: int) -> None:
         target=_exit_when_orphaned, args=(parent_pid,), name="parent-watchdog", daemon=True
     )
     watchdog.start()
-
-
-def _ask_linux_to_kill_orphans() -> bool:
-    """prctl(PR_SET_PDEATHSIG, SIGKILL): SIGKILL this process when its parent thread ends.
-
-    It is the forking thread that counts: the pool forks in the thread that submits
-    the first chunk, which outlives the pool (score_file shuts it down before returning).
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        kill = ctypes.c_ulong(signal.SIGKILL)
-        unused = ctypes.c_ulong(0)
-        return int(libc.prctl(PR_SET_PDEATHSIG, kill, unused, unused, unused)) == 0
-    except (OSError, AttributeError):  # no C library to ask, or no prctl in it
-        return False
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:
@@ -460,11 +442,6 @@ def native_stdout_silenced() -> Iterator[None]:
             os.dup2(null.fileno(), 1)
             yield
     finally:
-        _flush_c_stdout()  # what native code buffered goes to /dev/null, not after
+        libc.flush_c_stdout()  # what native code buffered goes to /dev/null, not after
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def _flush_c_stdout() -> None:
-    with suppress(OSError, AttributeError):  # no C library to ask
-        ctypes.CDLL(None).fflush(None)

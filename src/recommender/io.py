@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import ctypes
 import gzip
 import io
 import json
@@ -29,7 +28,6 @@ import os
 import re
 import secrets
 import stat
-import sys
 import warnings
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -39,7 +37,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from recommender import exports
+from recommender import exports, libc
 from recommender.errors import DataFileError
 
 FORMATS = {
@@ -406,7 +404,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
 def _unnamed_file(folder: Path) -> int | None:
     """An unnamed file in `folder` (it vanishes with the process unless linked), or None."""
     flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or sys.platform != "linux":
+    if flag is None or not libc.has("linkat"):  # without linkat it could not be named
         return None
     try:
         return os.open(folder, flag | os.O_WRONLY, 0o666)  # the kernel applies the umask
@@ -417,12 +415,7 @@ def _unnamed_file(folder: Path) -> int | None:
 def _link_over(fd: int, target: Path) -> None:
     """Give the unnamed file `fd` a temporary name beside `target`, then rename it over it."""
     name = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    libc = ctypes.CDLL(None, use_errno=True)
-    at_fdcwd, at_symlink_follow = -100, 0x400
-    source = f"/proc/self/fd/{fd}".encode()
-    if libc.linkat(at_fdcwd, source, at_fdcwd, os.fsencode(name), at_symlink_follow) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, os.strerror(error), str(target))
+    libc.link_open_file(fd, name)
     try:
         os.replace(name, target)
     except BaseException:

@@ -25,18 +25,15 @@ load_model puts it back if the target went missing in between.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import hashlib
 import io
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import joblib
 
-from recommender import config
+from recommender import config, libc
 from recommender.errors import DataFileError, ModelNotFound
 from recommender.io import one_line
 from recommender.modeling.recommender import MODEL_FORMAT, Recommender
@@ -46,7 +43,6 @@ URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
 # The unpickler stops at the pickle's end, so plain joblib.load still reads a file with it.
 CHECKSUM_TAG = b"\n#creator-recommender sha256="
 FOOTER_BYTES = len(CHECKSUM_TAG) + 64 + 1  # the tag, a hex SHA-256 and a newline
-AT_FDCWD, RENAME_EXCHANGE = -100, 2  # from <fcntl.h> and <linux/fs.h>
 
 _cache: dict[str, Recommender] = {}
 
@@ -178,7 +174,7 @@ def replace_folder(new: str | os.PathLike[str], target: str | os.PathLike[str]) 
     restore_replaced(target)
     if target.exists():
         shutil.rmtree(backup, ignore_errors=True)  # stale: a run died after both renames
-        if _exchange(new, target):
+        if libc.exchange(new, target):
             shutil.rmtree(new, ignore_errors=True)  # it holds the previous folder now
             return
         target.rename(backup)
@@ -201,23 +197,3 @@ def restore_replaced(target: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     return True
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step: Linux's renameat2(RENAME_EXCHANGE). False where the
-    system or the filesystem cannot; other failures raise OSError."""
-    if sys.platform != "linux":
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # a C library without it (glibc before 2.28, musl)
-        return False
-    path, fd = ctypes.c_char_p, ctypes.c_int
-    renameat2.argtypes = [fd, path, fd, path, ctypes.c_uint]
-    renameat2.restype = ctypes.c_int
-    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # kernel or filesystem lacks it
-        return False
-    raise OSError(code, os.strerror(code), str(a), None, str(b))
