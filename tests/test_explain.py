@@ -80,3 +80,15 @@ def test_a_campaign_without_a_gender_target_is_not_called_nan_off_target():
     contributions[0, FEATURES.index("audience_female_share")] = 0.5
     pairs = pd.DataFrame({"niche": ["pet"], "campaign_niche": ["pet"], "followers": [3000]})
     assert explain.reasons(contributions, X, pairs, top=1)[0] == "+ audience 16% female"
+
+
+def test_two_features_saying_the_same_thing_are_said_once():
+    X = pd.DataFrame([{f: np.nan for f in FEATURES}]).assign(niche_exact=1.0)
+    pairs = pd.DataFrame({"niche": ["pet"], "campaign_niche": ["pet"], "followers": [3000]})
+    X = X.assign(niche_similarity=1.0)  # the same niche: both features say "niche match"
+    contributions = np.zeros((1, len(FEATURES) + 1))
+    contributions[0, FEATURES.index("niche_exact")] = 0.9
+    contributions[0, FEATURES.index("niche_similarity")] = 0.5
+    contributions[0, FEATURES.index("engagement_vs_tier")] = 0.1
+    said = explain.reasons(contributions, X.assign(engagement_vs_tier=2.0), pairs)[0]
+    assert said == "+ niche match: pet = pet; + engagement 2.0x its tier"

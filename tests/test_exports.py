@@ -81,7 +81,7 @@ NUMBERS = [
     ("$1,250.00", "price_per_post_usd", 1_250), ("USD 80", "price_per_post_usd", 80),
     ("80 USD", "price_per_post_usd", 80), ("$1.2K", "price_per_post_usd", 1_200),
     ("1.5", "followers", "not a whole number"), ("1.2345K", "followers", "not a whole number"),
-    ("12,5", "avg_likes", "not a number"), ("1,23,456", "followers", "not a number"),
+    ("12,5", "avg_likes", 12.5), ("1,23,456", "followers", "not a number"),
     ("62.5%", "avg_likes", "not a number"), ("$80", "followers", "not a number"),
     ("€80", "price_per_post_usd", "not a number"), ("12.5K%", "audience_female_share",
     "not a number"), ("lots", "followers", "not a number"),
@@ -231,3 +231,25 @@ def test_secondary_niches_sent_as_a_list_are_read(creators_frame):
     frame = creators_frame.astype(object)
     frame["secondary_niches"] = [["Food", "travel"], [], None]
     assert validate(frame, CREATORS).valid["secondary_niches"].tolist()[0] == "food;travel"
+
+
+def test_a_column_written_with_decimal_commas_is_read_in_that_convention(creators_frame):
+    frame = creators_frame.assign(avg_likes=["12,5", "1.250,50", "3,400"],
+                                  audience_female_share=["62,5 %", "0,5", ""])  # fmt: skip
+    valid = validate(frame, CREATORS).valid
+    assert valid["avg_likes"].tolist() == [12.5, 1250.5, 3.4]
+    assert valid["audience_female_share"].tolist()[:2] == [0.625, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("cells", "rejected"),
+    [
+        (["3,400", "12,500", "1,25"], "1,25"),  # a stray decimal comma among thousands
+        (["12.5", "12,5", "7"], "12,5"),  # a decimal point elsewhere in the column
+    ],
+)
+def test_a_stray_decimal_comma_is_rejected_not_adopted(creators_frame, cells, rejected):
+    checked = validate(creators_frame.assign(avg_likes=cells), CREATORS)
+    assert checked.rejects[REJECT_REASON].tolist() == [
+        f"avg_likes: not a number (got '{rejected}')"
+    ]

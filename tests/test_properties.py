@@ -168,3 +168,14 @@ def test_any_bytes_are_read_or_refused_in_one_line(tmp_path_factory, content, ex
         validate(frame, CREATORS)
     except ContractError as exc:
         assert "\n" not in str(exc)
+
+
+@PROPERTY
+@given(st.lists(st.integers(min_value=0, max_value=10**11), min_size=1, max_size=8))
+def test_any_column_in_decimal_commas_reads_as_meant(cents):
+    cells = [f"{grouped(c // 100, '.')},{c % 100:02d}" for c in cents]
+    frame = pd.DataFrame({"creator_id": [f"c{i}" for i in range(len(cells))],
+                          "platform": "instagram", "followers": "1", "avg_likes": cells,
+                          "avg_comments": "1", "niche": "pets"})  # fmt: skip
+    checked = validate(frame, CREATORS)
+    assert checked.valid["avg_likes"].tolist() == pytest.approx([c / 100 for c in cents])

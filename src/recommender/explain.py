@@ -311,7 +311,9 @@ def reasons(
         return np.full(n, "", dtype=object)
     joined = phrases[:, 0]
     for slot in range(1, top):
-        joined = joined + "; " + phrases[:, slot]
+        # Two features may say the same thing (both niche features: "niche match"): once.
+        repeated = (phrases[:, :slot] == phrases[:, [slot]]).any(axis=1)
+        joined = joined + np.where(repeated, "", "; " + phrases[:, slot])
     return np.asarray(joined, dtype=object)
 
 

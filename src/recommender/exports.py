@@ -232,6 +232,28 @@ _NUMBER = re.compile(
 )
 
 
+# A decimal separator is one followed by one or two digits and no more: "12,5", "1.250,50",
+# "62,5 %" show decimal commas; "12.5", "$1,250.00" decimal points. "3,400" shows neither.
+_DECIMAL_COMMA = r".*[0-9],[0-9]{1,2}(?:[^0-9].*)?"
+_DECIMAL_POINT = r".*[0-9]\.[0-9]{1,2}(?:[^0-9].*)?"
+_COMMA_THREE = r".*[0-9],[0-9]{3}(?:[^0-9].*)?"  # 3,400: thousands, or 3.4 in Europe
+
+
+def decimal_points(text: pd.Series) -> pd.Series:
+    """A column of numbers as text, in decimal points: when cells show decimal commas and
+    none a decimal point (a European export: 12,5 and 1.250,50), and no more cells read as
+    comma thousands (3,400), its dots are thousands and its commas decimals: 1.250,50
+    becomes 1250.50 and 3,400 becomes 3.400. Any other column comes back as it is."""
+    commas = int(text.str.fullmatch(_DECIMAL_COMMA).fillna(False).sum())
+    points = int(text.str.fullmatch(_DECIMAL_POINT).fillna(False).sum())
+    # One stray "1,25" among many "3,400" is a typo to reject, not a convention to adopt.
+    threes = int(text.str.fullmatch(_COMMA_THREE).fillna(False).sum())
+    if not commas or points or threes > commas:
+        return text
+    no_thousands = text.str.replace(r"(?<=[0-9])[.\u00a0\u202f ](?=[0-9]{3})", "", regex=True)
+    return no_thousands.str.replace(",", ".", regex=False)
+
+
 def read_numbers(text: pd.Series, *, percent: bool = False, money: bool = False) -> np.ndarray:
     """Each cell of `text` as a float, read as people write numbers; NaN where it is not one.
 

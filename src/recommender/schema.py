@@ -344,6 +344,7 @@ def _numeric(raw: pd.Series, col: Column) -> np.ndarray:
         cells = pa.array(text.mask(text == ""), type=pa.string(), from_pandas=True)
         return np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        text = exports.decimal_points(text)  # a column written 12,5 and 1.250,50
         number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     # What plain parsing refused may be written for people: 12.5K, 3,400, 62.5%, $1,250.
     written = np.flatnonzero(np.isnan(number) & (text != "").fillna(False).to_numpy(dtype=bool))
