@@ -530,3 +530,25 @@ def test_feedback_reads_a_folder_of_exports_and_a_rejects_file_fed_back(tmp_path
     history = pd.read_csv(tmp_path / "data" / "outcomes.csv")
     assert "reject_reason" not in history.columns and len(history) == len(outcomes) + 2
     assert history["sales_lift_usd"].tail(2).tolist() == [1200.0, -80.0]
+
+
+def test_feedback_keeps_a_decimal_comma_history_readable(tmp_path, capsys):
+    market = generate_market(n_creators=200, n_campaigns=3, seed=4)
+    write_market(market, tmp_path / "data")
+    outcomes = pd.read_csv(tmp_path / "data" / "outcomes.csv")
+    european = outcomes.assign(sales_lift_usd=[f"{v:.2f}".replace(".", ",")
+                                               for v in outcomes["sales_lift_usd"]])  # fmt: skip
+    european.to_csv(tmp_path / "data" / "outcomes.csv", sep=";", index=False)
+    fresh = market.creators["creator_id"][
+        ~market.creators["creator_id"].isin(outcomes["creator_id"])
+    ]
+    pd.DataFrame({"campaign_id": market.campaigns["campaign_id"].iloc[0],
+                  "creator_id": fresh.head(2).to_list(), "sales_lift_usd": [9.02, 7.5]}).to_csv(
+        tmp_path / "new.csv", index=False)  # fmt: skip
+    code, _, err = run(capsys, "feedback", "--data", tmp_path / "data", "--new",
+                       tmp_path / "new.csv")  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run(capsys, "validate", "--creators", tmp_path / "data" / "creators.csv",
+                       "--campaigns", tmp_path / "data" / "campaigns.csv",
+                       "--outcomes", tmp_path / "data" / "outcomes.csv")  # fmt: skip
+    assert f"outcomes: {len(outcomes) + 2:,} valid, 0 rejected" in out

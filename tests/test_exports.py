@@ -246,6 +246,8 @@ def test_a_column_written_with_decimal_commas_is_read_in_that_convention(creator
     [
         (["3,400", "12,500", "1,25"], "1,25"),  # a stray decimal comma among thousands
         (["12.5", "12,5", "7"], "12,5"),  # a decimal point elsewhere in the column
+        (["1,234", "1,5", "7"], "1,5"),  # as many thousands as decimal commas: thousands
+        (["12,5", "1.2345", "7"], "1.2345"),  # no thousands group in a decimal-comma column
     ],
 )
 def test_a_stray_decimal_comma_is_rejected_not_adopted(creators_frame, cells, rejected):
@@ -253,3 +255,10 @@ def test_a_stray_decimal_comma_is_rejected_not_adopted(creators_frame, cells, re
     assert checked.rejects[REJECT_REASON].tolist() == [
         f"avg_likes: not a number (got '{rejected}')"
     ]
+
+
+def test_counts_written_with_dot_thousands_are_thousands(creators_frame):
+    frame = creators_frame.assign(followers=["2.000", "12.500", "2.5"])
+    checked = validate(frame, CREATORS)
+    assert checked.valid["followers"].tolist() == [2000, 12500]
+    assert checked.rejects[REJECT_REASON].item() == "followers: not a whole number (got '2.5')"

@@ -69,18 +69,32 @@ def test_unusable_data_is_one_clear_error(tmp_path: Path, data: object, message:
         recommender.train(tmp_path / data if isinstance(data, str) else data)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("where", ["file", "notes", "data", "parent", "dot"])
+@pytest.mark.parametrize(
+    "where", ["file", "notes", "data", "parent", "dot", "model_and_notes", "under_a_file"]
+)
 def test_a_model_dir_that_would_destroy_something_is_refused_before_training(
     folder: Path, tmp_path: Path, where: str
 ):
     (tmp_path / "precious.csv").write_text("keep me\n")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "NOTES.txt").write_text("keep me\n")
+    (tmp_path / "notes" / "MLmodel").write_text("an earlier model, and the user's notes\n")
+    if where == "notes":
+        (tmp_path / "notes" / "MLmodel").unlink()
     model_dir = {"file": tmp_path / "precious.csv", "notes": tmp_path / "notes",
-                 "data": folder, "parent": folder.parent, "dot": Path(".")}[where]  # fmt: skip
+                 "data": folder, "parent": folder.parent, "dot": Path("."),
+                 "model_and_notes": tmp_path / "notes",
+                 "under_a_file": tmp_path / "precious.csv" / "model"}[where]  # fmt: skip
     said: list[str] = []
     with pytest.raises(DataFileError, match="name a new folder"):
         recommender.train(folder, options=QUICK, model_dir=model_dir, progress=said.append)
     assert said == []  # refused before reading or training anything
     assert (tmp_path / "precious.csv").read_text() == "keep me\n"
     assert (tmp_path / "notes" / "NOTES.txt").is_file() and (folder / "creators.csv").is_file()
+
+
+def test_a_model_dir_that_is_a_symlink_is_written_through(folder: Path, tmp_path: Path):
+    (tmp_path / "v3").mkdir()
+    (tmp_path / "latest").symlink_to(tmp_path / "v3")
+    recommender.train(folder, options=QUICK, model_dir=tmp_path / "latest")
+    assert (tmp_path / "latest").is_symlink() and (tmp_path / "v3" / "MLmodel").is_file()

@@ -248,10 +248,14 @@ def decimal_points(text: pd.Series) -> pd.Series:
     points = int(text.str.fullmatch(_DECIMAL_POINT).fillna(False).sum())
     # One stray "1,25" among many "3,400" is a typo to reject, not a convention to adopt.
     threes = int(text.str.fullmatch(_COMMA_THREE).fillna(False).sum())
-    if not commas or points or threes > commas:
+    if not commas or points or threes >= commas:
         return text
-    no_thousands = text.str.replace(r"(?<=[0-9])[.\u00a0\u202f ](?=[0-9]{3})", "", regex=True)
-    return no_thousands.str.replace(",", ".", regex=False)
+    no_thousands = text.str.replace(
+        r"(?<=[0-9])[.\u00a0\u202f ](?=[0-9]{3}(?![0-9]))", "", regex=True
+    )
+    # A dot left over was no thousands separator (1.2345): not a number in this convention.
+    stray_dot = no_thousands.str.contains(".", regex=False).fillna(False)
+    return no_thousands.str.replace(",", ".", regex=False).mask(stray_dot, "not a number")
 
 
 def read_numbers(text: pd.Series, *, percent: bool = False, money: bool = False) -> np.ndarray:

@@ -4,7 +4,8 @@
 creators and campaigns) and refuses rows the history already holds (same
 campaign_id and creator_id) and rows that repeat within the new ones.
 `add_outcome_file` does that for a training folder's files, appending the rest
-to its outcomes file atomically. Then retrain: the champion gate decides
+to its outcomes file atomically (rewritten in the contract's columns and plain
+numbers, so old and new rows read back alike). Then retrain: the champion gate decides
 whether the retrained model replaces the current one.
 """
 
@@ -56,6 +57,15 @@ def add_outcomes(
     return Added(combined, len(checked.valid), checked.rejects)
 
 
+def _typed(history: pd.DataFrame) -> pd.DataFrame:
+    """The history's rows typed as the contract reads them, so that new rows (typed) and old
+    ones write in one convention (an export's 15,36 and a new 9.02 could not be read
+    back together); rows the contract refuses stay as they were, after the others."""
+    checked = schema.validate(history, schema.OUTCOMES)
+    kept = checked.rejects.drop(columns=[schema.REJECT_REASON])
+    return pd.concat([checked.valid, kept], ignore_index=True) if len(kept) else checked.valid
+
+
 def add_outcome_file(
     data_dir: str | os.PathLike[str], new_path: str | os.PathLike[str], rejects_path: Path
 ) -> tuple[Added, Path]:
@@ -79,7 +89,7 @@ def add_outcome_file(
         if missing:
             raise DataFileError(f"{paths[name]}: no {', '.join(missing)} column")
     result = add_outcomes(
-        tables["outcomes"], read_table(new_path), tables["creators"]["creator_id"],
+        _typed(tables["outcomes"]), read_table(new_path), tables["creators"]["creator_id"],
         tables["campaigns"]["campaign_id"],
     )  # fmt: skip
     write_table(result.combined, paths["outcomes"])

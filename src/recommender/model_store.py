@@ -39,6 +39,12 @@ from recommender.io import one_line
 from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
 MODEL_FILE = "recommender.joblib"
+# What an exported model folder holds (MLflow's files and ours): anything else is the user's.
+MODEL_FOLDER_ENTRIES = frozenset({
+    "MLmodel", "artifacts", "code", "conda.yaml", "python_env.yaml", "requirements.txt",
+    "input_example.json", "serving_input_example.json", "pyfunc_model.py", "metadata",
+    "registered_model_meta", MODEL_FILE,
+})  # fmt: skip
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
 # The unpickler stops at the pickle's end, so plain joblib.load still reads a file with it.
 CHECKSUM_TAG = b"\n#creator-recommender sha256="
@@ -147,14 +153,20 @@ def check_model_dir(
     hint = "name a new folder, or one an earlier train exported"
     if folder == folder.parent or not Path(model_dir).name.strip(". "):
         raise DataFileError(f"{model_dir}: not a folder a model can replace; {hint}")
-    if folder.exists() and not folder.is_dir():
-        raise DataFileError(f"{model_dir}: is a file, not a model folder; {hint}")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataFileError(f"{model_dir}: {existing} is a file, not a folder; {hint}")
     if keep is not None:
         kept = Path(os.path.realpath(keep))
         if kept == folder or folder in kept.parents:
             raise DataFileError(f"{model_dir}: holds the training data {keep}; {hint}")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / "MLmodel").is_file():
-        raise DataFileError(f"{model_dir}: holds files that are not a model; {hint}")
+    if folder.is_dir():
+        others = sorted(p.name for p in folder.iterdir() if p.name not in MODEL_FOLDER_ENTRIES)
+        if others or (any(folder.iterdir()) and not (folder / "MLmodel").is_file()):
+            shown = f" ({', '.join(others[:3])})" if others else ""
+            raise DataFileError(f"{model_dir}: holds files that are not a model{shown}; {hint}")
 
 
 def previous_copy(target: Path) -> Path:

@@ -342,7 +342,8 @@ def _numeric(raw: pd.Series, col: Column) -> np.ndarray:
     text = raw.astype("string").str.strip()
     try:  # Arrow parses a clean column many times faster, and refuses if any cell is not a number
         cells = pa.array(text.mask(text == ""), type=pa.string(), from_pandas=True)
-        return np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+        number = np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), float)
+        return _dots_as_thousands(cells, number) if col.kind == Kind.INT else number
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         text = exports.decimal_points(text)  # a column written 12,5 and 1.250,50
         number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -352,6 +353,20 @@ def _numeric(raw: pd.Series, col: Column) -> np.ndarray:
         number[written] = exports.read_numbers(
             text.iloc[written], percent=col.share, money=col.money
         )
+    return number
+
+
+def _dots_as_thousands(cells: pa.Array, number: np.ndarray) -> np.ndarray:
+    """A count written 2.000 or 12.500 is thousands (nobody counts 2.000 followers as 2):
+    such cells of a whole-number column, read again without their dots."""
+    if not pc.any(pc.match_substring(cells, ".")).as_py():  # the common case: one cheap pass
+        return number
+    grouped = pc.match_substring_regex(cells, r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+$")
+    rows = np.flatnonzero(pc.fill_null(grouped, False).to_numpy(zero_copy_only=False))
+    if rows.size:
+        undotted = pc.replace_substring(cells.take(pa.array(rows)), ".", "")
+        number = number.copy()
+        number[rows] = np.asarray(pc.cast(undotted, pa.float64()).to_numpy(zero_copy_only=False))
     return number
 
 

@@ -88,7 +88,7 @@ def train(
     if track:
         result = _track(result, checked, train_config, data, experiment, say)
     if model_dir is not None:
-        _export(result, Path(model_dir))
+        _export(result, Path(os.path.realpath(model_dir)))  # through a symlink, kept one
         say(f"model exported to {model_dir}")
     return result
 
