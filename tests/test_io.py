@@ -389,8 +389,9 @@ def test_json_outputs_write_dates_as_iso_text(tmp_path):
 
 
 def test_csv_headers_a_spreadsheet_would_run_are_quoted(tmp_path):
-    write_table(pd.DataFrame({"=HYPERLINK(1)": [1], "-5": [2], "ok": [3]}), tmp_path / "t.csv")
-    assert (tmp_path / "t.csv").read_text().splitlines()[0] == '"\'=HYPERLINK(1)","-5","ok"'
+    frame = pd.DataFrame({"=HYPERLINK(1)": [1], "-5": [2], "ok": [3], "": [4]})
+    write_table(frame, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines()[0] == '"\'=HYPERLINK(1)","-5","ok",""'
 
 
 def test_a_json_api_answer_wrapping_its_rows_is_read(tmp_path):

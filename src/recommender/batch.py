@@ -147,8 +147,10 @@ def score_file(
     chunks = _ChunkScoring(campaigns, top, report)
     with _scorer(recommender, workers) as submit:
         for index, chunk in enumerate(_timed_chunks(creators_path, chunk_rows, report, sheet)):
-            if index == 0:
-                _say_renamed(creator_headers(chunk.head(0)).renamed, creators_path, say)
+            if index == 0:  # every chunk has the file's header: read it once
+                headers = creator_headers(chunk.head(0))
+                _say_renamed(headers.renamed, creators_path, say)
+                chunks.input_columns = list(headers.frame.columns)
             chunks.add(chunk, submit, workers, creators_path)
             if bar is not None:
                 bar.update(len(chunk))
@@ -220,7 +222,6 @@ class _ChunkScoring:
         path: Path,
     ) -> None:
         """Validate a chunk and hand its valid pairs to the scorer."""
-        self.input_columns = list(creator_headers(chunk.head(0)).frame.columns)
         tick = time.perf_counter()
         try:
             pairs, rejects = candidate_pairs(chunk, self.campaigns, self.seen)

@@ -508,11 +508,7 @@ def _to_csv(frame: pd.DataFrame, path: str, delimiter: str, own_words: Collectio
     import pyarrow.csv as pa_csv
 
     frame = _single_values(frame)
-    risky_headers = {
-        c: f"'{c}"
-        for c in frame.columns
-        if str(c)[:1] in _FORMULA_CHARACTERS and not re.fullmatch(_SIGNED_NUMBER, str(c))
-    }
+    risky_headers = {c: f"'{c}" for c in frame.columns if _runs_as_formula(str(c))}
     frame = frame.rename(columns=risky_headers) if risky_headers else frame
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -556,12 +552,17 @@ def _json_text(value: object) -> object:
 
 # A cell a spreadsheet would run as a formula, unless it is merely a signed number.
 _FORMULA_CHARACTERS = "=+-@\t\r"
-_FORMULA_START = r"^[=+\-@\t\r]"
 # Numbers as people write them (-5, -$7.00, +2.1%, -1.2K) and a lone dash: no formula runs.
 _SIGNED_NUMBER = (
     r"^(?:[+-]?\s*(?:US\$|\$|USD)?\s*(?:\d[\d,. ]*|\.\d+)(?:[eE][+-]?\d+)?\s*[kKmMbB]?\s*%?"
     r"|-+)$"
 )
+
+
+def _runs_as_formula(text: str) -> bool:
+    """Whether a spreadsheet would run `text` as a formula: it starts like one and is not a
+    number (the rule `_formulas_quoted_arrow` applies to whole columns)."""
+    return text != "" and text[0] in _FORMULA_CHARACTERS and not re.fullmatch(_SIGNED_NUMBER, text)
 
 
 def _formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:
@@ -594,8 +595,7 @@ def _formulas_quoted(frame: pd.DataFrame, own_words: Collection[str]) -> pd.Data
         text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
         if column in own_words or not text:
             continue
-        cells = values.map(lambda v: v if isinstance(v, str) else "")
-        risky = cells.str.contains(_FORMULA_START) & ~cells.str.contains(_SIGNED_NUMBER)
+        risky = values.map(lambda v: isinstance(v, str) and _runs_as_formula(v)).astype(bool)
         if risky.any():
-            quoted[column] = values.mask(risky, "'" + cells)
+            quoted[column] = values.mask(risky, "'" + values[risky].astype(str))
     return frame.assign(**quoted) if quoted else frame

@@ -432,11 +432,11 @@ def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndar
     unread = np.flatnonzero(~empty & np.isnan(number))
     if unread.size:  # exports write an unknown number as "-", "N/A"...: it is empty
         said = raw.iloc[unread].astype("string").str.strip().str.lower()
-        empty = empty.copy()
-        empty[unread] = said.isin(exports.UNKNOWN_NUMBER).to_numpy(dtype=bool)
+        placeholder = np.zeros(len(raw), dtype=bool)
+        placeholder[unread] = said.isin(exports.UNKNOWN_NUMBER).to_numpy(dtype=bool)
+        empty = empty | placeholder
         if col.required:
-            reasons.add(empty & np.isnan(number) & ~_is_empty(raw), col.name,
-                        "required value missing", raw)  # fmt: skip
+            reasons.add(placeholder, col.name, "required value missing", raw)
     reasons.add(~empty & np.isnan(number), col.name, "not a number", raw)
     finite_or_nan = np.isnan(number) | np.isfinite(number)
     reasons.add(~finite_or_nan, col.name, "not a finite number", raw)
