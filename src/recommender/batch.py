@@ -41,7 +41,7 @@ from recommender.io import (
     write_json,
     write_table,
 )
-from recommender.model_store import load_model
+from recommender.model_store import ModelIdentity, load_model, model_identity
 from recommender.modeling.recommender import Recommender
 from recommender.planning import Constraints, Plan, plan
 from recommender.scoring import (
@@ -75,10 +75,28 @@ class BatchReport:
     campaigns: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     best: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model: ModelIdentity | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The run as JSON-ready fields: counts, the model that scored, and the time."""
+        return {
+            "rows_in": self.rows_in,
+            "scored": self.scored,
+            "rejected": self.rejected,
+            "campaigns": self.campaigns,
+            "model": self.model.as_dict() if self.model else None,
+            "seconds": {stage: round(t, 3) for stage, t in self.seconds.items()},
+        }
 
     def add_time(self, stage: str, seconds: float) -> None:
         """Count `seconds` towards `stage`."""
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+
+def summary_path(out_path: str | os.PathLike[str]) -> Path:
+    """Where score and plan write the run's summary: <out>.summary.json beside the output."""
+    out = Path(out_path)
+    return out.with_name(f"{out.stem}.summary.json")
 
 
 def read_campaign(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -127,16 +145,16 @@ def score_file(
     Where workers are spawned (not Linux), a script calling this with workers
     != 1 needs the `if __name__ == "__main__":` guard. `show`: how many of the
     best rows to keep in the report's `best`. `sheet`: the sheet of an .xlsx creators file.
+    The run's summary, naming the model that scored, goes to <out>.summary.json.
     Outputs that would replace an input or each other are refused before any work.
     """
+    summary = summary_path(out_path)
     check_outputs(
-        {"output": out_path, "rejects file": rejects_path},
+        {"output": out_path, "rejects file": rejects_path, "summary": summary},
         {"creators file": creators_path, "campaign file": campaign_path},
     )
     report = BatchReport()
-    start = time.perf_counter()
-    recommender = load_model(model)
-    report.add_time("load model", time.perf_counter() - start)
+    recommender = _load_model(model, report, say)
     campaigns = _campaigns(campaign_path, say)
     report.campaigns = len(campaigns)
     creators_path = Path(creators_path)
@@ -164,7 +182,18 @@ def score_file(
         f"for {report.campaigns} campaign(s) -> {out_path}; "
         f"{report.rejected:,} rejected -> {rejects_path}"
     )
+    write_json(report.summary(), summary)
     return report
+
+
+def _load_model(model: ModelRef, report: BatchReport, say: Callable[[str], None]) -> Recommender:
+    """The model, timed, its identity kept in the report and said."""
+    start = time.perf_counter()
+    recommender = load_model(model)
+    report.model = model_identity(model)
+    report.add_time("load model", time.perf_counter() - start)
+    say(f"scoring with {report.model.text()}")
+    return recommender
 
 
 def _campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) -> pd.DataFrame:
@@ -390,7 +419,7 @@ def plan_file(
     or each other are refused before any work.
     """
     out = Path(out_path)
-    summary, figure = out.with_name(f"{out.stem}.summary.json"), out.with_name(f"{out.stem}.png")
+    summary, figure = summary_path(out), out.with_name(f"{out.stem}.png")
     check_outputs(
         {"output": out, "rejects file": rejects_path, "summary": summary},
         {"creators file": creators_path, "campaign file": campaign_path},

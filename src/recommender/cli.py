@@ -8,6 +8,8 @@
     creator-recommender http      [--host 127.0.0.1] [--port 8000] [--model M]
     creator-recommender feedback  --data DIR --new F [--rejects F]
     creator-recommender real      [--src DIR] [--out F]
+    creator-recommender champion  [--set VERSION]
+    creator-recommender tracking-server [--folder DIR] [--port 5000]
 
 Defaults (data, models, the MLflow store) are relative to the working directory
 (see recommender.config). A whole-run problem is one line on stderr and exit
@@ -23,12 +25,17 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from recommender import config
 from recommender.errors import SettingError
 
 PROG = "creator-recommender"
 Command = Callable[[argparse.Namespace], int]
+MODEL_HELP = (
+    "model directory or MLflow URI (default: the champion, models:/creator-recommender@champion "
+    "with MLFLOW_TRACKING_URI set, else models/champion)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_simulate, _validate, _train, _score, _plan, _http, _feedback, _real):
+    for add in (_simulate, _validate, _train, _score, _plan, _http, _feedback, _real,
+                _champion, _tracking_server):  # fmt: skip
         add(commands)
     return parser
 
@@ -197,7 +205,7 @@ def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
     sub.add_argument("--creators", required=True, type=Path, help="creators file")
     sub.add_argument("--campaign", required=True, type=Path,
                      help="a .json campaign, or a campaigns file")  # fmt: skip
-    sub.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
+    sub.add_argument("--model", help=MODEL_HELP)
     sub.add_argument("--out", type=_file_path, default=Path(out))
     sub.add_argument("--rejects", type=_file_path, help="default: <out>.rejects beside --out")
     sub.add_argument("--sheet", help="the sheet of an .xlsx creators file (default the first)")
@@ -317,7 +325,7 @@ def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sub = commands.add_parser("http", help="serve POST /score, POST /plan and GET /health")
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)
-    sub.add_argument("--model", help="model directory or MLflow URI (default models/latest)")
+    sub.add_argument("--model", help=MODEL_HELP)
     sub.set_defaults(run=run_http)
 
 
@@ -374,6 +382,104 @@ def run_real(args: argparse.Namespace) -> int:
     no_posts = int(creators["avg_likes"].isna().sum())
     print(f"wrote {len(creators):,} real creators to {args.out} "
           f"({no_posts:,} have no post in the sample, so no likes to average)")  # fmt: skip
+    return 0
+
+
+# --- champion and tracking-server ----------------------------------------------------
+
+
+def _champion(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("champion", help="show the champion and its promotion history, "
+                              "or set it by hand")  # fmt: skip
+    moved = "make this registered version the champion (a rollback, or forward again)"
+    sub.add_argument("--set", metavar="VERSION", help=moved)
+    sub.set_defaults(run=run_champion)
+
+
+def run_champion(args: argparse.Namespace) -> int:
+    """Print the champion and its history; with --set, move it first (recorded as by hand)."""
+    from recommender import tracking
+
+    _quiet_mlflow()
+    if args.set is not None:
+        previous, version = tracking.set_champion(args.set.strip())
+        was = f"version {previous}" if previous else "none"
+        print(f"version {version} is champion now, set by hand (was {was})")
+    status = tracking.champion_status()
+    for line in champion_lines(status):
+        print(line)
+    return 0
+
+
+def champion_lines(status: Any) -> list[str]:
+    """tracking.ChampionStatus for people: the champion, what is served, the history."""
+    import pandas as pd
+
+    name = config.MODEL_NAME
+    if status.version is None:
+        lines = [f"no champion yet in {status.tracking_uri}: train one with `{PROG} train`"]
+    else:
+        lines = [f"champion: {name} version {status.version} ({status.tracking_uri})"]
+    lines.append(f"served by default: {status.served}")
+    if status.folder_version != status.version and status.version is not None:
+        lines.append(
+            f"warning: the champion folder holds version {status.folder_version or 'nothing'}; "
+            f"`{PROG} champion --set {status.version}` puts the champion there"
+        )
+    if not status.history:
+        return lines
+    rows = [
+        {
+            "#": event["number"],
+            "version": event["version"],
+            "when (UTC)": str(event["at"]).replace("T", " ").removesuffix("+00:00"),
+            "by": event["by"],
+            "metric": _judged(event),
+            "previous": event["previous"] or "-",
+            "data": event.get("data_fingerprint") or "-",
+        }
+        for event in status.history
+    ]
+    lines.append("promotions, oldest first:")
+    lines.append(pd.DataFrame(rows).to_string(index=False))
+    return lines
+
+
+def _judged(event: dict[str, Any]) -> str:
+    if event.get("value") is None:
+        return "set by hand" if event["by"] == "hand" else "-"
+    text = f"{event['metric']} {event['value']:.4f}"
+    if event.get("previous_value") is not None:
+        text += f" > {event['previous_value']:.4f}"
+    return text
+
+
+def _tracking_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("tracking-server", help="start a PostgreSQL-backed MLflow tracking "
+                              "server on this machine (to try a team's set-up)")  # fmt: skip
+    where = "where the database and the artifacts live (default tracking/)"
+    sub.add_argument("--folder", type=Path, default=Path("tracking"), help=where)
+    sub.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to let a team reach it")
+    sub.add_argument("--port", type=int, default=5000)
+    sub.set_defaults(run=run_tracking_server)
+
+
+def run_tracking_server(args: argparse.Namespace) -> int:
+    """Run PostgreSQL and an MLflow server until Ctrl-C, then stop both."""
+    import time
+
+    from recommender.tracking_server import running_server
+
+    print(f"starting PostgreSQL and MLflow for {args.folder} (the first start takes a while)")
+    with running_server(args.folder, args.host, args.port) as url:
+        print(f"tracking server at {url}; artifacts in {args.folder / 'artifacts'}")
+        print(f"use it with: export MLFLOW_TRACKING_URI={url}")
+        print("Ctrl-C stops it")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopping")
     return 0
 
 

@@ -7,13 +7,21 @@ environment variable:
 
     what                        default (in the working directory)  environment variable
     the folder defaults live in the working directory               CREATOR_RECOMMENDER_HOME
-    the model to score with     models/latest                       CREATOR_RECOMMENDER_MODEL
+    the model to score with     the champion (below)                CREATOR_RECOMMENDER_MODEL
+    the local champion folder   models/champion                     CREATOR_RECOMMENDER_CHAMPION_DIR
     where training exports      models/latest                       CREATOR_RECOMMENDER_MODEL_DIR
     MLflow tracking store       sqlite:///mlflow.db                 MLFLOW_TRACKING_URI
     MLflow artifacts (new runs) mlruns/ beside a sqlite store
     the demo market             data/demo                           CREATOR_RECOMMENDER_DEMO_DATA
     the real creators           data/external/instagram             CREATOR_RECOMMENDER_REAL_DATA
     MLflow experiment           creator-recommender                 CREATOR_RECOMMENDER_EXPERIMENT
+
+The champion is what scoring uses by default: the registry's
+`models:/creator-recommender@champion` when MLFLOW_TRACKING_URI is set (a
+team's tracking server), else the local champion folder, which only a
+promotion writes (the champion gate, or `creator-recommender champion --set`).
+What train exports to models/latest is the last model trained, kept for
+inspection; it is never the default.
 """
 
 from __future__ import annotations
@@ -26,12 +34,29 @@ from pathlib import Path
 HOME_ENV = "CREATOR_RECOMMENDER_HOME"
 MODEL_ENV = "CREATOR_RECOMMENDER_MODEL"
 MODEL_DIR_ENV = "CREATOR_RECOMMENDER_MODEL_DIR"
+CHAMPION_DIR_ENV = "CREATOR_RECOMMENDER_CHAMPION_DIR"
 DEMO_DATA_ENV = "CREATOR_RECOMMENDER_DEMO_DATA"
 REAL_DATA_ENV = "CREATOR_RECOMMENDER_REAL_DATA"
 EXPERIMENT_ENV = "CREATOR_RECOMMENDER_EXPERIMENT"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 
 MODEL_NAME = "creator-recommender"  # the registered model's name in MLflow
+CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
+
+
+# MLflow's client retries a server out of reach for minutes by default; a command should
+# say so in seconds. Each can still be set in the environment.
+MLFLOW_CLIENT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
+def mlflow_client_defaults() -> None:
+    """Apply MLFLOW_CLIENT_DEFAULTS where the environment does not set them."""
+    for name, value in MLFLOW_CLIENT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 @dataclass(frozen=True)
@@ -39,9 +64,11 @@ class Settings:
     """The defaults in force: paths are absolute, resolved against `home`."""
 
     home: Path
-    model: str  # a model directory or an MLflow model URI
+    model: str  # a model directory or an MLflow model URI: the champion unless overridden
     model_dir: Path
+    champion_dir: Path
     tracking_uri: str
+    tracking_configured: bool  # MLFLOW_TRACKING_URI is set: the registry holds the champion
     demo_data: Path
     real_data: Path
     experiment: str
@@ -65,14 +92,18 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         return home / Path(env.get(variable) or default).expanduser()
 
     model_dir = path(MODEL_DIR_ENV, "models/latest")
-    model = env.get(MODEL_ENV) or str(model_dir)
+    champion_dir = path(CHAMPION_DIR_ENV, "models/champion")
+    tracking_configured = bool(env.get(TRACKING_ENV))
+    model = env.get(MODEL_ENV) or (CHAMPION_URI if tracking_configured else str(champion_dir))
     if ":/" not in model:  # a folder or file, not an MLflow URI such as models:/name@alias
         model = str(home / Path(model).expanduser())
     return Settings(
         home=home,
         model=model,
         model_dir=model_dir,
+        champion_dir=champion_dir,
         tracking_uri=env.get(TRACKING_ENV) or f"sqlite:///{home / 'mlflow.db'}",
+        tracking_configured=tracking_configured,
         demo_data=path(DEMO_DATA_ENV, "data/demo"),
         real_data=path(REAL_DATA_ENV, "data/external/instagram"),
         experiment=env.get(EXPERIMENT_ENV) or MODEL_NAME,

@@ -5,7 +5,13 @@
     POST /plan   {"campaign": {...}, "creators": [...], "budget_usd": 3000, "explore": 0.2,
                   "constraints": {"max_niche_share": 0.5, ...}}
                  -> {"chosen": [...], "summary": {...}, "rejected": [...]}
-    GET  /health -> {"status": "ok", "model": "..."}
+    GET  /health -> {"status": "ok", "ready": true, "model": {"version": ..., "run_id": ...}}
+
+Every answer names the model that made it: the X-Model-Version and X-Model-Run
+headers, and the `model` field of /score (and of /plan's summary). With no model
+given, the service serves the champion and follows it: a promotion is picked up
+by the next request (a champion folder) or within model_store.ALIAS_SECONDS (the
+registry's @champion), with no restart.
 
 Bad requests (malformed JSON, no campaign, creators not a list, no valid
 campaign, a missing required column) get a 4xx with {"error": "..."}, never a 500.
@@ -13,6 +19,7 @@ campaign, a missing required column) get a 4xx with {"error": "..."}, never a 50
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -24,9 +31,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from recommender import __version__
-from recommender.errors import ScoringError, SettingError
-from recommender.model_store import load_model
-from recommender.modeling.recommender import Recommender
+from recommender.errors import ModelNotFound, ScoringError, SettingError
+from recommender.model_store import load_model, model_identity
 from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
 from recommender.scoring import ModelRef, score_with_rejects
 
@@ -51,6 +57,7 @@ class ScoreResponse(BaseModel):
     scored: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
     counts: dict[str, int]
+    model: dict[str, Any] = Field(description="the model that scored: version, run, format")
 
 
 class PlanConstraints(BaseModel):
@@ -88,17 +95,36 @@ class PlanResponse(BaseModel):
 
 
 def create_app(model: ModelRef = None) -> FastAPI:
-    """The app; the model loads at start so a missing model fails before serving."""
+    """The app; the model loads at start so a missing model fails before serving, and again
+    (from cache unless it changed) for each request."""
     app = FastAPI(
         title="creator-recommender",
         description="Rank creators for a campaign: fit, expected sales lift with an interval, "
         "return per dollar, flags and reasons.",
         version=__version__,
     )
-    app.state.recommender = load_model(model)
+    load_model(model)
+    app.state.model = model
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(ModelNotFound, _no_model)  # type: ignore[arg-type]
+    app.middleware("http")(_name_the_model)
     app.include_router(router)
     return app
+
+
+async def _name_the_model(request: Request, call_next: Any) -> Any:
+    """Every answer carries the identity of the model serving now."""
+    response = await call_next(request)
+    with contextlib.suppress(ModelNotFound):
+        identity = model_identity(request.app.state.model)
+        response.headers["X-Model-Version"] = identity.version or "unregistered"
+        response.headers["X-Model-Run"] = identity.run_id or "unknown"
+    return response
+
+
+async def _no_model(request: Request, exc: ModelNotFound) -> JSONResponse:
+    """The model went missing while serving (a folder deleted, a store out of reach)."""
+    return JSONResponse(status_code=503, content={"error": str(exc)})
 
 
 async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -110,15 +136,16 @@ async def _bad_request(request: Request, exc: RequestValidationError) -> JSONRes
     return JSONResponse(status_code=422, content={"error": problems or "invalid request"})
 
 
-def _model(request: Request) -> Recommender:
-    recommender: Recommender = request.app.state.recommender
-    return recommender
-
-
 @router.get("/health")
-def health(request: Request) -> dict[str, str]:
-    """Whether the service is up, and the loaded model's lift loss."""
-    return {"status": "ok", "model": str(_model(request).lift_loss_)}
+def health(request: Request) -> Any:
+    """Whether the service is up and ready to score, and which model it serves."""
+    try:
+        identity = model_identity(request.app.state.model)
+    except ModelNotFound as exc:
+        return JSONResponse(
+            status_code=503, content={"status": "no model", "ready": False, "error": str(exc)}
+        )
+    return {"status": "ok", "ready": True, "model": identity.as_dict()}
 
 
 @router.post("/score", response_model=ScoreResponse)
@@ -128,13 +155,16 @@ def score(body: ScoreRequest, request: Request) -> Any:
         return refused
     creators = pd.DataFrame(body.creators).astype(object)
     try:
-        result = score_with_rejects(creators, body.campaign, _model(request), body.top)
+        result = score_with_rejects(creators, body.campaign, request.app.state.model, body.top)
+    except ModelNotFound:  # a model gone missing is a 503 (_no_model), not the request's fault
+        raise
     except ScoringError as exc:
         return JSONResponse(status_code=422, content={"error": str(exc)})
     return {
         "scored": _records(result.scored),
         "rejected": _records(result.rejects),
         "counts": {"scored": len(result.scored), "rejected": len(result.rejects)},
+        "model": model_identity(request.app.state.model).as_dict(),
     }
 
 
@@ -147,8 +177,10 @@ def plan_budget(body: PlanRequest, request: Request) -> Any:
     limits = body.constraints.model_dump()
     limits["excluded_flags"] = tuple(limits["excluded_flags"])
     try:
-        result = plan(creators, body.campaign, body.budget_usd, _model(request), body.explore,
-                      Constraints(**limits))  # fmt: skip
+        result = plan(creators, body.campaign, body.budget_usd, request.app.state.model,
+                      body.explore, Constraints(**limits))  # fmt: skip
+    except ModelNotFound:
+        raise
     except (ScoringError, SettingError) as exc:
         return JSONResponse(status_code=422, content={"error": str(exc)})
     return {

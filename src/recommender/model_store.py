@@ -27,9 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 
@@ -39,18 +43,54 @@ from recommender.io import one_line
 from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
 MODEL_FILE = "recommender.joblib"
+LINEAGE_FILE = "lineage.json"  # which registered version and run an exported folder holds
 # What an exported model folder holds (MLflow's files and ours): anything else is the user's.
 MODEL_FOLDER_ENTRIES = frozenset({
     "MLmodel", "artifacts", "code", "conda.yaml", "python_env.yaml", "requirements.txt",
     "input_example.json", "serving_input_example.json", "pyfunc_model.py", "metadata",
-    "registered_model_meta", MODEL_FILE,
+    "registered_model_meta", MODEL_FILE, LINEAGE_FILE,
 })  # fmt: skip
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
 # The unpickler stops at the pickle's end, so plain joblib.load still reads a file with it.
 CHECKSUM_TAG = b"\n#creator-recommender sha256="
 FOOTER_BYTES = len(CHECKSUM_TAG) + 64 + 1  # the tag, a hex SHA-256 and a newline
+# How long a model loaded by alias (models:/name@champion) is served before the alias is
+# looked up again: a long-running service follows a promotion within this time.
+ALIAS_SECONDS = 30.0
 
-_cache: dict[str, Recommender] = {}
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model made an output: where it was loaded from, its registered version and
+    training run (None where unknown), its format, and when it was trained."""
+
+    source: str
+    version: str | None
+    run_id: str | None
+    model_format: int | None
+    trained_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The identity as JSON-ready fields."""
+        return asdict(self)
+
+    def text(self) -> str:
+        """One line for people: 'version 3 (run 1a2b..., format 5, trained ...) from SOURCE'."""
+        version = f"version {self.version}" if self.version else "an unregistered model"
+        details = [f"run {self.run_id}" if self.run_id else "",
+                   f"format {self.model_format}",
+                   f"trained {self.trained_at}" if self.trained_at else ""]  # fmt: skip
+        return f"{version} ({', '.join(d for d in details if d)}) from {self.source}"
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    recommender: Recommender
+    identity: ModelIdentity
+    until: float = float("inf")  # time.monotonic() after which an alias is looked up again
+
+
+_cache: dict[str, _Loaded] = {}
 
 
 def model_file(model_dir: str | os.PathLike[str]) -> Path:
@@ -103,44 +143,156 @@ def read_model_file(path: str | os.PathLike[str]) -> Recommender:
 def load_model(model: str | os.PathLike[str] | Recommender | None = None) -> Recommender:
     """A trained Recommender: given, or from a model directory, a model file or an MLflow URI.
 
-    None takes the configured default (config.settings().model: $CREATOR_RECOMMENDER_MODEL,
-    else models/latest in the working directory). Loaded models are cached
-    (a file until it changes). Raises ModelNotFound with a one-line message.
+    None takes the configured default, the champion (config.settings().model:
+    $CREATOR_RECOMMENDER_MODEL, else the registry's @champion when
+    MLFLOW_TRACKING_URI is set, else models/champion in the working directory).
+    Loaded models are cached: a file until it changes, a model by alias for
+    ALIAS_SECONDS. Raises ModelNotFound with a one-line message.
     """
     if isinstance(model, Recommender):
         return model
+    return _load(model).recommender
+
+
+def model_identity(model: str | os.PathLike[str] | Recommender | None = None) -> ModelIdentity:
+    """Which model `model` (as load_model takes it) is: its lineage, for every output."""
+    if isinstance(model, Recommender):
+        return _identity_of(model, "(in memory)", None, None)
+    return _load(model).identity
+
+
+def _load(model: str | os.PathLike[str] | None) -> _Loaded:
     ref = str(model or config.settings().model)
     if ref.startswith(URI_SCHEMES):
-        if ref not in _cache:
-            _cache[ref] = _load_from_mlflow(ref)
+        cached = _cache.get(ref)
+        if cached is None or time.monotonic() > cached.until:
+            _cache[ref] = _load_from_mlflow(ref, cached)
         return _cache[ref]
     path = Path(ref)
     file = path if path.suffix == ".joblib" else model_file(path)
     if not file.is_file() and file != path:
         restore_replaced(path)  # an export may have died between its two renames
     if not file.is_file():
-        hint = "train one with `creator-recommender train`"
-        if (path / "MLmodel").is_file():  # an export that lost its model file
-            missing = file.relative_to(path)
-            raise ModelNotFound(f"{path}: not a readable model: {missing} is missing ({hint})")
-        raise ModelNotFound(f"{path}: no trained model here ({hint})")
+        raise ModelNotFound(_missing(path, file, default=not model))
     key = f"{file.resolve()}:{file.stat().st_mtime_ns}"
     if key not in _cache:
-        _cache[key] = read_model_file(file)
+        recommender = read_model_file(file)
+        _cache[key] = _Loaded(recommender, _identity_of(recommender, ref, *_lineage(path)))
     return _cache[key]
 
 
-def _load_from_mlflow(uri: str) -> Recommender:
-    """Download the MLflow model at `uri` from the configured tracking store, then load it."""
+def _missing(path: Path, file: Path, default: bool) -> str:
+    hint = "train one with `creator-recommender train`"
+    if (path / "MLmodel").is_file():  # an export that lost its model file
+        missing = file.relative_to(path)
+        return f"{path}: not a readable model: {missing} is missing ({hint})"
+    if default:
+        return (
+            f"{path}: no champion yet (`creator-recommender train` promotes a model that "
+            "wins the gate; `creator-recommender champion --set VERSION` puts a registered "
+            "one here; or pass --model)"
+        )
+    return f"{path}: no trained model here ({hint})"
+
+
+def _identity_of(
+    recommender: Recommender, source: str, version: str | None, run_id: str | None
+) -> ModelIdentity:
+    return ModelIdentity(
+        source=source,
+        version=version,
+        run_id=run_id,
+        model_format=getattr(recommender, "model_format_", None),
+        trained_at=getattr(recommender, "trained_at_", None),
+    )
+
+
+def write_lineage(
+    model_dir: str | os.PathLike[str], version: str | None, run_id: str | None
+) -> None:
+    """Record in an exported model folder which registered version and run it holds."""
+    text = json.dumps({"version": version, "run_id": run_id}, indent=2)
+    Path(model_dir, LINEAGE_FILE).write_text(text + "\n")
+
+
+def _lineage(path: Path) -> tuple[str | None, str | None]:
+    """(version, run id) recorded in a model folder; (None, None) where nothing is."""
+    try:
+        recorded = json.loads((path / LINEAGE_FILE).read_text())
+        return recorded.get("version"), recorded.get("run_id")
+    except (OSError, ValueError, AttributeError):  # no file (an older export), or not ours
+        return None, None
+
+
+def _load_from_mlflow(uri: str, cached: _Loaded | None) -> _Loaded:
+    """The MLflow model at `uri`, from the configured tracking store. A model named by alias
+    is looked up again after ALIAS_SECONDS, and downloaded again only if the alias moved;
+    while the store cannot be reached, the model already loaded goes on serving."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    mlflow.set_tracking_uri(config.settings().tracking_uri)
+    connect_mlflow()
     try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+        version, run_id = _registered(uri)
+        if cached is not None and cached.identity.version == version:
+            return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
+        local = mlflow.artifacts.download_artifacts(artifact_uri=_pinned(uri, version))
     except (MlflowException, OSError) as exc:  # OSError: files, and a server out of reach
+        if cached is not None:
+            return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
         raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
-    return read_model_file(model_file(local))
+    recommender = read_model_file(model_file(local))
+    return _Loaded(recommender, _identity_of(recommender, uri, version, run_id), _alias_until(uri))
+
+
+def connect_mlflow() -> str:
+    """Point MLflow at the configured tracking store; returns its URI.
+
+    mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment,
+    which would make the default store look like a tracking server the user
+    chose (config.Settings.tracking_configured): where the user did not set it,
+    it is taken out again (MLflow keeps the URI in its own state).
+    """
+    import mlflow
+
+    chosen = config.TRACKING_ENV in os.environ
+    config.mlflow_client_defaults()
+    uri = config.settings().tracking_uri
+    mlflow.set_tracking_uri(uri)
+    if not chosen:
+        os.environ.pop(config.TRACKING_ENV, None)
+    return uri
+
+
+def _alias_until(uri: str) -> float:
+    return time.monotonic() + ALIAS_SECONDS if "@" in uri else float("inf")
+
+
+def _pinned(uri: str, version: str | None) -> str:
+    """models:/name@alias as models:/name/VERSION, so the download is the version looked up."""
+    if version is None or "@" not in uri:
+        return uri
+    return f"{uri.split('@', 1)[0]}/{version}"
+
+
+def _registered(uri: str) -> tuple[str | None, str | None]:
+    """(registered version, run id) of a models:/ or runs:/ URI; None where it has none."""
+    from mlflow import MlflowClient
+
+    if uri.startswith("runs:/"):
+        return None, uri.removeprefix("runs:/").split("/", 1)[0]
+    if not uri.startswith("models:/"):
+        return None, None
+    name, _, rest = uri.removeprefix("models:/").partition("/")
+    client = MlflowClient()
+    if "@" in name:
+        name, alias = name.split("@", 1)
+        found = client.get_model_version_by_alias(name, alias)
+    elif rest.isdigit():
+        found = client.get_model_version(name, rest)
+    else:  # models:/m-<id>: a logged model, not a registered version
+        return None, None
+    return str(found.version), found.run_id
 
 
 def check_model_dir(

@@ -37,6 +37,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from recommender import explain, schema
 from recommender.errors import SettingError
 from recommender.features import sponsorship_ratio
+from recommender.model_store import model_identity
 from recommender.scoring import CampaignInput, ModelRef, score_with_rejects
 
 MIP_GAP = 1e-3
@@ -351,6 +352,7 @@ def plan(
     scored["why_not"] = eligibility(scored, constraints)
     hired, gap = _hire(scored[scored["why_not"] == ""], budget_usd, explore, constraints)
     summary = _summary(scored, hired, budget_usd, gap)
+    summary["model"] = model_identity(model).as_dict()  # which model made the plan
     first = ["rank", "creator_id", "exploration", "cost_usd", "expected_lift_usd", "lift_low_usd",
              "lift_high_usd", "expected_roi", "tier", "flags", "why"]  # fmt: skip
     columns = first + [c for c in hired.columns if c not in first and c != "why_not"]

@@ -62,8 +62,7 @@ def train(
     `.run`). Raises DataFileError when the data as a whole cannot be used.
     """
     say = progress or (lambda message: None)
-    if model_dir is not None:
-        check_model_dir(model_dir, None if isinstance(data, Mapping) else data)
+    _check_destinations(data, model_dir, track)
     if isinstance(data, Mapping):
         missing = [name for name in TABLE_NAMES if name not in data]
         if missing:
@@ -89,7 +88,7 @@ def train(
         result = _track(result, checked, train_config, data, experiment, say)
     if model_dir is not None:
         _export(result, Path(os.path.realpath(model_dir)))  # through a symlink, kept one
-        say(f"model exported to {model_dir}")
+        say(f"model exported to {model_dir} (the last trained; scoring serves the champion)")
     return result
 
 
@@ -161,9 +160,32 @@ def _track(
     return replace(result, run=run)
 
 
+def _check_destinations(
+    data: TrainingData, model_dir: str | os.PathLike[str] | None, track: bool
+) -> None:
+    """Before any training: the model folders are ones an export may replace, and a tracked
+    run's store answers (its local champion folder too, without a tracking server)."""
+    keep = None if isinstance(data, Mapping) else data
+    if model_dir is not None:
+        check_model_dir(model_dir, keep)
+    if not track:
+        return
+    from recommender import tracking
+
+    tracking.check_store()
+    settings = config.settings()
+    if not settings.tracking_configured:
+        check_model_dir(settings.champion_dir, keep)
+
+
 def _export(result: TrainResult, model_dir: Path) -> None:
     from recommender import tracking
 
+    run = result.run
     tracking.export_model(
-        result.recommender, tracking.as_model_input(result.test, rows=3), model_dir
+        result.recommender,
+        tracking.as_model_input(result.test, rows=3),
+        model_dir,
+        run.version if run else None,
+        run.run_id if run else None,
     )

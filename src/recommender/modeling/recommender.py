@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -145,6 +146,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         self.lift_low_ = self._regressor("quantile", alpha).fit(X_all, target)
         self.lift_high_ = self._regressor("quantile", 1 - alpha).fit(X_all, target)
         self.model_format_ = MODEL_FORMAT
+        self.trained_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.fit_seconds_ = {
             "out_of_fold_s": calibrated - start,
             "final_fit_s": time.perf_counter() - calibrated,
