@@ -8,7 +8,7 @@ REAL ?= data/external/instagram
 CLI := $(BIN)/creator-recommender
 SEED ?= 0
 
-.PHONY: demo test lint check bench clean
+.PHONY: demo test lint check bench clean tracking-server
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# A PostgreSQL-backed MLflow server on this machine (database and artifacts in tracking/).
+tracking-server: $(INSTALLED)
+	$(CLI) tracking-server --folder tracking --port $(or $(PORT),5000)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -45,3 +45,29 @@ def scored_output_problems(creators: Path, scored: Path, rejects: Path) -> list[
     if not ((low <= mid + 1e-9) & (mid <= high + 1e-9)).all():
         problems.append("an interval does not hold its expected lift")
     return problems
+
+
+def write_retrain_data(folder: Path, seed: int = 2) -> tuple[Path, Path]:
+    """A small market's history in folder/real, and the same history with its lifts shuffled
+    across hires in folder/shuffled (a bad history: its model should never win). Both keep
+    the market's noise-free truth, and campaigns carry dates so that the held-out campaigns
+    are the latest whatever the seed: every model is judged on the same test."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from recommender.simulate import generate_market, write_market
+
+    market = generate_market(n_creators=1_500, n_campaigns=20, seed=seed)
+    dates = pd.date_range("2025-01-06", periods=len(market.campaigns), freq="7D")
+    market = replace(market, campaigns=market.campaigns.assign(start_date=dates.date))
+    lifts = market.outcomes["sales_lift_usd"].to_numpy()
+    shuffled = replace(
+        market,
+        outcomes=market.outcomes.assign(
+            sales_lift_usd=np.random.default_rng(seed).permutation(lifts)
+        ),
+    )
+    write_market(market, folder / "real")
+    write_market(shuffled, folder / "shuffled")
+    return folder / "real", folder / "shuffled"

@@ -19,7 +19,6 @@ code 1, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import warnings
@@ -43,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from recommender.errors import USER_ERRORS
+
+    # MLflow's INFO lines and download bars drown what the commands print (the user may
+    # still ask for them); set before MLflow is imported, which reads them then.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     with warnings.catch_warnings():
         if args.command == "train":  # LightGBM's notes on small folds drown the metrics table
@@ -170,8 +174,6 @@ def run_train(args: argparse.Namespace) -> int:
     from recommender.workflow import train
 
     settings = config.settings()
-    if not args.no_tracking:
-        _quiet_mlflow()
     data = args.data
     if data is None:
         from recommender.simulate import generate_market, write_market
@@ -188,14 +190,6 @@ def run_train(args: argparse.Namespace) -> int:
         progress=print,
     )
     return 0
-
-
-def _quiet_mlflow() -> None:
-    """MLflow's own INFO lines and download bars drown the table train prints."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow  # noqa: F401  (configures its loggers on import; quiet them after)
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 # --- score and plan -----------------------------------------------------------------
@@ -400,7 +394,6 @@ def run_champion(args: argparse.Namespace) -> int:
     """Print the champion and its history; with --set, move it first (recorded as by hand)."""
     from recommender import tracking
 
-    _quiet_mlflow()
     if args.set is not None:
         previous, version = tracking.set_champion(args.set.strip())
         was = f"version {previous}" if previous else "none"

@@ -241,7 +241,14 @@ def _load_from_mlflow(uri: str, cached: _Loaded | None) -> _Loaded:
         if cached is not None:
             return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
         raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
-    recommender = read_model_file(model_file(local))
+    file = model_file(local)
+    named = f"{uri} (version {version})" if version and "@" in uri else uri
+    if not file.is_file():
+        raise ModelNotFound(f"{named}: its model files are gone from the tracking store")
+    try:
+        recommender = read_model_file(file)
+    except ModelNotFound as exc:  # named by the URI asked for, not the download's temp path
+        raise ModelNotFound(str(exc).replace(str(file), named, 1)) from None
     return _Loaded(recommender, _identity_of(recommender, uri, version, run_id), _alias_until(uri))
 
 

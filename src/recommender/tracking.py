@@ -243,7 +243,9 @@ def promotion_lock(client: Any, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iter
             client.create_registered_model(LOCK_MODEL, tags={"holder": me}, description=LOCK_NOTE)
             break
         except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            # The server answers a name taken by a lock deleted a moment later with "does
+            # not exist" (it looks the holder up after the insert fails): busy all the same.
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 raise
         holder = _lock_holder(client)
         if holder is not None and _abandoned(*holder):
