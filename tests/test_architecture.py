@@ -21,7 +21,7 @@ LAYERS = {
     "model_store": 4, "explain": 4, "plots": 4,
     "scoring": 5,
     "planning": 6,
-    "batch": 7, "tracking": 7, "tracking_server": 7, "workflow": 7, "feedback": 7,
+    "batch": 7, "champion": 7, "tracking": 7, "tracking_server": 7, "workflow": 7, "feedback": 7,
     "http_api": 7, "pyfunc_model": 7,
     "cli": 8,
 }  # fmt: skip

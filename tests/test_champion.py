@@ -82,6 +82,7 @@ def test_a_refused_retrain_changes_nothing_served_and_set_rolls_back(
 
     # By hand, forward to the refused version, then back: each move recorded as such.
     moved = run(capsys, "champion", "--set", "2")
+    assert "warning" not in moved
     assert "version 2 is champion now, set by hand (was version 1)" in moved
     assert score(capsys, creators, "forced.csv") != before
     run(capsys, "champion", "--set", "1")

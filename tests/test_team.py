@@ -10,7 +10,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 from helpers import CAMPAIGN, write_retrain_data
 
-from recommender import tracking
+from recommender import champion, tracking
 from recommender.tracking_server import free_port, running_mlflow, running_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +64,7 @@ def team(server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.chdir(tmp_path)
     tracking.set_tracking()
     client = MlflowClient()
-    for model in (NAME, tracking.LOCK_MODEL):
+    for model in (NAME, champion.LOCK_MODEL):
         with suppress(MlflowException):
             client.delete_registered_model(model)
     (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
@@ -93,14 +92,14 @@ def champion_and_metrics() -> tuple[str | None, dict[str, float]]:
         str(v.version): client.get_run(v.run_id).data.metrics[key]
         for v in client.search_model_versions(f"name='{NAME}'")
     }
-    return tracking.champion_version(client), metrics
+    return champion.champion_version(client), metrics
 
 
 def assert_history_is_a_chain(promoted: int) -> None:
     """Every promotion reported is in the history, each from the champion before it."""
     from mlflow import MlflowClient
 
-    history = tracking.promotion_history(MlflowClient())
+    history = champion.promotion_history(MlflowClient())
     assert len(history) == promoted
     assert [e["number"] for e in history] == list(range(1, promoted + 1))
     for before, after in itertools.pairwise(history):
@@ -131,17 +130,17 @@ def test_racing_retrains_leave_the_best_champion(team: Path, histories: tuple[Pa
         )
     outputs = [p.communicate(timeout=600)[0] for p in processes]
     assert all(p.returncode == 0 for p in processes), outputs
-    champion, metrics = champion_and_metrics()
+    winner, metrics = champion_and_metrics()
     gates = [line for o in outputs for line in o.splitlines() if "champion" in line]
-    assert champion is not None and metrics[champion] == max(metrics.values()), (
-        champion, metrics, gates)  # fmt: skip
+    assert winner is not None and metrics[winner] == max(metrics.values()), (
+        winner, metrics, gates)  # fmt: skip
     shuffled_version = re.search(r"registered creator-recommender version (\d+)", outputs[2])
-    assert shuffled_version is not None and champion != shuffled_version.group(1)
+    assert shuffled_version is not None and winner != shuffled_version.group(1)
     assert_history_is_a_chain(sum("champion now" in o or "first champion" in o for o in outputs))
     done = cli(team, "score", "--creators", str(real / "creators.csv"), "--campaign",
                "campaign.json")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert f"scoring with version {champion} " in done.stdout
+    assert f"scoring with version {winner} " in done.stdout
     assert "from models:/creator-recommender@champion" in done.stdout
 
 
@@ -153,16 +152,16 @@ def _gate(
     champion takes `delays[version]` seconds, as loading and predicting does."""
     os.environ["MLFLOW_TRACKING_URI"] = url
     if not locked:
-        tracking.promotion_lock = lambda client: nullcontext()  # type: ignore[assignment]
+        champion.promotion_lock = lambda client: nullcontext()  # type: ignore[assignment]
     tracking.set_tracking()
 
-    def judge(champion: str) -> float:
+    def judge(current: str) -> float:
         time.sleep(delays[version])
-        return metrics[champion]
+        return metrics[current]
 
     time.sleep(max(start_at - time.time(), 0))
     try:
-        return tracking.champion_gate(version, metrics[version], judge).promoted
+        return champion.champion_gate(version, metrics[version], judge)[0]
     except Exception:  # without the lock, rival writes of one history entry collide
         if locked:
             raise
@@ -200,7 +199,7 @@ def race(pool: ProcessPoolExecutor, url: str, locked: bool, rounds: int = 5) -> 
         gate = partial(_gate, url, locked, time.time() + 1.0, dict(metrics), delays)
         promoted += sum(pool.map(gate, versions))
         best = max(metrics, key=metrics.__getitem__)
-        right += tracking.champion_version(client) == best
+        right += champion.champion_version(client) == best
     return right, promoted
 
 
@@ -232,15 +231,15 @@ def test_a_lock_left_by_a_dead_run_is_taken_over_and_a_live_one_waited_for(team:
     client = MlflowClient()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    holder = f"{socket.gethostname()} pid {dead} x"
-    client.create_registered_model(tracking.LOCK_MODEL, tags={"holder": holder})
-    with tracking.promotion_lock(client, wait_seconds=5):
-        holder = client.get_registered_model(tracking.LOCK_MODEL).tags["holder"]
-        assert holder.startswith(f"{socket.gethostname()} pid {os.getpid()} ")
-    assert tracking._lock_holder(client) is None  # released
-    client.create_registered_model(tracking.LOCK_MODEL, tags={"holder": "elsewhere pid 1 y"})
+    holder = f"{champion._machine()} pid {dead} x"
+    client.create_registered_model(champion.LOCK_MODEL, tags={"holder": holder})
+    with champion.promotion_lock(client, wait_seconds=5):
+        holder = client.get_registered_model(champion.LOCK_MODEL).tags["holder"]
+        assert holder.startswith(f"{champion._machine()} pid {os.getpid()} ")
+    assert champion._lock_holder(client) is None  # released
+    client.create_registered_model(champion.LOCK_MODEL, tags={"holder": "elsewhere pid 1 y"})
     with pytest.raises(SettingError, match="locked by elsewhere pid 1 y"), \
-            tracking.promotion_lock(client, wait_seconds=1):  # fmt: skip
+            champion.promotion_lock(client, wait_seconds=1):  # fmt: skip
         pass
 
 
@@ -251,7 +250,7 @@ def test_the_training_notebook_works_against_the_team_server(team: Path):
 
     assert not run_notebook(next(p for p in NOTEBOOKS if p.name.startswith("02-")))
     client = MlflowClient()
-    assert tracking.champion_version(client) == "1"  # registered, gated and promoted there
+    assert champion.champion_version(client) == "1"  # registered, gated and promoted there
     (run,) = client.search_runs([client.get_experiment_by_name("notebook").experiment_id])
     assert run.data.tags["promoted"] == "true"
 
@@ -270,11 +269,15 @@ def test_faults_are_one_line(
     creators = str(real / "creators.csv")
     score = ("score", "--creators", creators, "--campaign", "campaign.json")
     # No champion in the registry yet.
-    assert "cannot load the model" in one_line_error(cli(team, *score))
+    assert f"no champion yet in {server_and_artifacts[0]}" in one_line_error(cli(team, *score))
     assert not (team / "scored.csv").exists()
     done = cli(team, "train", "--data", str(real), "--experiment", "team")
     assert done.returncode == 0 and "version 1 is the first champion" in done.stdout
     assert not (team / "models" / "champion").exists()  # the registry holds it
+    shown = cli(team, "champion").stdout
+    assert shown.startswith(f"champion: creator-recommender version 1 ({server_and_artifacts[0]})")
+    assert "served by default: models:/creator-recommender@champion" in shown
+    assert "warning" not in shown
     # A version of an older format cannot be made champion; served anyway, it is refused.
     old = register_older_format_version()
     assert "older version of this package; retrain it" in one_line_error(

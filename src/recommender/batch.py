@@ -41,7 +41,7 @@ from recommender.io import (
     write_json,
     write_table,
 )
-from recommender.model_store import ModelIdentity, load_model, model_identity
+from recommender.model_store import ModelIdentity, loaded_model
 from recommender.modeling.recommender import Recommender
 from recommender.planning import Constraints, Plan, plan
 from recommender.scoring import (
@@ -189,8 +189,7 @@ def score_file(
 def _load_model(model: ModelRef, report: BatchReport, say: Callable[[str], None]) -> Recommender:
     """The model, timed, its identity kept in the report and said."""
     start = time.perf_counter()
-    recommender = load_model(model)
-    report.model = model_identity(model)
+    recommender, report.model = loaded_model(model)
     report.add_time("load model", time.perf_counter() - start)
     say(f"scoring with {report.model.text()}")
     return recommender

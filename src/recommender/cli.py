@@ -24,15 +24,18 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recommender import config
 from recommender.errors import SettingError
 
+if TYPE_CHECKING:
+    from recommender.champion import ChampionStatus
+
 PROG = "creator-recommender"
 Command = Callable[[argparse.Namespace], int]
 MODEL_HELP = (
-    "model directory or MLflow URI (default: the champion, models:/creator-recommender@champion "
+    f"model directory or MLflow URI (default: the champion, {config.CHAMPION_URI} "
     "with MLFLOW_TRACKING_URI set, else models/champion)"
 )
 
@@ -46,7 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # MLflow's INFO lines and download bars drown what the commands print (the user may
     # still ask for them); set before MLflow is imported, which reads them then.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     with warnings.catch_warnings():
         if args.command == "train":  # LightGBM's notes on small folds drown the metrics table
@@ -392,20 +394,21 @@ def _champion(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def run_champion(args: argparse.Namespace) -> int:
     """Print the champion and its history; with --set, move it first (recorded as by hand)."""
-    from recommender import tracking
+    from recommender.champion import champion_status, set_champion
 
     if args.set is not None:
-        previous, version = tracking.set_champion(args.set.strip())
+        version = args.set.strip()
+        previous = set_champion(version)
         was = f"version {previous}" if previous else "none"
         print(f"version {version} is champion now, set by hand (was {was})")
-    status = tracking.champion_status()
+    status = champion_status()
     for line in champion_lines(status):
         print(line)
     return 0
 
 
-def champion_lines(status: Any) -> list[str]:
-    """tracking.ChampionStatus for people: the champion, what is served, the history."""
+def champion_lines(status: ChampionStatus) -> list[str]:
+    """A ChampionStatus for people: the champion, what is served, the history."""
     import pandas as pd
 
     name = config.MODEL_NAME
@@ -414,7 +417,7 @@ def champion_lines(status: Any) -> list[str]:
     else:
         lines = [f"champion: {name} version {status.version} ({status.tracking_uri})"]
     lines.append(f"served by default: {status.served}")
-    if status.folder_version != status.version and status.version is not None:
+    if status.folder is not None and status.version not in (None, status.folder_version):
         lines.append(
             f"warning: the champion folder holds version {status.folder_version or 'nothing'}; "
             f"`{PROG} champion --set {status.version}` puts the champion there"
@@ -458,21 +461,26 @@ def _tracking_server(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def run_tracking_server(args: argparse.Namespace) -> int:
-    """Run PostgreSQL and an MLflow server until Ctrl-C, then stop both."""
+    """Run PostgreSQL and an MLflow server until Ctrl-C (or SIGTERM), then stop both."""
+    import signal
     import time
 
     from recommender.tracking_server import running_server
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a service manager's stop: both go down cleanly
     print(f"starting PostgreSQL and MLflow for {args.folder} (the first start takes a while)")
-    with running_server(args.folder, args.host, args.port) as url:
-        print(f"tracking server at {url}; artifacts in {args.folder / 'artifacts'}")
-        print(f"use it with: export MLFLOW_TRACKING_URI={url}")
-        print("Ctrl-C stops it")
-        try:
+    try:
+        with running_server(args.folder, args.host, args.port) as url:
+            print(f"tracking server at {url}; artifacts in {args.folder / 'artifacts'}")
+            print(f"use it with: export MLFLOW_TRACKING_URI={url}")
+            print("Ctrl-C stops it", flush=True)
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopping")
+    except KeyboardInterrupt:
+        print("stopped")
     return 0
 
 

@@ -41,7 +41,8 @@ EXPERIMENT_ENV = "CREATOR_RECOMMENDER_EXPERIMENT"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 
 MODEL_NAME = "creator-recommender"  # the registered model's name in MLflow
-CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
+CHAMPION_ALIAS = "champion"  # the registry alias of the model scoring serves
+CHAMPION_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 
 
 # MLflow's client retries a server out of reach for minutes by default; a command should
@@ -69,7 +70,7 @@ class Settings:
     model_dir: Path
     champion_dir: Path
     tracking_uri: str
-    tracking_configured: bool  # MLFLOW_TRACKING_URI is set: the registry holds the champion
+    tracking_configured: bool  # MLFLOW_TRACKING_URI names another store: its registry serves
     demo_data: Path
     real_data: Path
     experiment: str
@@ -94,7 +95,10 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     model_dir = path(MODEL_DIR_ENV, "models/latest")
     champion_dir = path(CHAMPION_DIR_ENV, "models/champion")
-    tracking_configured = bool(env.get(TRACKING_ENV))
+    default_store = f"sqlite:///{home / 'mlflow.db'}"
+    # MLflow writes the URI it is pointed at into the environment (for its subprocesses):
+    # the default store there is still the default, not a server the user chose.
+    tracking_configured = env.get(TRACKING_ENV, default_store) != default_store
     model = env.get(MODEL_ENV) or (CHAMPION_URI if tracking_configured else str(champion_dir))
     if ":/" not in model:  # a folder or file, not an MLflow URI such as models:/name@alias
         model = str(home / Path(model).expanduser())
@@ -103,7 +107,7 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         model=model,
         model_dir=model_dir,
         champion_dir=champion_dir,
-        tracking_uri=env.get(TRACKING_ENV) or f"sqlite:///{home / 'mlflow.db'}",
+        tracking_uri=env.get(TRACKING_ENV) or default_store,
         tracking_configured=tracking_configured,
         demo_data=path(DEMO_DATA_ENV, "data/demo"),
         real_data=path(REAL_DATA_ENV, "data/external/instagram"),

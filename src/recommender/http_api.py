@@ -19,7 +19,6 @@ campaign, a missing required column) get a 4xx with {"error": "..."}, never a 50
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -32,7 +31,8 @@ from pydantic import BaseModel, Field
 
 from recommender import __version__
 from recommender.errors import ModelNotFound, ScoringError, SettingError
-from recommender.model_store import load_model, model_identity
+from recommender.model_store import ModelIdentity, load_model, loaded_model
+from recommender.modeling.recommender import Recommender
 from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
 from recommender.scoring import ModelRef, score_with_rejects
 
@@ -113,13 +113,20 @@ def create_app(model: ModelRef = None) -> FastAPI:
 
 
 async def _name_the_model(request: Request, call_next: Any) -> Any:
-    """Every answer carries the identity of the model serving now."""
+    """Every answer that used a model names it (the endpoint leaves it in request.state)."""
     response = await call_next(request)
-    with contextlib.suppress(ModelNotFound):
-        identity = model_identity(request.app.state.model)
+    identity = getattr(request.state, "model", None)
+    if identity is not None:
         response.headers["X-Model-Version"] = identity.version or "unregistered"
         response.headers["X-Model-Run"] = identity.run_id or "unknown"
     return response
+
+
+def _serving(request: Request) -> Recommender:
+    """The model serving now (the champion followed, unless one was given), its identity
+    kept for the answer. ModelNotFound (a 503) when it went missing."""
+    recommender, request.state.model = loaded_model(request.app.state.model)
+    return recommender
 
 
 async def _no_model(request: Request, exc: ModelNotFound) -> JSONResponse:
@@ -140,12 +147,12 @@ async def _bad_request(request: Request, exc: RequestValidationError) -> JSONRes
 def health(request: Request) -> Any:
     """Whether the service is up and ready to score, and which model it serves."""
     try:
-        identity = model_identity(request.app.state.model)
+        _serving(request)
     except ModelNotFound as exc:
         return JSONResponse(
             status_code=503, content={"status": "no model", "ready": False, "error": str(exc)}
         )
-    return {"status": "ok", "ready": True, "model": identity.as_dict()}
+    return {"status": "ok", "ready": True, "model": request.state.model.as_dict()}
 
 
 @router.post("/score", response_model=ScoreResponse)
@@ -154,17 +161,16 @@ def score(body: ScoreRequest, request: Request) -> Any:
     if refused := _too_many(body.creators, "creator-recommender score"):
         return refused
     creators = pd.DataFrame(body.creators).astype(object)
+    recommender = _serving(request)  # gone missing: a 503 (_no_model), not the request's fault
     try:
-        result = score_with_rejects(creators, body.campaign, request.app.state.model, body.top)
-    except ModelNotFound:  # a model gone missing is a 503 (_no_model), not the request's fault
-        raise
+        result = score_with_rejects(creators, body.campaign, recommender, body.top)
     except ScoringError as exc:
         return JSONResponse(status_code=422, content={"error": str(exc)})
     return {
         "scored": _records(result.scored),
         "rejected": _records(result.rejects),
         "counts": {"scored": len(result.scored), "rejected": len(result.rejects)},
-        "model": model_identity(request.app.state.model).as_dict(),
+        "model": request.state.model.as_dict(),
     }
 
 
@@ -176,13 +182,14 @@ def plan_budget(body: PlanRequest, request: Request) -> Any:
     creators = pd.DataFrame(body.creators).astype(object)
     limits = body.constraints.model_dump()
     limits["excluded_flags"] = tuple(limits["excluded_flags"])
-    try:
+    try:  # by reference, so that the plan's summary names the model that scored it
         result = plan(creators, body.campaign, body.budget_usd, request.app.state.model,
                       body.explore, Constraints(**limits))  # fmt: skip
-    except ModelNotFound:
+    except ModelNotFound:  # gone missing: a 503 (_no_model), not the request's fault
         raise
     except (ScoringError, SettingError) as exc:
         return JSONResponse(status_code=422, content={"error": str(exc)})
+    request.state.model = ModelIdentity(**result.summary["model"])
     return {
         "chosen": _records(result.chosen),
         "summary": result.summary,

@@ -57,6 +57,7 @@ FOOTER_BYTES = len(CHECKSUM_TAG) + 64 + 1  # the tag, a hex SHA-256 and a newlin
 # How long a model loaded by alias (models:/name@champion) is served before the alias is
 # looked up again: a long-running service follows a promotion within this time.
 ALIAS_SECONDS = 30.0
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # MLflow: no such alias
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class _Loaded:
     recommender: Recommender
     identity: ModelIdentity
     until: float = float("inf")  # time.monotonic() after which an alias is looked up again
+    stamp: str = ""  # a model file's inode and mtime: another means a new file there
 
 
 _cache: dict[str, _Loaded] = {}
@@ -149,36 +151,55 @@ def load_model(model: str | os.PathLike[str] | Recommender | None = None) -> Rec
     Loaded models are cached: a file until it changes, a model by alias for
     ALIAS_SECONDS. Raises ModelNotFound with a one-line message.
     """
-    if isinstance(model, Recommender):
-        return model
-    return _load(model).recommender
+    return loaded_model(model)[0]
 
 
 def model_identity(model: str | os.PathLike[str] | Recommender | None = None) -> ModelIdentity:
     """Which model `model` (as load_model takes it) is: its lineage, for every output."""
+    return loaded_model(model)[1]
+
+
+def loaded_model(
+    model: str | os.PathLike[str] | Recommender | None = None,
+) -> tuple[Recommender, ModelIdentity]:
+    """load_model and model_identity from one load, so an output names the very model that
+    made it even when a promotion lands in between."""
     if isinstance(model, Recommender):
-        return _identity_of(model, "(in memory)", None, None)
-    return _load(model).identity
+        return model, _identity_of(model, "(in memory)", None, None)
+    loaded = _load(model)
+    return loaded.recommender, loaded.identity
 
 
 def _load(model: str | os.PathLike[str] | None) -> _Loaded:
     ref = str(model or config.settings().model)
     if ref.startswith(URI_SCHEMES):
-        cached = _cache.get(ref)
+        key = f"{config.settings().tracking_uri} {ref}"  # one URI, another store: another model
+        cached = _cache.get(key)
         if cached is None or time.monotonic() > cached.until:
-            _cache[ref] = _load_from_mlflow(ref, cached)
-        return _cache[ref]
+            _cache[key] = _load_from_mlflow(ref, cached, default=not model)
+        return _cache[key]
     path = Path(ref)
     file = path if path.suffix == ".joblib" else model_file(path)
     if not file.is_file() and file != path:
         restore_replaced(path)  # an export may have died between its two renames
-    if not file.is_file():
-        raise ModelNotFound(_missing(path, file, default=not model))
-    key = f"{file.resolve()}:{file.stat().st_mtime_ns}"
-    if key not in _cache:
+    try:
+        status = file.stat()
+    except OSError:
+        raise ModelNotFound(_missing(path, file, default=not model)) from None
+    key, stamp = str(file.resolve()), f"{status.st_ino}:{status.st_mtime_ns}"
+    cached = _cache.get(key)
+    if cached is None or cached.stamp != stamp:  # one entry a path: a promotion replaces it
         recommender = read_model_file(file)
-        _cache[key] = _Loaded(recommender, _identity_of(recommender, ref, *_lineage(path)))
+        identity = _identity_of(recommender, ref, *_lineage(path))
+        _cache[key] = _Loaded(recommender, identity, stamp=stamp)
     return _cache[key]
+
+
+NO_CHAMPION_HINT = (
+    "`creator-recommender train` promotes a model that wins the gate; "
+    "`creator-recommender champion --set VERSION` makes a registered one champion; "
+    "or pass --model"
+)
 
 
 def _missing(path: Path, file: Path, default: bool) -> str:
@@ -187,11 +208,7 @@ def _missing(path: Path, file: Path, default: bool) -> str:
         missing = file.relative_to(path)
         return f"{path}: not a readable model: {missing} is missing ({hint})"
     if default:
-        return (
-            f"{path}: no champion yet (`creator-recommender train` promotes a model that "
-            "wins the gate; `creator-recommender champion --set VERSION` puts a registered "
-            "one here; or pass --model)"
-        )
+        return f"{path}: no champion yet ({NO_CHAMPION_HINT})"
     return f"{path}: no trained model here ({hint})"
 
 
@@ -224,22 +241,26 @@ def _lineage(path: Path) -> tuple[str | None, str | None]:
         return None, None
 
 
-def _load_from_mlflow(uri: str, cached: _Loaded | None) -> _Loaded:
+def _load_from_mlflow(uri: str, cached: _Loaded | None, default: bool) -> _Loaded:
     """The MLflow model at `uri`, from the configured tracking store. A model named by alias
     is looked up again after ALIAS_SECONDS, and downloaded again only if the alias moved;
     while the store cannot be reached, the model already loaded goes on serving."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    connect_mlflow()
+    store = connect_mlflow()
     try:
         version, run_id = _registered(uri)
-        if cached is not None and cached.identity.version == version:
+        if cached is not None and (cached.identity.version, cached.identity.run_id) == (
+            version, run_id):  # fmt: skip
             return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
         local = mlflow.artifacts.download_artifacts(artifact_uri=_pinned(uri, version))
     except (MlflowException, OSError) as exc:  # OSError: files, and a server out of reach
         if cached is not None:
             return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
+        if "@" in uri and getattr(exc, "error_code", "") in NOT_FOUND:
+            hint = NO_CHAMPION_HINT if default else "no version has that alias"
+            raise ModelNotFound(f"{uri}: no champion yet in {store} ({hint})") from None
         raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
     file = model_file(local)
     named = f"{uri} (version {version})" if version and "@" in uri else uri
@@ -253,21 +274,12 @@ def _load_from_mlflow(uri: str, cached: _Loaded | None) -> _Loaded:
 
 
 def connect_mlflow() -> str:
-    """Point MLflow at the configured tracking store; returns its URI.
-
-    mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment,
-    which would make the default store look like a tracking server the user
-    chose (config.Settings.tracking_configured): where the user did not set it,
-    it is taken out again (MLflow keeps the URI in its own state).
-    """
+    """Point MLflow at the configured tracking store; returns its URI."""
     import mlflow
 
-    chosen = config.TRACKING_ENV in os.environ
     config.mlflow_client_defaults()
     uri = config.settings().tracking_uri
     mlflow.set_tracking_uri(uri)
-    if not chosen:
-        os.environ.pop(config.TRACKING_ENV, None)
     return uri
 
 

@@ -37,7 +37,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from recommender import explain, schema
 from recommender.errors import SettingError
 from recommender.features import sponsorship_ratio
-from recommender.model_store import model_identity
+from recommender.model_store import loaded_model
 from recommender.scoring import CampaignInput, ModelRef, score_with_rejects
 
 MIP_GAP = 1e-3
@@ -345,14 +345,15 @@ def plan(
     if not 0 <= explore < 1:
         raise SettingError("explore must be a share of the budget, from 0 to below 1")
     constraints = constraints or Constraints()
-    result = score_with_rejects(creators, campaign, model)
+    recommender, identity = loaded_model(model)  # one load: the summary names what scored
+    result = score_with_rejects(creators, campaign, recommender)
     scored = result.scored.copy()
     if scored["campaign_id"].nunique() > 1:
         raise SettingError("plan one campaign at a time")
     scored["why_not"] = eligibility(scored, constraints)
     hired, gap = _hire(scored[scored["why_not"] == ""], budget_usd, explore, constraints)
     summary = _summary(scored, hired, budget_usd, gap)
-    summary["model"] = model_identity(model).as_dict()  # which model made the plan
+    summary["model"] = identity.as_dict()
     first = ["rank", "creator_id", "exploration", "cost_usd", "expected_lift_usd", "lift_low_usd",
              "lift_high_usd", "expected_roi", "tier", "flags", "why"]  # fmt: skip
     columns = first + [c for c in hired.columns if c not in first and c != "why_not"]

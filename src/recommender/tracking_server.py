@@ -128,6 +128,10 @@ def running_postgres(data_dir: Path, port: int | None = None) -> Iterator[Postgr
         _own(data_dir, user)
         _run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust",
               "-E", "UTF8", "--no-instructions"], user, "initdb")  # fmt: skip
+    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data_dir)]
+    if subprocess.run([*pg_ctl, "status"], user=user, capture_output=True, cwd="/").returncode == 0:
+        # left running by a start that was killed (pg_ctl runs it in the background)
+        _run([*pg_ctl, "-m", "fast", "-w", "stop"], user, "stopping a leftover PostgreSQL")
     options = f"-p {server.port} -k {data_dir} -c listen_addresses=127.0.0.1"
     _run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(data_dir / "server.log"),
           "-o", options, "-w", "-t", "60", "start"], user,

@@ -170,9 +170,9 @@ def _check_destinations(
         check_model_dir(model_dir, keep)
     if not track:
         return
-    from recommender import tracking
+    from recommender.champion import check_store
 
-    tracking.check_store()
+    check_store()
     settings = config.settings()
     if not settings.tracking_configured:
         check_model_dir(settings.champion_dir, keep)
