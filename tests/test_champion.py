@@ -191,3 +191,20 @@ def test_the_http_service_serves_the_champion_and_follows_a_promotion(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_an_mlflow_error_leaves_the_champion_code_as_one_line(workspace: Path):
+    from mlflow.exceptions import MlflowException
+
+    from recommender.champion import store_errors
+    from recommender.errors import SettingError
+
+    @store_errors
+    def server_fails() -> None:
+        raise MlflowException("INTERNAL_ERROR: the database went away\n  (a long trace)")
+
+    with pytest.raises(SettingError) as caught:
+        server_fails()
+    store = f"sqlite:///{workspace / 'mlflow.db'}"
+    assert str(caught.value).startswith(f"the tracking store {store}: INTERNAL_ERROR: the da")
+    assert "\n" not in str(caught.value)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import config, schema
+from recommender.champion import store_errors
 from recommender.model_store import (
     MODEL_FILE,
     connect_mlflow,
@@ -166,6 +167,7 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@store_errors  # a server failing mid-run: one line, and the champion as it was
 def track_training(
     result: TrainResult,
     tables: Mapping[str, pd.DataFrame],
