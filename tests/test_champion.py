@@ -208,3 +208,40 @@ def test_an_mlflow_error_leaves_the_champion_code_as_one_line(workspace: Path):
     store = f"sqlite:///{workspace / 'mlflow.db'}"
     assert str(caught.value).startswith(f"the tracking store {store}: INTERNAL_ERROR: the da")
     assert "\n" not in str(caught.value)
+
+
+def test_the_gate_judges_over_a_champion_that_cannot_load_not_one_out_of_reach(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An unloadable champion (an older release's, its files gone) is no rival: the new
+    version is promoted. A store that did not answer says nothing of the champion: the
+    gate stops in one line and the champion stays."""
+    from mlflow import MlflowClient
+
+    from recommender import champion, tracking
+    from recommender.errors import ModelNotFound, ModelUnreachable, SettingError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'team.db'}")
+    tracking.set_tracking()
+    client = MlflowClient()
+    client.create_registered_model(champion.MODEL_NAME)
+    run = client.create_run(tracking.use_experiment("gate"))
+    for _ in range(3):
+        client.create_model_version(champion.MODEL_NAME, f"{run.info.artifact_uri}/m",
+                                    run.info.run_id)  # fmt: skip
+
+    def unreachable(version: str) -> float:
+        raise ModelUnreachable("models:/creator-recommender/1: cannot load the model: refused")
+
+    def too_old(version: str) -> float:
+        raise ModelNotFound("trained by an older version of this package; retrain it")
+
+    assert champion.champion_gate("1", 0.5, lambda v: 0.0) == (
+        True, "version 1 is the first champion")  # fmt: skip
+    with pytest.raises(SettingError, match=r"the champion could not be judged: .*refused"):
+        champion.champion_gate("2", 0.1, unreachable)
+    assert champion.champion_version(client) == "1"
+    promoted, message = champion.champion_gate("3", 0.1, too_old)
+    assert promoted and "champion version 1 could not be evaluated (trained by an older" in message
+    assert champion.champion_version(client) == "3"
+    assert [e["version"] for e in champion.promotion_history(client)] == ["1", "3"]

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from recommender import config, evaluate
-from recommender.errors import ModelNotFound, SettingError
+from recommender.errors import ModelNotFound, ModelUnreachable, SettingError
 from recommender.io import one_line
 from recommender.model_store import (
     NOT_FOUND,
@@ -234,8 +234,9 @@ def champion_gate(
             return True, f"version {version} is the first champion"
         try:
             champion_metric = float(judge_champion(current))
+        except ModelUnreachable as exc:  # the champion may be fine: judge nothing unseen
+            raise SettingError(f"the champion could not be judged: {exc}") from None
         except ModelNotFound as exc:  # an old champion no longer loads with today's code
-            check_store()  # ... and not merely a store out of reach a moment
             _promote(client, version, "gate", current, (name, new_metric, None))
             return True, (f"champion version {current} could not be evaluated "
                           f"({one_line(exc)}); version {version} is champion now")  # fmt: skip

@@ -23,6 +23,11 @@ class ModelNotFound(ScoringError):
     """No usable model where one was asked for (missing, corrupt, or too old)."""
 
 
+class ModelUnreachable(ModelNotFound):
+    """The model's store did not answer (a server down, a request that timed out): the
+    model may be fine, so nothing may be concluded about it."""
+
+
 class SettingError(ValueError):
     """A setting no run can use (a budget of 0, a share above 1, an unknown flag)."""
 

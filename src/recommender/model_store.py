@@ -38,7 +38,7 @@ from typing import Any
 import joblib
 
 from recommender import config, libc
-from recommender.errors import DataFileError, ModelNotFound
+from recommender.errors import DataFileError, ModelNotFound, ModelUnreachable
 from recommender.io import one_line
 from recommender.modeling.recommender import MODEL_FORMAT, Recommender
 
@@ -58,6 +58,7 @@ FOOTER_BYTES = len(CHECKSUM_TAG) + 64 + 1  # the tag, a hex SHA-256 and a newlin
 # looked up again: a long-running service follows a promotion within this time.
 ALIAS_SECONDS = 30.0
 NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # MLflow: no such alias
+TRANSIENT = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED")
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,9 @@ def _load_from_mlflow(uri: str, cached: _Loaded | None, default: bool) -> _Loade
         if "@" in uri and getattr(exc, "error_code", "") in NOT_FOUND:
             hint = NO_CHAMPION_HINT if default else "no version has that alias"
             raise ModelNotFound(f"{uri}: no champion yet in {store} ({hint})") from None
-        raise ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}") from None
+        transient = isinstance(exc, OSError) or getattr(exc, "error_code", "") in TRANSIENT
+        failure = ModelUnreachable if transient else ModelNotFound
+        raise failure(f"{uri}: cannot load the model: {one_line(exc)}") from None
     file = model_file(local)
     named = f"{uri} (version {version})" if version and "@" in uri else uri
     if not file.is_file():
