@@ -154,8 +154,8 @@ def score_file(
         {"creators file": creators_path, "campaign file": campaign_path},
     )
     report = BatchReport()
+    campaigns = _campaigns(campaign_path, say)  # a missing file is said before the model loads
     recommender = _load_model(model, report, say)
-    campaigns = _campaigns(campaign_path, say)
     report.campaigns = len(campaigns)
     creators_path = Path(creators_path)
     total = count_rows(creators_path)

@@ -92,7 +92,8 @@ def check_store() -> str:
     try:
         MlflowClient().search_experiments(max_results=1)
     except (MlflowException, OSError) as exc:
-        raise SettingError(f"the tracking store {uri} cannot be reached: {one_line(exc)}") from None
+        reason = config.unreachable_reason(one_line(exc))
+        raise SettingError(f"the tracking store {uri} cannot be reached: {reason}") from None
     return uri
 
 

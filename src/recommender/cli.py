@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # MLflow's INFO lines and download bars drown what the commands print (the user may
     # still ask for them); set before MLflow is imported, which reads them then.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    config.mlflow_client_defaults()  # no download bars, no run URLs: the commands say it
 
     with warnings.catch_warnings():
         if args.command == "train":  # LightGBM's notes on small folds drown the metrics table
@@ -330,8 +331,12 @@ def run_http(args: argparse.Namespace) -> int:
     import uvicorn
 
     from recommender.http_api import create_app
+    from recommender.model_store import model_identity
 
-    uvicorn.run(create_app(args.model), host=args.host, port=args.port, log_level="warning")
+    app = create_app(args.model)
+    print(f"serving {model_identity(args.model).text()} on http://{args.host}:{args.port} "
+          "(Ctrl-C stops it)", flush=True)  # fmt: skip
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -399,8 +404,11 @@ def run_champion(args: argparse.Namespace) -> int:
     if args.set is not None:
         version = args.set.strip()
         previous = set_champion(version)
-        was = f"version {previous}" if previous else "none"
-        print(f"version {version} is champion now, set by hand (was {was})")
+        if previous == version:
+            print(f"version {version} is champion already")
+        else:
+            was = f"version {previous}" if previous else "none"
+            print(f"version {version} is champion now, set by hand (was {was})")
     status = champion_status()
     for line in champion_lines(status):
         print(line)
@@ -419,7 +427,8 @@ def champion_lines(status: ChampionStatus) -> list[str]:
     lines.append(f"served by default: {status.served}")
     if status.folder is not None and status.version not in (None, status.folder_version):
         lines.append(
-            f"warning: the champion folder holds version {status.folder_version or 'nothing'}; "
+            f"warning: the champion folder {status.folder} holds "
+            f"{f'version {status.folder_version}' if status.folder_version else 'no model'}; "
             f"`{PROG} champion --set {status.version}` puts the champion there"
         )
     if not status.history:

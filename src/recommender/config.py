@@ -27,6 +27,7 @@ inspection; it is never the default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,17 @@ MLFLOW_CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # a bar per download drowns our lines
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # train prints its run's id itself
 }
+
+
+def unreachable_reason(message: str) -> str:
+    """The end of an HTTP client's long failure ('[Errno 111] Connection refused'), or the
+    message as it is."""
+    found = re.search(r"\[Errno -?\d+\][^'\")\]]*", message) or re.search(
+        r"(Read|Connect)TimeoutError[^'\")\]]*", message
+    )
+    return found.group(0).strip() if found else message
 
 
 def mlflow_client_defaults() -> None:

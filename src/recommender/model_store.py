@@ -30,6 +30,7 @@ import io
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -255,25 +256,45 @@ def _load_from_mlflow(uri: str, cached: _Loaded | None, default: bool) -> _Loade
         if cached is not None and (cached.identity.version, cached.identity.run_id) == (
             version, run_id):  # fmt: skip
             return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
-        local = mlflow.artifacts.download_artifacts(artifact_uri=_pinned(uri, version))
+        with tempfile.TemporaryDirectory(prefix="creator-recommender-") as download:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=_pinned(uri, version), dst_path=download
+            )
+            recommender = _read_downloaded(Path(local), uri, version)
     except (MlflowException, OSError) as exc:  # OSError: files, and a server out of reach
         if cached is not None:
             return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
-        if "@" in uri and getattr(exc, "error_code", "") in NOT_FOUND:
-            hint = NO_CHAMPION_HINT if default else "no version has that alias"
-            raise ModelNotFound(f"{uri}: no champion yet in {store} ({hint})") from None
-        transient = isinstance(exc, OSError) or getattr(exc, "error_code", "") in TRANSIENT
-        failure = ModelUnreachable if transient else ModelNotFound
-        raise failure(f"{uri}: cannot load the model: {one_line(exc)}") from None
+        raise _fetch_failure(exc, uri, store, default) from None
+    return _Loaded(recommender, _identity_of(recommender, uri, version, run_id), _alias_until(uri))
+
+
+def _read_downloaded(local: Path, uri: str, version: str | None) -> Recommender:
+    """The Recommender in a downloaded model, named by the URI asked for (not the
+    download's temporary folder) when something is wrong with it."""
     file = model_file(local)
     named = f"{uri} (version {version})" if version and "@" in uri else uri
     if not file.is_file():
         raise ModelNotFound(f"{named}: its model files are gone from the tracking store")
     try:
-        recommender = read_model_file(file)
-    except ModelNotFound as exc:  # named by the URI asked for, not the download's temp path
+        return read_model_file(file)
+    except ModelNotFound as exc:
         raise ModelNotFound(str(exc).replace(str(file), named, 1)) from None
-    return _Loaded(recommender, _identity_of(recommender, uri, version, run_id), _alias_until(uri))
+
+
+def _fetch_failure(exc: Exception, uri: str, store: str, default: bool) -> ModelNotFound:
+    """Why a model could not be fetched from the store, in one line."""
+    code = getattr(exc, "error_code", "")
+    if "@" in uri and code in NOT_FOUND:
+        hint = NO_CHAMPION_HINT if default else "no version has that alias"
+        return ModelNotFound(f"{uri}: no champion yet in {store} ({hint})")
+    if code in NOT_FOUND:
+        return ModelNotFound(f"{uri}: {store} has no such registered model or version")
+    if isinstance(exc, OSError) or code in TRANSIENT:
+        reason = config.unreachable_reason(one_line(exc))
+        return ModelUnreachable(f"{uri}: the tracking store {store} cannot be reached: {reason}")
+    if "No such artifact" in str(exc):
+        return ModelNotFound(f"{uri}: its model files are gone from the tracking store")
+    return ModelNotFound(f"{uri}: cannot load the model: {one_line(exc)}")
 
 
 def connect_mlflow() -> str:

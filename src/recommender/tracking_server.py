@@ -164,7 +164,13 @@ def running_mlflow(
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
                "--artifacts-destination", str(artifacts.resolve()), "--host", host,
                "--port", str(port), "--workers", str(workers)]  # fmt: skip
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        # MLflow's job runner (GenAI features) starts a dozen worker processes, some 2 GB
+        # of memory a team's model registry does not need; the environment may still ask.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
                               preexec_fn=libc.die_with_parent, start_new_session=True)  # fmt: skip
