@@ -195,7 +195,7 @@ def race(pool: ProcessPoolExecutor, url: str, locked: bool, rounds: int = 5) -> 
         delays = {}
         for rank, version in enumerate(versions):  # the best judges fastest, so moves first
             metrics[version] = round_ + 1 - (rank + 1) / (runs + 1)
-            delays[version] = 0.1 + 0.2 * rank
+            delays[version] = 0.1 + 0.3 * rank
         gate = partial(_gate, url, locked, time.time() + 1.0, dict(metrics), delays)
         promoted += sum(pool.map(gate, versions))
         best = max(metrics, key=metrics.__getitem__)
