@@ -21,9 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,6 +42,7 @@ from recommender.model_store import (
     model_file,
     model_identity,
     replace_folder,
+    staging_beside,
     write_lineage,
 )
 
@@ -354,17 +353,13 @@ def _staged_champion_folder(client: Any, version: str) -> Iterator[Callable[[], 
     if settings.tracking_configured or champion_folder_version(folder) == version:
         yield lambda: None
         return
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staging_beside(folder) as staging:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=version_uri(version), dst_path=str(staging / "model")
         )
         load_model(model_file(local))  # a version that cannot serve never goes in
         write_lineage(local, version, client.get_model_version(MODEL_NAME, version).run_id)
         yield lambda: replace_folder(local, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _sync_champion_folder(client: Any, version: str) -> None:

@@ -32,7 +32,9 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +257,7 @@ def _load_from_mlflow(uri: str, cached: _Loaded | None, default: bool) -> _Loade
         version, run_id = _registered(uri)
         if cached is not None and (cached.identity.version, cached.identity.run_id) == (
             version, run_id):  # fmt: skip
-            return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
+            return replace(cached, until=_alias_until(uri))
         with tempfile.TemporaryDirectory(prefix="creator-recommender-") as download:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=_pinned(uri, version), dst_path=download
@@ -263,7 +265,7 @@ def _load_from_mlflow(uri: str, cached: _Loaded | None, default: bool) -> _Loade
             recommender = _read_downloaded(Path(local), uri, version)
     except (MlflowException, OSError) as exc:  # OSError: files, and a server out of reach
         if cached is not None:
-            return _Loaded(cached.recommender, cached.identity, _alias_until(uri))
+            return replace(cached, until=_alias_until(uri))
         raise _fetch_failure(exc, uri, store, default) from None
     return _Loaded(recommender, _identity_of(recommender, uri, version, run_id), _alias_until(uri))
 
@@ -367,6 +369,18 @@ def check_model_dir(
 def previous_copy(target: Path) -> Path:
     """Where replace_folder keeps the folder it replaces until the new one is in place."""
     return target.with_name(f".{target.name}.old")
+
+
+@contextmanager
+def staging_beside(target: Path) -> Iterator[Path]:
+    """A new empty folder beside `target` (same filesystem, so replace_folder can swap a
+    folder built in it in one step), removed on leaving with whatever is left in it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def replace_folder(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

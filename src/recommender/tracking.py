@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from recommender import config, schema
-from recommender.champion import store_errors
+from recommender.champion import champion_gate, registered_metric, store_errors
 from recommender.model_store import (
     MODEL_FILE,
     connect_mlflow,
     replace_folder,
     save_model,
+    staging_beside,
     write_lineage,
 )
 from recommender.modeling.recommender import Recommender
@@ -154,17 +154,13 @@ def export_model(
     import mlflow
 
     model_dir = Path(model_dir)
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
-    try:
+    with staging_beside(model_dir) as staging:
         save_model(recommender, staging / MODEL_FILE)
         mlflow.pyfunc.save_model(
             path=staging / "model", **_model_kwargs(staging / MODEL_FILE, example)
         )
         write_lineage(staging / "model", version, run_id)
         replace_folder(staging / "model", model_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @store_errors  # a server failing mid-run: one line, and the champion as it was
@@ -176,8 +172,6 @@ def track_training(
 ) -> TrackedRun:
     """Log a training run to MLflow, register its model, and put it through the champion gate."""
     import mlflow
-
-    from recommender.champion import champion_gate, registered_metric
 
     uri = set_tracking()
     use_experiment(experiment)
