@@ -20,7 +20,7 @@ LAYERS = {
     "modeling.recommender": 3, "modeling.training": 3,
     "model_store": 4, "explain": 4, "plots": 4,
     "scoring": 5,
-    "planning": 6,
+    "planning": 6, "spill": 6,
     "batch": 7, "champion": 7, "tracking": 7, "tracking_server": 7, "workflow": 7, "feedback": 7,
     "http_api": 7, "pyfunc_model": 7,
     "cli": 8,

@@ -63,6 +63,29 @@ def test_score_writes_good_rows_scored_and_broken_rows_rejected(candidate_files,
     assert shown == scored["creator_id"].head(3).tolist()
 
 
+def test_score_reads_a_folder_of_parquet_parts_as_one_file(candidate_files, model_dir, capsys):
+    creators = pd.read_csv(candidate_files / "creators.csv", dtype=str, keep_default_na=False)
+    parts = candidate_files / "parts.parquet"
+    parts.mkdir()
+    for i, start in enumerate(range(0, len(creators), 70)):  # the duplicate is in the last part
+        creators.iloc[start : start + 70].to_parquet(parts / f"part-{i:05d}.parquet", index=False)
+    (parts / "_SUCCESS").write_text("")
+    creators.to_parquet(candidate_files / "whole.parquet", index=False)
+    outputs = []
+    for source in (parts, candidate_files / "whole.parquet"):
+        out = candidate_files / f"{source.stem}.scored.csv"
+        code, _, err = run(capsys, "score", "--creators", source, "--campaign",
+                           candidate_files / "campaign.json", "--model", model_dir, "--out", out)  # fmt: skip
+        assert code == 0, err
+        outputs.append((out.read_bytes(), out.with_name(f"{out.stem}.rejects.csv").read_bytes()))
+    assert outputs[0] == outputs[1]
+    empty = candidate_files / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, "score", "--creators", empty, "--campaign",
+                       candidate_files / "campaign.json", "--model", model_dir)  # fmt: skip
+    one_line_error(code, err, "empty folder; expected Parquet part files in it")
+
+
 def test_the_contract_check_catches_broken_output(candidate_files, model_dir, capsys):
     files = candidate_files
     out, rejects = files / "scored.csv", files / "scored.rejects.csv"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from recommender import schema
 from recommender.errors import ContractError
-from recommender.schema import CAMPAIGNS, CREATORS, OUTCOMES, REJECT_REASON, validate
+from recommender.schema import CAMPAIGNS, CREATORS, OUTCOMES, REJECT_REASON, KeySet, validate
 
 
 def one_bad(frame: pd.DataFrame, column: str, value: object) -> schema.Validated:
@@ -318,18 +318,39 @@ def test_output_columns_are_named_once():
 
 
 def test_keys_seen_before_are_rejected_and_remembered(creators_frame):
-    seen = {("a",)}
+    seen = KeySet(pd.DataFrame({"creator_id": ["a"]}))
     checked = validate(creators_frame, CREATORS, seen=seen, seen_problem="already known")
     assert checked.rejects[REJECT_REASON].tolist() == ["creator_id: already known"]
-    assert seen == {("a",), ("b",), ("c",)}  # the valid rows' keys join the set
+    assert len(seen) == 3  # the valid rows' keys join the set
+    assert seen.met(np.array(["a", "b", "c", "d"], dtype=object)).tolist() == [1, 1, 1, 0]
     again = validate(creators_frame, CREATORS, seen=seen)
     assert again.rejects[REJECT_REASON].tolist() == ["creator_id: duplicate of an earlier row"] * 3
 
 
 def test_a_broken_row_is_rejected_for_its_own_problem_not_as_seen(creators_frame):
     broken = creators_frame.assign(followers=["-1", "0", "5"])
-    checked = validate(broken, CREATORS, seen={("a",)})
+    checked = validate(broken, CREATORS, seen=KeySet(pd.DataFrame({"creator_id": ["a"]})))
     assert checked.rejects[REJECT_REASON].tolist() == ["followers: must be >= 0 (got '-1')"]
+
+
+@given(st.lists(st.lists(st.text(max_size=3), max_size=20), max_size=6))
+def test_a_key_set_answers_as_a_python_set_does(batches):
+    keys, reference = KeySet(), set()
+    for batch in batches:
+        texts = np.array(list(dict.fromkeys(batch)), dtype=object)
+        assert keys.met(texts).tolist() == [t in reference for t in texts]
+        new = texts[~keys.met(texts)]
+        keys.add(new)
+        reference.update(new)
+        assert len(keys) == len(reference)
+
+
+def test_a_key_set_tells_keys_apart_whose_hashes_collide(monkeypatch):
+    monkeypatch.setattr(schema, "_hashed", lambda texts: np.zeros(len(texts), np.uint64))
+    keys = KeySet()
+    keys.add(np.array(["a", "b"], dtype=object))
+    keys.add(np.array(["c"], dtype=object))
+    assert keys.met(np.array(["b", "x", "c", "a"], dtype=object)).tolist() == [1, 0, 1, 1]
 
 
 def test_reason_first_orders_the_rejects_columns():

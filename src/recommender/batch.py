@@ -36,6 +36,7 @@ from recommender.io import (
     atomic_path,
     check_outputs,
     file_format,
+    parquet_parts,
     read_chunks,
     read_table,
     write_json,
@@ -50,10 +51,10 @@ from recommender.scoring import (
     candidate_pairs,
     checked_campaigns,
     creator_headers,
-    empty_scored,
     rank,
     scored_rows,
 )
+from recommender.spill import RankedRuns
 
 CHUNK_ROWS = 50_000  # small enough that workers share the last chunks evenly
 MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
@@ -114,7 +115,7 @@ def count_rows(path: Path) -> int | None:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return int(pq.ParquetFile(path).metadata.num_rows)
+            return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in parquet_parts(path))
         if fmt == "csv":
             with open(path, "rb") as handle:
                 blocks = iter(lambda: handle.read(1 << 20), b"")
@@ -162,7 +163,7 @@ def score_file(
     if workers is None:
         workers = min(MAX_WORKERS, os.cpu_count() or 1) if (total or 0) > chunk_rows else 1
     bar = _progress_bar(total, progress)
-    chunks = _ChunkScoring(campaigns, top, report)
+    chunks = _ChunkScoring(campaigns, top, report, Path(out_path).parent)
     with _scorer(recommender, workers) as submit:
         for index, chunk in enumerate(_timed_chunks(creators_path, chunk_rows, report, sheet)):
             if index == 0:  # every chunk has the file's header: read it once
@@ -232,13 +233,20 @@ def _timed_chunks(
 class _ChunkScoring:
     """Validates chunks here, in file order, and gathers what the scorer sends back."""
 
-    def __init__(self, campaigns: pd.DataFrame, top: int | None, report: BatchReport) -> None:
+    def __init__(
+        self,
+        campaigns: pd.DataFrame,
+        top: int | None,
+        report: BatchReport,
+        spill_folder: str | os.PathLike[str],
+    ) -> None:
         self.campaigns = campaigns
         self.top = top
         self.report = report
-        self.scored: list[pd.DataFrame] = []
+        self.runs = RankedRuns(spill_folder)  # every row, ranked at the end
+        self.best: list[pd.DataFrame] = []  # with `top`: each chunk's best rows of a campaign
         self.rejects: list[pd.DataFrame] = []
-        self.seen: set[tuple[str, ...]] = set()  # keys of valid rows: later copies are rejected
+        self.seen = schema.KeySet()  # keys of valid rows: later copies are rejected
         self.pending: deque[Future[ScoredChunk]] = deque()
         self.input_columns: list[str] = []
 
@@ -271,8 +279,9 @@ class _ChunkScoring:
         scored, seconds = self.pending.popleft().result()
         self.report.add_time("score", seconds)  # summed over workers, which overlap the reading
         if self.top is not None:  # keep memory bounded: a campaign's best `top` of each chunk
-            scored = best_of_each_campaign(scored, self.top)
-        self.scored.append(scored)
+            self.best.append(best_of_each_campaign(scored, self.top))
+        else:
+            self.runs.add(scored)
 
 
 def _write_outputs(
@@ -286,17 +295,13 @@ def _write_outputs(
     """Rank what was scored and write it and the rejects, each atomically."""
     tick = time.perf_counter()
     rejected = pd.concat(chunks.rejects, ignore_index=True) if chunks.rejects else pd.DataFrame()
-    if chunks.scored:
-        ranked = rank(pd.concat(chunks.scored, ignore_index=True), top)
-    else:
-        ranked = empty_scored(chunks.input_columns)
-    report.add_time("rank", time.perf_counter() - tick)
-    tick = time.perf_counter()
-    write_table(ranked, out_path, own_words=schema.EXPLANATION_COLUMNS)
+    if chunks.best:  # the best `top` of each chunk: the best `top` of the file among them
+        chunks.runs.add(rank(pd.concat(chunks.best, ignore_index=True), top))
+    report.best = chunks.runs.write(out_path, chunks.input_columns, show)
+    report.scored = chunks.runs.rows
     write_table(schema.reason_first(rejected), rejects_path)
-    report.add_time("write", time.perf_counter() - tick)
-    report.scored, report.rejected = len(ranked), len(rejected)
-    report.best = ranked.head(show)
+    report.add_time("rank and write", time.perf_counter() - tick)
+    report.rejected = len(rejected)
 
 
 @contextmanager

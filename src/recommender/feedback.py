@@ -50,7 +50,7 @@ def add_outcomes(
     key = list(schema.OUTCOMES.key)
     held = history[key].apply(lambda column: column.astype("string").str.strip())
     checked = schema.validate(
-        new, schema.OUTCOMES, known=known, seen=set(schema.key_tuples(held)),
+        new, schema.OUTCOMES, known=known, seen=schema.KeySet(held),
         seen_problem=ALREADY_KNOWN,
     )  # fmt: skip
     combined = pd.concat([history, checked.valid], ignore_index=True)

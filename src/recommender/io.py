@@ -62,6 +62,8 @@ def one_line(exc: BaseException) -> str:
 def file_format(path: str | os.PathLike[str]) -> str:
     """The format a path's extension names (csv, parquet, jsonl, json, xlsx); DataFileError
     otherwise."""
+    if Path(path).is_dir():
+        return "parquet"  # a folder of Parquet part files, as Spark and Dask write them
     suffixes = Path(path).suffixes
     ext = suffixes[-1].lower() if suffixes else ""
     if ext == ".gz" and len(suffixes) > 1:
@@ -91,7 +93,9 @@ CSV_OPTIONS: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filte
 @contextmanager
 def _whole_file_errors(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
     """Turn any failure while reading `path` into one DataFileError line."""
-    if not Path(path).is_file():
+    if Path(path).is_dir():
+        parquet_parts(path)  # refuses a folder with no part in it
+    elif not Path(path).is_file():
         raise DataFileError(f"{path}: no such file")
     try:
         yield
@@ -147,12 +151,28 @@ def read_chunks(
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-                yield batch.to_pandas()
+            for part in parquet_parts(path):
+                for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
         elif fmt == "xlsx":
             yield _read_xlsx(path, sheet)
         else:
             yield _read_json(path)
+
+
+def parquet_parts(path: str | os.PathLike[str]) -> list[Path]:
+    """The Parquet files a path names: itself, or a folder's part files in name order
+    (hidden and _-prefixed files such as _SUCCESS aside); DataFileError if none."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return [folder]
+    parts = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(("_", ".")) and not p.name.endswith(".crc")
+    )  # fmt: skip
+    if not parts:
+        raise DataFileError(f"{path}: an empty folder; expected Parquet part files in it")
+    return parts
 
 
 def _readable(path: str | os.PathLike[str], sheet: str | int | None) -> str:
@@ -371,6 +391,92 @@ def write_table(
                           date_format="iso")  # fmt: skip
 
 
+class TableWriter:
+    """Writes a table block by block (Arrow tables of one schema) into an open temporary file:
+    CSV and TSV with one header, Parquet as row groups, JSON Lines, or one JSON array.
+    Made by `streamed_table`, which names the file only once every block is in."""
+
+    def __init__(self, tmp_name: str, fmt: str, delimiter: str, own_words: Collection[str]):
+        self._name, self._fmt, self._delimiter = tmp_name, fmt, delimiter
+        self._own_words = own_words
+        self._writer: Any = None
+        self._text: Any = None
+        self.rows = 0
+
+    def write(self, table: Any) -> None:
+        """Append the rows of the Arrow table `table` (the first block fixes the columns)."""
+        import pyarrow as pa
+
+        if self._fmt == "csv":
+            self._write_csv(table)
+        elif self._fmt == "parquet":
+            if self._writer is None:
+                import pyarrow.parquet as pq
+
+                self._writer = pq.ParquetWriter(self._name, table.schema)
+            self._writer.write_table(table)
+        else:
+            if self._text is None:
+                self._text = open(self._name, "w", encoding="utf-8")  # noqa: SIM115
+                self._text.write("[" if self._fmt == "json" else "")
+            frame = table.to_pandas() if isinstance(table, pa.Table) else table
+            lines = frame.to_json(orient="records", lines=True, force_ascii=False,
+                                  date_format="iso")  # fmt: skip
+            if self._fmt == "json" and lines:
+                lines = ("," if self.rows else "") + lines.rstrip("\n").replace("\n", ",")
+            self._text.write(lines)
+        self.rows += table.num_rows
+
+    def _write_csv(self, table: Any) -> None:
+        import pyarrow.csv as pa_csv
+
+        names = [f"'{c}" if _runs_as_formula(str(c)) else c for c in table.column_names]
+        table = _formulas_quoted_arrow(table.rename_columns(names), self._own_words)
+        if self._writer is None:
+            options = pa_csv.WriteOptions(quoting_style="needed", delimiter=self._delimiter)
+            self._writer = pa_csv.CSVWriter(self._name, table.schema, write_options=options)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        """Finish the file (a JSON array's closing bracket, Parquet's footer)."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._text is not None:
+            self._text.write("]" if self._fmt == "json" else "")
+            self._text.close()
+
+
+@contextmanager
+def streamed_table(
+    path: str | os.PathLike[str], own_words: Collection[str] = ()
+) -> Iterator[TableWriter]:
+    """A TableWriter for `path`, in the format its extension names, written atomically:
+    the file appears, complete, only when the block ends without an error. At least one
+    block must be written (an empty table fixes the header)."""
+    fmt = output_format(path)
+    delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+    with atomic_path(path) as tmp_name:
+        writer = TableWriter(tmp_name, fmt, delimiter, own_words)
+        try:
+            yield writer
+        finally:
+            writer.close()
+
+
+def arrow_table(frame: pd.DataFrame) -> Any:
+    """`frame` as an Arrow table as the writers write it: nested cells as JSON text, and
+    text for a column mixing numbers and text (which Arrow cannot type)."""
+    import pyarrow as pa
+
+    frame = _single_values(frame)
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
+        mixed = [c for c in frame.columns if frame[c].dtype == object]
+        return pa.Table.from_pandas(frame.astype({c: "string" for c in mixed}),
+                                    preserve_index=False)  # fmt: skip
+
+
 def write_json(value: Any, path: str | os.PathLike[str]) -> None:
     """Write `value` as indented, strict JSON (no NaN) to `path`, atomically."""
     with atomic_path(path) as tmp_name:
@@ -401,13 +507,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
         os.close(fd)
 
 
-def _unnamed_file(folder: Path) -> int | None:
+def unnamed_file(folder: str | os.PathLike[str]) -> int:
+    """A new file in `folder` that no name points to: it is gone when closed or when the
+    process ends, killed or not (O_TMPFILE; elsewhere a file unlinked once opened)."""
+    fd = _unnamed_file(Path(folder), os.O_RDWR)
+    if fd is None:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".spill-")
+        os.unlink(name)
+    return fd
+
+
+def _unnamed_file(folder: Path, access: int = os.O_WRONLY) -> int | None:
     """An unnamed file in `folder` (it vanishes with the process unless linked), or None."""
     flag = getattr(os, "O_TMPFILE", None)
     if flag is None or not libc.has("linkat"):  # without linkat it could not be named
         return None
     try:
-        return os.open(folder, flag | os.O_WRONLY, 0o666)  # the kernel applies the umask
+        return os.open(folder, flag | access, 0o666)  # the kernel applies the umask
     except OSError:
         return None
 

@@ -459,14 +459,72 @@ def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndar
     return pd.Series(number, index=raw.index, dtype=float)
 
 
-def key_tuples(keys: pd.DataFrame) -> list[tuple[str, ...]]:
-    """Each row's key as a tuple of text, for sets of keys met before."""
-    return list(zip(*(keys[c].astype(str).to_numpy(dtype=object) for c in keys.columns),
-                    strict=True))  # fmt: skip
+def key_texts(keys: pd.DataFrame) -> np.ndarray:
+    """Each row's key as one text (columns joined by the unit separator), for KeySet."""
+    columns = [keys[c].astype(str).to_numpy(dtype=object) for c in keys.columns]
+    if len(columns) == 1:
+        return columns[0]
+    return np.array(["\x1f".join(parts) for parts in zip(*columns, strict=True)], dtype=object)
+
+
+class KeySet:
+    """Keys met before (earlier chunks of a file, a history), held compactly.
+
+    A set of millions of Python tuples costs about 150 bytes a key; this holds a
+    sorted array of 64-bit hashes and the keys' text in Arrow (about 30 bytes a
+    key), and checks the text of every hash it matches, so the answer is exact.
+    """
+
+    def __init__(self, keys: pd.DataFrame | None = None) -> None:
+        self._hashes = np.zeros(0, dtype=np.uint64)  # sorted
+        self._where = np.zeros(0, dtype=np.int64)  # each hash's key in _texts
+        self._texts: list[pa.Array] = []
+        self._count = 0
+        if keys is not None:
+            texts = key_texts(keys)
+            self.add(texts[~self.met(texts)])
+
+    def __len__(self) -> int:
+        return self._count
+
+    def met(self, texts: np.ndarray) -> np.ndarray:
+        """For each key text, whether it was added before."""
+        found = np.zeros(len(texts), dtype=bool)
+        if not self._count or not len(texts):
+            return found
+        hashes = _hashed(texts)
+        left = np.searchsorted(self._hashes, hashes, side="left")
+        right = np.searchsorted(self._hashes, hashes, side="right")
+        one = np.flatnonzero(right - left == 1)  # one key of that hash: compare the text
+        stored = self._stored_texts(self._where[left[one]])
+        found[one] = np.asarray(stored, dtype=object) == texts[one]
+        for row in np.flatnonzero(right - left > 1).tolist():  # a hash two keys share
+            found[row] = texts[row] in self._stored_texts(self._where[left[row] : right[row]])
+        return found
+
+    def add(self, texts: np.ndarray) -> None:
+        """Add key texts not met before (and distinct among themselves)."""
+        if not len(texts):
+            return
+        hashes = _hashed(texts)
+        order = np.argsort(hashes, kind="stable")
+        at = np.searchsorted(self._hashes, hashes[order])
+        self._hashes = np.insert(self._hashes, at, hashes[order])
+        self._where = np.insert(self._where, at, self._count + order)
+        self._texts.append(pa.array(texts, type=pa.string()))
+        self._count += len(texts)
+
+    def _stored_texts(self, where: np.ndarray) -> list[str]:
+        chunked = pa.chunked_array(self._texts, type=pa.string())
+        return [str(t) for t in chunked.take(pa.array(where)).to_pylist()]
+
+
+def _hashed(texts: np.ndarray) -> np.ndarray:
+    return pd.util.hash_array(np.asarray(texts, dtype=object), categorize=False)
 
 
 def _reject_duplicates(
-    keys: pd.DataFrame, reasons: _Reasons, seen: set[tuple[str, ...]] | None, seen_problem: str
+    keys: pd.DataFrame, reasons: _Reasons, seen: KeySet | None, seen_problem: str
 ) -> None:
     """The first otherwise valid row of a key wins: a broken earlier row does not block it."""
     name = "+".join(keys.columns)
@@ -477,11 +535,11 @@ def _reject_duplicates(
     if seen is None:
         return
     rows = np.flatnonzero(candidate & ~duplicate)
-    tuples = key_tuples(keys.iloc[rows])
+    texts = key_texts(keys.iloc[rows])
     met = np.zeros(len(keys), dtype=bool)
-    met[rows] = [k in seen for k in tuples]
+    met[rows] = seen.met(texts)
     reasons.add(met, name, seen_problem, None)
-    seen.update(k for k, was in zip(tuples, met[rows], strict=True) if not was)
+    seen.add(texts[~met[rows]])
 
 
 def _reject_unknown_ids(
@@ -514,7 +572,7 @@ def validate(
     known: Mapping[str, Iterable[object]] | None = None,
     source: str | None = None,
     key: tuple[str, ...] | None = None,
-    seen: set[tuple[str, ...]] | None = None,
+    seen: KeySet | None = None,
     seen_problem: str = DUPLICATE,
 ) -> Validated:
     """Split `frame` into rows that meet `table`'s contract and rejected rows.

@@ -128,7 +128,7 @@ def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
 
 
 def candidate_pairs(
-    creators: pd.DataFrame, campaigns: pd.DataFrame, seen: set[tuple[str, ...]] | None = None
+    creators: pd.DataFrame, campaigns: pd.DataFrame, seen: schema.KeySet | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pair frame of valid candidates, rejected input rows with reasons).
 

@@ -1,0 +1,192 @@
+"""Rank a scored file larger than memory: sorted runs on disk, merged block by block.
+
+Ranks are per campaign over the whole input, so no row can be written before
+every row is scored. A file of one chunk is ranked in memory. Past that, each
+scored chunk is sorted in rank order and written to disk as a run (Arrow IPC,
+in an unnamed file that vanishes with the process, however it ends), keeping
+in memory only its sort keys (campaign, score, fit, creator). One sort of the
+keys gives the global order; as every run is sorted by the same total order,
+each block of the output takes a contiguous stretch of every run, so the runs
+are read once, front to back, a batch at a time. Memory: the keys (about 30
+bytes a row) and a batch per run, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender import schema
+from recommender.io import arrow_table, streamed_table, unnamed_file, write_table
+from recommender.scoring import empty_scored, rank
+
+RUN_BATCH_ROWS = 4_096  # what a run keeps in memory while merging
+BLOCK_ROWS = 65_536  # output rows written at a time
+SORT_KEYS = [("campaign_id", "ascending"), ("score", "descending"),
+             ("fit", "descending"), ("creator_id", "ascending")]  # fmt: skip
+
+
+class RankedRuns:
+    """Scored chunks in, one ranked table out (`write`), in bounded memory.
+
+    `folder` is where runs are spilled (unnamed files: nothing is left there).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self._first: pd.DataFrame | None = None
+        self._runs: list[_Run] = []
+        self._keys: list[Any] = []
+        self.rows = 0
+
+    def add(self, scored: pd.DataFrame) -> None:
+        """Take a chunk of scored_rows' output (any order)."""
+        self.rows += len(scored)
+        if self._first is None and not self._runs:
+            self._first = scored  # one chunk stays in memory: most files are one chunk
+            return
+        if self._first is not None:
+            first, self._first = self._first, None
+            self._spill(first)
+        self._spill(scored)
+
+    def _spill(self, scored: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = arrow_table(rank(scored))
+        self.folder.mkdir(parents=True, exist_ok=True)  # the output's folder, made early
+        self._runs.append(_Run.written(self.folder, table))
+        keys = pa.table({
+            "campaign_id": table["campaign_id"],
+            "score": _no_nan(table["score"]),
+            "fit": _no_nan(table["fit_score"]),
+            "creator_id": table["creator_id"],
+            "run": pa.array(np.full(table.num_rows, len(self._runs) - 1, dtype=np.int32)),
+            "position": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+        })  # fmt: skip
+        self._keys.append(keys)
+
+    def write(
+        self,
+        path: str | os.PathLike[str],
+        input_columns: list[str],
+        show: int = 0,
+        own_words: Collection[str] = schema.EXPLANATION_COLUMNS,
+    ) -> pd.DataFrame:
+        """Write every row ranked to `path` (atomically); returns the first `show` rows."""
+        if not self._runs:
+            ranked = rank(self._first) if self._first is not None else empty_scored(input_columns)
+            write_table(ranked, path, own_words)
+            return ranked.head(show)
+        try:
+            return self._merge(path, show, own_words)
+        finally:
+            for run in self._runs:
+                run.close()
+
+    def _merge(
+        self, path: str | os.PathLike[str], show: int, own_words: Collection[str]
+    ) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = pa.concat_tables(self._keys)
+        self._keys = []
+        order = pc.sort_indices(keys, sort_keys=SORT_KEYS)
+        run_of = keys["run"].take(order).to_numpy()
+        position_of = keys["position"].take(order).to_numpy()
+        ranks = _ranks_in_order(keys["campaign_id"].take(order))
+        del keys, order
+        schema_ = pa.unify_schemas([run.schema for run in self._runs],
+                                   promote_options="permissive")  # fmt: skip
+        taken = np.zeros(len(self._runs), dtype=np.int64)  # rows each run has given
+        best = pd.DataFrame()
+        with streamed_table(path, own_words) as out:
+            for start in range(0, len(run_of), BLOCK_ROWS):
+                runs = run_of[start : start + BLOCK_ROWS]
+                counts = np.bincount(runs, minlength=len(self._runs))
+                pieces = [
+                    self._runs[r].take(int(n)).cast(schema_)
+                    for r, n in enumerate(counts.tolist())
+                    if n
+                ]
+                before = np.concatenate([[0], np.cumsum(counts)[:-1]])
+                rows = before[runs] + position_of[start : start + BLOCK_ROWS] - taken[runs]
+                taken += counts
+                block = pa.concat_tables(pieces).take(pa.array(rows))
+                block = block.set_column(
+                    block.column_names.index("rank"), "rank",
+                    pa.array(ranks[start : start + BLOCK_ROWS]),
+                )  # fmt: skip
+                out.write(block)
+                if start == 0 and show:
+                    best = block.slice(0, show).to_pandas()
+        return best
+
+
+def _no_nan(column: Any) -> Any:
+    """Scores with NaN and nulls as -inf: last in descending order, as `rank` puts them."""
+    values = column.to_numpy(zero_copy_only=False).astype(float)
+    return np.where(np.isnan(values), -np.inf, values)
+
+
+def _ranks_in_order(campaigns: Any) -> np.ndarray:
+    """1, 2, 3... within each campaign of a column already sorted by campaign."""
+    import pyarrow.compute as pc
+
+    n = len(campaigns)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    changed = pc.not_equal(campaigns.slice(1), campaigns.slice(0, n - 1))
+    starts = np.flatnonzero(np.concatenate([[True], changed.to_numpy(zero_copy_only=False)]))
+    first_of_row = starts[np.searchsorted(starts, np.arange(n), side="right") - 1]
+    return np.arange(n, dtype=np.int64) - first_of_row + 1
+
+
+class _Run:
+    """One sorted run on disk, read front to back."""
+
+    def __init__(self, handle: Any, schema_: Any) -> None:
+        import pyarrow as pa
+
+        self._handle = handle
+        self.schema = schema_
+        self._reader = pa.ipc.open_file(handle)
+        self._batch_index = 0
+        self._batch: Any = None
+        self._offset = 0
+
+    @classmethod
+    def written(cls, folder: Path, table: Any) -> _Run:
+        import pyarrow as pa
+
+        handle = os.fdopen(unnamed_file(folder), "w+b")
+        with pa.ipc.new_file(handle, table.schema) as writer:
+            writer.write_table(table, max_chunksize=RUN_BATCH_ROWS)
+        handle.seek(0)
+        return cls(handle, table.schema)
+
+    def take(self, n: int) -> Any:
+        """The next `n` rows, as a table."""
+        import pyarrow as pa
+
+        pieces = []
+        while n:
+            if self._batch is None or self._offset == self._batch.num_rows:
+                self._batch = self._reader.get_batch(self._batch_index)
+                self._batch_index += 1
+                self._offset = 0
+            k = min(n, self._batch.num_rows - self._offset)
+            pieces.append(self._batch.slice(self._offset, k))
+            self._offset += k
+            n -= k
+        return pa.Table.from_batches(pieces, schema=self.schema)
+
+    def close(self) -> None:
+        self._batch = None
+        self._handle.close()
