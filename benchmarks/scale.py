@@ -101,8 +101,9 @@ def commands(engine: str, csv: Path, parts: Path, campaign: Path, model: str, ou
     if engine == "local":
         return [*CLI, "score", "--creators", str(csv), "--campaign", str(campaign),
                 "--model", model, "--out", str(out / "scored.csv")]  # fmt: skip
-    return [*CLI, "score", "--engine", "spark", "--master", "local[2]", "--creators", str(parts),
-            "--campaign", str(campaign), "--model", model, "--out", str(out / "scored_spark")]  # fmt: skip
+    return [*CLI, "score", "--engine", "spark", "--master", "local[2]",
+            "--creators", str(parts), "--campaign", str(campaign), "--model", model,
+            "--out", str(out / "scored_spark")]  # fmt: skip
 
 
 def main() -> None:

@@ -74,8 +74,9 @@ def test_score_reads_a_folder_of_parquet_parts_as_one_file(candidate_files, mode
     outputs = []
     for source in (parts, candidate_files / "whole.parquet"):
         out = candidate_files / f"{source.stem}.scored.csv"
-        code, _, err = run(capsys, "score", "--creators", source, "--campaign",
-                           candidate_files / "campaign.json", "--model", model_dir, "--out", out)  # fmt: skip
+        campaign = candidate_files / "campaign.json"
+        code, _, err = run(capsys, "score", "--creators", source, "--model", model_dir,
+                           "--campaign", campaign, "--out", out)  # fmt: skip
         assert code == 0, err
         outputs.append((out.read_bytes(), out.with_name(f"{out.stem}.rejects.csv").read_bytes()))
     assert outputs[0] == outputs[1]
