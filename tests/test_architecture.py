@@ -22,7 +22,7 @@ LAYERS = {
     "scoring": 5,
     "planning": 6, "spill": 6,
     "batch": 7, "champion": 7, "tracking": 7, "tracking_server": 7, "workflow": 7, "feedback": 7,
-    "http_api": 7, "pyfunc_model": 7,
+    "http_api": 7, "pyfunc_model": 7, "spark_engine": 7,
     "cli": 8,
 }  # fmt: skip
 MAX_FUNCTION_LINES = 60

@@ -215,7 +215,12 @@ def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sub.add_argument("--show", type=int, default=0, help="print the best N rows with reasons")
     sub.add_argument("--workers", type=_at_least_one,
                      help="scoring processes (default: one per core for large files)")  # fmt: skip
-    sub.set_defaults(run=run_score)
+    sub.add_argument("--engine", choices=("local", "spark"), default="local",
+                     help="local: this machine, files in and out; spark: a Spark cluster, "
+                     "Parquet folders in and out (default local)")  # fmt: skip
+    sub.add_argument("--master", help="Spark master (default: $SPARK_MASTER, else the active "
+                     "session, else local[*]); with --engine spark")  # fmt: skip
+    sub.set_defaults(run=run_score, out=None)
 
 
 def _file_path(text: str) -> Path:
@@ -247,6 +252,11 @@ def run_score(args: argparse.Namespace) -> int:
     from recommender.batch import score_file
     from recommender.explain import top_rows
 
+    if args.engine == "spark":
+        return run_score_on_spark(args)
+    if args.master:
+        raise SettingError("--master is for --engine spark")
+    args.out = args.out or Path("scored.csv")
     report = score_file(
         args.creators, args.campaign, args.out, _rejects_path(args), args.model, args.top,
         workers=args.workers, show=args.show, sheet=args.sheet,
@@ -257,6 +267,32 @@ def run_score(args: argparse.Namespace) -> int:
     if args.show:
         print(top_rows(report.best))
     return 0
+
+
+def run_score_on_spark(args: argparse.Namespace) -> int:
+    """Score on Spark: Parquet folders out (--out, default scored.parquet, and --rejects)."""
+    from recommender.spark_engine import score_on_spark
+
+    if args.workers or args.sheet:
+        raise SettingError("--workers and --sheet are for the local engine")
+    out = args.out or Path("scored.parquet")
+    report = score_on_spark(args.creators, args.campaign, out, args.rejects, args.model,
+                            args.master, args.top)  # fmt: skip
+    if report.scored == 0:
+        print("error: nothing could be scored; see the rejects folder", file=sys.stderr)
+        return 1
+    if args.show:
+        from recommender.explain import top_rows
+
+        print(top_rows(pd_head(out, args.show)))
+    return 0
+
+
+def pd_head(folder: Path, rows: int) -> Any:
+    """The first `rows` rows of a Parquet folder written in order."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(folder, format="parquet").head(rows).to_pandas()
 
 
 def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -213,6 +213,13 @@ def _encoding(head: bytes) -> str:
     return "utf-8"
 
 
+def csv_dialect(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(encoding, delimiter) of a CSV file, as the readers here take it (for other readers,
+    such as Spark's); DataFileError for a file they would refuse."""
+    options = _csv_options(path)
+    return str(options["encoding"]), str(options["sep"])
+
+
 def _csv_options(path: str | os.PathLike[str]) -> dict[str, Any]:
     """read_csv's options for this file: its encoding and delimiter, text cells; refuses a
     header that names a column twice, and bytes that are not text."""

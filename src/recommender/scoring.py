@@ -209,9 +209,25 @@ def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     predicted["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
     own = [c for c in pairs.columns if not c.startswith(CAMPAIGN_PREFIX) and c != "_row"]
     given = pairs[[c for c in own if c not in ("campaign_id", "creator_id")]]
-    # An input column named like an output (a scored file scored again) is kept, renamed.
-    clashing = {c: f"{c}_input" for c in given.columns if c in schema.SCORED_COLUMNS}
-    return pd.concat([predicted, given.rename(columns=clashing)], axis=1)
+    return pd.concat([predicted, given.rename(columns=_clashing(given.columns))], axis=1)
+
+
+def _clashing(columns: Iterable[str]) -> dict[str, str]:
+    """An input column named like an output (a scored file scored again) is kept, renamed."""
+    return {c: f"{c}_input" for c in columns if c in schema.SCORED_COLUMNS}
+
+
+def own_output_columns(input_columns: Iterable[str]) -> list[tuple[str, str]]:
+    """(input header, output column) of each of the input's own columns in a scored
+    output, in scored_rows' order: headers read as the contract's, a column named like a
+    campaign's or an output's renamed; the ids are the output's own."""
+    headers = list(input_columns)
+    read_as = creator_headers(pd.DataFrame(columns=headers)).frame.columns
+    apart = _own_campaign_columns_apart(pd.DataFrame(columns=read_as)).columns
+    pairs = [(h, str(c)) for h, c in zip(headers, apart, strict=True)
+             if c not in ("campaign_id", "creator_id")]  # fmt: skip
+    clashing = _clashing(c for _, c in pairs)
+    return [(h, clashing.get(c, c)) for h, c in pairs]
 
 
 def _by_score(scored: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,390 @@
+"""Score on Spark: the same library function on each partition, for inputs beyond one machine.
+
+    score_on_spark(creators, campaign, out, rejects=None, model=None, master=None)
+
+The input (a Parquet file or folder, or CSV) is partitioned by each row's key
+(creator, or campaign and creator) and sorted back into file order within its
+partition, so that `candidate_pairs` on each partition sees every copy of a key
+in the order the file holds them: duplicates are judged exactly as the local
+engine judges them (the first otherwise valid row wins). Each partition is then
+validated and scored by the local engine's own functions (`mapInPandas`), with
+the model shipped to the executors once (a broadcast). Ranks come from a window
+per campaign over the whole input. Outputs are Parquet folders, written to a
+hidden temporary folder beside `out` and renamed into place at the end, so a
+killed job leaves `out` as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from recommender import schema
+from recommender.errors import DataFileError, ScoringError
+from recommender.io import csv_dialect, file_format, one_line, parquet_parts
+from recommender.model_store import ModelIdentity, loaded_model
+from recommender.scoring import (
+    ModelRef,
+    candidate_pairs,
+    checked_campaigns,
+    creator_headers,
+    own_output_columns,
+    scored_rows,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+MASTER_ENV = "SPARK_MASTER"
+REJECT = "_reject_reason"
+ROW = "_row_id"
+FILE = "_file"
+KEY = "_key"
+PREDICTED = {
+    "campaign_id": "string", "creator_id": "string", "score": "double", "fit_score": "double",
+    "expected_lift_usd": "double", "lift_low_usd": "double", "lift_high_usd": "double",
+    "cost_usd": "double", "expected_roi": "double", "tier": "string", "flags": "string",
+    "reasons": "string",
+}  # fmt: skip
+QUIET_LOG = Path(__file__).with_name("spark-log4j2.properties")
+KIND_TYPES = {schema.Kind.INT: "bigint", schema.Kind.FLOAT: "double"}  # other kinds: string
+
+
+@dataclass(frozen=True)
+class SparkReport:
+    """What a Spark scoring run did: rows in, scored rows, rejected rows, where they went."""
+
+    rows_in: int
+    scored: int
+    rejected: int
+    campaigns: int
+    out: str
+    rejects: str
+    model: ModelIdentity
+    seconds: float
+
+
+def spark_session(master: str | None = None) -> SparkSession:
+    """The session to score on: `master`, else $SPARK_MASTER, else the active session,
+    else a new local[*] one. A session this makes runs its Python workers on this
+    interpreter, with no web UI."""
+    from pyspark.sql import SparkSession
+
+    master = master or os.environ.get(MASTER_ENV)
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None:
+        return active
+    # PySpark 4.3 warns that pandas 3 is new to it, in this process and in its workers.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(master or "local[*]")
+        .appName("creator-recommender score")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG}")
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def score_on_spark(
+    creators: str | os.PathLike[str],
+    campaign: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    rejects: str | os.PathLike[str] | None = None,
+    model: ModelRef = None,
+    master: str | None = None,
+    top: int | None = None,
+    say: Callable[[str], None] = print,
+    spark: SparkSession | None = None,
+) -> SparkReport:
+    """Score a creators file or folder on Spark; write the ranked rows to the Parquet folder
+    `out` and the rejected rows, as given with their reason, to `rejects` (default
+    `out` + ".rejects"). Whole-input problems (no such path, an empty folder, a required
+    column missing, a model that cannot load) raise before Spark does any work."""
+    start = time.perf_counter()
+    rejects = str(rejects) if rejects is not None else f"{out}.rejects"
+    campaigns = _campaigns(campaign)
+    _refuse_missing(creators, campaigns)
+    recommender, identity = loaded_model(model)
+    say(f"scoring with {identity.text()}")
+    spark = spark or spark_session(master)
+    raw = _read(spark, str(creators))
+    own = _own_columns(raw.columns, creators, campaigns)
+    stage_schema = _stage_schema(own)
+    model_copy = spark.sparkContext.broadcast(recommender)
+
+    def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        yield from _scored_partition(batches, campaigns, model_copy.value, stage_schema)
+
+    keyed = raw.withColumn(KEY, _key_column(raw.columns, creators))
+    staged = keyed.repartition(KEY).sortWithinPartitions(FILE, ROW)
+    stage = staged.mapInPandas(score_partition, schema=_ddl(stage_schema))
+    with _replaced_folders(spark, {str(out): "out", rejects: "rejects"}) as temporary:
+        stage.write.parquet(temporary["stage"])  # computed once, read by both outputs
+        done = spark.read.parquet(temporary["stage"])
+        _rejects(done, raw).write.parquet(temporary["rejects"])
+        _ranked(done, raw, own, top).write.parquet(temporary["out"])
+        rows_in = raw.count()
+        scored = spark.read.parquet(temporary["out"]).count()
+        rejected = spark.read.parquet(temporary["rejects"]).count()
+    report = SparkReport(
+        rows_in=rows_in, scored=scored, rejected=rejected, campaigns=len(campaigns),
+        out=str(out), rejects=rejects, model=identity, seconds=time.perf_counter() - start,
+    )  # fmt: skip
+    kept = "" if top is None else f" (kept the best {top} per campaign)"
+    say(f"{rows_in:,} creator rows: {scored:,} scored rows{kept} for {len(campaigns)} "
+        f"campaign(s) -> {out}; {rejected:,} rejected -> {rejects}")  # fmt: skip
+    return report
+
+
+def _refuse_missing(creators: str | os.PathLike[str], campaigns: pd.DataFrame) -> None:
+    """One line, before Spark starts, for a local input that is missing, empty or of a
+    kind Spark reads not (remote paths, such as s3a://, are Spark's to check)."""
+    text = str(creators)
+    if "://" in text and not text.startswith("file://"):
+        return
+    path = Path(text.removeprefix("file://"))
+    if not path.exists():
+        raise DataFileError(f"{creators}: no such file or folder")
+    if file_format(path) not in ("csv", "parquet"):
+        raise DataFileError(f"{creators}: the Spark engine reads Parquet or CSV")
+    first = parquet_parts(path)[0]  # refuses an empty folder
+    if file_format(first) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            header = pq.read_schema(first).names
+        except Exception as exc:  # not Parquet, or a broken file: Spark would fail later
+            raise DataFileError(f"{first}: cannot read as parquet: {one_line(exc)}") from None
+        _own_columns(header, creators, campaigns)
+
+
+def _campaigns(path: str | os.PathLike[str]) -> pd.DataFrame:
+    from recommender.batch import read_campaign
+
+    try:
+        return checked_campaigns(read_campaign(path)).valid
+    except ScoringError as exc:
+        raise DataFileError(f"{path}: {exc}") from None
+
+
+def _read(spark: SparkSession, path: str) -> DataFrame:
+    """The input as given (CSV cells as text), with each row's file and an id that
+    follows the file's order within it."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import functions as F
+
+    try:
+        if _is_csv(path):
+            first = next(iter(parquet_parts(path))) if "://" not in path else None
+            encoding, sep = csv_dialect(first) if first is not None else ("utf-8", ",")
+            reader = spark.read.options(
+                header=True, sep=sep, encoding=_java_charset(encoding), escape='"',
+                inferSchema=False, mode="PERMISSIVE",
+            )  # fmt: skip
+            frame = reader.csv(path)
+            frame = frame.toDF(*[c.lstrip("\ufeff") for c in frame.columns])
+        else:
+            frame = spark.read.parquet(path)
+    except PySparkException as exc:
+        raise DataFileError(f"{path}: cannot read: {one_line(exc)}") from None
+    return frame.withColumn(FILE, F.input_file_name()).withColumn(
+        ROW, F.monotonically_increasing_id()
+    )
+
+
+def _is_csv(path: str) -> bool:
+    local = Path(path.removeprefix("file://"))
+    if local.is_dir():
+        return any(p.suffix.lower() in (".csv", ".tsv") for p in parquet_parts(local))
+    return file_format(local) == "csv"
+
+
+def _java_charset(encoding: str) -> str:
+    return {"utf-8-sig": "UTF-8", "utf-16": "UTF-16"}.get(encoding, encoding.upper())
+
+
+def _own_columns(
+    columns: list[str], source: str | os.PathLike[str], campaigns: pd.DataFrame
+) -> list[tuple[str, str, str]]:
+    """(input header, output column, Spark type or "" to keep the input's) of the input's
+    own columns; DataFileError when a required column is missing."""
+    given = [c for c in columns if c not in (FILE, ROW)]
+    try:
+        candidate_pairs(pd.DataFrame({c: pd.Series([], dtype=str) for c in given}), campaigns)
+    except ScoringError as exc:
+        raise DataFileError(f"{source}: {exc}") from None
+    kinds = {c.name: c.kind for c in schema.CREATORS.columns}
+    return [(h, out, KIND_TYPES.get(kinds[out], "string") if out in kinds else "")
+            for h, out in own_output_columns(given)]  # fmt: skip
+
+
+def _stage_schema(own: list[tuple[str, str, str]]) -> dict[str, str]:
+    """What each partition gives back: a row's id, its reject reason (null when scored),
+    the predictions and the contract's columns as validated."""
+    return {ROW: "bigint", REJECT: "string", **PREDICTED,
+            **{out: kind for _, out, kind in own if kind}}  # fmt: skip
+
+
+def _ddl(columns: dict[str, str]) -> str:
+    return ", ".join(f"`{name.replace('`', '``')}` {kind}" for name, kind in columns.items())
+
+
+def _key_column(columns: list[str], source: str | os.PathLike[str]) -> Any:
+    """A column equal for rows the validation would call duplicates: the key's cells
+    with every character but letters and digits removed (validation strips blanks), so
+    that copies of a key meet in one partition."""
+    from pyspark.sql import functions as F
+
+    read_as = dict(zip(creator_headers(pd.DataFrame(columns=columns)).frame.columns, columns,
+                       strict=True))  # fmt: skip
+    key = ("campaign_id", "creator_id") if "campaign_id" in read_as else ("creator_id",)
+    parts = [
+        F.coalesce(F.regexp_replace(F.col(f"`{read_as[k]}`").cast("string"),
+                                    r"[^\p{L}\p{N}]", ""), F.lit(""))
+        for k in key
+    ]  # fmt: skip
+    return F.concat_ws("\u0001", *parts)
+
+
+def _scored_partition(
+    batches: Iterator[pd.DataFrame],
+    campaigns: pd.DataFrame,
+    recommender: Any,
+    columns: dict[str, str],
+) -> Iterator[pd.DataFrame]:
+    """Validate and score one partition's batches, in file order, as the local engine
+    scores a file's chunks: rows of `columns`."""
+    from recommender import trees
+
+    trees.use_threads(False)  # each task has one core
+    seen = schema.KeySet()
+    for batch in batches:
+        pairs, rejects = candidate_pairs(batch, campaigns, seen)
+        parts = []
+        if len(rejects):
+            parts.append(rejects[[ROW, schema.REJECT_REASON]].rename(
+                columns={schema.REJECT_REASON: REJECT}))  # fmt: skip
+        if len(pairs):
+            scored = scored_rows(recommender, pairs)
+            parts.append(scored[[c for c in columns if c != REJECT]])
+        if parts:
+            yield _as_spark_takes(pd.concat(parts, ignore_index=True), columns)
+
+
+def _as_spark_takes(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """`frame` with `columns` typed as PySpark converts them: numbers as NumPy or nullable
+    integers, text as Python objects (PySpark cannot take pandas 3's Arrow-backed text)."""
+    typed: dict[str, pd.Series] = {}
+    for name, kind in columns.items():
+        values = frame[name] if name in frame.columns else pd.Series(None, index=frame.index)
+        if kind == "bigint":
+            typed[name] = values.astype("Int64")
+        elif kind == "double":
+            typed[name] = values.astype("float64")
+        else:
+            text = values.astype(object)
+            typed[name] = text.where(values.notna(), None)
+    return pd.DataFrame(typed, index=frame.index)
+
+
+def _rejects(stage: DataFrame, raw: DataFrame) -> DataFrame:
+    """The rejected rows as given, their reason first, in file order."""
+    from pyspark.sql import functions as F
+
+    reasons = stage.where(F.col(REJECT).isNotNull()).select(ROW, REJECT)
+    given = [c for c in raw.columns if c not in (FILE, ROW)]
+    joined = reasons.join(raw, ROW).orderBy(FILE, ROW)
+    return joined.select(F.col(REJECT).alias(schema.REJECT_REASON),
+                         *[F.col(f"`{c}`") for c in given])  # fmt: skip
+
+
+def _ranked(
+    stage: DataFrame, raw: DataFrame, own: list[tuple[str, str, str]], top: int | None
+) -> DataFrame:
+    """The scored rows ranked per campaign (as `scoring.rank` orders them), the input's
+    other columns joined back as given, best first."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    scored = stage.where(F.col(REJECT).isNull()).drop(REJECT)
+    extras = [(h, out) for h, out, kind in own if not kind]
+    if extras:
+        given = raw.select(ROW, *[F.col(f"`{h}`").alias(out) for h, out in extras])
+        scored = scored.join(given, ROW)
+    last = F.lit(float("-inf"))
+    by_score = Window.partitionBy("campaign_id").orderBy(
+        F.when(F.isnan("score") | F.col("score").isNull(), last).otherwise(F.col("score")).desc(),
+        F.when(F.isnan("fit_score") | F.col("fit_score").isNull(), last)
+        .otherwise(F.col("fit_score"))
+        .desc(),
+        F.col("creator_id").asc(),
+    )
+    ranked = scored.withColumn("rank", F.row_number().over(by_score).cast("bigint"))
+    if top is not None:
+        ranked = ranked.where(F.col("rank") <= top)
+    columns = [*schema.SCORED_COLUMNS, *[out for _, out, _ in own]]
+    return ranked.select(*[F.col(f"`{c}`") for c in columns]).orderBy("campaign_id", "rank")
+
+
+class _Folders:
+    """Hadoop's file system calls (local disks, HDFS, object stores alike)."""
+
+    def __init__(self, spark: SparkSession, anchor: str) -> None:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        self._path = jvm.org.apache.hadoop.fs.Path
+        self._fs = self._path(anchor).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self._path(path)))
+
+    def is_file(self, path: str) -> bool:
+        return bool(self._fs.isFile(self._path(path)))
+
+    def rename(self, source: str, target: str) -> None:
+        if not self._fs.rename(self._path(source), self._path(target)):
+            raise DataFileError(f"{target}: could not move the finished output here")
+
+    def delete(self, path: str) -> None:
+        self._fs.delete(self._path(path), True)
+
+
+@contextmanager
+def _replaced_folders(spark: SparkSession, targets: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Temporary folders to write into (one per role, and "stage"), in a hidden folder beside
+    the first target; each replaces its target only once all are written. A failure, or a
+    kill, leaves the targets as they were."""
+    first = str(next(iter(targets)))
+    folders = _Folders(spark, first)
+    for target in targets:
+        if folders.is_file(str(target)):
+            raise DataFileError(f"{target}: is a file; the Spark engine writes a folder here")
+    parent, name = first.rstrip("/").rsplit("/", 1) if "/" in first else (".", first)
+    root = f"{parent}/.{name}.tmp-{secrets.token_hex(4)}"
+    temporary = {role: f"{root}/{role}" for role in [*targets.values(), "stage"]}
+    try:
+        yield temporary
+        for target, role in targets.items():
+            if folders.exists(str(target)):
+                folders.rename(str(target), f"{root}/previous-{role}")
+            folders.rename(temporary[role], str(target))
+    finally:
+        with suppress(Exception):
+            folders.delete(root)
