@@ -174,6 +174,7 @@ def score_file(
             if bar is not None:
                 bar.update(len(chunk))
         chunks.finish()
+    chunks.seen = schema.KeySet()  # every row is in: the keys are no longer needed
     if bar is not None:
         bar.close()
     _write_outputs(chunks, out_path, rejects_path, top, show, report)
@@ -185,6 +186,16 @@ def score_file(
     )
     write_json(report.summary(), summary)
     return report
+
+
+def bounded_memory() -> None:
+    """Let a long job's freed memory go back to the system as it goes (for a command that
+    owns its process): large blocks from glibc's own pages (libc.give_back_large_frees),
+    and Arrow's buffers from the system allocator, which keeps no pool of its own."""
+    import pyarrow as pa
+
+    libc.give_back_large_frees()
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def _load_model(model: ModelRef, report: BatchReport, say: Callable[[str], None]) -> Recommender:

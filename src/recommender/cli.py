@@ -249,7 +249,7 @@ def _rejects_path(args: argparse.Namespace) -> Path:
 
 def run_score(args: argparse.Namespace) -> int:
     """Score a creators file; print the counts (and the best rows with --show)."""
-    from recommender.batch import score_file
+    from recommender.batch import bounded_memory, score_file
     from recommender.explain import top_rows
 
     if args.engine == "spark":
@@ -257,6 +257,7 @@ def run_score(args: argparse.Namespace) -> int:
     if args.master:
         raise SettingError("--master is for --engine spark")
     args.out = args.out or Path("scored.csv")
+    bounded_memory()
     report = score_file(
         args.creators, args.campaign, args.out, _rejects_path(args), args.model, args.top,
         workers=args.workers, show=args.show, sheet=args.sheet,

@@ -91,3 +91,18 @@ def flush_c_stdout() -> None:
     if library is not None:
         with suppress(AttributeError):
             library.fflush(None)
+
+
+M_MMAP_THRESHOLD = -3  # <malloc.h>
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's starting value, which it then raises up to 32 MB
+
+
+def give_back_large_frees() -> bool:
+    """mallopt(M_MMAP_THRESHOLD, 128 KiB): every block of 128 KiB or more gets pages of its
+    own, returned to the system when freed. glibc raises the threshold as large blocks are
+    freed, after which freed columns stay in the heap: a long job's memory only grows.
+    False where mallopt is missing (not glibc)."""
+    mallopt = _function("mallopt")
+    if mallopt is None:
+        return False
+    return int(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) == 1

@@ -27,7 +27,7 @@ from recommender.scoring import empty_scored, rank
 
 RUN_BATCH_ROWS = 4_096  # what a run keeps in memory while merging
 BLOCK_ROWS = 65_536  # output rows written at a time
-SORT_KEYS = [("campaign_id", "ascending"), ("score", "descending"),
+SORT_KEYS = [("campaign", "ascending"), ("score", "descending"),
              ("fit", "descending"), ("creator_id", "ascending")]  # fmt: skip
 
 
@@ -42,6 +42,7 @@ class RankedRuns:
         self._first: pd.DataFrame | None = None
         self._runs: list[_Run] = []
         self._keys: list[Any] = []
+        self._campaigns: dict[str, int] = {}  # campaign_id -> its number in the keys
         self.rows = 0
 
     def add(self, scored: pd.DataFrame) -> None:
@@ -58,16 +59,20 @@ class RankedRuns:
     def _spill(self, scored: pd.DataFrame) -> None:
         import pyarrow as pa
 
-        table = arrow_table(rank(scored))
+        ranked = rank(scored)
+        table = arrow_table(ranked)
         self.folder.mkdir(parents=True, exist_ok=True)  # the output's folder, made early
         self._runs.append(_Run.written(self.folder, table))
+        local, names = pd.factorize(ranked["campaign_id"])
+        codes = np.array([self._campaigns.setdefault(str(n), len(self._campaigns))
+                          for n in names], dtype=np.int32)  # fmt: skip
         keys = pa.table({
-            "campaign_id": table["campaign_id"],
+            "campaign": codes[local],  # numbered as met; ordered by name when merging
             "score": _no_nan(table["score"]),
             "fit": _no_nan(table["fit_score"]),
             "creator_id": table["creator_id"],
             "run": pa.array(np.full(table.num_rows, len(self._runs) - 1, dtype=np.int32)),
-            "position": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+            "position": pa.array(np.arange(table.num_rows, dtype=np.int32)),
         })  # fmt: skip
         self._keys.append(keys)
 
@@ -95,13 +100,17 @@ class RankedRuns:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        by_name = np.zeros(len(self._campaigns), dtype=np.int32)
+        by_name[[self._campaigns[n] for n in sorted(self._campaigns)]] = np.arange(len(by_name))
         keys = pa.concat_tables(self._keys)
         self._keys = []
-        order = pc.sort_indices(keys, sort_keys=SORT_KEYS)
-        run_of = keys["run"].take(order).to_numpy()
-        position_of = keys["position"].take(order).to_numpy()
-        ranks = _ranks_in_order(keys["campaign_id"].take(order))
-        del keys, order
+        campaign = by_name[keys["campaign"].to_numpy()]
+        keys = keys.set_column(0, "campaign", pa.array(campaign))
+        order = pc.sort_indices(keys, sort_keys=SORT_KEYS).to_numpy()
+        run_of = keys["run"].to_numpy()[order]
+        position_of = keys["position"].to_numpy()[order]
+        ranks = _ranks_in_order(campaign[order])
+        del keys, order, campaign
         schema_ = pa.unify_schemas([run.schema for run in self._runs],
                                    promote_options="permissive")  # fmt: skip
         taken = np.zeros(len(self._runs), dtype=np.int64)  # rows each run has given
@@ -135,16 +144,11 @@ def _no_nan(column: Any) -> Any:
     return np.where(np.isnan(values), -np.inf, values)
 
 
-def _ranks_in_order(campaigns: Any) -> np.ndarray:
-    """1, 2, 3... within each campaign of a column already sorted by campaign."""
-    import pyarrow.compute as pc
-
+def _ranks_in_order(campaigns: np.ndarray) -> np.ndarray:
+    """1, 2, 3... within each campaign of campaign numbers already sorted."""
     n = len(campaigns)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    changed = pc.not_equal(campaigns.slice(1), campaigns.slice(0, n - 1))
-    starts = np.flatnonzero(np.concatenate([[True], changed.to_numpy(zero_copy_only=False)]))
-    first_of_row = starts[np.searchsorted(starts, np.arange(n), side="right") - 1]
+    starts = np.flatnonzero(np.concatenate([[True], campaigns[1:] != campaigns[:-1]]))
+    first_of_row = np.repeat(starts, np.diff(np.append(starts, n)))
     return np.arange(n, dtype=np.int64) - first_of_row + 1
 
 
