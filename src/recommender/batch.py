@@ -174,7 +174,6 @@ def score_file(
             if bar is not None:
                 bar.update(len(chunk))
         chunks.finish()
-    chunks.seen = schema.KeySet()  # every row is in: the keys are no longer needed
     if bar is not None:
         bar.close()
     _write_outputs(chunks, out_path, rejects_path, top, show, report)
@@ -285,6 +284,7 @@ class _ChunkScoring:
         """Wait for every chunk still being scored."""
         while self.pending:
             self._collect()
+        self.seen = schema.KeySet()  # every row is in: the keys are no longer needed
 
     def _collect(self) -> None:
         scored, seconds = self.pending.popleft().result()
