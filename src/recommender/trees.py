@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +100,19 @@ def _walk(
     return out
 
 
+def _named(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`function` under another name: numba caches compiled code by the function's name,
+    so two compilations of one function need two names to be cached both."""
+    code = function.__code__.replace(co_name=name, co_qualname=name)
+    renamed = types.FunctionType(code, function.__globals__, name, function.__defaults__)
+    renamed.__qualname__, renamed.__module__ = name, function.__module__
+    return renamed
+
+
 # The same kernel on one thread, for worker processes: it never starts OpenMP, which
-# is not safe to use in a process forked from one that had (batch.py's workers).
-_walk_serial = numba.njit(nogil=True)(_walk.py_func)  # not cached: the cache is by function
+# is not safe to use in a process forked from one that had (batch.py's workers). Cached
+# like the other: each worker would otherwise compile it anew, half a second apiece.
+_walk_serial = numba.njit(nogil=True, cache=True)(_named(_walk.py_func, "_walk_serial"))
 _kernel: dict[str, Callable[..., np.ndarray]] = {"walk": _walk}
 
 
