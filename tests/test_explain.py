@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from recommender import explain
 from recommender.features import FEATURES
@@ -92,3 +95,18 @@ def test_two_features_saying_the_same_thing_are_said_once():
     contributions[0, FEATURES.index("engagement_vs_tier")] = 0.1
     said = explain.reasons(contributions, X.assign(engagement_vs_tier=2.0), pairs)[0]
     assert said == "+ niche match: pet = pet; + engagement 2.0x its tier"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 30), st.integers(1, 8)),
+        elements=st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, 1e-9, np.nan]),
+    ),
+    st.integers(1, 4),
+)
+def test_the_largest_effects_are_those_a_stable_sort_puts_first(sizes, top):
+    size = np.abs(sizes)
+    expected = np.argsort(-size, axis=1, kind="stable")[:, :top]
+    np.testing.assert_array_equal(explain._largest(size, top), expected)

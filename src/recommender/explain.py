@@ -295,26 +295,45 @@ def reasons(
     target = f"{CAMPAIGN_PREFIX}target_country"
     no_target = pairs[target].isna().to_numpy() if target in pairs.columns else np.ones(n, bool)
     effect[no_target, FEATURES.index("country_match")] = 0.0
-    order = np.argsort(-np.abs(effect), axis=1, kind="stable")[:, :top]
+    if top == 0:
+        return np.full(n, "", dtype=object)
+    order = _largest(np.abs(effect), top)
     phrases = np.empty((n, top), dtype=object)
     # Only the columns the phrases read, as plain objects: cheap to take rows from.
     P = pairs[[c for c in PHRASE_COLUMNS if c in pairs.columns]].reset_index(drop=True)
     P = P.astype({c: object for c in P.columns if c in TEXT_COLUMNS})
     Xr = X.reset_index(drop=True)
+    # Each feature's cells of `order`, in row order, from one sort (not a scan per feature).
+    cells = np.argsort(order.ravel(), kind="stable")
+    bounds = np.searchsorted(order.ravel()[cells], np.arange(n_features + 1))
     for j, feature in enumerate(FEATURES):
-        rows, slots = np.nonzero(order == j)
+        rows, slots = np.divmod(cells[bounds[j] : bounds[j + 1]], order.shape[1])
         if rows.size == 0:
             continue
         texts = np.asarray(PHRASES[feature](Xr.iloc[rows], P.iloc[rows]), dtype=object)
         phrases[rows, slots] = np.where(effect[rows, j] >= 0, "+ ", "- ").astype(object) + texts
-    if top == 0:
-        return np.full(n, "", dtype=object)
     joined = phrases[:, 0]
     for slot in range(1, top):
         # Two features may say the same thing (both niche features: "niche match"): once.
         repeated = (phrases[:, :slot] == phrases[:, [slot]]).any(axis=1)
         joined = joined + np.where(repeated, "", "; " + phrases[:, slot])
     return np.asarray(joined, dtype=object)
+
+
+def _largest(size: np.ndarray, top: int) -> np.ndarray:
+    """The columns of each row's `top` largest values, largest first, the first of equal
+    values first: np.argsort(-size, kind="stable")[:, :top], found by `top` argmax passes
+    instead of a sort of every row (NaN, which argmax would take first: by the sort)."""
+    top = min(top, size.shape[1])
+    if np.isnan(size).any():
+        return np.argsort(-size, axis=1, kind="stable")[:, :top]
+    size = size.copy()
+    order = np.empty((len(size), top), dtype=np.intp)
+    rows = np.arange(len(size))
+    for slot in range(top):
+        order[:, slot] = size.argmax(axis=1)
+        size[rows, order[:, slot]] = -1.0  # below every size
+    return order
 
 
 def top_rows(scored: pd.DataFrame) -> str:
