@@ -97,6 +97,9 @@ def spark_session(master: str | None = None) -> SparkSession:
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG}")
     )
+    if (master or "local").startswith("local"):  # the driver is the executors: room to sort
+        builder = builder.config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY",
+                                                                       "2g"))  # fmt: skip
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
