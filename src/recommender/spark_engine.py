@@ -26,6 +26,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import pandas as pd
 
@@ -82,8 +83,9 @@ def spark_session(master: str | None = None) -> SparkSession:
 
     master = master or os.environ.get(MASTER_ENV)
     active = SparkSession.getActiveSession()
-    if active is not None and master is None:
-        return active
+    if master is None and (active is not None or "PYSPARK_GATEWAY_PORT" in os.environ):
+        # A notebook's session, or spark-submit's JVM: the cluster was chosen already.
+        return active or SparkSession.builder.getOrCreate()
     # PySpark 4.3 warns that pandas 3 is new to it, in this process and in its workers.
     warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
@@ -159,10 +161,9 @@ def score_on_spark(
 def _refuse_missing(creators: str | os.PathLike[str], campaigns: pd.DataFrame) -> None:
     """One line, before Spark starts, for a local input that is missing, empty or of a
     kind Spark reads not (remote paths, such as s3a://, are Spark's to check)."""
-    text = str(creators)
-    if "://" in text and not text.startswith("file://"):
+    if _remote(str(creators)):
         return
-    path = Path(text.removeprefix("file://"))
+    path = Path(str(creators).removeprefix("file://"))
     if not path.exists():
         raise DataFileError(f"{creators}: no such file or folder")
     if file_format(path) not in ("csv", "parquet"):
@@ -195,7 +196,7 @@ def _read(spark: SparkSession, path: str) -> DataFrame:
 
     try:
         if _is_csv(path):
-            first = next(iter(parquet_parts(path))) if "://" not in path else None
+            first = None if _remote(path) else parquet_parts(path.removeprefix("file://"))[0]
             encoding, sep = csv_dialect(first) if first is not None else ("utf-8", ",")
             reader = spark.read.options(
                 header=True, sep=sep, encoding=_java_charset(encoding), escape='"',
@@ -212,7 +213,15 @@ def _read(spark: SparkSession, path: str) -> DataFrame:
     )
 
 
+def _remote(path: str) -> bool:
+    """Whether `path` names a file system other than this machine's (s3a://, dbfs:/, hdfs://)."""
+    scheme = urlparse(path).scheme
+    return len(scheme) > 1 and scheme != "file"  # one letter: a Windows drive
+
+
 def _is_csv(path: str) -> bool:
+    if _remote(path):
+        return Path(urlparse(path).path).suffix.lower() in (".csv", ".tsv")
     local = Path(path.removeprefix("file://"))
     if local.is_dir():
         return any(p.suffix.lower() in (".csv", ".tsv") for p in parquet_parts(local))
