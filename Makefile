@@ -48,6 +48,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/train_12k.py
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/score_330k.py
+	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/plan_10k.py
 	$(BIN)/python benchmarks/plan_quality.py
 

@@ -59,11 +59,16 @@ def awkward_candidates(market, folder: Path, per_row: bool) -> tuple[Path, Path,
     return parts, campaigns_path, creators
 
 
-@pytest.mark.parametrize("per_row", [True, False])
+@pytest.mark.parametrize(("per_row", "source"), [(True, "parquet"), (False, "csv")])
 def test_spark_scores_equal_the_local_engines_row_for_row(
-    spark, market, model_dir: Path, tmp_path: Path, per_row: bool
+    spark, market, model_dir: Path, tmp_path: Path, per_row: bool, source: str
 ):
     parts, campaigns, creators = awkward_candidates(market, tmp_path, per_row)
+    if source == "csv":  # one CSV file, semicolon-delimited, with display headers
+        parts = tmp_path / "creators.csv"
+        creators.rename(columns={"avg_likes": "Avg. Likes", "creator_id": "Creator ID"}).to_csv(
+            parts, index=False, sep=";"
+        )
     report = score_on_spark(parts, campaigns, tmp_path / "spark", model=model_dir, spark=spark,
                             say=lambda _: None)  # fmt: skip
     score_file(parts, campaigns, tmp_path / "local.parquet", tmp_path / "local.rejects.parquet",

@@ -217,14 +217,19 @@ def _clashing(columns: Iterable[str]) -> dict[str, str]:
     return {c: f"{c}_input" for c in columns if c in schema.SCORED_COLUMNS}
 
 
+def read_names(input_columns: Iterable[str]) -> list[str]:
+    """The names candidate_pairs reads an input's columns by (and its rejects keep): headers
+    read as the contract's, a column named like a campaign's renamed input_campaign_..."""
+    read_as = creator_headers(pd.DataFrame(columns=list(input_columns))).frame.columns
+    return [str(c) for c in _own_campaign_columns_apart(pd.DataFrame(columns=read_as)).columns]
+
+
 def own_output_columns(input_columns: Iterable[str]) -> list[tuple[str, str]]:
     """(input header, output column) of each of the input's own columns in a scored
     output, in scored_rows' order: headers read as the contract's, a column named like a
     campaign's or an output's renamed; the ids are the output's own."""
     headers = list(input_columns)
-    read_as = creator_headers(pd.DataFrame(columns=headers)).frame.columns
-    apart = _own_campaign_columns_apart(pd.DataFrame(columns=read_as)).columns
-    pairs = [(h, str(c)) for h, c in zip(headers, apart, strict=True)
+    pairs = [(h, c) for h, c in zip(headers, read_names(headers), strict=True)
              if c not in ("campaign_id", "creator_id")]  # fmt: skip
     clashing = _clashing(c for _, c in pairs)
     return [(h, clashing.get(c, c)) for h, c in pairs]

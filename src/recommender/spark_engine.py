@@ -40,6 +40,7 @@ from recommender.scoring import (
     checked_campaigns,
     creator_headers,
     own_output_columns,
+    read_names,
     scored_rows,
 )
 
@@ -134,10 +135,16 @@ def score_on_spark(
     stage_schema = _stage_schema(own)
     model_copy = spark.sparkContext.broadcast(recommender)
 
-    def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        yield from _scored_partition(batches, campaigns, model_copy.value, stage_schema)
+    # mapInPandas cannot take a column named with a dot ("Avg. Likes"): numbered names in,
+    # the input's own names back in each batch.
+    names = {f"_c{i}": c for i, c in enumerate(raw.columns) if c not in (FILE, ROW)}
+    numbered = raw.toDF(*[{c: n for n, c in names.items()}.get(c, c) for c in raw.columns])
 
-    keyed = raw.withColumn(KEY, _key_column(raw.columns, creators))
+    def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        named = (batch.rename(columns=names) for batch in batches)
+        yield from _scored_partition(named, campaigns, model_copy.value, stage_schema)
+
+    keyed = numbered.withColumn(KEY, _key_column(numbered.columns, raw.columns))
     staged = keyed.repartition(KEY).sortWithinPartitions(FILE, ROW)
     stage = staged.mapInPandas(score_partition, schema=_ddl(stage_schema))
     with _replaced_folders(spark, {str(out): "out", rejects: "rejects"}) as temporary:
@@ -258,13 +265,14 @@ def _ddl(columns: dict[str, str]) -> str:
     return ", ".join(f"`{name.replace('`', '``')}` {kind}" for name, kind in columns.items())
 
 
-def _key_column(columns: list[str], source: str | os.PathLike[str]) -> Any:
+def _key_column(columns: list[str], headers: list[str]) -> Any:
     """A column equal for rows the validation would call duplicates: the key's cells
     with every character but letters and digits removed (validation strips blanks), so
-    that copies of a key meet in one partition."""
+    that copies of a key meet in one partition. `columns` are the frame's names of the
+    input's `headers`."""
     from pyspark.sql import functions as F
 
-    read_as = dict(zip(creator_headers(pd.DataFrame(columns=columns)).frame.columns, columns,
+    read_as = dict(zip(creator_headers(pd.DataFrame(columns=headers)).frame.columns, columns,
                        strict=True))  # fmt: skip
     key = ("campaign_id", "creator_id") if "campaign_id" in read_as else ("creator_id",)
     parts = [
@@ -323,8 +331,10 @@ def _rejects(stage: DataFrame, raw: DataFrame) -> DataFrame:
     reasons = stage.where(F.col(REJECT).isNotNull()).select(ROW, REJECT)
     given = [c for c in raw.columns if c not in (FILE, ROW)]
     joined = reasons.join(raw, ROW).orderBy(FILE, ROW)
-    return joined.select(F.col(REJECT).alias(schema.REJECT_REASON),
-                         *[F.col(f"`{c}`") for c in given])  # fmt: skip
+    return joined.select(
+        F.col(REJECT).alias(schema.REJECT_REASON),
+        *[F.col(f"`{c}`").alias(name) for c, name in zip(given, read_names(given), strict=True)],
+    )
 
 
 def _ranked(
