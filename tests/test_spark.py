@@ -3,6 +3,7 @@ faults before any work; a killed job leaves --out as it was; the pyfunc as a Spa
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -88,6 +89,10 @@ def test_spark_scores_equal_the_local_engines_row_for_row(
     assert (spark_rejects[as_given].sort_values(as_given).values.tolist()
             == local_rejects[as_given].sort_values(as_given).values.tolist())  # fmt: skip
     assert report.rows_in == len(creators)
+    summary = json.loads((tmp_path / "spark" / "_summary.json").read_text())
+    assert (summary["rows_in"], summary["scored"], summary["rejected"]) == (
+        report.rows_in, report.scored, report.rejected)  # fmt: skip
+    assert summary["model"]["source"] == str(model_dir)
     duplicates = spark_rejects["reject_reason"].str.contains("duplicate of an earlier row")
     assert duplicates.sum() == 4  # the copies of rows 10, 11, 300 and 650; 3's original is broken
 

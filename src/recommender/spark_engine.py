@@ -16,6 +16,7 @@ killed job leaves `out` as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -74,6 +75,14 @@ class SparkReport:
     rejects: str
     model: ModelIdentity
     seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """The run as JSON-ready fields, as the local engine's summary has them."""
+        return {
+            "engine": "spark", "rows_in": self.rows_in, "scored": self.scored,
+            "rejected": self.rejected, "campaigns": self.campaigns,
+            "model": self.model.as_dict(), "seconds": {"total": round(self.seconds, 3)},
+        }  # fmt: skip
 
 
 def spark_session(master: str | None = None) -> SparkSession:
@@ -148,21 +157,35 @@ def score_on_spark(
     staged = keyed.repartition(KEY).sortWithinPartitions(FILE, ROW)
     stage = staged.mapInPandas(score_partition, schema=_ddl(stage_schema))
     with _replaced_folders(spark, {str(out): "out", rejects: "rejects"}) as temporary:
-        stage.write.parquet(temporary["stage"])  # computed once, read by both outputs
-        done = spark.read.parquet(temporary["stage"])
-        _rejects(done, raw).write.parquet(temporary["rejects"])
-        _ranked(done, raw, own, top).write.parquet(temporary["out"])
-        rows_in = raw.count()
-        scored = spark.read.parquet(temporary["out"]).count()
-        rejected = spark.read.parquet(temporary["rejects"]).count()
-    report = SparkReport(
-        rows_in=rows_in, scored=scored, rejected=rejected, campaigns=len(campaigns),
-        out=str(out), rejects=rejects, model=identity, seconds=time.perf_counter() - start,
-    )  # fmt: skip
+        rows_in, scored, rejected = _write_both(spark, stage, raw, own, top, temporary)
+        report = SparkReport(
+            rows_in=rows_in, scored=scored, rejected=rejected, campaigns=len(campaigns),
+            out=str(out), rejects=rejects, model=identity, seconds=time.perf_counter() - start,
+        )  # fmt: skip
+        summary = json.dumps(report.summary(), indent=2, allow_nan=False) + "\n"
+        _Folders(spark, temporary["out"]).write_text(f"{temporary['out']}/_summary.json", summary)
     kept = "" if top is None else f" (kept the best {top} per campaign)"
     say(f"{rows_in:,} creator rows: {scored:,} scored rows{kept} for {len(campaigns)} "
         f"campaign(s) -> {out}; {rejected:,} rejected -> {rejects}")  # fmt: skip
     return report
+
+
+def _write_both(
+    spark: SparkSession,
+    stage: DataFrame,
+    raw: DataFrame,
+    own: list[tuple[str, str, str]],
+    top: int | None,
+    temporary: dict[str, str],
+) -> tuple[int, int, int]:
+    """Score once into `temporary`["stage"], then write the rejects and the ranked rows from
+    it; returns (rows in, scored rows, rejected rows)."""
+    stage.write.parquet(temporary["stage"])  # computed once, read by both outputs
+    done = spark.read.parquet(temporary["stage"])
+    _rejects(done, raw).write.parquet(temporary["rejects"])
+    _ranked(done, raw, own, top).write.parquet(temporary["out"])
+    scored = spark.read.parquet(temporary["out"]).count()
+    return raw.count(), scored, spark.read.parquet(temporary["rejects"]).count()
 
 
 def _refuse_missing(creators: str | os.PathLike[str], campaigns: pd.DataFrame) -> None:
@@ -383,6 +406,13 @@ class _Folders:
     def rename(self, source: str, target: str) -> None:
         if not self._fs.rename(self._path(source), self._path(target)):
             raise DataFileError(f"{target}: could not move the finished output here")
+
+    def write_text(self, path: str, text: str) -> None:
+        stream = self._fs.create(self._path(path), True)
+        try:
+            stream.write(bytearray(text.encode()))
+        finally:
+            stream.close()
 
     def delete(self, path: str) -> None:
         self._fs.delete(self._path(path), True)
