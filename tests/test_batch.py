@@ -80,6 +80,27 @@ def test_a_file_ranked_from_runs_on_disk_equals_one_ranked_in_memory(
         lambda ranks: ranks == list(range(1, len(ranks) + 1))).all()  # fmt: skip
 
 
+def test_parts_of_a_folder_with_other_columns_are_lined_up(market, model_dir, tmp_path):
+    """A Parquet folder whose parts differ in columns: every column in the output, empty
+    where a part lacks it; an input's own _-prefixed column is kept like any other."""
+    creators = market.creators.head(300).astype(str)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    creators.iloc[:150].assign(_notes="first").to_parquet(parts / "part-0.parquet", index=False)
+    creators.iloc[150:].assign(loyalty="gold").to_parquet(parts / "part-1.parquet", index=False)
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    report = score_file(parts, tmp_path / "campaign.json", tmp_path / "scored.csv",
+                        tmp_path / "rejects.csv", str(model_dir), say=lambda _: None,
+                        chunk_rows=100)  # fmt: skip
+    scored = pd.read_csv(tmp_path / "scored.csv", dtype=str, keep_default_na=False)
+    assert report.scored == len(scored) == 300
+    assert {"_notes", "loyalty"} <= set(scored.columns)
+    by_id = scored.set_index("creator_id")
+    first, second = creators["creator_id"].iloc[0], creators["creator_id"].iloc[200]
+    assert (by_id.loc[first, "_notes"], by_id.loc[first, "loyalty"]) == ("first", "")
+    assert (by_id.loc[second, "_notes"], by_id.loc[second, "loyalty"]) == ("", "gold")
+
+
 def test_the_report_keeps_the_best_rows_it_wrote(candidate_files: Path, model_dir: Path):
     files = candidate_files
     out, rejects = files / "scored.csv", files / "rejects.csv"

@@ -126,14 +126,17 @@ def test_whole_input_problems_are_one_line_before_spark_starts(
         (empty, model_dir, "an empty folder"),
         (thin, model_dir, "missing required creators column(s): followers, niche"),
         (parts, tmp_path / "no-model", "no trained model here"),
+        (parts, model_dir, "the output would replace the creators file", parts),
     ]
-    for source, model, message in cases:
+    for source, model, message, *out in cases:
         start = time.monotonic()
+        target = out[0] if out else tmp_path / "out"
         done = run_cli("score", "--engine", "spark", "--creators", source, "--campaign",
-                       campaigns, "--model", model, "--out", tmp_path / "out")  # fmt: skip
+                       campaigns, "--model", model, "--out", target)  # fmt: skip
         one_line_error(done.returncode, done.stderr, message)
         assert time.monotonic() - start < 30  # no JVM was started for it
         assert not (tmp_path / "out").exists()
+    assert len(list(parts.iterdir())) == 3  # the input, still there
 
 
 def test_a_killed_spark_job_leaves_the_earlier_output(market, model_dir: Path, tmp_path: Path):

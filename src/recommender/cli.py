@@ -199,7 +199,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
-    sub.add_argument("--creators", required=True, type=Path, help="creators file")
+    sub.add_argument("--creators", required=True, type=_path_or_uri, help="creators file")
     sub.add_argument("--campaign", required=True, type=Path,
                      help="a .json campaign, or a campaigns file")  # fmt: skip
     sub.add_argument("--model", help=MODEL_HELP)
@@ -223,8 +223,18 @@ def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sub.set_defaults(run=run_score, out=None)
 
 
-def _file_path(text: str) -> Path:
-    """A path naming a file (not '', '/' or '.'), for argparse."""
+def _path_or_uri(text: str) -> Any:
+    """A local path, or a URI such as s3a://bucket/x kept as given (Path would fold its //)."""
+    from urllib.parse import urlparse
+
+    return text if len(urlparse(text).scheme) > 1 else Path(text)
+
+
+def _file_path(text: str) -> Any:
+    """A path naming a file (not '', '/' or '.'), or a URI, for argparse."""
+    path = _path_or_uri(text)
+    if isinstance(path, str):
+        return path
     path = Path(text)
     if not path.name.strip(". "):
         raise argparse.ArgumentTypeError(f"must name a file (got {text!r})")
@@ -284,16 +294,10 @@ def run_score_on_spark(args: argparse.Namespace) -> int:
         return 1
     if args.show:
         from recommender.explain import top_rows
+        from recommender.spark_engine import first_rows
 
-        print(top_rows(pd_head(out, args.show)))
+        print(top_rows(first_rows(str(out), args.show, args.master)))
     return 0
-
-
-def pd_head(folder: Path, rows: int) -> Any:
-    """The first `rows` rows of a Parquet folder written in order."""
-    import pyarrow.dataset as ds
-
-    return ds.dataset(folder, format="parquet").head(rows).to_pandas()
 
 
 def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -460,11 +460,13 @@ def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndar
 
 
 def key_texts(keys: pd.DataFrame) -> np.ndarray:
-    """Each row's key as one text (columns joined by the unit separator), for KeySet."""
+    """Each row's key as one text, for KeySet: a one-column key as it is; parts of a longer
+    one each after its length, so that no two keys join to the same text."""
     columns = [keys[c].astype(str).to_numpy(dtype=object) for c in keys.columns]
     if len(columns) == 1:
         return columns[0]
-    return np.array(["\x1f".join(parts) for parts in zip(*columns, strict=True)], dtype=object)
+    return np.array(["".join(f"{len(p)}:{p}" for p in parts)
+                     for parts in zip(*columns, strict=True)], dtype=object)  # fmt: skip
 
 
 class KeySet:

@@ -259,8 +259,8 @@ def rank(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
     if top is not None:
         order = order[order["rank"] <= top]
     columns = list(schema.SCORED_COLUMNS) + [
-        c for c in order.columns if c not in schema.SCORED_COLUMNS and not c.startswith("_")
-    ]
+        c for c in order.columns if c not in (*schema.SCORED_COLUMNS, "_score", "_fit")
+    ]  # an input's own _notes stay
     return order[columns].reset_index(drop=True)
 
 

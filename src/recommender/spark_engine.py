@@ -39,7 +39,6 @@ from recommender.scoring import (
     ModelRef,
     candidate_pairs,
     checked_campaigns,
-    creator_headers,
     own_output_columns,
     read_names,
     scored_rows,
@@ -49,10 +48,11 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 MASTER_ENV = "SPARK_MASTER"
-REJECT = "_reject_reason"
-ROW = "_row_id"
-FILE = "_file"
-KEY = "_key"
+# Input columns travel as _c0, _c1...: these cannot be taken for one of them.
+REJECT = "__reject_reason"
+ROW = "__row_id"
+FILE = "__file"
+KEY = "__key"
 PREDICTED = {
     "campaign_id": "string", "creator_id": "string", "score": "double", "fit_score": "double",
     "expected_lift_usd": "double", "lift_low_usd": "double", "lift_high_usd": "double",
@@ -99,8 +99,10 @@ def spark_session(master: str | None = None) -> SparkSession:
     # PySpark 4.3 warns that pandas 3 is new to it, in this process and in its workers.
     warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    local = (master or "local").startswith("local")
+    if local:  # a cluster's executors have Pythons of their own
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(master or "local[*]")
         .appName("creator-recommender score")
@@ -109,7 +111,7 @@ def spark_session(master: str | None = None) -> SparkSession:
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG}")
     )
-    if (master or "local").startswith("local"):  # the driver is the executors: room to sort
+    if local:  # the driver is the executors: room to sort
         builder = builder.config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY",
                                                                        "2g"))  # fmt: skip
     session = builder.getOrCreate()
@@ -131,61 +133,88 @@ def score_on_spark(
     """Score a creators file or folder on Spark; write the ranked rows to the Parquet folder
     `out` and the rejected rows, as given with their reason, to `rejects` (default
     `out` + ".rejects"). Whole-input problems (no such path, an empty folder, a required
-    column missing, a model that cannot load) raise before Spark does any work."""
+    column missing, a model that cannot load, outputs that would replace an input) raise
+    before Spark does any work; a failed Spark job raises ScoringError with its first line."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
     start = time.perf_counter()
-    rejects = str(rejects) if rejects is not None else f"{out}.rejects"
+    out, rejects = str(out), str(rejects) if rejects is not None else f"{out}.rejects"
+    _refuse_clashes({"creators file": str(creators), "output": out, "rejects folder": rejects})
     campaigns = _campaigns(campaign)
     _refuse_missing(creators, campaigns)
     recommender, identity = loaded_model(model)
     say(f"scoring with {identity.text()}")
     spark = spark or spark_session(master)
-    raw = _read(spark, str(creators))
-    own = _own_columns(raw.columns, creators, campaigns)
+    try:
+        with _replaced_folders(spark, {out: "out", rejects: "rejects"}) as temporary:
+            counts = _score_into(spark, str(creators), campaigns, recommender, top, temporary)
+            report = SparkReport(
+                *counts, campaigns=len(campaigns), out=out, rejects=rejects, model=identity,
+                seconds=time.perf_counter() - start,
+            )  # fmt: skip
+            summary = json.dumps(report.summary(), indent=2, allow_nan=False) + "\n"
+            _Folders(spark, out).write_text(f"{temporary['out']}/_summary.json", summary)
+    except (PySparkException, Py4JError) as exc:
+        raise ScoringError(f"the Spark job failed: {one_line(exc)}") from None
+    kept = "" if top is None else f" (kept the best {top} per campaign)"
+    say(f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{kept} for "
+        f"{len(campaigns)} campaign(s) -> {out}; "
+        f"{report.rejected:,} rejected -> {rejects}")  # fmt: skip
+    return report
+
+
+def first_rows(folder: str, rows: int, master: str | None = None) -> pd.DataFrame:
+    """The best `rows` rows of a scored folder, read through Spark (whatever its storage)."""
+    scored = spark_session(master).read.parquet(folder)
+    return scored.orderBy("campaign_id", "rank").limit(rows).toPandas()
+
+
+def _score_into(
+    spark: SparkSession,
+    creators: str,
+    campaigns: pd.DataFrame,
+    recommender: Any,
+    top: int | None,
+    temporary: dict[str, str],
+) -> tuple[int, int, int]:
+    """Score `creators` into the folders of `temporary`; (rows in, scored, rejected)."""
+    numbered, headers = _read(spark, creators)
+    # Each row's id is fixed once, on disk: ids from a new read could differ (Spark
+    # splits files by the cores it has) and the joins below would pair other rows.
+    numbered.write.parquet(temporary["input"])
+    raw = spark.read.parquet(temporary["input"])
+    own = _own_columns(headers, creators, campaigns)
     stage_schema = _stage_schema(own)
     model_copy = spark.sparkContext.broadcast(recommender)
-
-    # mapInPandas cannot take a column named with a dot ("Avg. Likes"): numbered names in,
-    # the input's own names back in each batch.
-    names = {f"_c{i}": c for i, c in enumerate(raw.columns) if c not in (FILE, ROW)}
-    numbered = raw.toDF(*[{c: n for n, c in names.items()}.get(c, c) for c in raw.columns])
+    names = {f"_c{i}": h for i, h in enumerate(headers)}
 
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         named = (batch.rename(columns=names) for batch in batches)
         yield from _scored_partition(named, campaigns, model_copy.value, stage_schema)
 
-    keyed = numbered.withColumn(KEY, _key_column(numbered.columns, raw.columns))
+    keyed = raw.withColumn(KEY, _key_column(headers))
     staged = keyed.repartition(KEY).sortWithinPartitions(FILE, ROW)
-    stage = staged.mapInPandas(score_partition, schema=_ddl(stage_schema))
-    with _replaced_folders(spark, {str(out): "out", rejects: "rejects"}) as temporary:
-        rows_in, scored, rejected = _write_both(spark, stage, raw, own, top, temporary)
-        report = SparkReport(
-            rows_in=rows_in, scored=scored, rejected=rejected, campaigns=len(campaigns),
-            out=str(out), rejects=rejects, model=identity, seconds=time.perf_counter() - start,
-        )  # fmt: skip
-        summary = json.dumps(report.summary(), indent=2, allow_nan=False) + "\n"
-        _Folders(spark, temporary["out"]).write_text(f"{temporary['out']}/_summary.json", summary)
-    kept = "" if top is None else f" (kept the best {top} per campaign)"
-    say(f"{rows_in:,} creator rows: {scored:,} scored rows{kept} for {len(campaigns)} "
-        f"campaign(s) -> {out}; {rejected:,} rejected -> {rejects}")  # fmt: skip
-    return report
-
-
-def _write_both(
-    spark: SparkSession,
-    stage: DataFrame,
-    raw: DataFrame,
-    own: list[tuple[str, str, str]],
-    top: int | None,
-    temporary: dict[str, str],
-) -> tuple[int, int, int]:
-    """Score once into `temporary`["stage"], then write the rejects and the ranked rows from
-    it; returns (rows in, scored rows, rejected rows)."""
-    stage.write.parquet(temporary["stage"])  # computed once, read by both outputs
+    staged.mapInPandas(score_partition, schema=_ddl(stage_schema)).write.parquet(
+        temporary["stage"]
+    )  # computed once, read by both outputs
     done = spark.read.parquet(temporary["stage"])
-    _rejects(done, raw).write.parquet(temporary["rejects"])
+    _rejects(done, raw, headers).write.parquet(temporary["rejects"])
     _ranked(done, raw, own, top).write.parquet(temporary["out"])
     scored = spark.read.parquet(temporary["out"]).count()
     return raw.count(), scored, spark.read.parquet(temporary["rejects"]).count()
+
+
+def _refuse_clashes(paths: dict[str, str]) -> None:
+    """One line when two of the paths name the same place (an output replacing the input)."""
+    seen: dict[str, str] = {}
+    for role, path in paths.items():
+        place = path if _remote(path) else os.path.realpath(path.removeprefix("file://"))
+        place = place.rstrip("/")
+        if place in seen:
+            raise DataFileError(f"{path}: the {role} would replace the {seen[place]}; "
+                                "choose another path")  # fmt: skip
+        seen[place] = role
 
 
 def _refuse_missing(creators: str | os.PathLike[str], campaigns: pd.DataFrame) -> None:
@@ -218,29 +247,38 @@ def _campaigns(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise DataFileError(f"{path}: {exc}") from None
 
 
-def _read(spark: SparkSession, path: str) -> DataFrame:
-    """The input as given (CSV cells as text), with each row's file and an id that
-    follows the file's order within it."""
+def _read(spark: SparkSession, path: str) -> tuple[DataFrame, list[str]]:
+    """(the input as given, CSV cells as text, its columns numbered _c0, _c1... with each
+    row's file and an id that follows the file's order within it; the input's headers).
+    Numbered, because Spark's column lookups split a name with a dot ("Avg. Likes")."""
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
     try:
         if _is_csv(path):
             first = None if _remote(path) else parquet_parts(path.removeprefix("file://"))[0]
-            encoding, sep = csv_dialect(first) if first is not None else ("utf-8", ",")
+            tab = Path(urlparse(path).path).suffix.lower() == ".tsv"
+            encoding, sep = csv_dialect(first) if first else ("utf-8", "\t" if tab else ",")
             reader = spark.read.options(
                 header=True, sep=sep, encoding=_java_charset(encoding), escape='"',
                 inferSchema=False, mode="PERMISSIVE",
             )  # fmt: skip
             frame = reader.csv(path)
-            frame = frame.toDF(*[c.lstrip("\ufeff") for c in frame.columns])
         else:
             frame = spark.read.parquet(path)
     except PySparkException as exc:
         raise DataFileError(f"{path}: cannot read: {one_line(exc)}") from None
-    return frame.withColumn(FILE, F.input_file_name()).withColumn(
-        ROW, F.monotonically_increasing_id()
-    )
+    headers = [c.lstrip("\ufeff") for c in frame.columns]
+    numbered = frame.toDF(*[f"_c{i}" for i in range(len(headers))])
+    with_ids = numbered.withColumn(FILE, F.input_file_name())
+    return with_ids.withColumn(ROW, F.monotonically_increasing_id()), headers
+
+
+def _col(name: str) -> Any:
+    """Spark's column of exactly this name (backticks quoted, dots not a path)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _remote(path: str) -> bool:
@@ -263,18 +301,18 @@ def _java_charset(encoding: str) -> str:
 
 
 def _own_columns(
-    columns: list[str], source: str | os.PathLike[str], campaigns: pd.DataFrame
+    headers: list[str], source: str | os.PathLike[str], campaigns: pd.DataFrame
 ) -> list[tuple[str, str, str]]:
-    """(input header, output column, Spark type or "" to keep the input's) of the input's
-    own columns; DataFileError when a required column is missing."""
-    given = [c for c in columns if c not in (FILE, ROW)]
+    """(numbered input column, output column, Spark type or "" to keep the input's) of the
+    input's own columns; DataFileError when a required column is missing."""
     try:
-        candidate_pairs(pd.DataFrame({c: pd.Series([], dtype=str) for c in given}), campaigns)
+        candidate_pairs(pd.DataFrame({c: pd.Series([], dtype=str) for c in headers}), campaigns)
     except ScoringError as exc:
         raise DataFileError(f"{source}: {exc}") from None
     kinds = {c.name: c.kind for c in schema.CREATORS.columns}
-    return [(h, out, KIND_TYPES.get(kinds[out], "string") if out in kinds else "")
-            for h, out in own_output_columns(given)]  # fmt: skip
+    number = {h: f"_c{i}" for i, h in enumerate(headers)}
+    return [(number[h], out, KIND_TYPES.get(kinds[out], "string") if out in kinds else "")
+            for h, out in own_output_columns(headers)]  # fmt: skip
 
 
 def _stage_schema(own: list[tuple[str, str, str]]) -> dict[str, str]:
@@ -288,19 +326,17 @@ def _ddl(columns: dict[str, str]) -> str:
     return ", ".join(f"`{name.replace('`', '``')}` {kind}" for name, kind in columns.items())
 
 
-def _key_column(columns: list[str], headers: list[str]) -> Any:
+def _key_column(headers: list[str]) -> Any:
     """A column equal for rows the validation would call duplicates: the key's cells
     with every character but letters and digits removed (validation strips blanks), so
-    that copies of a key meet in one partition. `columns` are the frame's names of the
-    input's `headers`."""
+    that copies of a key meet in one partition. Reads the numbered columns of `headers`."""
     from pyspark.sql import functions as F
 
-    read_as = dict(zip(creator_headers(pd.DataFrame(columns=headers)).frame.columns, columns,
-                       strict=True))  # fmt: skip
+    read_as = {name: f"_c{i}" for i, name in enumerate(read_names(headers))}
     key = ("campaign_id", "creator_id") if "campaign_id" in read_as else ("creator_id",)
     parts = [
-        F.coalesce(F.regexp_replace(F.col(f"`{read_as[k]}`").cast("string"),
-                                    r"[^\p{L}\p{N}]", ""), F.lit(""))
+        F.coalesce(F.regexp_replace(F.col(read_as[k]).cast("string"), r"[^\p{L}\p{N}]", ""),
+                   F.lit(""))
         for k in key
     ]  # fmt: skip
     return F.concat_ws("\u0001", *parts)
@@ -347,17 +383,16 @@ def _as_spark_takes(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFram
     return pd.DataFrame(typed, index=frame.index)
 
 
-def _rejects(stage: DataFrame, raw: DataFrame) -> DataFrame:
-    """The rejected rows as given, their reason first, in file order."""
+def _rejects(stage: DataFrame, raw: DataFrame, headers: list[str]) -> DataFrame:
+    """The rejected rows as given, their reason first, in file order, under the names the
+    local engine gives them (an input's own reject_reason gives way to the new one)."""
     from pyspark.sql import functions as F
 
     reasons = stage.where(F.col(REJECT).isNotNull()).select(ROW, REJECT)
-    given = [c for c in raw.columns if c not in (FILE, ROW)]
     joined = reasons.join(raw, ROW).orderBy(FILE, ROW)
-    return joined.select(
-        F.col(REJECT).alias(schema.REJECT_REASON),
-        *[F.col(f"`{c}`").alias(name) for c, name in zip(given, read_names(given), strict=True)],
-    )
+    given = [F.col(f"_c{i}").alias(name) for i, name in enumerate(read_names(headers))
+             if name != schema.REJECT_REASON]  # fmt: skip
+    return joined.select(F.col(REJECT).alias(schema.REJECT_REASON), *given)
 
 
 def _ranked(
@@ -369,9 +404,9 @@ def _ranked(
     from pyspark.sql import functions as F
 
     scored = stage.where(F.col(REJECT).isNull()).drop(REJECT)
-    extras = [(h, out) for h, out, kind in own if not kind]
+    extras = [(number, out) for number, out, kind in own if not kind]
     if extras:
-        given = raw.select(ROW, *[F.col(f"`{h}`").alias(out) for h, out in extras])
+        given = raw.select(ROW, *[F.col(number).alias(out) for number, out in extras])
         scored = scored.join(given, ROW)
     last = F.lit(float("-inf"))
     by_score = Window.partitionBy("campaign_id").orderBy(
@@ -385,7 +420,7 @@ def _ranked(
     if top is not None:
         ranked = ranked.where(F.col("rank") <= top)
     columns = [*schema.SCORED_COLUMNS, *[out for _, out, _ in own]]
-    return ranked.select(*[F.col(f"`{c}`") for c in columns]).orderBy("campaign_id", "rank")
+    return ranked.select(*[_col(c) for c in columns]).orderBy("campaign_id", "rank")
 
 
 class _Folders:
@@ -420,23 +455,47 @@ class _Folders:
 
 @contextmanager
 def _replaced_folders(spark: SparkSession, targets: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Temporary folders to write into (one per role, and "stage"), in a hidden folder beside
-    the first target; each replaces its target only once all are written. A failure, or a
-    kill, leaves the targets as they were."""
-    first = str(next(iter(targets)))
-    folders = _Folders(spark, first)
-    for target in targets:
-        if folders.is_file(str(target)):
+    """Temporary folders to write into, by role (and "stage" and "input"), each in a hidden
+    folder beside its target on the target's file system; the targets are replaced only
+    once everything is written. A failure leaves the targets as they were (a rename that
+    fails puts back those done); so does a kill, but on an object store, where a rename
+    is a copy, during the renames themselves."""
+    token = secrets.token_hex(4)
+    places = []
+    for target, role in targets.items():
+        folders = _Folders(spark, target)
+        if folders.is_file(target):
             raise DataFileError(f"{target}: is a file; the Spark engine writes a folder here")
-    parent, name = first.rstrip("/").rsplit("/", 1) if "/" in first else (".", first)
-    root = f"{parent}/.{name}.tmp-{secrets.token_hex(4)}"
-    temporary = {role: f"{root}/{role}" for role in [*targets.values(), "stage"]}
+        parent, name = target.rstrip("/").rsplit("/", 1) if "/" in target else (".", target)
+        places.append((role, folders, target, f"{parent}/.{name}.tmp-{token}"))
+    first_root = places[0][3]
+    temporary = {role: f"{root}/{role}" for role, _, _, root in places}
+    temporary.update(stage=f"{first_root}/stage", input=f"{first_root}/input")
     try:
         yield temporary
-        for target, role in targets.items():
-            if folders.exists(str(target)):
-                folders.rename(str(target), f"{root}/previous-{role}")
-            folders.rename(temporary[role], str(target))
+        _swap_in(places, temporary)
     finally:
-        with suppress(Exception):
-            folders.delete(root)
+        for _, folders, _, root in places:
+            with suppress(Exception):
+                folders.delete(root)
+
+
+def _swap_in(places: list[tuple[str, _Folders, str, str]], temporary: dict[str, str]) -> None:
+    """Move each finished folder onto its target, the earlier one aside; undo on failure."""
+    done: list[tuple[_Folders, str, str, bool, bool]] = []
+    try:
+        for role, folders, target, root in places:
+            existed = folders.exists(target)
+            if existed:
+                folders.rename(target, f"{root}/previous")
+            done.append((folders, target, f"{root}/previous", existed, False))
+            folders.rename(temporary[role], target)
+            done[-1] = (folders, target, f"{root}/previous", existed, True)
+    except BaseException:
+        for folders, target, previous, existed, placed in reversed(done):
+            with suppress(Exception):
+                if placed:
+                    folders.delete(target)
+                if existed:
+                    folders.rename(previous, target)
+        raise

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import schema
+from recommender.errors import DataFileError
 from recommender.io import arrow_table, streamed_table, unnamed_file, write_table
 from recommender.scoring import empty_scored, rank
 
@@ -111,8 +112,11 @@ class RankedRuns:
         position_of = keys["position"].to_numpy()[order]
         ranks = _ranks_in_order(campaign[order])
         del keys, order, campaign
-        schema_ = pa.unify_schemas([run.schema for run in self._runs],
-                                   promote_options="permissive")  # fmt: skip
+        try:  # parts of a Parquet folder may each hold other columns, or wider types
+            schema_ = pa.unify_schemas([run.schema for run in self._runs],
+                                       promote_options="permissive")  # fmt: skip
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataFileError(f"the input's parts disagree on a column: {exc}") from None
         taken = np.zeros(len(self._runs), dtype=np.int64)  # rows each run has given
         best = pd.DataFrame()
         with streamed_table(path, own_words) as out:
@@ -120,7 +124,7 @@ class RankedRuns:
                 runs = run_of[start : start + BLOCK_ROWS]
                 counts = np.bincount(runs, minlength=len(self._runs))
                 pieces = [
-                    self._runs[r].take(int(n)).cast(schema_)
+                    _aligned(self._runs[r].take(int(n)), schema_)
                     for r, n in enumerate(counts.tolist())
                     if n
                 ]
@@ -136,6 +140,18 @@ class RankedRuns:
                 if start == 0 and show:
                     best = block.slice(0, show).to_pandas()
         return best
+
+
+def _aligned(table: Any, schema_: Any) -> Any:
+    """`table` with `schema_`'s columns in its order: its own cast, the others all null."""
+    import pyarrow as pa
+
+    columns = [
+        table[field.name].cast(field.type) if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema_
+    ]  # fmt: skip
+    return pa.Table.from_arrays(columns, schema=schema_)
 
 
 def _no_nan(column: Any) -> Any:
