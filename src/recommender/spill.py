@@ -7,7 +7,7 @@ in an unnamed file that vanishes with the process, however it ends), keeping
 in memory only its sort keys (campaign, score, fit, creator). One sort of the
 keys gives the global order; as every run is sorted by the same total order,
 each block of the output takes a contiguous stretch of every run, so the runs
-are read once, front to back, a batch at a time. Memory: the keys (about 30
+are read once, front to back, a batch at a time. Memory: the keys (about 40
 bytes a row) and a batch per run, whatever the file's size.
 """
 
