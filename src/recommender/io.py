@@ -412,8 +412,6 @@ class TableWriter:
 
     def write(self, table: Any) -> None:
         """Append the rows of the Arrow table `table` (the first block fixes the columns)."""
-        import pyarrow as pa
-
         if self._fmt == "csv":
             self._write_csv(table)
         elif self._fmt == "parquet":
@@ -426,8 +424,7 @@ class TableWriter:
             if self._text is None:
                 self._text = open(self._name, "w", encoding="utf-8")  # noqa: SIM115
                 self._text.write("[" if self._fmt == "json" else "")
-            frame = table.to_pandas() if isinstance(table, pa.Table) else table
-            lines = frame.to_json(orient="records", lines=True, force_ascii=False,
+            lines = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False,
                                   date_format="iso")  # fmt: skip
             if self._fmt == "json" and lines:
                 lines = ("," if self.rows else "") + lines.rstrip("\n").replace("\n", ",")
@@ -437,8 +434,7 @@ class TableWriter:
     def _write_csv(self, table: Any) -> None:
         import pyarrow.csv as pa_csv
 
-        names = [f"'{c}" if _runs_as_formula(str(c)) else c for c in table.column_names]
-        table = _formulas_quoted_arrow(table.rename_columns(names), self._own_words)
+        table = _csv_safe(table, self._own_words)
         if self._writer is None:
             options = pa_csv.WriteOptions(quoting_style="needed", delimiter=self._delimiter)
             self._writer = pa_csv.CSVWriter(self._name, table.schema, write_options=options)
@@ -479,6 +475,8 @@ def arrow_table(frame: pd.DataFrame) -> Any:
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
+        # Rejected rows keep their original values, which may mix types in one
+        # column (a number beside "n/a"); Parquet wants one type, so write text.
         mixed = [c for c in frame.columns if frame[c].dtype == object]
         return pa.Table.from_pandas(frame.astype({c: "string" for c in mixed}),
                                     preserve_index=False)  # fmt: skip
@@ -633,26 +631,28 @@ def _to_csv(frame: pd.DataFrame, path: str, delimiter: str, own_words: Collectio
     import pyarrow.csv as pa_csv
 
     frame = _single_values(frame)
-    risky_headers = {c: f"'{c}" for c in frame.columns if _runs_as_formula(str(c))}
-    frame = frame.rename(columns=risky_headers) if risky_headers else frame
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
+        risky_headers = {c: f"'{c}" for c in frame.columns if _runs_as_formula(str(c))}
+        frame = frame.rename(columns=risky_headers) if risky_headers else frame
         _formulas_quoted(frame, own_words).to_csv(path, index=False, sep=delimiter)
         return
     options = pa_csv.WriteOptions(quoting_style="needed", delimiter=delimiter)
-    pa_csv.write_csv(_formulas_quoted_arrow(table, own_words), path, options)
+    pa_csv.write_csv(_csv_safe(table, own_words), path, options)
+
+
+def _csv_safe(table: Any, own_words: Collection[str]) -> Any:
+    """An Arrow table as a spreadsheet may open it: headers and text cells that would run as
+    formulas get a leading quote (not in `own_words` columns)."""
+    names = [f"'{c}" if _runs_as_formula(str(c)) else c for c in table.column_names]
+    return _formulas_quoted_arrow(table.rename_columns(names), own_words)
 
 
 def _to_parquet(frame: pd.DataFrame, path: str) -> None:
-    frame = _single_values(frame)
-    try:
-        frame.to_parquet(path, index=False)
-    except (TypeError, ValueError):  # pyarrow's ArrowInvalid/ArrowTypeError derive from these
-        # Rejected rows keep their original values, which may mix types in one
-        # column (a number beside "n/a"); Parquet wants one type, so write text.
-        mixed = [c for c in frame.columns if frame[c].dtype == object]
-        frame.astype({c: "string" for c in mixed}).to_parquet(path, index=False)
+    import pyarrow.parquet as pq
+
+    pq.write_table(arrow_table(frame), path)
 
 
 def _single_values(frame: pd.DataFrame) -> pd.DataFrame:
