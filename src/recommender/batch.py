@@ -36,7 +36,7 @@ from recommender.io import (
     atomic_path,
     check_outputs,
     file_format,
-    parquet_parts,
+    part_files,
     read_chunks,
     read_table,
     write_json,
@@ -115,7 +115,7 @@ def count_rows(path: Path) -> int | None:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in parquet_parts(path))
+            return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in part_files(path))
         if fmt == "csv":
             with open(path, "rb") as handle:
                 blocks = iter(lambda: handle.read(1 << 20), b"")

@@ -94,7 +94,7 @@ CSV_OPTIONS: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filte
 def _whole_file_errors(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
     """Turn any failure while reading `path` into one DataFileError line."""
     if Path(path).is_dir():
-        parquet_parts(path)  # refuses a folder with no part in it
+        part_files(path)  # refuses a folder with no part in it
     elif not Path(path).is_file():
         raise DataFileError(f"{path}: no such file")
     try:
@@ -151,7 +151,7 @@ def read_chunks(
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
-            for part in parquet_parts(path):
+            for part in part_files(path):
                 for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
                     yield batch.to_pandas()
         elif fmt == "xlsx":
@@ -160,9 +160,10 @@ def read_chunks(
             yield _read_json(path)
 
 
-def parquet_parts(path: str | os.PathLike[str]) -> list[Path]:
-    """The Parquet files a path names: itself, or a folder's part files in name order
-    (hidden and _-prefixed files such as _SUCCESS aside); DataFileError if none."""
+def part_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The files a path names: itself, or a folder's part files in name order (hidden and
+    _-prefixed files such as _SUCCESS aside), Parquet here, CSV too for Spark; DataFileError
+    if none."""
     folder = Path(path)
     if not folder.is_dir():
         return [folder]

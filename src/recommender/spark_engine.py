@@ -33,7 +33,7 @@ import pandas as pd
 
 from recommender import schema
 from recommender.errors import DataFileError, ScoringError
-from recommender.io import csv_dialect, file_format, one_line, parquet_parts
+from recommender.io import csv_dialect, file_format, one_line, part_files
 from recommender.model_store import ModelIdentity, loaded_model
 from recommender.scoring import (
     ModelRef,
@@ -227,7 +227,7 @@ def _refuse_missing(creators: str | os.PathLike[str], campaigns: pd.DataFrame) -
         raise DataFileError(f"{creators}: no such file or folder")
     if file_format(path) not in ("csv", "parquet"):
         raise DataFileError(f"{creators}: the Spark engine reads Parquet or CSV")
-    first = parquet_parts(path)[0]  # refuses an empty folder
+    first = part_files(path)[0]  # refuses an empty folder
     if file_format(first) == "parquet":
         import pyarrow.parquet as pq
 
@@ -256,7 +256,7 @@ def _read(spark: SparkSession, path: str) -> tuple[DataFrame, list[str]]:
 
     try:
         if _is_csv(path):
-            first = None if _remote(path) else parquet_parts(path.removeprefix("file://"))[0]
+            first = None if _remote(path) else part_files(path.removeprefix("file://"))[0]
             tab = Path(urlparse(path).path).suffix.lower() == ".tsv"
             encoding, sep = csv_dialect(first) if first else ("utf-8", "\t" if tab else ",")
             reader = spark.read.options(
@@ -292,7 +292,7 @@ def _is_csv(path: str) -> bool:
         return Path(urlparse(path).path).suffix.lower() in (".csv", ".tsv")
     local = Path(path.removeprefix("file://"))
     if local.is_dir():
-        return any(p.suffix.lower() in (".csv", ".tsv") for p in parquet_parts(local))
+        return any(p.suffix.lower() in (".csv", ".tsv") for p in part_files(local))
     return file_format(local) == "csv"
 
 
