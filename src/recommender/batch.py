@@ -155,7 +155,7 @@ def score_file(
         {"creators file": creators_path, "campaign file": campaign_path},
     )
     report = BatchReport()
-    campaigns = _campaigns(campaign_path, say)  # a missing file is said before the model loads
+    campaigns = valid_campaigns(campaign_path, say)  # a missing file is said before the model loads
     recommender = _load_model(model, report, say)
     report.campaigns = len(campaigns)
     creators_path = Path(creators_path)
@@ -206,7 +206,7 @@ def _load_model(model: ModelRef, report: BatchReport, say: Callable[[str], None]
     return recommender
 
 
-def _campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) -> pd.DataFrame:
+def valid_campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) -> pd.DataFrame:
     """The valid campaigns of a campaign file; the invalid ones are reported and skipped."""
     try:
         checked = checked_campaigns(read_campaign(path))

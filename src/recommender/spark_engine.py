@@ -32,13 +32,13 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from recommender import schema
+from recommender.batch import valid_campaigns
 from recommender.errors import DataFileError, ScoringError
 from recommender.io import csv_dialect, file_format, one_line, part_files
 from recommender.model_store import ModelIdentity, loaded_model
 from recommender.scoring import (
     ModelRef,
     candidate_pairs,
-    checked_campaigns,
     own_output_columns,
     read_names,
     scored_rows,
@@ -53,11 +53,10 @@ REJECT = "__reject_reason"
 ROW = "__row_id"
 FILE = "__file"
 KEY = "__key"
-PREDICTED = {
-    "campaign_id": "string", "creator_id": "string", "score": "double", "fit_score": "double",
-    "expected_lift_usd": "double", "lift_low_usd": "double", "lift_high_usd": "double",
-    "cost_usd": "double", "expected_roi": "double", "tier": "string", "flags": "string",
-    "reasons": "string",
+PREDICTED = {  # scored_rows' columns as Spark types (rank comes later)
+    c: "string" if c in ("campaign_id", "creator_id", "tier", *schema.EXPLANATION_COLUMNS)
+    else "double"
+    for c in schema.SCORED_COLUMNS if c != "rank"
 }  # fmt: skip
 QUIET_LOG = Path(__file__).with_name("spark-log4j2.properties")
 KIND_TYPES = {schema.Kind.INT: "bigint", schema.Kind.FLOAT: "double"}  # other kinds: string
@@ -141,7 +140,7 @@ def score_on_spark(
     start = time.perf_counter()
     out, rejects = str(out), str(rejects) if rejects is not None else f"{out}.rejects"
     _refuse_clashes({"creators file": str(creators), "output": out, "rejects folder": rejects})
-    campaigns = _campaigns(campaign)
+    campaigns = valid_campaigns(campaign, say)
     _refuse_missing(creators, campaigns)
     recommender, identity = loaded_model(model)
     say(f"scoring with {identity.text()}")
@@ -236,15 +235,6 @@ def _refuse_missing(creators: str | os.PathLike[str], campaigns: pd.DataFrame) -
         except Exception as exc:  # not Parquet, or a broken file: Spark would fail later
             raise DataFileError(f"{first}: cannot read as parquet: {one_line(exc)}") from None
         _own_columns(header, creators, campaigns)
-
-
-def _campaigns(path: str | os.PathLike[str]) -> pd.DataFrame:
-    from recommender.batch import read_campaign
-
-    try:
-        return checked_campaigns(read_campaign(path)).valid
-    except ScoringError as exc:
-        raise DataFileError(f"{path}: {exc}") from None
 
 
 def _read(spark: SparkSession, path: str) -> tuple[DataFrame, list[str]]:
