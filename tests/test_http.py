@@ -1,7 +1,10 @@
-"""The HTTP endpoint and MLflow's own scoring server, started for real on 127.0.0.1."""
+"""The HTTP endpoint and MLflow's own scoring server, started for real on 127.0.0.1: its
+answers, its bounds and API key, many clients at once, a scoring process killed, and
+schemathesis against the service's own OpenAPI document."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -44,22 +47,52 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 9
     raise TimeoutError(url)
 
 
-@pytest.fixture(scope="module")
-def server(model_dir: Path) -> Iterator[str]:
+def start_server(model_dir: Path, *flags: str) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     command = [sys.executable, str(ROOT / "serve.py"), "http", "--port", str(port)]
     process = subprocess.Popen(
-        [*command, "--model", str(model_dir)],
+        [*command, "--model", str(model_dir), *flags],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{base}/health", process)
+        wait_until_up(f"{base}/openapi.json", process)
+    except BaseException:
+        stop(process)
+        raise
+    return base, process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(model_dir: Path) -> Iterator[str]:
+    """The service as `http` starts it by default, with two scoring processes."""
+    base, process = start_server(model_dir, "--workers", "2")
+    try:
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process)
+
+
+KEY = "s3cret-key-for-tests"
+
+
+@pytest.fixture(scope="module")
+def guarded(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A service with an API key (from a file), a 0.1 MB body limit and 3 extra keys."""
+    key_file = tmp_path_factory.mktemp("key") / "api-key"
+    key_file.write_text(KEY + "\n")
+    base, process = start_server(model_dir, "--workers", "1", "--api-key-file", str(key_file),
+                                 "--max-body-mb", "0.1", "--max-extra-keys", "3")  # fmt: skip
+    try:
+        yield base
+    finally:
+        stop(process)
 
 
 def creators_json(market, n: int = 40) -> list[dict[str, object]]:
@@ -226,3 +259,199 @@ def test_an_export_with_display_headers_scores_as_the_contract(server: str, mark
     by_export, by_contract = (pd.DataFrame(answer["scored"]) for answer in answers)
     assert by_export["score"].tolist() == by_contract["score"].tolist()
     assert by_export["creator_id"].tolist() == by_contract["creator_id"].tolist()
+
+
+# --- bounds, the API key and the error shape ----------------------------------------------
+
+
+def post(base: str, path: str = "/score", key: str | None = KEY, **kwargs) -> requests.Response:
+    headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return requests.post(f"{base}{path}", headers=headers, timeout=60, **kwargs)
+
+
+def assert_refused(response: requests.Response, status: int, says: str) -> None:
+    assert response.status_code == status, response.text[:300]
+    assert set(response.json()) == {"error"}
+    assert says.lower() in response.json()["error"].lower()
+
+
+def test_the_api_key_is_required_and_compared_whole(guarded: str, market):
+    body = json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 3)})
+    assert_refused(post(guarded, key=None, data=body), 401, "API key")
+    assert_refused(post(guarded, key=KEY[:-1], data=body), 401, "API key")
+    assert_refused(post(guarded, key=KEY + "x", data=body), 401, "API key")
+    assert post(guarded, key=KEY, data=body).status_code == 200
+    by_header = post(guarded, key=None, data=body, headers={"X-API-Key": KEY})
+    assert by_header.json()["counts"] == {"scored": 3, "rejected": 0}
+    assert_refused(requests.get(f"{guarded}/health", timeout=10), 401, "API key")
+    assert requests.get(f"{guarded}/health", timeout=10, headers={"X-API-Key": KEY}).ok
+    assert requests.get(f"{guarded}/openapi.json", timeout=10).ok  # the description is open
+
+
+def test_the_api_key_comes_from_the_environment_when_no_file_is_given(monkeypatch, tmp_path):
+    from recommender.errors import SettingError
+    from recommender.http_api import API_KEY_ENV, ServiceSettings
+
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    assert ServiceSettings().api_key() is None  # no key anywhere: open, as before
+    monkeypatch.setenv(API_KEY_ENV, " from-env \n")
+    assert ServiceSettings().api_key() == b"from-env"
+    (tmp_path / "key").write_text("from-file\n")
+    assert ServiceSettings(api_key_file=str(tmp_path / "key")).api_key() == b"from-file"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(SettingError, match="empty"):
+        ServiceSettings(api_key_file=str(tmp_path / "empty")).api_key()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(guarded: str, market):
+    rows = creators_json(market, 600)  # about 0.15 MB: over the 0.1 MB limit
+    body = json.dumps({"campaign": CAMPAIGN, "creators": rows}).encode()
+    assert len(body) > 0.1 * 2**20
+    assert_refused(post(guarded, data=body), 413, "over the service's limit")
+
+    def chunked():  # no Content-Length: counted as it arrives
+        for start in range(0, len(body), 16_384):
+            yield body[start : start + 16_384]
+
+    assert_refused(post(guarded, data=chunked()), 413, "over the service's limit")
+    # A declared length over the limit is answered at once, before any of the body is sent.
+    connection = http.client.HTTPConnection(guarded.removeprefix("http://"), timeout=10)
+    connection.putrequest("POST", "/score")
+    for name, value in [("Content-Type", "application/json"), ("Content-Length", "999999999"),
+                        ("Authorization", f"Bearer {KEY}")]:  # fmt: skip
+        connection.putheader(name, value)
+    connection.endheaders()
+    declared = connection.getresponse()
+    assert declared.status == 413 and "limit" in json.loads(declared.read())["error"]
+    # Under the limit, the same service answers.
+    small = json.dumps({"campaign": CAMPAIGN, "creators": rows[:100]})
+    assert post(guarded, data=small).json()["counts"]["scored"] == 100
+
+
+def test_extra_keys_are_capped_and_only_echoed_when_asked(guarded: str, market):
+    rows = creators_json(market, 4)
+    for i, row in enumerate(rows[:3]):
+        row[f"note_{i}"] = f"n{i}"
+    for row in rows:  # a display header is not an extra key
+        row["Avg. Likes"] = row.pop("avg_likes")
+    body = {"campaign": CAMPAIGN, "creators": rows}
+    plain = post(guarded, data=json.dumps(body)).json()
+    assert plain["counts"] == {"scored": 4, "rejected": 0}
+    assert not any(k.startswith("note_") for row in plain["scored"] for k in row)
+    echoed = post(guarded, data=json.dumps({**body, "echo_extras": True})).json()
+    notes = {row["creator_id"]: row.get("note_0") for row in echoed["scored"]}
+    assert notes[rows[0]["creator_id"]] == "n0" and notes[rows[1]["creator_id"]] is None
+    rows[3]["note_3"] = "one too many"
+    assert_refused(post(guarded, data=json.dumps(body)), 413, "at most 3 distinct keys")
+    rows[3].pop("note_3")
+    rows[3]["avg_likes"] = rows[3].pop("Avg. Likes")  # two spellings of one column
+    assert_refused(post(guarded, data=json.dumps(body)), 422, "both mean avg_likes")
+    rejected = creators_json(market, 2)
+    rejected[0]["followers"], rejected[0]["note"] = -5, "kept out"
+    answer = post(guarded, data=json.dumps({"campaign": CAMPAIGN, "creators": rejected})).json()
+    assert answer["counts"] == {"scored": 1, "rejected": 1}
+    assert "note" not in answer["rejected"][0] and "followers" in answer["rejected"][0]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [(b'{"campaign": ' + PET + b', "creators": [{"followers": ' + b"9" * 5000 + b"}]}", 400,
+      "could not be parsed"),
+     (b'{"campaign": ' + PET + b', "creators": [' + b"[" * 1000 + b"]" * 1000 + b"]}", 400,
+      "could not be parsed"),
+     (b"[1, 2]", 422, "body")],
+)  # fmt: skip
+def test_bodies_json_cannot_hold_get_the_error_shape(server: str, body, status, says):
+    assert_refused(post(server, key=None, data=body), status, says)
+
+
+def test_unknown_paths_and_methods_get_the_error_shape(server: str):
+    assert_refused(requests.get(f"{server}/nowhere", timeout=10), 404, "not found")
+    assert_refused(requests.put(f"{server}/score", timeout=10), 405, "not allowed")
+
+
+def test_non_scalar_contract_values_are_rejected_row_by_row(server: str, market):
+    rows = creators_json(market, 5)
+    rows[0]["creator_id"] = {"id": "x"}
+    rows[1]["niche"] = {"name": "pet"}
+    rows[2]["followers"] = [1000]
+    rows[3]["platform"] = ["instagram"]
+    answer = post(server, key=None, data=json.dumps({"campaign": CAMPAIGN, "creators": rows}))
+    payload = answer.json()
+    assert payload["counts"] == {"scored": 1, "rejected": 4}
+    reasons = [r["reject_reason"] for r in payload["rejected"]]
+    assert [r.split(":")[0] for r in reasons] == ["creator_id", "niche", "followers", "platform"]
+    assert all("not a single value" in r for r in reasons)
+    assert payload["scored"][0]["creator_id"] == rows[4]["creator_id"]
+
+
+def test_health_names_the_model_and_says_it_is_ready(server: str, model_dir: Path):
+    from recommender.model_store import model_identity
+
+    health = requests.get(f"{server}/health", timeout=10)
+    payload = health.json()
+    assert payload["status"] == "ok" and payload["ready"] is True
+    identity = model_identity(model_dir)
+    assert payload["model"] == identity.as_dict()
+    assert {"version", "run_id", "trained_at", "model_format"} <= set(payload["model"])
+    assert payload["model"]["trained_at"] == identity.trained_at is not None
+
+
+def test_many_clients_at_once_get_the_answers_one_client_gets(server: str, market):
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 30 + i)})
+              for i in range(16)]  # fmt: skip
+    alone = [post(server, key=None, data=b).json()["scored"] for b in bodies[:3]]
+    with ThreadPoolExecutor(16) as clients:
+        answers = list(clients.map(lambda b: post(server, key=None, data=b), bodies))
+    assert [a.status_code for a in answers] == [200] * 16
+    assert [len(a.json()["scored"]) for a in answers] == [30 + i for i in range(16)]
+    assert [a.json()["scored"] for a in answers[:3]] == alone
+
+
+def test_a_killed_scoring_process_costs_one_answer_not_the_service(model_dir: Path, market):
+    import signal
+
+    import psutil
+
+    base, process = start_server(model_dir, "--workers", "1")
+    try:
+        body = json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 20)})
+        assert post(base, key=None, data=body).status_code == 200
+        forkserver = [p for p in psutil.Process(process.pid).children()
+                      if "forkserver" in " ".join(p.cmdline())]  # fmt: skip
+        scorers = forkserver[0].children()  # the scoring processes are forked from it
+        assert len(scorers) == 1
+        os.kill(scorers[0].pid, signal.SIGKILL)
+        psutil.wait_procs(scorers, timeout=10)
+        answers = [post(base, key=None, data=body) for _ in range(2)]
+        assert answers[-1].status_code == 200  # a new scoring process took over
+        assert all(a.status_code in (200, 503) for a in answers)
+        assert requests.get(f"{base}/health", timeout=10).ok
+    finally:
+        stop(process)
+
+
+# --- a peer's tests: schemathesis against the service's own OpenAPI document ---------------
+
+
+def test_the_service_meets_its_openapi_document(server: str):
+    """Schemathesis, a peer's test suite: its examples, coverage and fuzzing phases on every
+    operation with its checks (no 5xx; documented status codes, content types and headers;
+    answers matching the document's schemas; schema-violating requests refused). Left out:
+    positive_data_acceptance, which expects every request the schema allows to be scored.
+    The contract's rules are richer than JSON Schema says (a required column given under
+    an export's header, numbers as people write them, a niche that is only spaces), and
+    what the service cannot score it refuses with a documented 422."""
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    run = subprocess.run(
+        [str(schemathesis), "run", f"{server}/openapi.json", "--max-examples", "40",
+         "--seed", "16", "--request-timeout", "120",
+         "--exclude-checks", "positive_data_acceptance"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "3 passed" in run.stdout  # every operation was tested

@@ -5,7 +5,7 @@
     creator-recommender train     [--data DIR] [--model-dir DIR] [--experiment NAME] [--seed N]
     creator-recommender score     --creators F --campaign F [--model M] [--out F] [--top K] ...
     creator-recommender plan      --creators F --campaign F --budget USD [--explore S] ...
-    creator-recommender http      [--host 127.0.0.1] [--port 8000] [--model M]
+    creator-recommender http      [--host 127.0.0.1] [--port 8000] [--model M] [--workers N]
     creator-recommender feedback  --data DIR --new F [--rejects F]
     creator-recommender real      [--src DIR] [--out F]
     creator-recommender champion  [--set VERSION]
@@ -361,22 +361,55 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("http", help="serve POST /score, POST /plan and GET /health")
-    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only)",
+    )
     sub.add_argument("--port", type=int, default=8000)
     sub.add_argument("--model", help=MODEL_HELP)
+    sub.add_argument("--workers", type=int, default=default_http_workers(),
+                     help="scoring processes, each scoring one request at a time "
+                     "(default: one per core, at most 8)")  # fmt: skip
+    sub.add_argument("--api-key-file", type=Path,
+                     help="require the key in this file with every request (default: "
+                     "$CREATOR_RECOMMENDER_API_KEY if set, else no key)")  # fmt: skip
+    sub.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=8.0,
+        help="a larger request body gets a 413, unread (default 8)",
+    )
+    sub.add_argument("--max-extra-keys", type=int, default=50,
+                     help="distinct keys outside the creators contract a request may carry "
+                     "(default 50)")  # fmt: skip
     sub.set_defaults(run=run_http)
+
+
+def default_http_workers() -> int:
+    """One worker process per core this process may use, at most 8."""
+    return max(1, min(8, len(os.sched_getaffinity(0))))
 
 
 def run_http(args: argparse.Namespace) -> int:
     """Serve the scoring API until stopped."""
     import uvicorn
 
-    from recommender.http_api import create_app
+    from recommender.http_api import ServiceSettings, create_app
     from recommender.model_store import model_identity
 
-    app = create_app(args.model)
+    settings = ServiceSettings(
+        model=args.model,
+        api_key_file=str(args.api_key_file) if args.api_key_file else None,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        max_extra_keys=args.max_extra_keys,
+        workers=args.workers,
+    )
+    app = create_app(settings)  # a missing model or an unreadable key file: one line
+    guarded = "an API key required" if settings.api_key() else "no API key required"
     print(f"serving {model_identity(args.model).text()} on http://{args.host}:{args.port} "
-          "(Ctrl-C stops it)", flush=True)  # fmt: skip
+          f"with {args.workers} scoring process(es), {guarded} (Ctrl-C stops it)",
+          flush=True)  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -1,7 +1,7 @@
 """The scoring service over HTTP: JSON in, JSON out (FastAPI; OpenAPI at /docs and /openapi.json).
 
-    POST /score  {"campaign": {...}, "creators": [{...}, ...], "top": 10}
-                 -> {"scored": [...], "rejected": [...], "counts": {...}}
+    POST /score  {"campaign": {...}, "creators": [{...}, ...], "top": 10, "echo_extras": false}
+                 -> {"scored": [...], "rejected": [...], "counts": {...}, "model": {...}}
     POST /plan   {"campaign": {...}, "creators": [...], "budget_usd": 3000, "explore": 0.2,
                   "constraints": {"max_niche_share": 0.5, ...}}
                  -> {"chosen": [...], "summary": {...}, "rejected": [...]}
@@ -13,42 +13,122 @@ given, the service serves the champion and follows it: a promotion is picked up
 by the next request (a champion folder) or within model_store.ALIAS_SECONDS (the
 registry's @champion), with no restart.
 
-Bad requests (malformed JSON, no campaign, creators not a list, no valid
-campaign, a missing required column) get a 4xx with {"error": "..."}, never a 500.
+Bounded and guarded before anything is parsed: a body over `max_body_bytes` gets a
+413, and with an API key set every path but the OpenAPI pages needs it (401). A
+request is also refused (413) for more than MAX_CREATORS creators or more than
+`max_extra_keys` distinct keys outside the creators contract; those extra keys
+come back in the answer only when the request asks (`echo_extras`). Every refusal
+is {"error": "..."} with a 4xx, never a 500.
+
+Scoring runs in `workers` processes (`creator-recommender http --workers N`), each
+loading the model itself and scoring one request at a time: the work is CPU-bound,
+and threads would only take turns holding the GIL. The process that listens reads,
+checks and answers requests, and hands each to whichever scoring process is free,
+so every core works however the clients hold their connections (with workers that
+each listened themselves, a burst of kept-alive connections lands on one of them).
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
+import hmac
+import multiprocessing
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.config import JsonDict
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recommender import __version__
-from recommender.errors import ModelNotFound, ScoringError, SettingError
+from recommender import __version__, schema, trees
+from recommender.errors import ContractError, ModelNotFound, ScoringError, SettingError
 from recommender.model_store import ModelIdentity, load_model, loaded_model
-from recommender.modeling.recommender import Recommender
 from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
-from recommender.scoring import ModelRef, score_with_rejects
+from recommender.scoring import read_names, score_with_rejects
 
 MAX_CREATORS = 100_000
+MAX_BODY_BYTES = 8 * 2**20  # about 30,000 creators of the contract's columns
+MAX_EXTRA_KEYS = 50
+API_KEY_ENV = "CREATOR_RECOMMENDER_API_KEY"
+# Readable without the API key: the service's description, nothing it serves.
+OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+_CONTRACT_KEYS = frozenset([*schema.CREATORS.names, "campaign_id"])
 
 router = APIRouter()
 
 
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the service runs: the model (None: the champion, followed), where its API key
+    is (None: $CREATOR_RECOMMENDER_API_KEY, or open when that is unset), its bounds, and
+    how many worker processes share the port."""
+
+    model: str | None = None
+    api_key_file: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_extra_keys: int = MAX_EXTRA_KEYS
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1 or self.max_extra_keys < 0 or self.workers < 1:
+            raise SettingError(
+                "the body limit and the worker count must be at least 1, "
+                "and the extra-key limit at least 0"
+            )
+
+    def api_key(self) -> bytes | None:
+        """The key every request must carry: the file's text, else the environment's."""
+        if self.api_key_file is None:
+            key = os.environ.get(API_KEY_ENV, "").strip()
+            return key.encode() if key else None
+        try:
+            key = Path(self.api_key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeError) as exc:
+            raise SettingError(f"{self.api_key_file}: cannot read the API key ({exc})") from None
+        if not key:
+            raise SettingError(f"{self.api_key_file}: the API key file is empty")
+        return key.encode()
+
+
+EXAMPLE_CAMPAIGN: JsonDict = {"campaign_id": "spring-pet", "niche": "pet", "objective": "sales",
+                    "target_country": "US", "product_price_usd": 30}  # fmt: skip
+EXAMPLE_CREATORS: list[JsonValue] = [
+    {"creator_id": "ana.paws", "platform": "instagram", "followers": 8_200, "avg_likes": 610,
+     "avg_comments": 38, "niche": "pet", "audience_country": "US", "recent_posts": 24,
+     "recent_sponsored_posts": 3, "price_per_post_usd": 90},
+    {"creator_id": "big.dog.daily", "platform": "TikTok", "followers": "12.5K",
+     "avg_likes": "1,040", "avg_comments": 61, "niche": "Pets"},
+]  # fmt: skip
+
+
 class ScoreRequest(BaseModel):
     """POST /score's body."""
+
+    model_config = ConfigDict(strict=True, json_schema_extra={  # strict: what the document says
+        "examples": [{"campaign": EXAMPLE_CAMPAIGN, "creators": EXAMPLE_CREATORS, "top": 10}]
+    })  # fmt: skip
 
     campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
     creators: list[dict[str, Any]] = Field(
         description="candidate creators, in the creators contract"
     )
     top: int | None = Field(default=None, ge=1, description="keep the best `top` per campaign")
+    echo_extras: bool = Field(
+        default=False, description="return the creators' keys outside the contract too"
+    )
 
 
 class ScoreResponse(BaseModel):
@@ -62,6 +142,8 @@ class ScoreResponse(BaseModel):
 
 class PlanConstraints(BaseModel):
     """recommender.planning.Constraints, which checks the values (a 422 when it refuses)."""
+
+    model_config = ConfigDict(strict=True)
 
     target_country: str | None = Field(default=None, description="audience must be there")
     min_followers: float | None = None
@@ -79,11 +161,19 @@ class PlanConstraints(BaseModel):
 class PlanRequest(BaseModel):
     """POST /plan's body."""
 
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+        {"campaign": EXAMPLE_CAMPAIGN, "creators": EXAMPLE_CREATORS, "budget_usd": 500,
+         "explore": 0.2, "constraints": {"max_niche_share": 0.8}}
+    ]})  # fmt: skip
+
     campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
     creators: list[dict[str, Any]] = Field(description="candidates, in the creators contract")
     budget_usd: float = Field(gt=0, allow_inf_nan=False)
     explore: float = Field(default=0.0, ge=0, lt=1, description="budget share for learning")
     constraints: PlanConstraints = Field(default_factory=PlanConstraints)
+    echo_extras: bool = Field(
+        default=False, description="return the creators' keys outside the contract too"
+    )
 
 
 class PlanResponse(BaseModel):
@@ -94,44 +184,238 @@ class PlanResponse(BaseModel):
     rejected: list[dict[str, Any]]
 
 
-def create_app(model: ModelRef = None) -> FastAPI:
-    """The app; the model loads at start so a missing model fails before serving, and again
-    (from cache unless it changed) for each request."""
+class HealthResponse(BaseModel):
+    """GET /health's answer: up, ready to score, and the model it serves."""
+
+    status: str
+    ready: bool
+    model: dict[str, Any] | None = Field(
+        default=None, description="source, version, run_id, model_format, trained_at"
+    )
+    error: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every refusal: one line saying what was wrong."""
+
+    error: str
+
+
+def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    said = {400: "not JSON the service can read", 401: "no API key, or a wrong one",
+            413: "too large: the body, the creators or their extra keys",
+            422: "a request the contract refuses", 503: "the model is missing"}  # fmt: skip
+    return {s: {"model": ErrorResponse, "description": said[s]} for s in statuses}
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The app. The model loads here, so that a missing one fails before serving; the
+    scoring processes start (and load it) with the app's lifespan."""
+    settings = settings or ServiceSettings()
+    load_model(settings.model)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.scorers = Scorers(settings)
+        try:
+            await app.state.scorers.started()
+            yield
+        finally:
+            app.state.scorers.close()
+
     app = FastAPI(
         title="creator-recommender",
         description="Rank creators for a campaign: fit, expected sales lift with an interval, "
         "return per dollar, flags and reasons.",
         version=__version__,
+        lifespan=lifespan,
     )
-    load_model(model)
-    app.state.model = model
+    app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotFound, _no_model)  # type: ignore[arg-type]
-    app.middleware("http")(_name_the_model)
+    app.add_exception_handler(Exception, _failed)
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, api_key=settings.api_key())
     app.include_router(router)
     return app
 
 
-async def _name_the_model(request: Request, call_next: Any) -> Any:
-    """Every answer that used a model names it (the endpoint leaves it in request.state)."""
-    response = await call_next(request)
-    identity = getattr(request.state, "model", None)
-    if identity is not None:
-        response.headers["X-Model-Version"] = identity.version or "unregistered"
-        response.headers["X-Model-Run"] = identity.run_id or "unknown"
-    return response
+@dataclass(frozen=True)
+class Answer:
+    """What a scoring process sends back: the status, the JSON body, and the model that
+    made it (None when none did)."""
+
+    status: int
+    body: bytes
+    identity: ModelIdentity | None = None
+
+    @classmethod
+    def of(
+        cls, payload: Mapping[str, Any], identity: ModelIdentity | None = None, status: int = 200
+    ) -> Answer:
+        body = orjson.dumps(payload, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
+        return cls(status, body, identity)
+
+    def response(self) -> Response:
+        """The HTTP answer, naming the model in its headers when one made it."""
+        headers = None
+        if self.identity is not None:
+            headers = {"X-Model-Version": self.identity.version or "unregistered",
+                       "X-Model-Run": self.identity.run_id or "unknown"}  # fmt: skip
+        return Response(self.body, self.status, headers, media_type="application/json")
 
 
-def _serving(request: Request) -> Recommender:
-    """The model serving now (the champion followed, unless one was given), its identity
-    kept for the answer. ModelNotFound (a 503) when it went missing."""
-    recommender, request.state.model = loaded_model(request.app.state.model)
-    return recommender
+class Scorers:
+    """The scoring processes: `settings.workers` of them, each with the model loaded and
+    one request at a time. A process that dies (killed, out of memory) breaks the pool:
+    the requests it held get a 503, and a new pool takes the next ones."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # Fresh processes forked from a server that imported only this module: no threads
+        # or OpenMP state of the listening process's to inherit, and quick to start.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["recommender.http_api"])
+        return ProcessPoolExecutor(
+            self.settings.workers, context, _start_scorer, initargs=(self.settings,)
+        )
+
+    async def started(self) -> None:
+        """Wait until every process has loaded the model and scored once."""
+        pool = self._pool
+        futures = [pool.submit(os.getpid) for _ in range(self.settings.workers)]
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+
+    async def run(self, job: Callable[..., Answer], *args: Any) -> Answer:
+        """`job(*args)` in whichever process is free first. A pool found broken before the
+        job went in is replaced and takes it; a job whose process died gets a 503 (it
+        may be what killed it, so it is not sent again)."""
+        pool = self._pool
+        try:
+            future = pool.submit(job, *args)
+        except BrokenProcessPool:
+            pool = self._replace(pool)
+            future = pool.submit(job, *args)
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            self._replace(pool)
+            return Answer.of({"error": "a scoring process stopped while it held this "
+                                       "request; send it again"}, status=503)  # fmt: skip
+
+    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        if self._pool is broken:  # not yet replaced for another request
+            self._pool = self._new_pool()
+            broken.shutdown(wait=False)
+        return self._pool
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# In a scoring process: the service's settings (set once, as the process starts).
+_scorer: dict[str, ServiceSettings] = {}
+WARM_UP_CREATOR = {"creator_id": "warm-up", "platform": "instagram", "followers": 1_000,
+                   "avg_likes": 50, "avg_comments": 2, "niche": "warm-up"}  # fmt: skip
+
+
+def _start_scorer(settings: ServiceSettings) -> None:
+    """Set a scoring process up: one thread for the trees when the cores are shared with
+    other workers, the model loaded, and one creator scored so the first request does
+    not pay for loading compiled code."""
+    _scorer["settings"] = settings
+    if settings.workers > 1:
+        trees.use_threads(False)
+    score_with_rejects(pd.DataFrame([WARM_UP_CREATOR]), {"campaign_id": "warm-up",
+                       "niche": "warm-up"}, load_model(settings.model))  # fmt: skip
+
+
+class Guard:
+    """ASGI middleware: the API key and the body's size, checked before the body is parsed.
+
+    The body is read here, at most `max_body_bytes` of it, then handed on whole.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, api_key: bytes | None) -> None:
+        self.app, self.max_body_bytes, self.api_key = app, max_body_bytes, api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        guarded = self.api_key is not None and scope["path"] not in OPEN_PATHS
+        if guarded and not self._authorized(headers):
+            await _refuse(send, 401, "this service needs an API key: send it as "
+                          "'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                          [(b"www-authenticate", b"Bearer")])  # fmt: skip
+            return
+        declared = headers.get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_body_bytes:
+            await self._too_large(send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away: nobody to answer
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                await self._too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    def _authorized(self, headers: Mapping[bytes, bytes]) -> bool:
+        assert self.api_key is not None
+        bearer = headers.get(b"authorization", b"")
+        given = bearer[7:].strip() if bearer[:7].lower() == b"bearer " else b""
+        given = given or headers.get(b"x-api-key", b"").strip()
+        return hmac.compare_digest(given, self.api_key)  # takes as long wherever they differ
+
+    async def _too_large(self, send: Send) -> None:
+        limit = f"{self.max_body_bytes / 2**20:.3g} MB"
+        await _refuse(send, 413, f"the body is over the service's limit of {limit}; "
+                      "split the creators, or score files with `creator-recommender score`",
+                      [(b"connection", b"close")])  # fmt: skip
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands over the body already read, then listens as before."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _refuse(
+    send: Send, status: int, error: str, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    body = orjson.dumps({"error": error})
+    start = [(b"content-type", b"application/json"),
+             (b"content-length", str(len(body)).encode()), *headers]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _no_model(request: Request, exc: ModelNotFound) -> JSONResponse:
     """The model went missing while serving (a folder deleted, a store out of reach)."""
     return JSONResponse(status_code=503, content={"error": str(exc)})
+
+
+async def _failed(request: Request, exc: Exception) -> JSONResponse:
+    """A fault of the service's own, still in the one shape (and logged by the server)."""
+    return JSONResponse(status_code=500, content={"error": f"internal error: {type(exc).__name__}"})
 
 
 async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -143,84 +427,122 @@ async def _bad_request(request: Request, exc: RequestValidationError) -> JSONRes
     return JSONResponse(status_code=422, content={"error": problems or "invalid request"})
 
 
-@router.get("/health")
-def health(request: Request) -> Any:
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """Starlette's own refusals (no such path, a body it cannot parse) in the same shape."""
+    error = str(exc.detail)
+    if exc.__cause__ is not None:  # why: too deep, a number too long...
+        why = str(exc.__cause__).split(";")[0][:200]  # not Python's advice to the server
+        error = f"the body could not be parsed as JSON: {why}"
+    return JSONResponse(status_code=exc.status_code, content={"error": error},
+                        headers=getattr(exc, "headers", None))  # fmt: skip
+
+
+@router.get("/health", response_model=HealthResponse, responses=_refusals(401, 503))
+async def health(request: Request) -> Response:
     """Whether the service is up and ready to score, and which model it serves."""
+    settings: ServiceSettings = request.app.state.settings
     try:
-        _serving(request)
+        identity = loaded_model(settings.model)[1]
     except ModelNotFound as exc:
-        return JSONResponse(
-            status_code=503, content={"status": "no model", "ready": False, "error": str(exc)}
-        )
-    return {"status": "ok", "ready": True, "model": request.state.model.as_dict()}
+        answer = Answer.of({"status": "no model", "ready": False, "error": str(exc)}, None, 503)
+        return answer.response()
+    return Answer.of({"status": "ok", "ready": True, "model": identity.as_dict()},
+                     identity).response()  # fmt: skip
 
 
-@router.post("/score", response_model=ScoreResponse)
-def score(body: ScoreRequest, request: Request) -> Any:
+@router.post("/score", response_model=ScoreResponse, responses=_refusals(400, 401, 413, 422, 503))
+async def score(body: ScoreRequest, request: Request) -> Response:
     """Score the creators for the campaign: the scored columns, rejects with reasons."""
-    if refused := _too_many(body.creators, "creator-recommender score"):
-        return refused
-    creators = pd.DataFrame(body.creators).astype(object)
-    recommender = _serving(request)  # gone missing: a 503 (_no_model), not the request's fault
+    scorers: Scorers = request.app.state.scorers
+    return (await scorers.run(_score, body)).response()
+
+
+@router.post("/plan", response_model=PlanResponse, responses=_refusals(400, 401, 413, 422, 503))
+async def plan_budget(body: PlanRequest, request: Request) -> Response:
+    """Choose creators within the budget, as recommender.plan does."""
+    scorers: Scorers = request.app.state.scorers
+    return (await scorers.run(_plan, body)).response()
+
+
+def _score(body: ScoreRequest) -> Answer:
+    """POST /score, in a scoring process."""
+    settings = _scorer["settings"]
+    creators = _creators_frame(body.creators, settings, body.echo_extras, "score")
+    if isinstance(creators, Answer):
+        return creators
+    recommender, identity = loaded_model(settings.model)  # gone missing: ModelNotFound, a 503
     try:
         result = score_with_rejects(creators, body.campaign, recommender, body.top)
     except ScoringError as exc:
-        return JSONResponse(status_code=422, content={"error": str(exc)})
-    return {
+        return Answer.of({"error": str(exc)}, identity, status=422)
+    return Answer.of({
         "scored": _records(result.scored),
         "rejected": _records(result.rejects),
         "counts": {"scored": len(result.scored), "rejected": len(result.rejects)},
-        "model": request.state.model.as_dict(),
-    }
+        "model": identity.as_dict(),
+    }, identity)  # fmt: skip
 
 
-@router.post("/plan", response_model=PlanResponse)
-def plan_budget(body: PlanRequest, request: Request) -> Any:
-    """Choose creators within the budget, as recommender.plan does."""
-    if refused := _too_many(body.creators, "creator-recommender plan"):
-        return refused
-    creators = pd.DataFrame(body.creators).astype(object)
+def _plan(body: PlanRequest) -> Answer:
+    """POST /plan, in a scoring process."""
+    settings = _scorer["settings"]
+    creators = _creators_frame(body.creators, settings, body.echo_extras, "plan")
+    if isinstance(creators, Answer):
+        return creators
     limits = body.constraints.model_dump()
     limits["excluded_flags"] = tuple(limits["excluded_flags"])
     try:  # by reference, so that the plan's summary names the model that scored it
-        result = plan(creators, body.campaign, body.budget_usd, request.app.state.model,
-                      body.explore, Constraints(**limits))  # fmt: skip
-    except ModelNotFound:  # gone missing: a 503 (_no_model), not the request's fault
-        raise
+        result = plan(creators, body.campaign, body.budget_usd, settings.model, body.explore,
+                      Constraints(**limits))  # fmt: skip
     except (ScoringError, SettingError) as exc:
-        return JSONResponse(status_code=422, content={"error": str(exc)})
-    request.state.model = ModelIdentity(**result.summary["model"])
-    return {
+        return Answer.of({"error": str(exc)}, status=422)
+    return Answer.of({
         "chosen": _records(result.chosen),
         "summary": result.summary,
         "rejected": _records(result.rejects),
-    }
+    }, ModelIdentity(**result.summary["model"]))  # fmt: skip
 
 
-def _too_many(creators: list[dict[str, Any]], command: str) -> JSONResponse | None:
-    if len(creators) <= MAX_CREATORS:
+def _creators_frame(
+    creators: list[dict[str, Any]], settings: ServiceSettings, echo_extras: bool, command: str
+) -> pd.DataFrame | Answer:
+    """The creators as a frame; their keys outside the contract counted, and left out
+    unless they are to be echoed. A 413 for too many creators or extra keys."""
+    if len(creators) > MAX_CREATORS:
+        return Answer.of({"error": f"at most {MAX_CREATORS:,} creators per request; "
+                                   f"use creator-recommender {command}"}, status=413)  # fmt: skip
+    keys = list(dict.fromkeys(key for row in creators for key in row))
+    extra: set[str] = set()
+    if not _CONTRACT_KEYS.issuperset(keys):  # headers as exports write them read as the contract's
+        try:
+            names = read_names(keys)
+        except ContractError as exc:  # two keys that mean one column
+            return Answer.of({"error": str(exc)}, status=422)
+        extra = {k for k, name in zip(keys, names, strict=True) if name not in _CONTRACT_KEYS}
+    if len(extra) > settings.max_extra_keys:
+        return Answer.of({"error": f"at most {settings.max_extra_keys} distinct keys outside "
+                                   f"the creators contract per request (got {len(extra):,})"},
+                         status=413)  # fmt: skip
+    if extra and not echo_extras:
+        creators = [{k: v for k, v in row.items() if k not in extra} for row in creators]
+    return pd.DataFrame(creators).astype(object)
+
+
+def _plain(value: object) -> object:
+    """What orjson does not write itself: numpy and pandas scalars, missing values."""
+    if value is pd.NA or value is pd.NaT:
         return None
-    return JSONResponse(
-        status_code=413,
-        content={"error": f"at most {MAX_CREATORS:,} creators per request; use {command}"},
-    )
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-safe dicts: NaN/NA become null, numpy scalars plain numbers."""
-    out = []
-    for row in frame.astype(object).to_dict(orient="records"):
-        clean: dict[str, Any] = {}
-        for key, value in row.items():
-            if (
-                value is None
-                or value is pd.NA
-                or (isinstance(value, float) and not math.isfinite(value))
-            ):
-                clean[str(key)] = None
-            elif isinstance(value, np.generic):
-                clean[str(key)] = value.item()
-            else:
-                clean[str(key)] = value
-        out.append(clean)
-    return out
+    """Rows as dicts of plain values, column by column (pandas' own to_dict is several
+    times slower); missing values are NaN, None or pd.NA, which _plain and orjson write
+    as null, as they do infinities."""
+    names = [str(c) for c in frame.columns]
+    columns = [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
