@@ -253,6 +253,7 @@ class Answer:
     def of(
         cls, payload: Mapping[str, Any], identity: ModelIdentity | None = None, status: int = 200
     ) -> Answer:
+        """`payload` as JSON (numpy and pandas values included)."""
         body = orjson.dumps(payload, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
         return cls(status, body, identity)
 
@@ -313,6 +314,7 @@ class Scorers:
         return self._pool
 
     def close(self) -> None:
+        """Stop the processes: requests still queued are cancelled, running ones finish."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
