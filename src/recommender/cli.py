@@ -407,6 +407,10 @@ def run_http(args: argparse.Namespace) -> int:
     )
     app = create_app(settings)  # a missing model or an unreadable key file: one line
     guarded = "an API key required" if settings.api_key() else "no API key required"
+    if not settings.api_key() and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: anyone who can reach {args.host}:{args.port} can score and plan; "
+              "--api-key-file (or CREATOR_RECOMMENDER_API_KEY) requires a key",
+              file=sys.stderr)  # fmt: skip
     print(f"serving {model_identity(args.model).text()} on http://{args.host}:{args.port} "
           f"with {args.workers} scoring process(es), {guarded} (Ctrl-C stops it)",
           flush=True)  # fmt: skip
