@@ -97,6 +97,23 @@ def test_two_features_saying_the_same_thing_are_said_once():
     assert said == "+ niche match: pet = pet; + engagement 2.0x its tier"
 
 
+def test_a_rows_reasons_are_those_it_gets_alone(market, model):
+    """Reasons are phrased feature by feature over the rows that cite it: the other rows
+    change nothing."""
+    from recommender.schema import cross_pairs
+
+    campaigns = market.campaigns.head(3).assign(objective=["sales", "awareness", "content"])
+    pairs = cross_pairs(market.creators.head(40), campaigns).set_axis(range(200, 80, -1))
+    scores = model.score_pairs(pairs)
+    together = explain.reasons(scores.contributions, scores.features, pairs, top=4)
+    alone = [
+        explain.reasons(scores.contributions[[i]], scores.features.iloc[[i]], pairs.iloc[[i]],
+                        top=4)[0]
+        for i in range(len(pairs))
+    ]  # fmt: skip
+    assert together.tolist() == alone
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     arrays(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import feature_reference
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recommender.features import (
     FEATURES,
@@ -16,6 +19,7 @@ from recommender.features import (
     sponsorship_ratio,
 )
 from recommender.schema import cross_pairs, pair_frame
+from recommender.simulate import generate_market
 
 
 def creators(**overrides: list[object]) -> pd.DataFrame:
@@ -291,3 +295,96 @@ def test_feature_names_come_out_in_order():
     assert list(features.transform(pairs).columns) == list(FEATURES)
     assert list(features.get_feature_names_out()) == list(FEATURES)
     assert 0 < features.anomaly_threshold < 1
+
+
+# --- the array implementation against the pandas one it replaced --------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted_features() -> dict[str, PairFeatures]:
+    """Features fitted on a small market, and on the same market as a thin export (no
+    prices, no secondary niches, no audience countries: every fallback)."""
+    market = generate_market(n_creators=800, n_campaigns=10, seed=7)
+    history = pair_frame(market.creators, market.campaigns, market.outcomes)
+    signal = np.linspace(0, 1, len(history))
+    thin = history.drop(columns=["price_per_post_usd", "cost_usd", "secondary_niches",
+                                 "audience_country"])  # fmt: skip
+    return {"full": PairFeatures().fit(history, signal), "thin": PairFeatures().fit(thin)}
+
+
+TEXTS = {  # the niches and countries of the market above, as people might write them
+    "platform": ["instagram", " TikTok", "YOUTUBE ", "myspace", "", None],
+    "niche": ["fashion", " Family ", "MUSIC", "tech", "İstanbul", "\x1ffashion", "travel\x85",
+              "", None],
+    "campaign_niche": ["fashion", " Family", "GAMING ", "travel", "istanbul", "pet", None],
+    "secondary_niches": ["music;fashion", " Travel ; FAMILY;;", ";", "gaming\x85;\x1ffashion",
+                         "wellness; finance ; music", "", None],
+    "audience_country": ["US", " us", "GB", "zz", "İ", None],
+    "campaign_target_country": ["us", "gb", "qq", "Mx", None],
+    "campaign_objective": ["sales", " Awareness", "CONTENT", "weird", None],
+}  # fmt: skip
+NUMBERS = {
+    "followers": [0, 1, 950, 12_000, 2_500_000, -3, None],
+    "avg_likes": [0.0, 5.0, 1_000.5, -1.0, None],
+    "avg_comments": [0.0, 2.0, 40.0, None],
+    "following": [0, 10, 5_000, None],
+    "avg_views": [0.0, 300.0, 90_000.0, None],
+    "recent_posts": [0, 3, 40, None],
+    "recent_sponsored_posts": [0, 1, 30, None],
+    "follower_growth_30d": [-2.0, 0.0, 0.05, 7.0, None],
+    "audience_age_median": [15.0, 24.0, 41.0, None],
+    "audience_female_share": [0.0, 0.48, 1.0, None],
+    "price_per_post_usd": [0.0, 12.5, 4_000.0, -5.0, None],
+    "campaign_target_age_min": [18.0, 30.0, None],
+    "campaign_target_age_max": [25.0, 44.0, None],
+    "campaign_target_female_share": [0.2, 0.9, None],
+    "campaign_product_price_usd": [0.0, 24.0, 310.0, None],
+}
+
+
+@st.composite
+def pair_frames(draw: st.DrawFn) -> pd.DataFrame:
+    """Pair frames as users send them: any of the columns, text in any case and spacing,
+    numbers as numbers or as text, missing values of every kind, any index."""
+    n = draw(st.integers(1, 12))
+    columns: dict[str, pd.Series] = {}
+    for name, pool in TEXTS.items():
+        if draw(st.booleans()) or name in ("niche", "campaign_niche"):
+            values = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+            kind = draw(st.sampled_from(["object", "str", "string", "category", "numbers"]))
+            if kind == "numbers":  # a text column that came in as numbers
+                columns[name] = pd.Series([np.nan if v is None else float(len(v)) for v in values])
+            else:
+                columns[name] = pd.Series(values, dtype=kind)
+    for name, pool in NUMBERS.items():
+        if draw(st.booleans()) or name == "followers":
+            values = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+            kind = draw(st.sampled_from(["float", "Int64", "object", "text"]))
+            if kind == "Int64":
+                values = [None if v is None else int(v) for v in values]
+            elif kind == "text":  # numbers as text, one of them not a number at all
+                values = [None if v is None else str(v) for v in values]
+                values[draw(st.integers(0, n - 1))] = draw(st.sampled_from(["1,000", "lots"]))
+            columns[name] = pd.Series(values, dtype=None if kind == "text" else kind)
+    frame = pd.DataFrame(columns)
+    index = draw(st.lists(st.integers(-5, 50), min_size=n, max_size=n))
+    return frame.set_axis(index)
+
+
+def bits(frame: pd.DataFrame) -> np.ndarray:
+    """A float frame's values bit for bit (NaN as one pattern: where, not which)."""
+    values = frame.to_numpy(dtype=float)
+    return np.where(np.isnan(values), np.nan, values).view(np.int64)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log10")  # negative counts
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(pair_frames(), st.sampled_from(["full", "thin"]))
+def test_the_features_are_those_the_pandas_implementation_computed(fitted_features, frame, fitted):
+    features = fitted_features[fitted]
+    fast, reference = features.transform(frame), feature_reference.transform(features, frame)
+    pd.testing.assert_index_equal(fast.columns, reference.columns, exact=True)
+    pd.testing.assert_index_equal(fast.index, reference.index, exact=True)
+    assert (fast.dtypes == reference.dtypes).all()
+    np.testing.assert_array_equal(bits(fast), bits(reference))

@@ -206,3 +206,19 @@ def test_feature_transformers_keep_the_estimator_contract_on_pair_frames(market,
     pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(fitted)).transform(pairs), out)
     shuffled = pairs.sample(frac=1.0, random_state=1)
     pd.testing.assert_frame_equal(fitted.transform(shuffled).loc[pairs.index], out)
+
+
+def test_scoring_checks_the_features_once_as_each_model_would(trained: TrainResult):
+    """score_pairs converts the features once for its four models: each reads them as from
+    its own check of its input, and what that check refuses is still refused."""
+    model = trained.recommender
+    pairs = without_outcomes(trained.test).head(300)
+    X = model.features_for(pairs)
+    checked = model._checked(X)
+    for each in (model.ranker_, model.lift_, model.lift_low_, model.lift_high_):
+        np.testing.assert_array_equal(each.contributions(checked), each.contributions(X))
+    np.testing.assert_array_equal(model.ranker_.predict(checked), model.ranker_.predict(X))
+    with pytest.raises(ValueError, match="infinity"):  # a price of next to nothing
+        model.score_pairs(pairs.head(3).assign(price_per_post_usd=1e-320))
+    with pytest.raises(ValueError, match="0 sample"):
+        model.score_pairs(pairs.head(0))

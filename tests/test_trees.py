@@ -9,7 +9,7 @@ from lightgbm import LGBMRegressor
 from sklearn.ensemble import IsolationForest
 
 from recommender.modeling.lgbm import lgbm_params
-from recommender.trees import Trees
+from recommender.trees import BLOCK_ROWS, Trees
 
 
 def _data(n: int = 3_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -103,3 +103,14 @@ def test_the_single_thread_kernel_gives_the_same_results():
         module.use_threads(True)
     np.testing.assert_array_equal(threaded[0], single[0])
     np.testing.assert_array_equal(threaded[1], single[1])
+
+
+def test_a_few_rows_are_walked_as_in_a_long_list():
+    """Rows that fit in one block are walked on the calling thread: the same numbers."""
+    X, y = _data()
+    trees = Trees.from_lightgbm(LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y).booster_)
+    few = X.head(BLOCK_ROWS)
+    np.testing.assert_array_equal(trees.predict(few), trees.predict(X)[:BLOCK_ROWS])
+    np.testing.assert_array_equal(
+        trees.contributions(few)[1], trees.contributions(X)[1][:BLOCK_ROWS]
+    )

@@ -32,51 +32,107 @@ FLAGS = ("high_sponsorship", "suspect_followers", "price_above_tier", "audience_
 
 def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
     """A `;`-joined list of risks per row (empty string when none)."""
+
+    def x(name: str) -> np.ndarray:  # comparisons of NaN are False, as a Series's are
+        return X[name].to_numpy(dtype=float)
+
     tell_tale = (
-        (X["following_ratio"] > 0.5)
-        | (X["follower_growth_30d"] > 0.2)
-        | (X["comment_like_vs_tier"] < 0.4)
+        (x("following_ratio") > 0.5)
+        | (x("follower_growth_30d") > 0.2)
+        | (x("comment_like_vs_tier") < 0.4)
     )
     named = {
-        "high_sponsorship": X["sponsorship_ratio"] >= HIGH_SPONSORSHIP,
-        "suspect_followers": (X["anomaly_score"] > anomaly_threshold) & tell_tale,
-        "price_above_tier": X["price_vs_market"] > PRICE_ABOVE_MARKET,
-        "audience_mismatch": (X["country_match"] == 0)
-        | (X["age_gap_years"] > AGE_GAP_YEARS)
-        | (X["gender_gap"] > GENDER_GAP),
-        "price_estimated": X["price_estimated"] == 1,
-        "price_unknown": X["price_usd"].isna(),
+        "high_sponsorship": x("sponsorship_ratio") >= HIGH_SPONSORSHIP,
+        "suspect_followers": (x("anomaly_score") > anomaly_threshold) & tell_tale,
+        "price_above_tier": x("price_vs_market") > PRICE_ABOVE_MARKET,
+        "audience_mismatch": (x("country_match") == 0)
+        | (x("age_gap_years") > AGE_GAP_YEARS)
+        | (x("gender_gap") > GENDER_GAP),
+        "price_estimated": x("price_estimated") == 1,
+        "price_unknown": np.isnan(x("price_usd")),
     }
     out = np.full(len(X), "", dtype=object)
     for name in FLAGS:  # in this order, so a row's flags always read the same way
-        hit = named[name].fillna(False).to_numpy(dtype=bool)
+        hit = named[name]
         out[hit] = [f"{o};{name}" if o else name for o in out[hit]]
     return out
 
 
-def _numbers(values: pd.Series) -> list[float]:
+class _Table:
+    """Some rows of a frame, column by column as arrays: what the phrases read.
+
+    Each column is converted once, the first time a phrase asks for it; `take` gives
+    the same columns for fewer rows, sharing what was converted.
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        rows: np.ndarray | None = None,
+        converted: dict[tuple[str, str], Any] | None = None,
+    ) -> None:
+        self._frame, self._rows = frame, rows
+        self._converted = {} if converted is None else converted
+
+    @classmethod
+    def of(cls, table: pd.DataFrame | _Table) -> _Table:
+        """A table of every row of a frame (a table as it is)."""
+        return table if isinstance(table, _Table) else cls(table)
+
+    def __len__(self) -> int:
+        return len(self._frame) if self._rows is None else len(self._rows)
+
+    def __contains__(self, column: str) -> bool:
+        return column in self._frame.columns
+
+    def take(self, rows: np.ndarray) -> _Table:
+        """The table of some of these rows (positions)."""
+        taken = rows if self._rows is None else self._rows[rows]
+        return _Table(self._frame, taken, self._converted)
+
+    def numbers(self, column: str) -> np.ndarray:
+        """A column as floats, NaN where missing (everywhere when the frame lacks it)."""
+        if ("numbers", column) not in self._converted:
+            self._converted["numbers", column] = (
+                self._frame[column].to_numpy(dtype=float, na_value=np.nan)
+                if column in self
+                else np.full(len(self._frame), np.nan)
+            )
+        values: np.ndarray = self._converted["numbers", column]
+        return values if self._rows is None else values[self._rows]
+
+    def texts(self, column: str, default: str | None = None) -> list[Any]:
+        """A column's values as Python objects, `default` where missing or absent."""
+        if column not in self:
+            return [default] * len(self)
+        if ("texts", column) not in self._converted:
+            given = self._frame[column]
+            self._converted["texts", column] = (given.astype(object).to_numpy(),
+                                                given.isna().to_numpy())  # fmt: skip
+        values, missing = self._converted["texts", column]
+        rows = slice(None) if self._rows is None else self._rows
+        chosen = values[rows].copy()
+        chosen[missing[rows]] = default
+        return list(chosen.tolist())
+
+
+def _numbers(values: np.ndarray) -> list[float]:
     """Values as Python floats (NaN where missing): quick to loop over."""
-    return pd.Series(values).to_numpy(dtype=float, na_value=np.nan).tolist()
+    numbers: list[float] = np.asarray(values, dtype=float).tolist()
+    return numbers
 
 
-def _texts(P: pd.DataFrame, column: str, default: str | None = None) -> list[str | None]:
-    """A column of the pair frame as Python strings (None where missing)."""
-    if column not in P.columns:
-        return [default] * len(P)
-    return P[column].astype(object).where(P[column].notna(), default).tolist()
-
-
-def _fmt(values: pd.Series, pattern: str, unknown: str = "unknown") -> list[str]:
+def _fmt(values: np.ndarray, pattern: str, unknown: str = "unknown") -> list[str]:
     """Values formatted by `pattern`; `unknown` where a value is missing."""
     return [unknown if v != v else pattern.format(v) for v in _numbers(values)]
 
 
-def _pct(values: pd.Series) -> list[str]:
+def _pct(values: np.ndarray) -> list[str]:
     """Values as whole percentages."""
     return _fmt(values, "{:.0%}")
 
 
-def _times(values: pd.Series) -> list[str]:
+def _times(values: np.ndarray) -> list[str]:
     """Values as multiples ("2.1x")."""
     return _fmt(values, "{:.1f}x")
 
@@ -88,7 +144,7 @@ def usd(value: float) -> str:
     return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
-def _money(values: pd.Series) -> list[str]:
+def _money(values: np.ndarray) -> list[str]:
     """Values as whole dollars ("unknown" where missing)."""
     return ["unknown" if v != v else usd(v) for v in _numbers(values)]
 
@@ -102,12 +158,12 @@ def _count(value: float) -> str:
     return f"{value:.0f}"
 
 
-def _niche(P: pd.DataFrame) -> tuple[list[str | None], list[str | None]]:
+def _niche(P: _Table) -> tuple[list[str | None], list[str | None]]:
     """The creator's niche and the campaign's, for each row."""
-    return _texts(P, "niche", "?"), _texts(P, f"{CAMPAIGN_PREFIX}niche", "?")
+    return P.texts("niche", "?"), P.texts(f"{CAMPAIGN_PREFIX}niche", "?")
 
 
-def _niche_exact(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _niche_exact(X: _Table, P: _Table) -> list[str]:
     """Phrases for niche_exact."""
     creator, campaign = _niche(P)
     return [_niche_match(a, b) for a, b in zip(creator, campaign, strict=True)]
@@ -118,45 +174,47 @@ def _niche_match(a: str | None, b: str | None) -> str:
     return f"niche match: {a} = {b}" if a == b else f"niche differs: {a} vs {b}"
 
 
-def _affinity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _affinity(X: _Table, P: _Table) -> list[str]:
     """Phrases for niche_affinity."""
     creator, campaign = _niche(P)
     return [
         f"past {a} creators in {b} campaigns did {'well' if v >= 0.5 else 'poorly'}"
-        for a, b, v in zip(creator, campaign, _numbers(X["niche_affinity"]), strict=True)
+        for a, b, v in zip(creator, campaign, _numbers(X.numbers("niche_affinity")), strict=True)
     ]
 
 
-def _similarity(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _similarity(X: _Table, P: _Table) -> list[str]:
     """Phrases for niche_similarity."""
     creator, campaign = _niche(P)
+    similarity = _numbers(X.numbers("niche_similarity"))
     return [
         _niche_match(a, b)
         if a == b
         else f"{a} creators {'often' if v >= 0.1 else 'rarely'} also post about {b}"
         if v == v
         else "niche relation unknown"
-        for a, b, v in zip(creator, campaign, _numbers(X["niche_similarity"]), strict=True)
+        for a, b, v in zip(creator, campaign, similarity, strict=True)
     ]
 
 
-def _secondary(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _secondary(X: _Table, P: _Table) -> list[str]:
     """Phrases for the secondary-niche features."""
     _, campaign = _niche(P)
-    hits = _numbers(X["niche_in_secondary"])
-    affinity = _numbers(X["secondary_niche_affinity"].fillna(0))
+    hits = _numbers(X.numbers("niche_in_secondary"))
+    known = X.numbers("secondary_niche_affinity")
+    affinity = _numbers(np.where(np.isnan(known), 0.0, known))
     return [
         f"also posts about {b}" if hit == 1 else f"side niches {'suit' if v >= 0.5 else 'miss'} {b}"
         for b, hit, v in zip(campaign, hits, affinity, strict=True)
     ]
 
 
-def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _country(X: _Table, P: _Table) -> list[str]:
     """Phrases for country_match."""
-    audience = _texts(P, "audience_country")
-    target = _texts(P, f"{CAMPAIGN_PREFIX}target_country")
+    audience = P.texts("audience_country")
+    target = P.texts(f"{CAMPAIGN_PREFIX}target_country")
     out = []
-    for a, t, m in zip(audience, target, _numbers(X["country_match"]), strict=True):
+    for a, t, m in zip(audience, target, _numbers(X.numbers("country_match")), strict=True):
         if t is None:
             out.append("no target country to miss")
         elif a is None:
@@ -168,9 +226,9 @@ def _country(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
     return out
 
 
-def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _age(X: _Table, P: _Table) -> list[str]:
     """Phrases for the audience age features."""
-    age = _numbers(P["audience_age_median"]) if "audience_age_median" in P else [np.nan] * len(P)
+    age, gap = _numbers(P.numbers("audience_age_median")), _numbers(X.numbers("age_gap_years"))
     return [
         "audience age unknown"
         if g != g
@@ -179,30 +237,34 @@ def _age(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
             if g == 0
             else f"audience age {a:.0f}, {g:.0f} years off target"
         )
-        for a, g in zip(age, _numbers(X["age_gap_years"]), strict=True)
+        for a, g in zip(age, gap, strict=True)
     ]
 
 
-def _gender(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _gender(X: _Table, P: _Table) -> list[str]:
     """Phrases for the audience gender features."""
+    share, gap = _numbers(X.numbers("audience_female_share")), _numbers(X.numbers("gender_gap"))
     return [
         "audience gender unknown"
         if s != s
         else f"audience {s:.0%} female" + ("" if g != g else f", {g:.0%} off target")
-        for s, g in zip(
-            _numbers(X["audience_female_share"]), _numbers(X["gender_gap"]), strict=True
-        )
+        for s, g in zip(share, gap, strict=True)
     ]
 
 
-def _followers(X: pd.DataFrame, P: pd.DataFrame) -> list[str]:
+def _followers(X: _Table, P: _Table) -> list[str]:
     """Phrases for the follower-count features."""
-    followers = P["followers"] if "followers" in P else pd.Series(np.nan, index=P.index)
+    followers = P.numbers("followers")
     tiers = tier_of(followers)
     return [
         f"{t} creator, {_count(f)} followers"
         for f, t in zip(_numbers(followers), tiers, strict=True)
     ]
+
+
+def _on_tables(phrase: Callable[[_Table, _Table], list[str]]) -> Phrase:
+    """A phrase function that also takes whole frames (X, the pair frame) for its tables."""
+    return lambda X, P: phrase(_Table.of(X), _Table.of(P))
 
 
 CAMPAIGN_ONLY = ("log_product_price", "objective_code")
@@ -214,67 +276,79 @@ TEXT_COLUMNS = (
 )  # fmt: skip
 PHRASE_COLUMNS = (*TEXT_COLUMNS, "audience_age_median", "followers")
 
-PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], list[str]]] = {
-    "niche_exact": _niche_exact,
-    "niche_affinity": _affinity,
-    "niche_similarity": _similarity,
-    "niche_in_secondary": _secondary,
-    "secondary_niche_affinity": _secondary,
-    "country_match": _country,
-    "age_gap_years": _age,
-    "audience_age_median": _age,
-    "gender_gap": _gender,
-    "audience_female_share": _gender,
-    "log_followers": _followers,
-    "tier_code": _followers,
-    "engagement_rate": lambda X, P: [f"engagement rate {v}" for v in _pct(X["engagement_rate"])],
-    "engagement_vs_tier": lambda X, P: [
-        f"engagement {v} its tier" for v in _times(X["engagement_vs_tier"])
-    ],
-    "comment_like_ratio": lambda X, P: [
-        f"{v} comments per 100 likes" for v in _fmt(100 * X["comment_like_ratio"], "{:.1f}")
-    ],
-    "comment_like_vs_tier": lambda X, P: [
-        f"comments per like {v} its tier" for v in _times(X["comment_like_vs_tier"])
-    ],
-    "sponsorship_ratio": lambda X, P: _fmt(
-        X["sponsorship_ratio"], "{:.0%} of recent posts sponsored", "sponsored share unknown"
-    ),
-    "recent_posts": lambda X, P: [
-        f"{v} posts in 90 days" for v in _fmt(X["recent_posts"], "{:.0f}")
-    ],
-    "following_ratio": lambda X, P: [
-        f"follows {v} accounts per follower" for v in _fmt(X["following_ratio"], "{:.2f}")
-    ],
-    "follower_growth_30d": lambda X, P: [
-        f"followers {v} in 30 days" for v in _fmt(X["follower_growth_30d"], "{:+.0%}")
-    ],
-    "anomaly_score": lambda X, P: ["follower pattern" for _ in range(len(X))],
-    "views_per_follower": lambda X, P: [
-        f"{v} views per follower" for v in _fmt(X["views_per_follower"], "{:.2f}")
-    ],
-    "price_usd": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
-    "log_price": lambda X, P: [f"price {v} a post" for v in _money(X["price_usd"])],
-    "price_estimated": lambda X, P: [
-        "price estimated (not given)" if v == 1 else "price given"
-        for v in _numbers(X["price_estimated"])
-    ],
-    "price_vs_market": lambda X, P: _fmt(
-        X["price_vs_market"], "asks {:.1f}x what peers ask", "price vs peers unknown"
-    ),
-    "engagements_per_dollar": lambda X, P: [
-        f"{v} engagements per dollar" for v in _fmt(X["engagements_per_dollar"], "{:.1f}")
-    ],
-    "followers_per_dollar": lambda X, P: [
-        f"{v} followers per dollar" for v in _fmt(X["followers_per_dollar"], "{:,.0f}")
-    ],
-    "platform_code": lambda X, P: [f"on {v}" for v in _texts(P, "platform", "?")],
-    "log_product_price": lambda X, P: [
-        f"product price {v}" for v in _money(10 ** X["log_product_price"] - 1)
-    ],
-    "objective_code": lambda X, P: [
-        f"{v} campaign" for v in _texts(P, f"{CAMPAIGN_PREFIX}objective", DEFAULT_OBJECTIVE)
-    ],
+# Each feature's phrases, from the features (X) and the pair frame (P) of the same rows.
+Phrase = Callable[[pd.DataFrame | _Table, pd.DataFrame | _Table], list[str]]
+PHRASES: dict[str, Phrase] = {
+    name: _on_tables(phrase)
+    for name, phrase in {
+        "niche_exact": _niche_exact,
+        "niche_affinity": _affinity,
+        "niche_similarity": _similarity,
+        "niche_in_secondary": _secondary,
+        "secondary_niche_affinity": _secondary,
+        "country_match": _country,
+        "age_gap_years": _age,
+        "audience_age_median": _age,
+        "gender_gap": _gender,
+        "audience_female_share": _gender,
+        "log_followers": _followers,
+        "tier_code": _followers,
+        "engagement_rate": lambda X, P: [
+            f"engagement rate {v}" for v in _pct(X.numbers("engagement_rate"))
+        ],
+        "engagement_vs_tier": lambda X, P: [
+            f"engagement {v} its tier" for v in _times(X.numbers("engagement_vs_tier"))
+        ],
+        "comment_like_ratio": lambda X, P: [
+            f"{v} comments per 100 likes"
+            for v in _fmt(100 * X.numbers("comment_like_ratio"), "{:.1f}")
+        ],
+        "comment_like_vs_tier": lambda X, P: [
+            f"comments per like {v} its tier" for v in _times(X.numbers("comment_like_vs_tier"))
+        ],
+        "sponsorship_ratio": lambda X, P: _fmt(
+            X.numbers("sponsorship_ratio"),
+            "{:.0%} of recent posts sponsored",
+            "sponsored share unknown",
+        ),
+        "recent_posts": lambda X, P: [
+            f"{v} posts in 90 days" for v in _fmt(X.numbers("recent_posts"), "{:.0f}")
+        ],
+        "following_ratio": lambda X, P: [
+            f"follows {v} accounts per follower"
+            for v in _fmt(X.numbers("following_ratio"), "{:.2f}")
+        ],
+        "follower_growth_30d": lambda X, P: [
+            f"followers {v} in 30 days" for v in _fmt(X.numbers("follower_growth_30d"), "{:+.0%}")
+        ],
+        "anomaly_score": lambda X, P: ["follower pattern" for _ in range(len(X))],
+        "views_per_follower": lambda X, P: [
+            f"{v} views per follower" for v in _fmt(X.numbers("views_per_follower"), "{:.2f}")
+        ],
+        "price_usd": lambda X, P: [f"price {v} a post" for v in _money(X.numbers("price_usd"))],
+        "log_price": lambda X, P: [f"price {v} a post" for v in _money(X.numbers("price_usd"))],
+        "price_estimated": lambda X, P: [
+            "price estimated (not given)" if v == 1 else "price given"
+            for v in _numbers(X.numbers("price_estimated"))
+        ],
+        "price_vs_market": lambda X, P: _fmt(
+            X.numbers("price_vs_market"), "asks {:.1f}x what peers ask", "price vs peers unknown"
+        ),
+        "engagements_per_dollar": lambda X, P: [
+            f"{v} engagements per dollar"
+            for v in _fmt(X.numbers("engagements_per_dollar"), "{:.1f}")
+        ],
+        "followers_per_dollar": lambda X, P: [
+            f"{v} followers per dollar" for v in _fmt(X.numbers("followers_per_dollar"), "{:,.0f}")
+        ],
+        "platform_code": lambda X, P: [f"on {v}" for v in P.texts("platform", "?")],
+        "log_product_price": lambda X, P: [
+            f"product price {v}" for v in _money(10 ** X.numbers("log_product_price") - 1)
+        ],
+        "objective_code": lambda X, P: [
+            f"{v} campaign" for v in P.texts(f"{CAMPAIGN_PREFIX}objective", DEFAULT_OBJECTIVE)
+        ],
+    }.items()
 }
 assert set(PHRASES) == set(FEATURES), set(FEATURES) ^ set(PHRASES)
 
@@ -299,10 +373,8 @@ def reasons(
         return np.full(n, "", dtype=object)
     order = _largest(np.abs(effect), top)
     phrases = np.empty((n, top), dtype=object)
-    # Only the columns the phrases read, as plain objects: cheap to take rows from.
-    P = pairs[[c for c in PHRASE_COLUMNS if c in pairs.columns]].reset_index(drop=True)
-    P = P.astype({c: object for c in P.columns if c in TEXT_COLUMNS})
-    Xr = X.reset_index(drop=True)
+    # The columns the phrases read, each converted once, whichever rows need it.
+    features, given = _Table(X), _Table(pairs)
     # Each feature's cells of `order`, in row order, from one sort (not a scan per feature).
     cells = np.argsort(order.ravel(), kind="stable")
     bounds = np.searchsorted(order.ravel()[cells], np.arange(n_features + 1))
@@ -310,7 +382,7 @@ def reasons(
         rows, slots = np.divmod(cells[bounds[j] : bounds[j + 1]], order.shape[1])
         if rows.size == 0:
             continue
-        texts = np.asarray(PHRASES[feature](Xr.iloc[rows], P.iloc[rows]), dtype=object)
+        texts = np.asarray(PHRASES[feature](features.take(rows), given.take(rows)), dtype=object)
         phrases[rows, slots] = np.where(effect[rows, j] >= 0, "+ ", "- ").astype(object) + texts
     joined = phrases[:, 0]
     for slot in range(1, top):

@@ -14,7 +14,8 @@ any particular market was generated.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,16 +43,112 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.to_numeric(frame[name], errors="coerce").astype(float)
 
 
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """`_col`'s values as an array (read-only: it may be the frame's own)."""
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    column = frame[name]
+    if column.dtype.kind in "fiu":  # numbers already, which to_numeric leaves as they are
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").astype(float).to_numpy()
+
+
 def _text(frame: pd.DataFrame, name: str) -> pd.Series:
     """A text column stripped and lower-cased, or all-missing when the export does not carry it."""
     if name not in frame.columns:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
-    return frame[name].astype("string").str.strip().str.lower()
+    return _cleaned(frame[name])
+
+
+def _cleaned(texts: pd.Series) -> pd.Series:
+    """Texts stripped and lower-cased (missing where missing)."""
+    return texts.astype("string").str.strip().str.lower()
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """numerator / denominator, NaN where the denominator is 0 or unknown."""
     return numerator / denominator.where(denominator > 0)
+
+
+def _ratio_of(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`_ratio` of arrays."""
+    with np.errstate(all="ignore"):  # as pandas's arithmetic: inf and NaN say it all
+        return np.asarray(numerator / np.where(denominator > 0, denominator, np.nan))
+
+
+class _Coded(NamedTuple):
+    """A column as codes into its distinct values: row i holds values[codes[i]], or is
+    missing (None) where codes[i] is -1. What is computed from the values is then computed
+    once per distinct value, however many rows share it."""
+
+    codes: np.ndarray
+    values: list[Any]
+
+    def at(self, code: int) -> Any:
+        """The value of a code (None for -1)."""
+        return self.values[code] if code >= 0 else None
+
+
+def _coded(values: np.ndarray) -> _Coded:
+    """An array (NaN or None where missing) as a _Coded column."""
+    codes, distinct = pd.factorize(values)
+    return _Coded(codes, np.asarray(distinct).tolist())
+
+
+def _texts(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, _Coded]:
+    """`_text` of each named column, coded: the strip and lower-case run once over the
+    distinct texts of all the columns together, not over every row of each.
+
+    The texts go through the very pandas string methods `_text` uses (whose rules depend
+    on the string storage); a column holding anything but text is read by `_text` itself.
+    """
+    coded: dict[str, _Coded] = {}
+    given: dict[str, tuple[np.ndarray, list[Any]]] = {}
+    for name in names:
+        if name not in frame.columns:
+            coded[name] = _Coded(np.full(len(frame), -1, dtype=np.intp), [])
+        elif pd.api.types.infer_dtype(frame[name], skipna=True) in ("string", "empty"):
+            codes, uniques = pd.factorize(frame[name])
+            given[name] = (codes, np.asarray(uniques, dtype=object).tolist())
+        else:  # numbers or mixed types: to text as astype("string") writes them
+            coded[name] = _coded(np.asarray(_strings(_text(frame, name)), dtype=object))
+    everything = [text for _, distinct in given.values() for text in distinct]
+    read = _strings(_cleaned(pd.Series(everything, dtype=object))) if everything else []
+    for name, (codes, distinct) in given.items():
+        coded[name], read = _Coded(codes, read[: len(distinct)]), read[len(distinct) :]
+    return {name: coded[name] for name in names}
+
+
+def _strings(texts: pd.Series) -> list[str | None]:
+    """Cleaned texts as Python strings, None where missing."""
+    return [text if isinstance(text, str) else None for text in texts.tolist()]
+
+
+def _mapped(column: _Coded, table: Mapping[Any, float], missing: float = np.nan) -> np.ndarray:
+    """table[value] of each row's value: NaN where the table lacks it, `missing` where the
+    row has none (as Series.map with a dict, then fillna(missing))."""
+    found = [table.get(value, np.nan) for value in column.values]
+    return np.asarray(np.asarray([*found, missing], dtype=float)[column.codes])
+
+
+def _each_distinct(
+    compute: Callable[..., tuple[float, ...]], width: int, *columns: _Coded
+) -> np.ndarray:
+    """compute(*values) -> `width` numbers for each row, called once for each distinct
+    combination of the columns' values (None where missing); one row of floats per row."""
+    combined = np.zeros(len(columns[0].codes), dtype=np.int64)
+    for column in columns:
+        combined = combined * (len(column.values) + 1) + (column.codes + 1)
+    rows, keys = pd.factorize(combined)
+    results = []
+    for key in keys.tolist():
+        codes = []
+        for column in reversed(columns):
+            key, code = divmod(key, len(column.values) + 1)
+            codes.append(code - 1)
+        values = [column.at(code) for column, code in zip(columns, reversed(codes), strict=True)]
+        results.append(compute(*values))
+    return np.asarray(results, dtype=float).reshape(len(keys), width)[rows]
 
 
 def one_row_per_creator(frame: pd.DataFrame) -> pd.DataFrame:
@@ -66,28 +163,30 @@ def sponsorship_ratio(frame: pd.DataFrame) -> pd.Series:
 
 def creator_basics(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-creator features computed row by row, with no fitted state."""
-    followers = _col(frame, "followers")
-    likes, comments = _col(frame, "avg_likes"), _col(frame, "avg_comments")
-    posts = _col(frame, "recent_posts")
-    platform = _text(frame, "platform").map(PLATFORM_CODES)
-    tier = pd.Series(schema.tier_of(followers), index=frame.index)
-    return pd.DataFrame(
-        {
-            "log_followers": np.log10(followers + 1),
-            "tier_code": tier.map(TIER_CODES).astype(float),
-            "platform_code": pd.to_numeric(platform, errors="coerce").astype(float),
-            "engagement_rate": _ratio(likes + comments, followers),
-            "comment_like_ratio": _ratio(comments, likes),
-            "sponsorship_ratio": sponsorship_ratio(frame),
-            "recent_posts": posts,
-            "following_ratio": _ratio(_col(frame, "following"), followers),
-            "follower_growth_30d": _col(frame, "follower_growth_30d"),
-            "views_per_follower": _ratio(_col(frame, "avg_views"), followers),
-            "audience_age_median": _col(frame, "audience_age_median"),
-            "audience_female_share": _col(frame, "audience_female_share"),
-        },
-        index=frame.index,
-    )
+    return pd.DataFrame(_basics(frame, _texts(frame, ["platform"])["platform"]), index=frame.index)
+
+
+def _basics(frame: pd.DataFrame, platform: _Coded) -> dict[str, np.ndarray]:
+    """creator_basics' columns as arrays; `platform` is the frame's platform, coded."""
+    followers = _numbers(frame, "followers")
+    likes, comments = _numbers(frame, "avg_likes"), _numbers(frame, "avg_comments")
+    posts = _numbers(frame, "recent_posts")
+    with np.errstate(all="ignore"):  # as pandas's arithmetic
+        engagements = likes + comments
+    return {
+        "log_followers": np.log10(followers + 1),
+        "tier_code": _mapped(_coded(schema.tier_of(followers)), TIER_CODES),
+        "platform_code": _mapped(platform, PLATFORM_CODES),
+        "engagement_rate": _ratio_of(engagements, followers),
+        "comment_like_ratio": _ratio_of(comments, likes),
+        "sponsorship_ratio": _ratio_of(_numbers(frame, "recent_sponsored_posts"), posts),
+        "recent_posts": posts,
+        "following_ratio": _ratio_of(_numbers(frame, "following"), followers),
+        "follower_growth_30d": _numbers(frame, "follower_growth_30d"),
+        "views_per_follower": _ratio_of(_numbers(frame, "avg_views"), followers),
+        "audience_age_median": _numbers(frame, "audience_age_median"),
+        "audience_female_share": _numbers(frame, "audience_female_share"),
+    }
 
 
 class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -112,12 +211,15 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """
         X = require_pair_frame(X, type(self).__name__)
         creators = one_row_per_creator(X)
-        basics = creator_basics(creators)
+        columns = _basics(creators, _texts(creators, ["platform"])["platform"])
+        basics = pd.DataFrame(columns, index=creators.index)
         keys = basics[["platform_code", "tier_code"]]
         self.engagement_norms_ = self._norms(basics, keys, "engagement_rate")
         self.comment_norms_ = self._norms(basics, keys, "comment_like_ratio")
-        relative = self._relative(basics)
-        authenticity = self._authenticity_inputs(basics, relative)
+        relative = self._relative(columns)
+        authenticity = pd.DataFrame(
+            self._authenticity_inputs(columns, relative), index=creators.index
+        )
         self.authenticity_medians_ = authenticity.median().fillna(0.0)
         self.anomaly_ = IsolationForest(n_estimators=100, random_state=self.random_state)
         filled = authenticity.fillna(self.authenticity_medians_).to_numpy()
@@ -126,7 +228,8 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.anomaly_trees_ = Trees.from_isolation_forest(self.anomaly_)
         anomaly = -self.anomaly_trees_.isolation_score(filled)
         self.anomaly_threshold_ = float(np.quantile(anomaly, 0.9))
-        self._fit_price(X, creators, self._price_inputs(basics, relative))
+        inputs = pd.DataFrame(self._price_inputs(columns, relative), index=creators.index)
+        self._fit_price(X, creators, inputs)
         return self
 
     def _fit_price(self, X: pd.DataFrame, creators: pd.DataFrame, inputs: pd.DataFrame) -> None:
@@ -171,77 +274,82 @@ class CreatorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return {"group": by_group.to_dict(), "tier": by_tier.to_dict(), "all": values.median()}
 
     @staticmethod
-    def _lookup(norms: dict[str, Any], basics: pd.DataFrame) -> pd.Series:
-        keys = pd.MultiIndex.from_arrays([basics["platform_code"], basics["tier_code"]])
-        by_group = pd.Series(norms["group"], dtype=float)
-        group = (
-            pd.Series(by_group.reindex(keys).to_numpy(), index=basics.index)
-            if len(by_group)
-            else pd.Series(np.nan, index=basics.index)
-        )
-        tier = basics["tier_code"].map(norms["tier"])
-        return group.fillna(tier).fillna(norms["all"]).astype(float)
+    def _lookup(norms: dict[str, Any], keys: tuple[_Coded, _Coded]) -> np.ndarray:
+        """Each row's norm: its (platform, tier) group's, else its tier's, else the market's."""
+        by_group, by_tier, overall = norms["group"], norms["tier"], norms["all"]
 
-    def _relative(self, basics: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
+        def norm(platform: float | None, tier: float | None) -> tuple[float]:
+            value = by_group.get((platform, tier), np.nan)
+            value = by_tier.get(tier, np.nan) if value != value else value
+            return (float(overall if value != value else value),)
+
+        return _each_distinct(norm, 1, *keys)[:, 0]
+
+    def _relative(self, basics: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        keys = (_coded(basics["platform_code"]), _coded(basics["tier_code"]))
+        with np.errstate(all="ignore"):  # as pandas's arithmetic
+            return {
                 "engagement_vs_tier": basics["engagement_rate"]
-                / self._lookup(self.engagement_norms_, basics),
+                / self._lookup(self.engagement_norms_, keys),
                 "comment_like_vs_tier": basics["comment_like_ratio"]
-                / self._lookup(self.comment_norms_, basics),
-            },
-            index=basics.index,
-        )
+                / self._lookup(self.comment_norms_, keys),
+            }
 
     @staticmethod
-    def _authenticity_inputs(basics: pd.DataFrame, relative: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "log_following_ratio": np.log10(basics["following_ratio"] + 1e-4),
-                "growth": basics["follower_growth_30d"].clip(-1, 5),
-                "log_comment_like_vs_tier": np.log10(relative["comment_like_vs_tier"] + 1e-3),
-                "log_engagement_vs_tier": np.log10(relative["engagement_vs_tier"] + 1e-3),
-            },
-            index=basics.index,
-        )
+    def _authenticity_inputs(
+        basics: Mapping[str, np.ndarray], relative: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        return {
+            "log_following_ratio": np.log10(basics["following_ratio"] + 1e-4),
+            "growth": np.clip(basics["follower_growth_30d"], -1, 5),
+            "log_comment_like_vs_tier": np.log10(relative["comment_like_vs_tier"] + 1e-3),
+            "log_engagement_vs_tier": np.log10(relative["engagement_vs_tier"] + 1e-3),
+        }
 
     @staticmethod
-    def _price_inputs(basics: pd.DataFrame, relative: pd.DataFrame) -> pd.DataFrame:
-        return pd.concat(
-            [basics[["log_followers", "platform_code", "engagement_rate", "views_per_follower"]],
-             relative["engagement_vs_tier"]],
-            axis=1,
-        )  # fmt: skip
+    def _price_inputs(
+        basics: Mapping[str, np.ndarray], relative: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        known = ("log_followers", "platform_code", "engagement_rate", "views_per_follower")
+        return {**{name: basics[name] for name in known},
+                "engagement_vs_tier": relative["engagement_vs_tier"]}  # fmt: skip
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """CREATOR_FEATURES of each row of the pair frame X (NaN where unknown)."""
         check_is_fitted(self, "anomaly_trees_")
         X = require_pair_frame(X, type(self).__name__)
-        basics = creator_basics(X)
+        return pd.DataFrame(self._columns(X, _texts(X, ["platform"])["platform"]), index=X.index)
+
+    def _columns(self, X: pd.DataFrame, platform: _Coded) -> dict[str, np.ndarray]:
+        """CREATOR_FEATURES of each row of X as arrays; `platform` is X's platform, coded."""
+        basics = _basics(X, platform)
         relative = self._relative(basics)
         authenticity = self._authenticity_inputs(basics, relative)
+        medians = self.authenticity_medians_
+        filled = np.column_stack([np.where(np.isnan(values), medians[name], values)
+                                  for name, values in authenticity.items()])  # fmt: skip
         # IsolationForest scores higher for normal points; flip so higher = more suspect.
-        anomaly = -self.anomaly_trees_.isolation_score(
-            authenticity.fillna(self.authenticity_medians_).to_numpy()
-        )
-        given = _col(X, "price_per_post_usd")
-        followers = _col(X, "followers")
+        anomaly = -self.anomaly_trees_.isolation_score(filled)
+        given = _numbers(X, "price_per_post_usd")
+        followers = _numbers(X, "followers")
         if self.price_trees_ is not None:
-            log_price = self.price_trees_.predict(self._price_inputs(basics, relative))
-            estimate = pd.Series(np.exp(log_price), index=X.index) * followers.clip(lower=1)
+            inputs = np.column_stack(list(self._price_inputs(basics, relative).values()))
+            estimate = np.exp(self.price_trees_.predict(inputs)) * np.maximum(followers, 1)
         else:
             estimate = followers * self.price_fallback_
-        price = given.where(given.notna(), estimate)
-        out = pd.concat([basics, relative], axis=1)
-        out["anomaly_score"] = anomaly
-        out["price_usd"] = price
-        out["price_estimated"] = given.isna().astype(float)
-        out["log_price"] = np.log10(price + 1)
-        out["price_vs_market"] = _ratio(given, estimate)  # asking price / what peers ask
-        engagements = _col(X, "avg_likes") + _col(X, "avg_comments")
-        out["engagements_per_dollar"] = _ratio(engagements, price)
-        out["followers_per_dollar"] = _ratio(followers, price)
-        return out
+        price = np.where(np.isnan(given), estimate, given)
+        engagements = _numbers(X, "avg_likes") + _numbers(X, "avg_comments")
+        return {
+            **basics,
+            **relative,
+            "anomaly_score": anomaly,
+            "price_usd": price,
+            "price_estimated": np.isnan(given).astype(float),
+            "log_price": np.log10(price + 1),
+            "price_vs_market": _ratio_of(given, estimate),  # asking price / what peers ask
+            "engagements_per_dollar": _ratio_of(engagements, price),
+            "followers_per_dollar": _ratio_of(followers, price),
+        }
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The names of transform's columns."""
@@ -272,6 +380,33 @@ def niche_similarity(X: pd.DataFrame) -> pd.Series:
     backward = pd.Series(share.to_numpy(), index=[b + _PAIR_SEP + a for a, b in pairs])
     # A direction no creator could show (b's creators list nothing) does not count.
     return pd.concat([forward, backward], axis=1).mean(axis=1).astype(float)
+
+
+# The text columns MatchFeatures reads.
+MATCH_TEXT_COLUMNS = (
+    "niche", f"{CAMPAIGN_PREFIX}niche", "secondary_niches", "audience_country",
+    f"{CAMPAIGN_PREFIX}target_country", f"{CAMPAIGN_PREFIX}objective",
+)  # fmt: skip
+
+
+def _as_dict(values: pd.Series) -> dict[Any, float]:
+    """A Series of floats as a dict (Series.to_dict, without its per-item steps)."""
+    numbers = values.to_numpy(dtype=float, na_value=np.nan).tolist()
+    return dict(zip(values.index.tolist(), numbers, strict=True))
+
+
+def _list_items(lists: Sequence[str]) -> list[list[str]]:
+    """The items of each `;`-separated list, trimmed, blanks left out (by pandas's own
+    string methods, as `_text` cleans the lists)."""
+    if not len(lists):
+        return []
+    items = pd.Series(list(lists), dtype="string").str.split(schema.LIST_SEPARATOR).explode()
+    items = items.str.strip()
+    items = items[items.notna() & (items != "")]
+    out: list[list[str]] = [[] for _ in lists]
+    for position, item in zip(items.index.tolist(), items.tolist(), strict=True):
+        out[position].append(item)
+    return out
 
 
 class MatchFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -341,79 +476,103 @@ class MatchFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def _features(
         self, X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
     ) -> pd.DataFrame:
-        niches = self._niche_features(X, prior, affinity)
-        age = _col(X, "audience_age_median")
-        low = _col(X, f"{CAMPAIGN_PREFIX}target_age_min")
-        high = _col(X, f"{CAMPAIGN_PREFIX}target_age_max")
-        age_gap = (low - age).clip(lower=0).fillna(0) + (age - high).clip(lower=0).fillna(0)
-        age_gap = age_gap.where(age.notna() & (low.notna() | high.notna()))
-        gender_gap = (
-            _col(X, "audience_female_share") - _col(X, f"{CAMPAIGN_PREFIX}target_female_share")
-        ).abs()
-        objective = _text(X, f"{CAMPAIGN_PREFIX}objective").fillna(schema.DEFAULT_OBJECTIVE)
-        return pd.DataFrame(
-            {
-                **niches,
-                "country_match": self._country_match(X),
-                "age_gap_years": age_gap.to_numpy(),
-                "gender_gap": gender_gap.to_numpy(),
-                "log_product_price": np.log10(
-                    _col(X, f"{CAMPAIGN_PREFIX}product_price_usd").to_numpy() + 1
-                ),
-                "objective_code": objective.map(OBJECTIVE_CODES).astype(float).to_numpy(),
-            },
-            index=X.index,
-        )
+        columns = self._columns(X, _texts(X, MATCH_TEXT_COLUMNS), prior, affinity)
+        return pd.DataFrame(columns, index=X.index)
+
+    def _columns(
+        self,
+        X: pd.DataFrame,
+        texts: Mapping[str, _Coded],
+        prior: float,
+        affinity: dict[tuple[str, str], float],
+    ) -> dict[str, np.ndarray]:
+        """MATCH_FEATURES of each row of X as arrays; `texts`: X's MATCH_TEXT_COLUMNS, coded."""
+        age = _numbers(X, "audience_age_median")
+        low = _numbers(X, f"{CAMPAIGN_PREFIX}target_age_min")
+        high = _numbers(X, f"{CAMPAIGN_PREFIX}target_age_max")
+        with np.errstate(all="ignore"):  # as pandas's arithmetic
+            below, above = low - age, age - high
+            gender_gap = np.abs(
+                _numbers(X, "audience_female_share")
+                - _numbers(X, f"{CAMPAIGN_PREFIX}target_female_share")
+            )
+        # How far outside the range, on either side (NaN there: not outside it).
+        age_gap = np.where(below >= 0, below, 0.0) + np.where(above >= 0, above, 0.0)
+        targeted = ~np.isnan(age) & (~np.isnan(low) | ~np.isnan(high))
+        default = OBJECTIVE_CODES.get(schema.DEFAULT_OBJECTIVE, np.nan)
+        return {
+            **self._niche_features(texts, prior, affinity),
+            "country_match": self._country_match(texts),
+            "age_gap_years": np.where(targeted, age_gap, np.nan),
+            "gender_gap": gender_gap,
+            "log_product_price": np.log10(_numbers(X, f"{CAMPAIGN_PREFIX}product_price_usd") + 1),
+            "objective_code": _mapped(texts[f"{CAMPAIGN_PREFIX}objective"], OBJECTIVE_CODES,
+                                      missing=default),
+        }  # fmt: skip
 
     def _niche_features(
-        self, X: pd.DataFrame, prior: float, affinity: dict[tuple[str, str], float]
+        self,
+        texts: Mapping[str, _Coded],
+        prior: float,
+        affinity: dict[tuple[str, str], float],
     ) -> dict[str, np.ndarray]:
         """Exact match, learned affinity and similarity of the creator's niches to the campaign."""
-        # Positions, not X's index, line the explode and groupby below up with the rows.
-        niche = _text(X, "niche").fillna("").reset_index(drop=True)
-        campaign_niche = _text(X, f"{CAMPAIGN_PREFIX}niche").fillna("").reset_index(drop=True)
-        by_pair = pd.Series(
-            list(affinity.values()), index=[a + _PAIR_SEP + b for a, b in affinity], dtype=float
-        )
-        pair_key = niche + _PAIR_SEP + campaign_niche
-        primary_affinity = pair_key.map(by_pair).fillna(prior)
+        by_pair = {a + _PAIR_SEP + b: value for (a, b), value in affinity.items()}
+        similarity = _as_dict(self.similarity_)
         # Pairs no creator links are unrelated (0); unknown when the export has no lists.
-        related = pair_key.map(self.similarity_).fillna(0.0 if len(self.similarity_) else np.nan)
-        related[niche == campaign_niche] = 1.0
-        # One row per (pair, secondary niche), then the best of each pair.
-        items = _text(X, "secondary_niches").reset_index(drop=True)
-        items = items.str.split(schema.LIST_SEPARATOR).explode().str.strip()
-        items = items[items.notna() & (items != "")]
-        wanted = campaign_niche.loc[items.index]
-        in_secondary = (
-            (items == wanted).groupby(level=0).any().reindex(niche.index, fill_value=False)
-        )
-        secondary_affinity = (
-            (items + _PAIR_SEP + wanted).map(by_pair).fillna(prior).groupby(level=0).max()
-        ).reindex(niche.index)
+        unrelated = 0.0 if len(self.similarity_) else np.nan
+
+        def learned(key: str) -> float:
+            value = by_pair.get(key, np.nan)
+            return prior if value != value else float(value)
+
+        def primary(niche: str | None, wanted: str | None) -> tuple[float, float, float]:
+            niche, wanted = niche or "", wanted or ""  # a missing niche matches a missing one
+            key = niche + _PAIR_SEP + wanted
+            related = similarity.get(key, np.nan)
+            related = unrelated if related != related else related
+            return float(niche == wanted), learned(key), 1.0 if niche == wanted else related
+
+        lists = texts["secondary_niches"]
+        items_of = dict(zip(lists.values, _list_items(lists.values), strict=True))
+
+        def secondary(listed: str | None, wanted: str | None) -> tuple[float, float]:
+            wanted = wanted or ""
+            items = items_of[listed] if listed is not None else []
+            affinities = [v for v in (learned(item + _PAIR_SEP + wanted) for item in items)
+                          if v == v]  # fmt: skip
+            return float(wanted in items), max(affinities) if affinities else np.nan
+
+        campaign = texts[f"{CAMPAIGN_PREFIX}niche"]
+        exact, learned_affinity, related = _each_distinct(primary, 3, texts["niche"], campaign).T
+        in_secondary, best_secondary = _each_distinct(secondary, 2, lists, campaign).T
         return {
-            "niche_exact": (niche == campaign_niche).to_numpy(dtype=float),
-            "niche_in_secondary": in_secondary.to_numpy(dtype=float),
-            "niche_affinity": primary_affinity.to_numpy(dtype=float),
-            "niche_similarity": related.to_numpy(dtype=float),
-            "secondary_niche_affinity": secondary_affinity.to_numpy(dtype=float),
+            "niche_exact": exact,
+            "niche_in_secondary": in_secondary,
+            "niche_affinity": learned_affinity,
+            "niche_similarity": related,
+            "secondary_niche_affinity": best_secondary,
         }
 
-    def _country_match(self, X: pd.DataFrame) -> np.ndarray:
+    def _country_match(self, texts: Mapping[str, _Coded]) -> np.ndarray:
         """1 where the audience's country is the target, or the campaign targets no country
         (nothing to miss); 0 where it is elsewhere. Where the audience's country is
         unknown: the chance that it is the target, the target's share among the market's
         creators. "Unknown" is then neither a match nor a miss, which is what it is."""
-        country = _text(X, "audience_country")
-        target_country = _text(X, f"{CAMPAIGN_PREFIX}target_country")
-        country_match = (country == target_country).astype("Float64").astype(float)
-        country_match[target_country.isna().to_numpy()] = 1.0
-        unknown = (country.isna() & target_country.notna()).to_numpy()
+        shares = _as_dict(self.country_shares_)
         # NaN when no creator's country is known at all: then there is no market to ask.
         no_share = self.unseen_country_share_ if len(self.country_shares_) else np.nan
-        shares = target_country[unknown].map(self.country_shares_).fillna(no_share)
-        country_match[unknown] = shares.to_numpy(dtype=float)
-        return country_match.to_numpy()
+
+        def match(country: str | None, target: str | None) -> tuple[float]:
+            if target is None:
+                return (1.0,)
+            if country is None:
+                share = shares.get(target, np.nan)
+                return (float(no_share if share != share else share),)
+            return (float(country == target),)
+
+        audience, target = texts["audience_country"], texts[f"{CAMPAIGN_PREFIX}target_country"]
+        return _each_distinct(match, 1, audience, target)[:, 0]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The names of transform's columns."""
@@ -454,13 +613,17 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.creator_ = CreatorFeatures(random_state=self.random_state).fit(X)
         self.match_ = MatchFeatures(smoothing=self.smoothing)
         match = self.match_.fit_transform(X, y)
-        return self._join(self.creator_.transform(X), match)
+        creator = self.creator_._columns(X, _texts(X, ["platform"])["platform"])
+        out_of_fold = {name: match[name].to_numpy() for name in MATCH_FEATURES}
+        return self._frame(X, {**creator, **out_of_fold})
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """FEATURES of each row of the pair frame X, as floats (NaN where unknown)."""
         check_is_fitted(self, "match_")
         X = require_pair_frame(X, type(self).__name__)
-        return self._join(self.creator_.transform(X), self.match_.transform(X))
+        texts = _texts(X, ["platform", *MATCH_TEXT_COLUMNS])  # cleaned together, once
+        match = self.match_._columns(X, texts, self.match_.prior_, self.match_.affinity_)
+        return self._frame(X, {**self.creator_._columns(X, texts["platform"]), **match})
 
     @property
     def anomaly_threshold(self) -> float:
@@ -469,8 +632,13 @@ class PairFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return float(self.creator_.anomaly_threshold_)
 
     @staticmethod
-    def _join(creator: pd.DataFrame, match: pd.DataFrame) -> pd.DataFrame:
-        return pd.concat([creator, match], axis=1)[list(FEATURES)].astype(float)
+    def _frame(X: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+        """The columns in FEATURES order, as floats on X's index. The frame holds one
+        row-major array, which its to_numpy() returns as is: the trees read it uncopied."""
+        matrix = np.empty((len(X), len(FEATURES)))
+        for position, name in enumerate(FEATURES):
+            matrix[:, position] = columns[name]
+        return pd.DataFrame(matrix, index=X.index, columns=list(FEATURES), copy=False)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The names of transform's columns (FEATURES)."""

@@ -121,9 +121,15 @@ def use_threads(threads: bool) -> None:
     _kernel["walk"] = _walk if threads else _walk_serial
 
 
-def walk(*args: Any) -> np.ndarray:
-    """Run the kernel chosen by `use_threads` (arguments as `_walk`'s)."""
-    return _kernel["walk"](*args)
+def walk(X: np.ndarray, *args: Any) -> np.ndarray:
+    """Run the kernel chosen by `use_threads` (arguments as `_walk`'s).
+
+    Rows that fit in one block are walked on this thread whatever was chosen: one block
+    is one thread's work anyway, and starting the others only adds their wake-up, which
+    on a busy machine (another process on the cores) can cost milliseconds.
+    """
+    kernel = _walk_serial if X.shape[0] <= BLOCK_ROWS else _kernel["walk"]
+    return kernel(X, *args)
 
 
 @dataclass(frozen=True)

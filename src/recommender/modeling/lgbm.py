@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.utils import check_consistent_length, column_or_1d
@@ -35,6 +35,14 @@ def lgbm_params(random_state: int | None, **overrides: Any) -> dict[str, Any]:
     return params
 
 
+class Checked(NamedTuple):
+    """Features already checked as the models check predict's input, and converted for the
+    trees (Trees.matrix): models fitted on the same features read it as it is, so a
+    caller scoring with several of them checks and converts once (Recommender)."""
+
+    matrix: np.ndarray
+
+
 class KernelWalkedModel:
     """What the project's LightGBM estimators share: NaN features allowed (LightGBM learns
     where unknown values go), inputs checked against fit's, trees walked by the compiled
@@ -51,6 +59,12 @@ class KernelWalkedModel:
         tags = super().__sklearn_tags__()  # type: ignore[misc]
         tags.input_tags.allow_nan = True
         return tags
+
+    def checked(self, X: Any) -> Checked:
+        """X checked as predict checks it and converted for the trees, once for every model
+        fitted on the same features: each of them then takes the result in place of X."""
+        check_is_fitted(self, "trees_")
+        return Checked(self.trees_.matrix(self._checked(X)))
 
     def contributions(self, X: Any) -> np.ndarray:
         """Per-feature contributions to the raw prediction (last column: the bias)."""
@@ -78,6 +92,8 @@ class KernelWalkedModel:
         return self.trees_.predict(self._checked(X))
 
     def _checked(self, X: Any) -> np.ndarray:
+        if isinstance(X, Checked):
+            return X.matrix
         checked: np.ndarray = validate_data(
             self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64
         )

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from recommender import evaluate, schema
 from recommender.features import FEATURES, PairFeatures
+from recommender.modeling.lgbm import Checked
 from recommender.modeling.lift import (
     LOSSES,
     ReturnRegressor,
@@ -254,27 +255,48 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
     def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """PREDICTION_COLUMNS for each row of the pair frame `pairs` (same index)."""
         X = self.features_for(pairs)
-        return self._predictions(pairs, X, self.lift_.predict_transformed(X))
+        checked = self._checked(X)
+        lift_point = self.lift_.predict_transformed(checked)
+        return self._predictions(pairs, X, checked, lift_point, schema.objectives(pairs))
 
     def score_pairs(self, pairs: pd.DataFrame) -> PairScores:
         """Predictions, features and the contributions behind each row's score, in one pass."""
         X = self.features_for(pairs)
-        lift_contributions = self.lift_.contributions(X)
+        checked = self._checked(X)
+        lift_contributions = self.lift_.contributions(checked)
+        objective = schema.objectives(pairs)
         # The contributions add up to the lift model's prediction.
-        predictions = self._predictions(pairs, X, lift_contributions.sum(axis=1))
-        by_fit = np.isin(schema.objectives(pairs), [o for o, how in OBJECTIVES.items()
-                                                     if how.model == "fit"])  # fmt: skip
+        lift_point = lift_contributions.sum(axis=1)
+        predictions = self._predictions(pairs, X, checked, lift_point, objective)
+        by_fit = np.isin(objective, [o for o, how in OBJECTIVES.items() if how.model == "fit"])
         contributions = lift_contributions.copy()
         if by_fit.any():
-            contributions[by_fit] = self.ranker_.contributions(X.loc[by_fit])
+            contributions[by_fit] = self.ranker_.contributions(Checked(checked.matrix[by_fit]))
         return PairScores(predictions, X, contributions, self.features_.anomaly_threshold)
 
+    def _checked(self, X: pd.DataFrame) -> Checked:
+        """features_for's frame as all four models read it, converted once for them.
+
+        It holds the FEATURES every model was fitted on, as floats, so the models' own
+        check of their input has nothing to add but its refusals: of no rows at all and
+        of an infinite value. Those still go through it, for its error.
+        """
+        matrix = self.lift_.trees_.matrix(X)
+        if not len(matrix) or np.isinf(matrix).any():
+            return self.lift_.checked(X)
+        return Checked(matrix)
+
     def _predictions(
-        self, pairs: pd.DataFrame, X: pd.DataFrame, lift_point: np.ndarray
+        self,
+        pairs: pd.DataFrame,
+        X: pd.DataFrame,
+        checked: Checked,
+        lift_point: np.ndarray,
+        objective: np.ndarray,
     ) -> pd.DataFrame:
-        fit_score = self.ranker_.fit_score(self.ranker_.predict(X))
-        low = self.lift_low_.predict_transformed(X) - self.margin_
-        high = self.lift_high_.predict_transformed(X) + self.margin_
+        fit_score = self.ranker_.fit_score(self.ranker_.predict(checked))
+        low = self.lift_low_.predict_transformed(checked) - self.margin_
+        high = self.lift_high_.predict_transformed(checked) + self.margin_
         cost = X["price_usd"].to_numpy(dtype=float)
         # What a predicted return multiplies to give lift in USD: the cost, or 1 when the
         # models learned lift itself (training knew no costs).
@@ -283,32 +305,32 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         lift_low = np.minimum(self.lift_.to_return(low) * cost_basis, expected_lift)
         lift_high = np.maximum(self.lift_.to_return(high) * cost_basis, expected_lift)
         expected_roi = expected_lift / np.maximum(cost, MIN_COST_USD)
+        engagements_per_dollar = X["engagements_per_dollar"].to_numpy(dtype=float)
         parts = ScoreParts(
             sales=expected_roi if self.target_ == RETURN_PER_DOLLAR else expected_lift,
             fit_score=fit_score,
-            engagements_per_dollar=X["engagements_per_dollar"].fillna(0).to_numpy(),
+            engagements_per_dollar=np.where(
+                np.isnan(engagements_per_dollar), 0.0, engagements_per_dollar
+            ),
         )
-        objective = schema.objectives(pairs)
         score = np.select(
             [objective == name for name in OBJECTIVES],
             [how.score(parts) for how in OBJECTIVES.values()],
             parts.sales,  # an objective the contract does not know (unvalidated input)
         )
-        return pd.DataFrame(
-            {
-                "campaign_id": pairs["campaign_id"].to_numpy(),
-                "creator_id": pairs["creator_id"].to_numpy(),
-                "score": score,
-                "fit_score": fit_score,
-                "expected_lift_usd": expected_lift,
-                "lift_low_usd": lift_low,
-                "lift_high_usd": lift_high,
-                "cost_usd": cost,
-                "expected_roi": expected_roi,
-                "tier": schema.tier_of(pairs["followers"]),
-            },
-            index=pairs.index,
-        )[list(schema.PREDICTION_COLUMNS)]
+        columns = {
+            "campaign_id": pairs["campaign_id"].to_numpy(),
+            "creator_id": pairs["creator_id"].to_numpy(),
+            "score": score,
+            "fit_score": fit_score,
+            "expected_lift_usd": expected_lift,
+            "lift_low_usd": lift_low,
+            "lift_high_usd": lift_high,
+            "cost_usd": cost,
+            "expected_roi": expected_roi,
+            "tier": schema.tier_of(pairs["followers"]),
+        }
+        return pd.DataFrame(columns, index=pairs.index, columns=list(schema.PREDICTION_COLUMNS))
 
     def feature_importance(self) -> pd.DataFrame:
         """Share of split gain per feature, for the lift model and the fit ranker."""
