@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import CAMPAIGN
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recommender
 from recommender import explain, schema
@@ -196,3 +200,98 @@ def test_an_input_column_named_like_a_campaigns_does_not_stand_in_for_it(
 def test_top_must_be_a_whole_number_of_at_least_one(market: Market, model: Recommender, top):
     with pytest.raises(SettingError, match="top must be a whole number"):
         recommender.score(market.creators.head(3), CAMPAIGN, model, top=top)
+
+
+# --- quick paths give what the general ones give -------------------------------------------
+
+score_value = st.sampled_from([np.nan, 0.5, 0.1, -0.0, 0.0, np.inf, -np.inf, 1e-300])
+
+
+@st.composite
+def scored_frame(draw: st.DrawFn) -> pd.DataFrame:
+    """Scored rows with ties in every key, gaps in the scores and an input's own column."""
+    rows = draw(st.integers(min_value=0, max_value=30))
+    column = lambda values: draw(st.lists(values, min_size=rows, max_size=rows))  # noqa: E731
+    scored = pd.DataFrame({c: np.full(rows, 1.5) for c in schema.PREDICTION_COLUMNS})
+    scored["campaign_id"] = pd.Series(column(st.sampled_from(["a", "b", "B", "é"])), dtype="str")
+    scored["creator_id"] = pd.Series(column(st.sampled_from(["c1", "c2", "c10", "C"])),
+                                     dtype=draw(st.sampled_from(["str", "string"])))  # fmt: skip
+    scored["score"], scored["fit_score"] = column(score_value), column(score_value)
+    return scored.assign(flags="", reasons="", notes=range(rows))
+
+
+@settings(max_examples=150, deadline=None)
+@given(scored_frame(), st.sampled_from([None, 1, 2, 50]))
+def test_ranking_on_arrays_ranks_as_sorting_the_frame_does(scored, top):
+    from recommender.scoring import _ranked_by_sorting, rank
+
+    pd.testing.assert_frame_equal(rank(scored, top), _ranked_by_sorting(scored, top))
+
+
+# What a JSON campaign holds, and text as people write it.
+plain_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=4),
+    st.sampled_from(["pet", "k1", "sales", "tiktok", "US", "3,000", "60%"]),
+)
+json_campaign = st.fixed_dictionaries(
+    {"campaign_id": plain_value, "niche": plain_value},
+    optional={c: plain_value for c in schema.CAMPAIGNS.names if c not in ("campaign_id", "niche")},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_campaign)
+def test_a_campaign_given_as_a_dict_reads_as_a_table_of_it_does(campaign):
+    from recommender.scoring import checked_campaigns
+
+    try:
+        as_table = checked_campaigns(pd.DataFrame([campaign]))
+    except ScoringError as error:
+        with pytest.raises(ScoringError, match=re.escape(str(error))):
+            checked_campaigns(campaign)
+        return
+    as_dict = checked_campaigns(campaign)
+    pd.testing.assert_frame_equal(as_dict.valid, as_table.valid)
+    pd.testing.assert_frame_equal(as_dict.rejects, as_table.rejects)
+
+
+def test_a_campaign_checked_again_comes_from_the_cache_unchanged_by_what_was_done_to_it():
+    from recommender.scoring import _checked_plain, checked_campaigns
+
+    campaign = {**CAMPAIGN, "budget_usd": 1}
+    first = checked_campaigns(campaign)
+    first.valid.loc[0, "niche"] = "changed by a caller"
+    hits = _checked_plain.cache_info().hits
+    again = checked_campaigns(dict(campaign))
+    assert _checked_plain.cache_info().hits == hits + 1
+    assert again.valid.loc[0, "niche"] == "pet"
+    pd.testing.assert_frame_equal(again.valid, checked_campaigns(pd.DataFrame([campaign])).valid)
+    # True == 1 and they hash alike, but a budget of True is no budget of 1 dollar.
+    with pytest.raises(ScoringError, match="budget_usd"):
+        checked_campaigns({**CAMPAIGN, "budget_usd": True})
+
+
+def test_writing_to_the_scored_rows_leaves_the_input_as_it_was(market: Market, model: Recommender):
+    creators = market.creators.head(5).assign(notes="mine").astype(object)
+    before = creators.copy()
+    scored = score_with_rejects(creators, CAMPAIGN, model).scored
+    scored.loc[0, "notes"] = "changed"
+    scored.loc[0, "followers"] = -1
+    pd.testing.assert_frame_equal(creators, before)
+
+
+def test_predictions_are_rounded_as_rounding_the_frame_rounds_them():
+    from recommender.scoring import OUTPUT_DECIMALS, _rounded
+
+    rng = np.random.default_rng(3)
+    predictions = pd.DataFrame({
+        "campaign_id": ["k"] * 4, "score": rng.normal(size=4), "fit_score": [0.12345, np.nan,
+        -0.00005, 2.5], "cost_usd": np.array([1.005, 2.675, 0.125, 1e9 / 3], dtype="float32"),
+        "expected_lift_usd": [1, 2, 3, 4], "expected_roi": pd.array([1.23456789, None, 3, 4],
+        dtype="Float64"), "tier": ["nano"] * 4,
+    })  # fmt: skip
+    pd.testing.assert_frame_equal(_rounded(predictions), predictions.round(OUTPUT_DECIMALS))

@@ -9,14 +9,14 @@ per (campaign, creator), the creator's columns as they are and the campaign's
 under a `campaign_` prefix (`pair_frame`, `attach_campaigns`, `cross_pairs`
 build it). The scored output's columns are defined here too.
 
-Validation is written as vectorised pandas/numpy checks rather than with a
+Validation is written as vectorised pandas/numpy/Arrow checks rather than with a
 schema library: it must produce one human-readable reason per bad row, keep the
 original values of that row, and validate a million rows in a few seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -234,10 +234,52 @@ def attach_campaigns(rows: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFram
 
 def cross_pairs(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
     """Every creator for every campaign, as a pair frame."""
+    if _one_campaign_to_repeat(creators, campaigns):
+        return _with_the_campaign(creators, campaigns)
     ids = pd.MultiIndex.from_product(
         [campaigns["campaign_id"], creators["creator_id"]], names=["campaign_id", "creator_id"]
     ).to_frame(index=False)
     return pair_frame(creators, campaigns, ids)
+
+
+def _one_campaign_to_repeat(creators: pd.DataFrame, campaigns: pd.DataFrame) -> bool:
+    """Whether the pair frame of `creators` and `campaigns` is the creators as they are
+    beside the one campaign's row repeated: pair_frame's joins would find each creator
+    once and add no row, change no type and rename no column (text ids, none missing,
+    no creator twice, no name in both)."""
+    if len(campaigns) != 1 or "campaign_id" in creators.columns:
+        return False
+    creator_ids, campaign_ids = creators["creator_id"], campaigns["campaign_id"]
+    if not isinstance(creator_ids.dtype, pd.StringDtype) or not isinstance(
+        campaign_ids.dtype, pd.StringDtype
+    ):
+        return False
+    prefixed = {f"{CAMPAIGN_PREFIX}{c}" for c in campaigns.columns}
+    return (
+        not creators.attrs
+        and not campaigns.attrs
+        and creators.columns.is_unique
+        and campaigns.columns.is_unique
+        and prefixed.isdisjoint(creators.columns)
+        and not campaign_ids.hasnans
+        and not creator_ids.hasnans
+        and creator_ids.is_unique
+    )
+
+
+def _with_the_campaign(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+    """cross_pairs for one campaign (see _one_campaign_to_repeat), without the joins: for a
+    short list of creators they cost more than everything else in pairing them."""
+    creators = creators.reset_index(drop=True)
+    first = np.zeros(len(creators), dtype=np.intp)
+
+    def repeated(column: Hashable) -> pd.Series:
+        return pd.Series(campaigns[column].array.take(first), index=creators.index)
+
+    columns = {"campaign_id": repeated("campaign_id")}
+    columns.update({name: creators[name] for name in creators.columns})
+    columns.update({f"{CAMPAIGN_PREFIX}{c}": repeated(c) for c in campaigns if c != "campaign_id"})
+    return pd.DataFrame(columns, index=creators.index, copy=False)  # (aligned: no reindexing)
 
 
 def campaign_column(pairs: pd.DataFrame, name: str, default: object = pd.NA) -> pd.Series:
@@ -327,36 +369,115 @@ def _show(value: object) -> str:
     return repr(text[:40] + "…") if len(text) > 40 else repr(text)
 
 
-def _is_empty(raw: pd.Series) -> np.ndarray:
-    """Missing: NaN/None, or text that is blank once stripped."""
-    empty = np.array(raw.isna().to_numpy(), dtype=bool)  # a writable copy
+def _is_empty(raw: pd.Series, text: pa.ChunkedArray | None = None) -> np.ndarray:
+    """Missing: NaN/None, or text that is blank once stripped (`text`: raw as _stripped
+    reads it, when already read)."""
+    empty = _missing(raw)
     if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
-        text = raw.astype("string").str.strip()
-        empty |= (text == "").fillna(True).to_numpy(dtype=bool)
+        empty |= _blank(_stripped(raw) if text is None else text)
     return empty
 
 
-def _numeric(raw: pd.Series, col: Column) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
-        return raw.to_numpy(dtype=float, na_value=np.nan)
-    text = raw.astype("string").str.strip()
-    try:  # Arrow parses a clean column many times faster, and refuses if any cell is not a number
-        cells = pa.array(text.mask(text == ""), type=pa.string(), from_pandas=True)
-        number = np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), float)
-        return _dots_as_thousands(cells, number) if col.kind == Kind.INT else number
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        text = exports.decimal_points(text)  # a column written 12,5 and 1.250,50
-        number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    # What plain parsing refused may be written for people: 12.5K, 3,400, 62.5%, $1,250.
-    written = np.flatnonzero(np.isnan(number) & (text != "").fillna(False).to_numpy(dtype=bool))
-    if written.size:
-        number[written] = exports.read_numbers(
-            text.iloc[written], percent=col.share, money=col.money
-        )
+def _missing(raw: pd.Series) -> np.ndarray:
+    """raw.isna() as a writable array (an object column's straight from its cells: cheaper)."""
+    if raw.dtype == object:
+        return np.asarray(pd.isna(raw.to_numpy()), dtype=bool)
+    return np.array(raw.isna().to_numpy(), dtype=bool)
+
+
+def _stripped(raw: pd.Series) -> pa.ChunkedArray:
+    """Each cell as `raw.astype("string").str.strip()` reads it, as Arrow text (null where
+    missing): one conversion a column, which every check of its text then shares."""
+    cells = raw.to_numpy() if raw.dtype == object else None
+    text: pa.Array | pa.ChunkedArray | None = None
+    if cells is not None and pd.api.types.infer_dtype(cells, skipna=True) in ("string", "empty"):
+        # Text already: the very call astype("string") ends in, without its fixed cost
+        # (most of the time of a small frame). Cells Arrow refuses take the long way.
+        try:
+            text = pa.array(cells, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            text = None
+    if text is None:
+        text = pa.array(raw.astype("string").array)
+    if isinstance(text, pa.Array):
+        text = pa.chunked_array([text])
+    return pc.utf8_trim_whitespace(text)
+
+
+def _blank(text: pa.ChunkedArray) -> np.ndarray:
+    """Which cells of stripped text are empty or missing."""
+    lengths = pc.binary_length(text).to_numpy(zero_copy_only=False)  # NaN where missing
+    return np.asarray(~(lengths > 0), dtype=bool)
+
+
+def _masked(text: pa.ChunkedArray, mask: np.ndarray) -> pa.ChunkedArray:
+    """text, missing where `mask` is set."""
+    if not mask.any():
+        return text
+    return pc.if_else(pa.array(mask), pa.scalar(None, type=text.type), text)
+
+
+def _as_series(text: pa.ChunkedArray, like: pd.Series) -> pd.Series:
+    """Arrow text as the pandas "string" column `like.astype("string")` would be."""
+    values = pd.array(text, dtype=pd.StringDtype())
+    return pd.Series(values, index=like.index, name=like.name, copy=False)
+
+
+# What pandas infers for an object column of numbers alone (NumPy's included).
+_NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "empty")
+
+
+def _plain_numbers(raw: pd.Series, col: Column) -> np.ndarray | None:
+    """An object column's numbers when every cell is a Python int, a float or missing (as
+    JSON clients send them): what their text would parse to, read without the text.
+
+    A float's text (its repr) and an int's digits parse back to float(cell) exactly, so
+    only cells whose text would read otherwise take the long way: a count written as a
+    fraction (1.125 is 1125 in a whole-number column, see _dots_as_thousands), an
+    infinite count, or an int too large for a float. None for any other column.
+    """
+    if raw.dtype != object:
+        return None
+    cells = raw.to_numpy()
+    if pd.api.types.infer_dtype(cells, skipna=True) not in _NUMBER_KINDS:  # (a quick "no")
+        return None
+    kinds = set(map(type, cells))
+    if not kinds <= {int, float, type(None)}:
+        return None
+    missing = pd.isna(cells)
+    if col.kind == Kind.INT and any(
+        type(c) is float and not (c.is_integer() or c != c) for c in cells
+    ):  # a fraction or an infinity in a count (NaN is missing, c != c)
+        return None
+    number = np.full(len(cells), np.nan)
+    try:
+        number[~missing] = cells[~missing].astype(float)
+    except OverflowError:
+        return None
     return number
 
 
-def _dots_as_thousands(cells: pa.Array, number: np.ndarray) -> np.ndarray:
+def _numeric(raw: pd.Series, col: Column, text: pa.ChunkedArray | None = None) -> np.ndarray:
+    """Each cell of `raw` as a number, NaN where it is none (`text`: raw as _stripped reads it)."""
+    if _numbers_already(raw):
+        return raw.to_numpy(dtype=float, na_value=np.nan)
+    text = _stripped(raw) if text is None else text
+    try:  # Arrow parses a clean column many times faster, and refuses if any cell is not a number
+        cells = _masked(text, _blank(text))
+        number = np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), float)
+        return _dots_as_thousands(cells, number) if col.kind == Kind.INT else number
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # A column written 12,5 and 1.250,50 is read in decimal points first.
+        written = exports.decimal_points(_as_series(text, raw))
+        number = pd.to_numeric(written, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    # What plain parsing refused may be written for people: 12.5K, 3,400, 62.5%, $1,250.
+    rows = np.flatnonzero(np.isnan(number) & (written != "").fillna(False).to_numpy(dtype=bool))
+    if rows.size:
+        number[rows] = exports.read_numbers(written.iloc[rows], percent=col.share, money=col.money)
+    return number
+
+
+def _dots_as_thousands(cells: pa.ChunkedArray, number: np.ndarray) -> np.ndarray:
     """A count written 2.000 or 12.500 is thousands (nobody counts 2.000 followers as 2):
     such cells of a whole-number column, read again without their dots."""
     if not pc.any(pc.match_substring(cells, ".")).as_py():  # the common case: one cheap pass
@@ -370,70 +491,96 @@ def _dots_as_thousands(cells: pa.Array, number: np.ndarray) -> np.ndarray:
     return number
 
 
-def _text(raw: pd.Series, kind: Kind) -> pd.Series:
-    text = raw.astype("string").str.strip()
+def _normalised(text: pa.ChunkedArray, kind: Kind) -> pa.ChunkedArray:
+    """Stripped text as a column of `kind` holds it: lower or upper case, lists tidied."""
     if kind in (Kind.LOWER, Kind.LIST):
-        text = text.str.lower()
+        text = pc.utf8_lower(text)
     if kind == Kind.LIST:
         # Normalise "Pet ; Food;" to "pet;food": niche names match case-insensitively.
-        # (Arrow's regex runs in C++; pandas' str.replace calls Python's re row by row.)
-        cells = pa.array(text, type=pa.string(), from_pandas=True)
         spaced = rf"\s*{LIST_SEPARATOR}\s*"
-        cells = pc.replace_substring_regex(cells, pattern=spaced, replacement=LIST_SEPARATOR)
-        cells = pc.utf8_trim(cells, characters=LIST_SEPARATOR)
-        text = pd.Series(cells.to_pandas(), index=text.index).astype("string")
+        text = pc.replace_substring_regex(text, pattern=spaced, replacement=LIST_SEPARATOR)
+        text = pc.utf8_trim(text, characters=LIST_SEPARATOR)
     if kind == Kind.COUNTRY:
-        text = text.str.upper()
+        text = pc.utf8_upper(text)
     return text
+
+
+def _text(raw: pd.Series, kind: Kind) -> pd.Series:
+    """raw as the text a column of `kind` holds (pandas "string", <NA> where missing)."""
+    return _as_series(_normalised(_stripped(raw), kind), raw)
 
 
 def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     """Check one column; return its typed, normalised values (NaN/<NA> where empty)."""
-    if col.kind == Kind.LIST:
-        raw = _lists_joined(raw)
     nested = exports.nested_cells(raw)
+    if col.kind == Kind.LIST and nested.any():
+        raw = _lists_joined(raw, nested)
+        nested = exports.nested_cells(raw)
     if nested.any():
         reasons.add(nested, col.name, "not a single value", raw)
         raw = raw.mask(nested)  # reported once: not also as missing or malformed
-    empty = _is_empty(raw)
+    numbers = _plain_numbers(raw, col) if col.numeric else None
+    text = None
+    if numbers is None and not (col.numeric and _numbers_already(raw)):
+        text = _stripped(raw)  # read once, shared by every check below
+    empty = _missing(raw) if numbers is not None else _is_empty(raw, text)
     if col.required:
         reasons.add(empty & ~nested, col.name, "required value missing", None)
     if col.numeric:
-        return _check_number(raw, col, reasons, empty | nested)
+        return _check_number(raw, col, reasons, empty | nested, text, numbers)
 
-    text = _text(raw, col.kind).mask(empty)
+    assert text is not None
+    text = _normalised(text, col.kind)
     if col.choices:
-        unknown = ~empty & ~text.isin(col.choices).fillna(False).to_numpy(dtype=bool)
-        reasons.add(unknown, col.name, f"must be one of {', '.join(col.choices)}", raw)
+        choices = pa.array(col.choices, type=text.type)
+        known = pc.fill_null(pc.is_in(text, value_set=choices), False)
+        reasons.add(
+            ~empty & ~known.to_numpy(), col.name, f"must be one of {', '.join(col.choices)}", raw
+        )
     if col.kind == Kind.COUNTRY:
-        malformed = ~empty & ~text.str.fullmatch(r"[A-Z]{2}").fillna(False).to_numpy(dtype=bool)
-        reasons.add(malformed, col.name, "not a two-letter country code", raw)
+        two_letters = pc.fill_null(pc.match_substring_regex(text, r"^[A-Z]{2}$"), False)
+        reasons.add(
+            ~empty & ~two_letters.to_numpy(), col.name, "not a two-letter country code", raw
+        )
+    text = _masked(text, empty)
     if col.default is not None:
-        text = text.fillna(col.default)
-    return text
+        text = pc.fill_null(text, col.default)
+    return _as_series(text, raw)
 
 
-def _lists_joined(raw: pd.Series) -> pd.Series:
+def _numbers_already(raw: pd.Series) -> bool:
+    """Whether raw holds numbers as such (not text, not booleans)."""
+    return pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype)
+
+
+def _lists_joined(raw: pd.Series, nested: np.ndarray) -> pd.Series:
     """A list column's cells given as lists of text (JSON clients send them) joined by ';'."""
-    nested = np.flatnonzero(exports.nested_cells(raw))
-    if not nested.size:
-        return raw
     joined = raw.copy()
-    for row in nested.tolist():
+    for row in np.flatnonzero(nested).tolist():
         cell = raw.iloc[row]
         if isinstance(cell, (list, tuple)) and all(isinstance(item, str) for item in cell):
             joined.iloc[row] = LIST_SEPARATOR.join(cell)
     return joined
 
 
-def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndarray) -> pd.Series:
-    """Check a numeric column whose `empty` cells were already dealt with; return its values."""
-    number = _numeric(raw, col)
+def _check_number(
+    raw: pd.Series,
+    col: Column,
+    reasons: _Reasons,
+    empty: np.ndarray,
+    text: pa.ChunkedArray | None = None,
+    numbers: np.ndarray | None = None,
+) -> pd.Series:
+    """Check a numeric column whose `empty` cells were already dealt with; return its values.
+    (`text`: raw as _stripped reads it; `numbers`: raw as _plain_numbers reads it.)"""
+    number = _numeric(raw, col, text) if numbers is None else numbers
     unread = np.flatnonzero(~empty & np.isnan(number))
     if unread.size:  # exports write an unknown number as "-", "N/A"...: it is empty
-        said = raw.iloc[unread].astype("string").str.strip().str.lower()
+        text = _stripped(raw) if text is None else text
+        said = pc.utf8_lower(text.take(pa.array(unread)))
+        unknown = pa.array(sorted(exports.UNKNOWN_NUMBER), type=said.type)
         placeholder = np.zeros(len(raw), dtype=bool)
-        placeholder[unread] = said.isin(exports.UNKNOWN_NUMBER).to_numpy(dtype=bool)
+        placeholder[unread] = pc.fill_null(pc.is_in(said, value_set=unknown), False).to_numpy()
         empty = empty | placeholder
         if col.required:
             reasons.add(placeholder, col.name, "required value missing", raw)
@@ -455,7 +602,7 @@ def _check_number(raw: pd.Series, col: Column, reasons: _Reasons, empty: np.ndar
         reasons.add(ok & (number > col.max), col.name, f"must be <= {col.max:g}{hint}", raw)
     number = np.where(ok, number, np.nan)
     if col.kind == Kind.INT:
-        return pd.Series(number, index=raw.index).round().astype("Int64")
+        return pd.Series(pd.array(np.round(number), dtype="Int64"), index=raw.index)
     return pd.Series(number, index=raw.index, dtype=float)
 
 
@@ -530,9 +677,13 @@ def _reject_duplicates(
 ) -> None:
     """The first otherwise valid row of a key wins: a broken earlier row does not block it."""
     name = "+".join(keys.columns)
-    candidate = keys.notna().all(axis=1).to_numpy() & ~reasons.bad
+    candidate = ~reasons.bad
+    for column in keys.columns:
+        candidate &= keys[column].notna().to_numpy()
+    rows = np.flatnonzero(candidate)
     duplicate = np.zeros(len(keys), dtype=bool)
-    duplicate[candidate] = keys.loc[candidate].duplicated(keep="first").to_numpy()
+    if rows.size > 1:  # (a single row is no one's duplicate)
+        duplicate[rows] = keys.iloc[rows].duplicated(keep="first").to_numpy()
     reasons.add(duplicate, name, DUPLICATE, None)
     if seen is None:
         return
@@ -565,6 +716,26 @@ def reason_first(rejects: pd.DataFrame, *leading: str) -> pd.DataFrame:
     if REJECT_REASON not in rejects.columns:
         return pd.DataFrame(columns=first)
     return rejects[first + [c for c in rejects.columns if c not in first]]
+
+
+def _typed_frame(frame: pd.DataFrame, typed: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """`frame` with the `typed` columns in place of its own (all of them aligned with it)."""
+    if not frame.columns.is_unique or frame.attrs or not frame.flags.allows_duplicate_labels:
+        # (a name twice, or what a frame carries besides its columns: column by column)
+        out = frame.copy()
+        for name, values in typed.items():
+            out[name] = values
+        return out
+    # One frame built from the columns at once: setting them one by one costs more than
+    # checking them, for a small frame. (From Series, so that copy-on-write knows the
+    # columns are shared with `frame`: writing to one leaves the other as it was.)
+    columns = {
+        name: typed[name] if isinstance(name, str) and name in typed else values
+        for name, values in frame.items()
+    }
+    out = pd.DataFrame(columns, index=frame.index, copy=False)
+    out.columns = frame.columns
+    return out
 
 
 def validate(
@@ -614,11 +785,11 @@ def validate(
     _reject_duplicates(keys, reasons, seen, seen_problem)
 
     bad = reasons.bad
-    rejects = frame.loc[bad].copy()
+    rejects = frame.iloc[np.flatnonzero(bad)]
     rejects[REJECT_REASON] = pd.Series(reasons.strings(), index=rejects.index, dtype="str")
-    valid = frame.loc[~bad].copy()
-    for name, values in typed.items():
-        valid[name] = values.loc[~bad]
+    valid = _typed_frame(frame, typed)
+    if bad.any():
+        valid = valid.iloc[np.flatnonzero(~bad)]
     for col in table.columns:
         if col.default is not None and col.name not in valid.columns:
             valid[col.name] = col.default
