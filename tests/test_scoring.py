@@ -295,3 +295,40 @@ def test_predictions_are_rounded_as_rounding_the_frame_rounds_them():
         dtype="Float64"), "tier": ["nano"] * 4,
     })  # fmt: skip
     pd.testing.assert_frame_equal(_rounded(predictions), predictions.round(OUTPUT_DECIMALS))
+
+
+def test_one_campaign_is_paired_as_the_joins_pair_it(market: Market):
+    from recommender.scoring import checked_campaigns
+
+    valid = schema.validate(market.creators.head(12), schema.CREATORS).valid
+    campaigns = checked_campaigns(CAMPAIGN).valid
+    for creators in (valid, valid.iloc[3:]):  # numbered 0, 1, 2... and not
+        ids = pd.MultiIndex.from_product(
+            [campaigns["campaign_id"], creators["creator_id"]], names=["campaign_id", "creator_id"]
+        ).to_frame(index=False)
+        expected = schema.pair_frame(creators, campaigns, ids)
+        pd.testing.assert_frame_equal(schema.cross_pairs(creators, campaigns), expected)
+
+
+def test_scored_rows_with_a_name_twice_are_the_frames_side_by_side(
+    market: Market, model: Recommender
+):
+    from recommender.scoring import _rounded, candidate_pairs, checked_campaigns, scored_rows
+
+    creators = market.creators.head(4).assign(score=1.0, score_input="mine")
+    pairs, _ = candidate_pairs(creators, checked_campaigns(CAMPAIGN).valid)
+    scores = model.score_pairs(pairs)
+    given = [c for c in creators.columns if c not in ("campaign_id", "creator_id")]
+    expected = pd.concat([
+        _rounded(scores.predictions).assign(
+            flags=explain.flags(scores.features, scores.anomaly_threshold),
+            reasons=explain.reasons(scores.contributions, scores.features, pairs),
+        ),
+        pairs[given].rename(columns={"score": "score_input"}),
+    ], axis=1)  # fmt: skip
+    scored = scored_rows(model, pairs)
+    assert list(scored.columns).count("score_input") == 2
+    pd.testing.assert_frame_equal(scored, expected)
+    without = pairs.drop(columns="score_input")  # every name once: the frame built at once
+    once = expected.drop(columns="score_input").assign(score_input=pairs["score"])
+    pd.testing.assert_frame_equal(scored_rows(model, without), once)

@@ -108,7 +108,8 @@ def _texts(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, _Coded]:
         if name not in frame.columns:
             coded[name] = _Coded(np.full(len(frame), -1, dtype=np.intp), [])
         elif pd.api.types.infer_dtype(frame[name], skipna=True) in ("string", "empty"):
-            codes, uniques = pd.factorize(frame[name])
+            # (the cells as objects factorize alike, missing as missing, at half the cost)
+            codes, uniques = pd.factorize(frame[name].to_numpy(dtype=object))
             given[name] = (codes, np.asarray(uniques, dtype=object).tolist())
         else:  # numbers or mixed types: to text as astype("string") writes them
             coded[name] = _coded(np.asarray(_strings(_text(frame, name)), dtype=object))

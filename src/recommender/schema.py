@@ -270,16 +270,21 @@ def _one_campaign_to_repeat(creators: pd.DataFrame, campaigns: pd.DataFrame) -> 
 def _with_the_campaign(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
     """cross_pairs for one campaign (see _one_campaign_to_repeat), without the joins: for a
     short list of creators they cost more than everything else in pairing them."""
-    creators = creators.reset_index(drop=True)
-    first = np.zeros(len(creators), dtype=np.intp)
-
-    def repeated(column: Hashable) -> pd.Series:
-        return pd.Series(campaigns[column].array.take(first), index=creators.index)
-
-    columns = {"campaign_id": repeated("campaign_id")}
-    columns.update({name: creators[name] for name in creators.columns})
-    columns.update({f"{CAMPAIGN_PREFIX}{c}": repeated(c) for c in campaigns if c != "campaign_id"})
+    if not _numbered(creators.index):
+        creators = creators.reset_index(drop=True)
+    # The campaign's row repeated, taken at once (not column by column), on the creators' index.
+    repeated = campaigns.iloc[np.zeros(len(creators), dtype=np.intp)]
+    repeated.index = creators.index
+    campaign = dict(repeated.items())
+    columns: dict[Hashable, pd.Series] = {"campaign_id": campaign.pop("campaign_id")}
+    columns.update(creators.items())
+    columns.update((f"{CAMPAIGN_PREFIX}{c}", values) for c, values in campaign.items())
     return pd.DataFrame(columns, index=creators.index, copy=False)  # (aligned: no reindexing)
+
+
+def _numbered(index: pd.Index) -> bool:
+    """Whether `index` is what reset_index(drop=True) gives: 0, 1, 2... as a RangeIndex."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def campaign_column(pairs: pd.DataFrame, name: str, default: object = pd.NA) -> pd.Series:
@@ -600,10 +605,12 @@ def _check_number(
     if col.max is not None:
         hint = "; a share is 0.625 or 62.5%" if col.share else ""
         reasons.add(ok & (number > col.max), col.name, f"must be <= {col.max:g}{hint}", raw)
-    number = np.where(ok, number, np.nan)
     if col.kind == Kind.INT:
-        return pd.Series(pd.array(np.round(number), dtype="Int64"), index=raw.index)
-    return pd.Series(number, index=raw.index, dtype=float)
+        # pd.array(np.round(number), dtype="Int64") with NaN where not ok, built directly:
+        # the same values and mask (and the 1 it stores under the mask), at a tenth of the cost.
+        whole = np.where(ok, np.round(number), 1.0).astype(np.int64)
+        return pd.Series(pd.arrays.IntegerArray(whole, ~ok), index=raw.index)
+    return pd.Series(np.where(ok, number, np.nan), index=raw.index)  # (floats already)
 
 
 def key_texts(keys: pd.DataFrame) -> np.ndarray:
@@ -730,8 +737,8 @@ def _typed_frame(frame: pd.DataFrame, typed: Mapping[str, pd.Series]) -> pd.Data
     # checking them, for a small frame. (From Series, so that copy-on-write knows the
     # columns are shared with `frame`: writing to one leaves the other as it was.)
     columns = {
-        name: typed[name] if isinstance(name, str) and name in typed else values
-        for name, values in frame.items()
+        name: typed[name] if isinstance(name, str) and name in typed else frame[name]
+        for name in frame.columns
     }
     out = pd.DataFrame(columns, index=frame.index, copy=False)
     out.columns = frame.columns
@@ -794,7 +801,7 @@ def validate(
         if col.default is not None and col.name not in valid.columns:
             valid[col.name] = col.default
     return Validated(
-        valid=valid.reset_index(drop=True),
+        valid=valid if _numbered(valid.index) else valid.reset_index(drop=True),
         rejects=rejects.reset_index(drop=True),
         renamed=match.renamed,
     )

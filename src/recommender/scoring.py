@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any
@@ -244,22 +244,45 @@ def _on_the_campaigns_platform(
 def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """The scored columns (rank left to `rank`) and the input's own columns."""
     scores = recommender.score_pairs(pairs)
-    predicted = _rounded(scores.predictions)
-    predicted["flags"] = explain.flags(scores.features, scores.anomaly_threshold)
-    predicted["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
     own = [c for c in pairs.columns if not c.startswith(CAMPAIGN_PREFIX) and c != "_row"]
-    given = pairs[[c for c in own if c not in ("campaign_id", "creator_id")]]
-    clashing = _clashing(given.columns)
-    return pd.concat([predicted, given.rename(columns=clashing) if clashing else given], axis=1)
+    given = [c for c in own if c not in ("campaign_id", "creator_id")]
+    clashing = _clashing(given)
+    columns = _rounded_columns(scores.predictions)
+    names = [*scores.predictions.columns, *schema.EXPLANATION_COLUMNS,
+             *(clashing.get(c, c) for c in given)]  # fmt: skip
+    if columns is None or not pairs.columns.is_unique or len(set(names)) < len(names):
+        # (a name twice: the frames are put side by side as they are)
+        predicted = _rounded(scores.predictions)
+        predicted["flags"] = explain.flags(scores.features, scores.anomaly_threshold)
+        predicted["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
+        mine = pairs[given]
+        return pd.concat([predicted, mine.rename(columns=clashing) if clashing else mine], axis=1)
+    # One frame built from the columns at once: for a short list, putting frames side by
+    # side (and selecting the input's columns for it) costs more than the words do.
+    columns["flags"] = explain.flags(scores.features, scores.anomaly_threshold)
+    columns["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
+    columns.update((clashing.get(c, c), pairs[c]) for c in given)
+    return pd.DataFrame(columns, index=pairs.index, copy=False)
 
 
 def _rounded(predictions: pd.DataFrame) -> pd.DataFrame:
     """predictions.round(OUTPUT_DECIMALS): cents and six decimals are all a reader needs,
     and short numbers write fast. (Column by column, at a third of what rounding a frame by
     a dict of columns costs a short list.)"""
-    if not predictions.columns.is_unique or predictions.attrs:
+    columns = _rounded_columns(predictions)
+    if columns is None:
         return predictions.round(OUTPUT_DECIMALS)
-    columns = {}
+    rounded = pd.DataFrame(columns, index=predictions.index, copy=False)
+    rounded.columns = predictions.columns
+    return rounded
+
+
+def _rounded_columns(predictions: pd.DataFrame) -> dict[Hashable, Any] | None:
+    """_rounded's columns, by name; None where a name is twice or the frame carries more
+    than its columns (attrs): rounding the frame is the one way then."""
+    if not predictions.columns.is_unique or predictions.attrs:
+        return None
+    columns: dict[Hashable, Any] = {}
     for name, values in predictions.items():
         places = OUTPUT_DECIMALS.get(name) if isinstance(name, str) else None
         if places is not None and values.dtype == np.float64:
@@ -269,9 +292,7 @@ def _rounded(predictions: pd.DataFrame) -> pd.DataFrame:
         ):
             values = values.round(places)
         columns[name] = values
-    rounded = pd.DataFrame(columns, index=predictions.index, copy=False)
-    rounded.columns = predictions.columns
-    return rounded
+    return columns
 
 
 def _clashing(columns: Iterable[str]) -> dict[str, str]:
@@ -324,9 +345,12 @@ def _rank_order(scored: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     ids = [scored["campaign_id"], scored["creator_id"]]
     if any(not isinstance(i.dtype, pd.StringDtype) or i.hasnans for i in ids):
         return None
-    # The codes sort_values sorts text by (Categorical's: sorted factorize codes).
-    campaign, creator = (pd.factorize(i, sort=True)[0] for i in ids)
-    best = [-scored[c].fillna(-np.inf).to_numpy() for c in ("score", "fit_score")]
+    # The codes sort_values sorts text by (Categorical's: sorted factorize codes). Text
+    # without gaps sorts by code point as Python compares it: np.unique's codes, for less.
+    campaign, creator = (np.unique(i.to_numpy(dtype=object), return_inverse=True)[1]
+                         for i in ids)  # fmt: skip
+    best = [scored[c].to_numpy() for c in ("score", "fit_score")]
+    best = [-np.where(np.isnan(b), -np.inf, b) for b in best]
     rows = np.lexsort([creator, best[1], best[0], campaign])  # the last key sorts first
     campaign = campaign[rows]
     position = np.arange(len(rows), dtype=np.int64)
@@ -353,8 +377,9 @@ def rank(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
         ranked = scored.iloc[rows]
         if list(scored.columns) != columns:  # (scored_rows' own frames are in order)
             ranked = ranked[columns]
+        ranked.index = pd.RangeIndex(len(ranked))  # (a frame of its own: reset_index costs more)
         ranked.insert(schema.SCORED_COLUMNS.index("rank"), "rank", ranks)
-        return ranked.reset_index(drop=True)
+        return ranked
     return _ranked_by_sorting(scored, top)
 
 

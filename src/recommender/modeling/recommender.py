@@ -330,7 +330,8 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             "expected_roi": expected_roi,
             "tier": schema.tier_of(pairs["followers"]),
         }
-        return pd.DataFrame(columns, index=pairs.index, columns=list(schema.PREDICTION_COLUMNS))
+        # (in PREDICTION_COLUMNS order already: naming them again would only reindex)
+        return pd.DataFrame(columns, index=pairs.index)
 
     def feature_importance(self) -> pd.DataFrame:
         """Share of split gain per feature, for the lift model and the fit ranker."""
