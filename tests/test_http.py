@@ -455,3 +455,21 @@ def test_the_service_meets_its_openapi_document(server: str):
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "3 passed" in run.stdout  # every operation was tested
+
+
+def test_answers_write_missing_values_as_null_and_numbers_as_plain_json():
+    from recommender.http_api import Answer, _records
+
+    frame = pd.DataFrame({
+        "creator_id": pd.array(["a", None, "c"], dtype="str"),
+        "followers": pd.array([1, None, 3], dtype="Int64"),
+        "score": [0.5, float("nan"), float("inf")],
+        "given": pd.Series([{"k": [1, None]}, None, 7], dtype=object),
+        "flag": [True, False, True],
+    })  # fmt: skip
+    written = json.loads(Answer.of({"rows": _records(frame)}).body)["rows"]
+    assert written == [
+        {"creator_id": "a", "followers": 1, "score": 0.5, "given": {"k": [1, None]}, "flag": True},
+        {"creator_id": None, "followers": None, "score": None, "given": None, "flag": False},
+        {"creator_id": "c", "followers": 3, "score": None, "given": 7, "flag": True},
+    ]

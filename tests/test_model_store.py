@@ -125,11 +125,11 @@ def test_score_with_a_broken_model_is_a_one_line_error(how, model_dir, candidate
 
 @pytest.mark.parametrize("how", BROKEN_MODELS)
 def test_the_http_service_refuses_a_broken_model_at_start(how, model_dir, tmp_path):
-    from recommender.http_api import create_app
+    from recommender.http_api import ServiceSettings, create_app
 
     folder = broken_model(model_dir, tmp_path, how)
     with pytest.raises(USER_ERRORS) as refused:
-        create_app(str(folder))
+        create_app(ServiceSettings(model=str(folder)))
     message = str(refused.value)
     assert message.startswith(str(folder)) and "\n" not in message
     assert refusal(how) in message
