@@ -113,6 +113,17 @@ def test_score_matches_the_library(server: str, market, model_dir: Path):
     assert over_http["reasons"].tolist() == local["reasons"].tolist()
 
 
+def test_answers_say_where_the_time_went(server: str, market):
+    response = post(
+        server,
+        key=None,
+        data=json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 5)}),
+    )
+    timing = dict(part.strip().split(";dur=") for part in response.headers["Server-Timing"]
+                  .split(","))  # fmt: skip
+    assert 0 < float(timing["score"]) <= float(timing["total"])
+
+
 def test_bad_rows_come_back_rejected_with_reasons(server: str, market):
     rows = creators_json(market, 3)
     rows[1]["followers"] = -3

@@ -31,9 +31,11 @@ each listened themselves, a burst of kept-alive connections lands on one of them
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import multiprocessing
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -242,12 +244,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a scoring process sends back: the status, the JSON body, and the model that
-    made it (None when none did)."""
+    """What a scoring process sends back: the status, the JSON body, the model that made
+    it (None when none did), and the seconds the process worked on it."""
 
     status: int
     body: bytes
     identity: ModelIdentity | None = None
+    work_seconds: float = 0.0
 
     @classmethod
     def of(
@@ -257,12 +260,19 @@ class Answer:
         body = orjson.dumps(payload, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
         return cls(status, body, identity)
 
-    def response(self) -> Response:
-        """The HTTP answer, naming the model in its headers when one made it."""
-        headers = None
+    def response(self, request: Request | None = None) -> Response:
+        """The HTTP answer, naming the model in its headers when one made it, and where the
+        time went (Server-Timing: the scoring process's work, and the whole request's
+        from its first byte, which adds reading, checking and handing it over)."""
+        headers = {}
         if self.identity is not None:
             headers = {"X-Model-Version": self.identity.version or "unregistered",
                        "X-Model-Run": self.identity.run_id or "unknown"}  # fmt: skip
+        received = request.scope.get("received_at") if request is not None else None
+        if received is not None:
+            total_ms = (time.perf_counter() - received) * 1000
+            work_ms = self.work_seconds * 1000
+            headers["Server-Timing"] = f"score;dur={work_ms:.2f}, total;dur={total_ms:.2f}"
         return Response(self.body, self.status, headers, media_type="application/json")
 
 
@@ -296,10 +306,10 @@ class Scorers:
         may be what killed it, so it is not sent again)."""
         pool = self._pool
         try:
-            future = pool.submit(job, *args)
+            future = pool.submit(_timed, job, *args)
         except BrokenProcessPool:
             pool = self._replace(pool)
-            future = pool.submit(job, *args)
+            future = pool.submit(_timed, job, *args)
         try:
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
@@ -322,6 +332,13 @@ class Scorers:
 _scorer: dict[str, ServiceSettings] = {}
 WARM_UP_CREATOR = {"creator_id": "warm-up", "platform": "instagram", "followers": 1_000,
                    "avg_likes": 50, "avg_comments": 2, "niche": "warm-up"}  # fmt: skip
+
+
+def _timed(job: Callable[..., Answer], *args: Any) -> Answer:
+    """`job(*args)`, its answer stamped with the seconds it took."""
+    started = time.perf_counter()
+    answer = job(*args)
+    return dataclasses.replace(answer, work_seconds=time.perf_counter() - started)
 
 
 def _start_scorer(settings: ServiceSettings) -> None:
@@ -348,6 +365,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope["received_at"] = time.perf_counter()
         headers = dict(scope["headers"])
         guarded = self.api_key is not None and scope["path"] not in OPEN_PATHS
         if guarded and not self._authorized(headers):
@@ -456,14 +474,14 @@ async def health(request: Request) -> Response:
 async def score(body: ScoreRequest, request: Request) -> Response:
     """Score the creators for the campaign: the scored columns, rejects with reasons."""
     scorers: Scorers = request.app.state.scorers
-    return (await scorers.run(_score, body)).response()
+    return (await scorers.run(_score, body)).response(request)
 
 
 @router.post("/plan", response_model=PlanResponse, responses=_refusals(400, 401, 413, 422, 503))
 async def plan_budget(body: PlanRequest, request: Request) -> Response:
     """Choose creators within the budget, as recommender.plan does."""
     scorers: Scorers = request.app.state.scorers
-    return (await scorers.run(_plan, body)).response()
+    return (await scorers.run(_plan, body)).response(request)
 
 
 def _score(body: ScoreRequest) -> Answer:
