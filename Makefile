@@ -51,6 +51,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/plan_10k.py
 	$(BIN)/python benchmarks/plan_quality.py
+	$(BIN)/python benchmarks/http_load.py
 
 clean:
 	rm -rf $(VENV) data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache
