@@ -198,7 +198,7 @@ def test_a_budget_below_every_price_is_an_empty_plan_not_a_500(server: str, mark
 
 PET = b'{"campaign_id": "k", "niche": "pet"}'
 BAD_REQUESTS = [
-    (b"{not json", 422, "JSON"),
+    (b"{not json", 400, "JSON"),
     (b'{"creators": []}', 422, "campaign"),
     (b'{"campaign": ' + PET + b', "creators": {"a": 1}}', 422, "creators"),
     (b'{"campaign": {"campaign_id": "k", "niche": ""}, "creators": []}', 422, "no valid campaign"),
@@ -314,6 +314,10 @@ def test_the_api_key_comes_from_the_environment_when_no_file_is_given(monkeypatc
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(SettingError, match="empty"):
         ServiceSettings(api_key_file=str(tmp_path / "empty")).api_key()
+    for unusable in ("  ", "clé", "two words"):  # set but empty fails closed, not open
+        monkeypatch.setenv(API_KEY_ENV, unusable)
+        with pytest.raises(SettingError, match=API_KEY_ENV):
+            ServiceSettings().api_key()
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(guarded: str, market):
@@ -423,44 +427,88 @@ def test_many_clients_at_once_get_the_answers_one_client_gets(server: str, marke
     assert [a.json()["scored"] for a in answers[:3]] == alone
 
 
-def test_a_killed_scoring_process_costs_one_answer_not_the_service(model_dir: Path, market):
+def test_a_scoring_process_killed_mid_request_costs_that_answer_not_the_service(
+    model_dir: Path, market
+):
     import signal
+    import threading
 
     import psutil
 
     base, process = start_server(model_dir, "--workers", "1")
     try:
-        body = json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 20)})
-        assert post(base, key=None, data=body).status_code == 200
+        small = json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 20)})
+        assert post(base, key=None, data=small).status_code == 200
         forkserver = [p for p in psutil.Process(process.pid).children()
                       if "forkserver" in " ".join(p.cmdline())]  # fmt: skip
-        scorers = forkserver[0].children()  # the scoring processes are forked from it
-        assert len(scorers) == 1
-        os.kill(scorers[0].pid, signal.SIGKILL)
-        psutil.wait_procs(scorers, timeout=10)
-        answers = [post(base, key=None, data=body) for _ in range(2)]
-        assert answers[-1].status_code == 200  # a new scoring process took over
-        assert all(a.status_code in (200, 503) for a in answers)
-        assert requests.get(f"{base}/health", timeout=10).ok
+        [scorer] = forkserver[0].children()  # the scoring process is forked from it
+        idle = scorer.cpu_times().user
+        big = json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 4_000) * 5})
+        answers: list[requests.Response] = []
+        asking = threading.Thread(target=lambda: answers.append(post(base, key=None, data=big)))
+        asking.start()
+        deadline = time.monotonic() + 60
+        while scorer.cpu_times().user < idle + 0.2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it is well into the 20,000 rows
+        os.kill(scorer.pid, signal.SIGKILL)
+        asking.join(timeout=60)
+        assert_refused(answers[0], 503, "stopped while it held this request")
+        after = post(base, key=None, data=small)  # a new process took its place
+        assert after.status_code == 200 and after.json()["counts"]["scored"] == 20
     finally:
         stop(process)
 
 
-# --- a peer's tests: schemathesis against the service's own OpenAPI document ---------------
+def test_requests_beyond_the_waiting_limit_get_a_503_to_retry(model_dir: Path, market):
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, process = start_server(model_dir, "--workers", "1", "--max-waiting", "1")
+    try:
+        body = json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 4_000)})
+        with ThreadPoolExecutor(6) as clients:
+            answers = list(clients.map(lambda _: post(base, key=None, data=body), range(6)))
+        busy = [a for a in answers if a.status_code == 503]
+        assert busy and all(a.headers["Retry-After"] == "1" for a in busy)
+        assert_refused(busy[0], 503, "busy")
+        assert sum(a.status_code == 200 for a in answers) >= 2  # one scoring, one waiting
+    finally:
+        stop(process)
 
 
-def test_the_service_meets_its_openapi_document(server: str):
+def test_what_json_answers_cannot_hold_is_refused_not_a_500(server: str, market):
+    rows = creators_json(market, 2)
+    for given in ('"\\ud800"', "1" + "0" * 25, "[" * 300 + "]" * 300):
+        body = json.dumps({"campaign": CAMPAIGN, "creators": rows})
+        body = body.replace('"niche": "', f'"note": {given}, "niche": "', 1)
+        assert_refused(post(server, key=None, data=body), 400, "JSON answers cannot")
+
+
+def test_a_plan_whose_model_went_missing_is_a_503_not_the_requests_fault(tmp_path, market):
+    from recommender.errors import ModelNotFound
+    from recommender.http_api import PlanRequest, ServiceSettings, _plan, _worker_settings
+
+    _worker_settings["settings"] = ServiceSettings(model=str(tmp_path / "gone"), workers=1)
+    body = PlanRequest(campaign=CAMPAIGN, creators=creators_json(market, 3), budget_usd=100)
+    with pytest.raises(ModelNotFound):  # the app's handler answers it with a 503
+        _plan(body)
+
+
+@pytest.mark.parametrize("which", ["server", "guarded"])
+def test_the_service_meets_its_openapi_document(which: str, request):
     """Schemathesis, a peer's test suite: its examples, coverage and fuzzing phases on every
     operation with its checks (no 5xx; documented status codes, content types and headers;
     answers matching the document's schemas; schema-violating requests refused). Left out:
     positive_data_acceptance, which expects every request the schema allows to be scored.
     The contract's rules are richer than JSON Schema says (a required column given under
     an export's header, numbers as people write them, a niche that is only spaces), and
-    what the service cannot score it refuses with a documented 422."""
+    what the service cannot score it refuses with a documented 422. The guarded service's
+    document declares its key, which schemathesis sends (and checks is needed)."""
+    base = request.getfixturevalue(which)
+    key = ["--header", f"Authorization: Bearer {KEY}"] if which == "guarded" else []
     schemathesis = Path(sys.executable).parent / "schemathesis"
     run = subprocess.run(
-        [str(schemathesis), "run", f"{server}/openapi.json", "--max-examples", "40",
-         "--seed", "16", "--request-timeout", "120",
+        [str(schemathesis), "run", f"{base}/openapi.json", "--max-examples", "40",
+         "--seed", "16", "--request-timeout", "120", *key,
          "--exclude-checks", "positive_data_acceptance"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

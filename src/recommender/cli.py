@@ -368,31 +368,38 @@ def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     sub.add_argument("--port", type=int, default=8000)
     sub.add_argument("--model", help=MODEL_HELP)
-    sub.add_argument("--workers", type=int, default=default_http_workers(),
+    sub.add_argument("--workers", type=int, default=config.default_workers(),
                      help="scoring processes, each scoring one request at a time "
                      "(default: one per core, at most 8)")  # fmt: skip
     sub.add_argument("--api-key-file", type=Path,
                      help="require the key in this file with every request (default: "
                      "$CREATOR_RECOMMENDER_API_KEY if set, else no key)")  # fmt: skip
-    sub.add_argument(
-        "--max-body-mb",
-        type=float,
-        default=8.0,
-        help="a larger request body gets a 413, unread (default 8)",
-    )
+    sub.add_argument("--max-body-mb", type=_megabytes, default=8.0,
+                     help="a larger request body gets a 413, unread (default 8)")  # fmt: skip
     sub.add_argument("--max-extra-keys", type=int, default=50,
                      help="distinct keys outside the creators contract a request may carry "
                      "(default 50)")  # fmt: skip
+    sub.add_argument("--max-waiting", type=int, default=64,
+                     help="requests that may wait for a scoring process; more get a 503 "
+                     "with Retry-After (default 64)")  # fmt: skip
     sub.set_defaults(run=run_http)
 
 
-def default_http_workers() -> int:
-    """One worker process per core this process may use, at most 8."""
-    return max(1, min(8, len(os.sched_getaffinity(0))))
+def _megabytes(text: str) -> float:
+    """A size in MB: a positive, finite number, for argparse."""
+    try:
+        size = float(text)
+    except ValueError:
+        size = float("nan")
+    if not 0 < size < 1e6:
+        raise argparse.ArgumentTypeError(f"must be a positive number of MB (got {text!r})")
+    return size
 
 
 def run_http(args: argparse.Namespace) -> int:
     """Serve the scoring API until stopped."""
+    import ipaddress
+
     import uvicorn
 
     from recommender.http_api import ServiceSettings, create_app
@@ -404,13 +411,19 @@ def run_http(args: argparse.Namespace) -> int:
         max_body_bytes=int(args.max_body_mb * 2**20),
         max_extra_keys=args.max_extra_keys,
         workers=args.workers,
+        max_waiting=args.max_waiting,
     )
-    app = create_app(settings)  # a missing model or an unreadable key file: one line
-    guarded = "an API key required" if settings.api_key() else "no API key required"
-    if not settings.api_key() and args.host not in ("127.0.0.1", "localhost", "::1"):
+    app = create_app(settings)  # a missing model or an unusable API key: one line
+    keyed = settings.api_key() is not None
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:  # a name
+        loopback = args.host == "localhost"
+    if not keyed and not loopback:
         print(f"warning: anyone who can reach {args.host}:{args.port} can score and plan; "
               "--api-key-file (or CREATOR_RECOMMENDER_API_KEY) requires a key",
               file=sys.stderr)  # fmt: skip
+    guarded = "an API key required" if keyed else "no API key required"
     print(f"serving {model_identity(args.model).text()} on http://{args.host}:{args.port} "
           f"with {args.workers} scoring process(es), {guarded} (Ctrl-C stops it)",
           flush=True)  # fmt: skip

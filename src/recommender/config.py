@@ -57,6 +57,13 @@ MLFLOW_CLIENT_DEFAULTS = {
 }
 
 
+def default_workers() -> int:
+    """Worker processes a service starts by default: one per core this process may use
+    (all of them where the system cannot say), at most 8."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return max(1, min(8, len(usable) if usable else os.cpu_count() or 1))
+
+
 def unreachable_reason(message: str) -> str:
     """The end of an HTTP client's long failure ('[Errno 111] Connection refused'), or the
     message as it is."""

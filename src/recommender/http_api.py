@@ -17,8 +17,9 @@ Bounded and guarded before anything is parsed: a body over `max_body_bytes` gets
 413, and with an API key set every path but the OpenAPI pages needs it (401). A
 request is also refused (413) for more than MAX_CREATORS creators or more than
 `max_extra_keys` distinct keys outside the creators contract; those extra keys
-come back in the answer only when the request asks (`echo_extras`). Every refusal
-is {"error": "..."} with a 4xx, never a 500.
+come back in the answer only when the request asks (`echo_extras`). More than
+`max_waiting` requests waiting for a scoring process get a 503 with Retry-After.
+Every refusal is {"error": "..."} with a 4xx, never a 500.
 
 Scoring runs in `workers` processes (`creator-recommender http --workers N`), each
 loading the model itself and scoring one request at a time: the work is CPU-bound,
@@ -37,10 +38,10 @@ import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,14 @@ import orjson
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.config import JsonDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recommender import __version__, schema, trees
+from recommender import __version__, config, schema, trees
 from recommender.errors import ContractError, ModelNotFound, ScoringError, SettingError
 from recommender.model_store import ModelIdentity, load_model, loaded_model
 from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
@@ -64,6 +66,7 @@ from recommender.scoring import read_names, score_with_rejects
 MAX_CREATORS = 100_000
 MAX_BODY_BYTES = 8 * 2**20  # about 30,000 creators of the contract's columns
 MAX_EXTRA_KEYS = 50
+MAX_WAITING = 64  # requests waiting for a scoring process: more get a 503 and Retry-After
 API_KEY_ENV = "CREATOR_RECOMMENDER_API_KEY"
 # Readable without the API key: the service's description, nothing it serves.
 OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -75,34 +78,44 @@ router = APIRouter()
 @dataclass(frozen=True)
 class ServiceSettings:
     """How the service runs: the model (None: the champion, followed), where its API key
-    is (None: $CREATOR_RECOMMENDER_API_KEY, or open when that is unset), its bounds, and
-    how many worker processes share the port."""
+    is (None: $CREATOR_RECOMMENDER_API_KEY, or no key when that is unset), its bounds,
+    and how many scoring processes it keeps."""
 
     model: str | None = None
     api_key_file: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     max_extra_keys: int = MAX_EXTRA_KEYS
-    workers: int = 1
+    workers: int = field(default_factory=config.default_workers)
+    max_waiting: int = MAX_WAITING
 
     def __post_init__(self) -> None:
-        if self.max_body_bytes < 1 or self.max_extra_keys < 0 or self.workers < 1:
+        if min(self.max_body_bytes, self.workers, self.max_waiting) < 1 or self.max_extra_keys < 0:
             raise SettingError(
-                "the body limit and the worker count must be at least 1, "
+                "the body limit, the worker count and the waiting requests must be at least 1, "
                 "and the extra-key limit at least 0"
             )
 
     def api_key(self) -> bytes | None:
-        """The key every request must carry: the file's text, else the environment's."""
+        """The key every request must carry: the file's text, else the environment's.
+        SettingError for a key no header can carry (empty, spaces, not printable ASCII)."""
         if self.api_key_file is None:
-            key = os.environ.get(API_KEY_ENV, "").strip()
-            return key.encode() if key else None
+            if API_KEY_ENV not in os.environ:
+                return None
+            return _header_safe(os.environ[API_KEY_ENV].strip(), API_KEY_ENV)
         try:
             key = Path(self.api_key_file).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeError) as exc:
             raise SettingError(f"{self.api_key_file}: cannot read the API key ({exc})") from None
-        if not key:
-            raise SettingError(f"{self.api_key_file}: the API key file is empty")
-        return key.encode()
+        return _header_safe(key, self.api_key_file)
+
+
+def _header_safe(key: str, where: str) -> bytes:
+    if not key:
+        raise SettingError(f"{where}: the API key is empty")
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        raise SettingError(f"{where}: an API key is printable ASCII without spaces "
+                           "(clients send it in a header)")  # fmt: skip
+    return key.encode()
 
 
 EXAMPLE_CAMPAIGN: JsonDict = {"campaign_id": "spring-pet", "niche": "pet", "objective": "sales",
@@ -233,13 +246,30 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    key = settings.api_key()
+    if key is not None:
+        app.openapi = lambda: _document_with_a_key(app)  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotFound, _no_model)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _failed)
-    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, api_key=settings.api_key())
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, api_key=key)
     app.include_router(router)
     return app
+
+
+def _document_with_a_key(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document saying how to send the key (clients and /docs read it)."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)  # fmt: skip
+        document.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        document["security"] = [{"bearer": []}, {"apiKey": []}]
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 @dataclass(frozen=True)
@@ -251,23 +281,31 @@ class Answer:
     body: bytes
     identity: ModelIdentity | None = None
     work_seconds: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(
-        cls, payload: Mapping[str, Any], identity: ModelIdentity | None = None, status: int = 200
+        cls,
+        payload: Mapping[str, Any],
+        identity: ModelIdentity | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """`payload` as JSON (numpy and pandas values included)."""
-        body = orjson.dumps(payload, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
-        return cls(status, body, identity)
+        try:
+            body = orjson.dumps(payload, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
+        except orjson.JSONEncodeError as exc:  # _unwritable should have refused the request
+            status, body = 500, orjson.dumps({"error": f"the answer is not JSON: {exc}"})
+        return cls(status, body, identity, headers=tuple((headers or {}).items()))
 
     def response(self, request: Request | None = None) -> Response:
         """The HTTP answer, naming the model in its headers when one made it, and where the
         time went (Server-Timing: the scoring process's work, and the whole request's
         from its first byte, which adds reading, checking and handing it over)."""
-        headers = {}
+        headers = dict(self.headers)
         if self.identity is not None:
-            headers = {"X-Model-Version": self.identity.version or "unregistered",
-                       "X-Model-Run": self.identity.run_id or "unknown"}  # fmt: skip
+            headers["X-Model-Version"] = self.identity.version or "unregistered"
+            headers["X-Model-Run"] = self.identity.run_id or "unknown"
         received = request.scope.get("received_at") if request is not None else None
         if received is not None:
             total_ms = (time.perf_counter() - received) * 1000
@@ -278,58 +316,69 @@ class Answer:
 
 class Scorers:
     """The scoring processes: `settings.workers` of them, each with the model loaded and
-    one request at a time. A process that dies (killed, out of memory) breaks the pool:
-    the requests it held get a 503, and a new pool takes the next ones."""
+    one request at a time, each request going to whichever is free first.
+
+    Each process is a pool of one: one that dies (killed, out of memory) fails only the
+    request it held (a 503) and is replaced. At most `settings.max_waiting` requests wait
+    for a free process; more are refused with a 503 and Retry-After, rather than held.
+    """
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self._pool = self._new_pool()
+        self._idle: asyncio.Queue[ProcessPoolExecutor] = asyncio.Queue()
+        self._waiting = 0
+        self.ready = False
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_process(self) -> ProcessPoolExecutor:
         # Fresh processes forked from a server that imported only this module: no threads
         # or OpenMP state of the listening process's to inherit, and quick to start.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["recommender.http_api"])
-        return ProcessPoolExecutor(
-            self.settings.workers, context, _start_scorer, initargs=(self.settings,)
-        )
+        return ProcessPoolExecutor(1, context, _start_scorer, initargs=(self.settings,))
 
     async def started(self) -> None:
-        """Wait until every process has loaded the model and scored once."""
-        pool = self._pool
-        futures = [pool.submit(os.getpid) for _ in range(self.settings.workers)]
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        """Start every process and wait until each has loaded the model and scored once."""
+        processes = [self._new_process() for _ in range(self.settings.workers)]
+        await asyncio.gather(*(asyncio.wrap_future(p.submit(os.getpid)) for p in processes))
+        for process in processes:
+            self._idle.put_nowait(process)
+        self.ready = True
 
     async def run(self, job: Callable[..., Answer], *args: Any) -> Answer:
-        """`job(*args)` in whichever process is free first. A pool found broken before the
-        job went in is replaced and takes it; a job whose process died gets a 503 (it
-        may be what killed it, so it is not sent again)."""
-        pool = self._pool
+        """`job(*args)` in the first process free, or a 503 when too many wait already."""
+        if self._idle.empty() and self._waiting >= self.settings.max_waiting:
+            return Answer.of({"error": f"the service is busy: {self._waiting} requests are "
+                                       "waiting; send it again shortly"}, status=503,
+                             headers={"Retry-After": "1"})  # fmt: skip
+        self._waiting += 1
         try:
-            future = pool.submit(_timed, job, *args)
-        except BrokenProcessPool:
-            pool = self._replace(pool)
-            future = pool.submit(_timed, job, *args)
+            process = await self._idle.get()
+        finally:
+            self._waiting -= 1
+        future = process.submit(_timed, job, *args)
+        # Back among the idle when its job ends, whether or not anyone still awaits it.
+        loop = asyncio.get_running_loop()
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._back, process, done))
         try:
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
-            self._replace(pool)
-            return Answer.of({"error": "a scoring process stopped while it held this "
+            return Answer.of({"error": "the scoring process stopped while it held this "
                                        "request; send it again"}, status=503)  # fmt: skip
 
-    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
-        if self._pool is broken:  # not yet replaced for another request
-            self._pool = self._new_pool()
-            broken.shutdown(wait=False)
-        return self._pool
+    def _back(self, process: ProcessPoolExecutor, done: Future[Answer]) -> None:
+        if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
+            process.shutdown(wait=False)
+            process = self._new_process()
+        self._idle.put_nowait(process)
 
     def close(self) -> None:
-        """Stop the processes: requests still queued are cancelled, running ones finish."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the processes (a request still running finishes first)."""
+        while not self._idle.empty():
+            self._idle.get_nowait().shutdown(wait=True, cancel_futures=True)
 
 
 # In a scoring process: the service's settings (set once, as the process starts).
-_scorer: dict[str, ServiceSettings] = {}
+_worker_settings: dict[str, ServiceSettings] = {}
 WARM_UP_CREATOR = {"creator_id": "warm-up", "platform": "instagram", "followers": 1_000,
                    "avg_likes": 50, "avg_comments": 2, "niche": "warm-up"}  # fmt: skip
 
@@ -345,11 +394,15 @@ def _start_scorer(settings: ServiceSettings) -> None:
     """Set a scoring process up: one thread for the trees when the cores are shared with
     other workers, the model loaded, and one creator scored so the first request does
     not pay for loading compiled code."""
-    _scorer["settings"] = settings
+    _worker_settings["settings"] = settings
     if settings.workers > 1:
         trees.use_threads(False)
+    try:
+        recommender = load_model(settings.model)
+    except ModelNotFound:  # gone since the service started: each request says so (a 503)
+        return
     score_with_rejects(pd.DataFrame([WARM_UP_CREATOR]), {"campaign_id": "warm-up",
-                       "niche": "warm-up"}, load_model(settings.model))  # fmt: skip
+                       "niche": "warm-up"}, recommender)  # fmt: skip
 
 
 class Guard:
@@ -371,7 +424,7 @@ class Guard:
         if guarded and not self._authorized(headers):
             await _refuse(send, 401, "this service needs an API key: send it as "
                           "'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
-                          [(b"www-authenticate", b"Bearer")])  # fmt: skip
+                          [(b"www-authenticate", b"Bearer"), CLOSE])  # fmt: skip
             return
         declared = headers.get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > self.max_body_bytes:
@@ -401,7 +454,11 @@ class Guard:
         limit = f"{self.max_body_bytes / 2**20:.3g} MB"
         await _refuse(send, 413, f"the body is over the service's limit of {limit}; "
                       "split the creators, or score files with `creator-recommender score`",
-                      [(b"connection", b"close")])  # fmt: skip
+                      [CLOSE])  # fmt: skip
+
+
+# The connection ends with a refusal that leaves the body unread.
+CLOSE = (b"connection", b"close")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -439,7 +496,14 @@ async def _failed(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """Validation problems as one {"error": ...} line, like every other refusal."""
+    """Validation problems as one {"error": ...} line, like every other refusal; a body that
+    is not JSON at all is a 400, as one JSON cannot hold is."""
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":
+        why = (errors[0].get("ctx") or {}).get("error", errors[0].get("msg"))
+        return JSONResponse(status_code=400, content={
+            "error": f"the body could not be parsed as JSON: {why} "
+                     f"(at character {errors[0].get('loc', ('', '?'))[-1]})"})  # fmt: skip
     problems = "; ".join(
         f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
         for e in exc.errors()[:5]
@@ -458,35 +522,50 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 @router.get("/health", response_model=HealthResponse, responses=_refusals(401, 503))
-async def health(request: Request) -> Response:
-    """Whether the service is up and ready to score, and which model it serves."""
+def health(request: Request) -> Response:
+    """Whether the service is up and ready to score, and which model it serves. (A plain
+    def: looking the champion up may ask the registry, off the event loop.)"""
     settings: ServiceSettings = request.app.state.settings
     try:
         identity = loaded_model(settings.model)[1]
     except ModelNotFound as exc:
         answer = Answer.of({"status": "no model", "ready": False, "error": str(exc)}, None, 503)
         return answer.response()
-    return Answer.of({"status": "ok", "ready": True, "model": identity.as_dict()},
-                     identity).response()  # fmt: skip
+    ready = request.app.state.scorers.ready
+    said = {"status": "ok" if ready else "starting", "ready": ready, "model": identity.as_dict()}
+    return Answer.of(said, identity, 200 if ready else 503).response()
 
 
 @router.post("/score", response_model=ScoreResponse, responses=_refusals(400, 401, 413, 422, 503))
 async def score(body: ScoreRequest, request: Request) -> Response:
     """Score the creators for the campaign: the scored columns, rejects with reasons."""
     scorers: Scorers = request.app.state.scorers
-    return (await scorers.run(_score, body)).response(request)
+    refused = _unwritable(body.campaign, body.creators)
+    return (refused or await scorers.run(_score, body)).response(request)
 
 
 @router.post("/plan", response_model=PlanResponse, responses=_refusals(400, 401, 413, 422, 503))
 async def plan_budget(body: PlanRequest, request: Request) -> Response:
     """Choose creators within the budget, as recommender.plan does."""
     scorers: Scorers = request.app.state.scorers
-    return (await scorers.run(_plan, body)).response(request)
+    refused = _unwritable(body.campaign, body.creators)
+    return (refused or await scorers.run(_plan, body)).response(request)
+
+
+def _unwritable(*parts: object) -> Answer | None:
+    """A 400 for what Python's JSON reads but no answer could carry back (as rejected rows
+    or echoed keys): text with a lone surrogate, a whole number beyond 64 bits, nesting
+    over 254 deep. One pass of orjson over the parsed body finds them all."""
+    try:
+        orjson.dumps(parts)
+    except orjson.JSONEncodeError as exc:
+        return Answer.of({"error": f"the body holds what JSON answers cannot: {exc}"}, status=400)
+    return None
 
 
 def _score(body: ScoreRequest) -> Answer:
     """POST /score, in a scoring process."""
-    settings = _scorer["settings"]
+    settings = _worker_settings["settings"]
     creators = _creators_frame(body.creators, settings, body.echo_extras, "score")
     if isinstance(creators, Answer):
         return creators
@@ -505,7 +584,7 @@ def _score(body: ScoreRequest) -> Answer:
 
 def _plan(body: PlanRequest) -> Answer:
     """POST /plan, in a scoring process."""
-    settings = _scorer["settings"]
+    settings = _worker_settings["settings"]
     creators = _creators_frame(body.creators, settings, body.echo_extras, "plan")
     if isinstance(creators, Answer):
         return creators
@@ -514,6 +593,8 @@ def _plan(body: PlanRequest) -> Answer:
     try:  # by reference, so that the plan's summary names the model that scored it
         result = plan(creators, body.campaign, body.budget_usd, settings.model, body.explore,
                       Constraints(**limits))  # fmt: skip
+    except ModelNotFound:  # (a ScoringError too) gone missing: a 503, not the request's fault
+        raise
     except (ScoringError, SettingError) as exc:
         return Answer.of({"error": str(exc)}, status=422)
     return Answer.of({
