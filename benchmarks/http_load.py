@@ -1,6 +1,7 @@
-"""Load the HTTP service with 1, 4 and 16 concurrent clients: latency and throughput.
+"""Load the HTTP service with 1, 4 and 16 (or --clients) concurrent clients: latency and
+throughput.
 
-    python benchmarks/http_load.py [--clients 1 4 16] [--seconds 10] [--runs 3]
+    python benchmarks/http_load.py [--clients 1 4 16 50] [--seconds 10] [--runs 3]
                                    [--creators 100] [--workers N] [--model DIR]
 
 Starts `creator-recommender http` (its default worker count unless --workers) on a
@@ -25,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -67,7 +69,8 @@ def wait_until_up(port: int, process: subprocess.Popen[bytes], seconds: float = 
             if connection.getresponse().status == 200:
                 return
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     raise SystemExit("the server did not come up")
 
 
@@ -128,6 +131,22 @@ def server_timing(header: str) -> dict[str, float]:
     return {name: float(ms) for name, ms in parts}
 
 
+def measure(
+    port: int, path: str, body: bytes, counts: list[int], runs: int, seconds: float
+) -> dict[int, list[dict[str, float]]]:
+    """Each client count's results, run by run, after a warm-up of every worker."""
+    load(port, path, body, max(counts), 3.0)
+    results: dict[int, list[dict[str, float]]] = {c: [] for c in counts}
+    for run in range(runs):
+        for clients in counts:
+            r = load(port, path, body, clients, seconds)
+            results[clients].append(r)
+            print(f"run {run + 1}: {clients:>3} clients  p50 {r['p50']:6.1f} ms  "
+                  f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
+                  f"{r['rps']:6.1f} req/s  errors {r['errors']:.0f}", flush=True)  # fmt: skip
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
@@ -143,24 +162,19 @@ def main() -> None:
     command = [*CLI, "http", "--model", args.model, "--port", str(port)]
     if args.workers:
         command += ["--workers", str(args.workers)]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(port, server)
-        assert server.stdout is not None
-        print(server.stdout.readline().decode().strip())
-        load(port, f"/{args.endpoint}", body, max(args.clients), 3.0)  # every worker warm
-        results: dict[int, list[dict[str, float]]] = {c: [] for c in args.clients}
-        for run in range(args.runs):
-            for clients in args.clients:
-                results[clients].append(load(port, f"/{args.endpoint}", body, clients,
-                                             args.seconds))  # fmt: skip
-                r = results[clients][-1]
-                print(f"run {run + 1}: {clients:>3} clients  p50 {r['p50']:6.1f} ms  "
-                      f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
-                      f"{r['rps']:6.1f} req/s  errors {r['errors']:.0f}", flush=True)  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    environment = {k: v for k, v in os.environ.items() if k != "CREATOR_RECOMMENDER_API_KEY"}
+    # Its output to a file, not a pipe: nobody would drain a pipe during the run.
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        try:
+            wait_until_up(port, server)
+            log.seek(0)
+            print(log.readline().decode().strip())
+            results = measure(port, f"/{args.endpoint}", body, args.clients, args.runs,
+                              args.seconds)  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
     one = [r["rps"] for r in results[min(args.clients)]]
     print(f"\nPOST /{args.endpoint}, {args.creators} creators a request, "
