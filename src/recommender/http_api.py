@@ -36,12 +36,12 @@ import dataclasses
 import hmac
 import multiprocessing
 import os
+import pickle
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -318,28 +318,21 @@ class Scorers:
     """The scoring processes: `settings.workers` of them, each with the model loaded and
     one request at a time, each request going to whichever is free first.
 
-    Each process is a pool of one: one that dies (killed, out of memory) fails only the
-    request it held (a 503) and is replaced. At most `settings.max_waiting` requests wait
-    for a free process; more are refused with a 503 and Retry-After, rather than held.
+    A process that dies (killed, out of memory) fails only the request it held (a 503)
+    and is replaced. At most `settings.max_waiting` requests wait for a free process;
+    more are refused with a 503 and Retry-After, rather than held.
     """
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self._idle: asyncio.Queue[ProcessPoolExecutor] = asyncio.Queue()
+        self._idle: asyncio.Queue[_Scorer] = asyncio.Queue()
         self._waiting = 0
         self.ready = False
 
-    def _new_process(self) -> ProcessPoolExecutor:
-        # Fresh processes forked from a server that imported only this module: no threads
-        # or OpenMP state of the listening process's to inherit, and quick to start.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["recommender.http_api"])
-        return ProcessPoolExecutor(1, context, _start_scorer, initargs=(self.settings,))
-
     async def started(self) -> None:
         """Start every process and wait until each has loaded the model and scored once."""
-        processes = [self._new_process() for _ in range(self.settings.workers)]
-        await asyncio.gather(*(asyncio.wrap_future(p.submit(os.getpid)) for p in processes))
+        processes = [_Scorer(self.settings) for _ in range(self.settings.workers)]
+        await asyncio.gather(*(p.started() for p in processes))
         for process in processes:
             self._idle.put_nowait(process)
         self.ready = True
@@ -355,26 +348,119 @@ class Scorers:
             process = await self._idle.get()
         finally:
             self._waiting -= 1
-        future = process.submit(_timed, job, *args)
-        # Back among the idle when its job ends, whether or not anyone still awaits it.
-        loop = asyncio.get_running_loop()
-        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._back, process, done))
+        exchange = asyncio.ensure_future(process.call(job, *args))
+        # Back among the idle when its answer is in, whether or not anyone still awaits it.
+        exchange.add_done_callback(lambda done: self._back(process, done))
         try:
-            return await asyncio.wrap_future(future)
-        except BrokenProcessPool:
+            return await asyncio.shield(exchange)
+        except _ScorerDied:
             return Answer.of({"error": "the scoring process stopped while it held this "
                                        "request; send it again"}, status=503)  # fmt: skip
 
-    def _back(self, process: ProcessPoolExecutor, done: Future[Answer]) -> None:
-        if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
-            process.shutdown(wait=False)
-            process = self._new_process()
+    def _back(self, process: _Scorer, done: asyncio.Future[Answer]) -> None:
+        if done.cancelled() or isinstance(done.exception(), _ScorerDied):
+            process.stop()
+            process = _Scorer(self.settings)  # (it warms up before reading its first job)
         self._idle.put_nowait(process)
 
     def close(self) -> None:
-        """Stop the processes (a request still running finishes first)."""
+        """Stop the processes."""
         while not self._idle.empty():
-            self._idle.get_nowait().shutdown(wait=True, cancel_futures=True)
+            self._idle.get_nowait().stop(wait=5.0)
+
+
+class _ScorerDied(Exception):
+    """The scoring process ended (its pipe closed) before it answered."""
+
+
+class _Scorer:
+    """One scoring process and the pipe to it: jobs go in pickled, answers come back, and
+    the event loop waits on the pipe itself (no threads hand them over)."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        # Forked from a server that imported only this module: no threads or OpenMP state
+        # of the listening process's to inherit, and quick to start.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["recommender.http_api"])
+        self.pipe, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, settings), daemon=True)
+        self.process.start()
+        theirs.close()
+        self._ready = False
+
+    async def started(self) -> None:
+        """Wait until the process is ready (its model loaded); _ScorerDied if it ended."""
+        if self._ready:
+            return
+        await self._readable()
+        try:
+            self._ready = pickle.loads(self.pipe.recv_bytes()) == ("ready", None)
+        except (EOFError, OSError):
+            raise _ScorerDied from None
+
+    async def call(self, job: Callable[..., Answer], *args: Any) -> Answer:
+        """`job(*args)` in the process; _ScorerDied if it ends first."""
+        await self.started()
+        try:
+            self.pipe.send_bytes(pickle.dumps((job, args)))
+        except OSError:
+            raise _ScorerDied from None
+        return await self.answer()
+
+    async def answer(self) -> Answer:
+        """The process's next message: an Answer, or what its job raised, raised here."""
+        await self._readable()
+        try:
+            kind, value = pickle.loads(self.pipe.recv_bytes())
+        except (EOFError, OSError):
+            raise _ScorerDied from None
+        if kind == "raised":
+            raise value
+        if kind != "answer":
+            raise _ScorerDied(f"not an answer: {kind}")  # out of step: start it afresh
+        answer: Answer = value
+        return answer
+
+    async def _readable(self) -> None:
+        """Wait, on the event loop, until the pipe has something to read."""
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+        descriptor = self.pipe.fileno()
+
+        def ready() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(descriptor, ready)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(descriptor)
+            os.set_blocking(descriptor, True)  # (libuv's loop made it non-blocking)
+
+    def stop(self, wait: float = 0.0) -> None:
+        """End the process, waiting up to `wait` seconds for it (not at all on the event
+        loop: the forkserver, its parent, reaps it)."""
+        self.pipe.close()
+        self.process.terminate()
+        if wait:
+            self.process.join(timeout=wait)
+
+
+def _serve(pipe: Connection, settings: ServiceSettings) -> None:
+    """A scoring process: set up, say so, then answer jobs until the pipe closes."""
+    _start_scorer(settings)
+    pipe.send_bytes(pickle.dumps(("ready", None)))
+    while True:
+        try:
+            job, args = pickle.loads(pipe.recv_bytes())
+        except (EOFError, OSError):  # the listening process is gone: so is the work
+            return
+        try:
+            message: tuple[str, object] = ("answer", _timed(job, *args))
+        except Exception as exc:  # ModelNotFound and the like: the listener raises it
+            message = ("raised", exc)
+        pipe.send_bytes(pickle.dumps(message))
 
 
 # In a scoring process: the service's settings (set once, as the process starts).
