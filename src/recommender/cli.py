@@ -414,7 +414,7 @@ def run_http(args: argparse.Namespace) -> int:
         max_waiting=args.max_waiting,
     )
     app = create_app(settings)  # a missing model or an unusable API key: one line
-    keyed = settings.api_key() is not None
+    keyed = app.state.api_key is not None  # (the key file read once, by create_app)
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback
     except ValueError:  # a name

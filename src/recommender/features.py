@@ -66,8 +66,9 @@ def _cleaned(texts: pd.Series) -> pd.Series:
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    """numerator / denominator, NaN where the denominator is 0 or unknown."""
-    return numerator / denominator.where(denominator > 0)
+    """numerator / denominator (on one index), NaN where the denominator is 0 or unknown."""
+    quotient = _ratio_of(numerator.to_numpy(dtype=float), denominator.to_numpy(dtype=float))
+    return pd.Series(quotient, index=numerator.index)
 
 
 def _ratio_of(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -219,7 +219,8 @@ class ErrorResponse(BaseModel):
 def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     said = {400: "not JSON the service can read", 401: "no API key, or a wrong one",
             413: "too large: the body, the creators or their extra keys",
-            422: "a request the contract refuses", 503: "the model is missing"}  # fmt: skip
+            422: "a request the contract refuses",
+            503: "no model, the service busy, or a scoring process stopped"}  # fmt: skip
     return {s: {"model": ErrorResponse, "description": said[s]} for s in statuses}
 
 
@@ -246,7 +247,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    key = settings.api_key()
+    app.state.api_key = key = settings.api_key()
     if key is not None:
         app.openapi = lambda: _document_with_a_key(app)  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
@@ -592,7 +593,7 @@ async def _bad_request(request: Request, exc: RequestValidationError) -> JSONRes
                      f"(at character {errors[0].get('loc', ('', '?'))[-1]})"})  # fmt: skip
     problems = "; ".join(
         f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-        for e in exc.errors()[:5]
+        for e in errors[:5]
     )
     return JSONResponse(status_code=422, content={"error": problems or "invalid request"})
 

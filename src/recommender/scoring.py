@@ -121,7 +121,7 @@ def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
             checked = _checked_plain(tuple((k, type(v), v) for k, v in campaign.items()))
             return schema.Validated(checked.valid.copy(), checked.rejects.copy(),
                                     checked.renamed)  # fmt: skip
-        frame = _one_row(campaign)
+        frame = pd.DataFrame([campaign])
     else:
         raise ScoringError(f"campaign must be an object or a table, not {type(campaign).__name__}")
     return _checked_frame(frame)
@@ -130,8 +130,12 @@ def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
 @functools.lru_cache(maxsize=256)
 def _checked_plain(items: tuple[tuple[str, type, object], ...]) -> schema.Validated:
     """A campaign of plain values, checked once (the value's type is in the key: True and
-    1 are equal keys, not equal campaigns). Callers copy the frames it returns."""
-    return _checked_frame(_one_row({name: value for name, _, value in items}))
+    1 are equal keys, not equal campaigns). Callers copy the frames it returns.
+
+    Each value is what a column of its type would give back as an object, so the table is
+    built of objects at once, as pd.DataFrame([campaign]) reads it, at a third of the cost
+    of reading types and undoing them."""
+    return _checked_frame(pd.DataFrame({name: [value] for name, _, value in items}, dtype=object))
 
 
 def _checked_frame(frame: pd.DataFrame) -> schema.Validated:
@@ -155,15 +159,6 @@ def _plain(campaign: dict[Any, Any]) -> bool:
     return bool(campaign) and all(
         type(name) is str and type(value) in _PLAIN_VALUES for name, value in campaign.items()
     )
-
-
-def _one_row(campaign: dict[Any, Any]) -> pd.DataFrame:
-    """One campaign as a one-row table, as pd.DataFrame([campaign]) reads it, given objects."""
-    if _plain(campaign):
-        # Each value is what a column of its type would give back as an object: build the
-        # table of objects at once, at a third of the cost of reading types and undoing it.
-        return pd.DataFrame({name: [value] for name, value in campaign.items()}, dtype=object)
-    return pd.DataFrame([campaign])
 
 
 def candidate_pairs(
@@ -244,6 +239,8 @@ def _on_the_campaigns_platform(
 def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """The scored columns (rank left to `rank`) and the input's own columns."""
     scores = recommender.score_pairs(pairs)
+    flagged = explain.flags(scores.features, scores.anomaly_threshold)
+    reasons = explain.reasons(scores.contributions, scores.features, pairs)
     own = [c for c in pairs.columns if not c.startswith(CAMPAIGN_PREFIX) and c != "_row"]
     given = [c for c in own if c not in ("campaign_id", "creator_id")]
     clashing = _clashing(given)
@@ -252,15 +249,12 @@ def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
              *(clashing.get(c, c) for c in given)]  # fmt: skip
     if columns is None or not pairs.columns.is_unique or len(set(names)) < len(names):
         # (a name twice: the frames are put side by side as they are)
-        predicted = _rounded(scores.predictions)
-        predicted["flags"] = explain.flags(scores.features, scores.anomaly_threshold)
-        predicted["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
+        predicted = _rounded(scores.predictions).assign(flags=flagged, reasons=reasons)
         mine = pairs[given]
         return pd.concat([predicted, mine.rename(columns=clashing) if clashing else mine], axis=1)
     # One frame built from the columns at once: for a short list, putting frames side by
     # side (and selecting the input's columns for it) costs more than the words do.
-    columns["flags"] = explain.flags(scores.features, scores.anomaly_threshold)
-    columns["reasons"] = explain.reasons(scores.contributions, scores.features, pairs)
+    columns["flags"], columns["reasons"] = flagged, reasons
     columns.update((clashing.get(c, c), pairs[c]) for c in given)
     return pd.DataFrame(columns, index=pairs.index, copy=False)
 
