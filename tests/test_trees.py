@@ -114,3 +114,40 @@ def test_a_few_rows_are_walked_as_in_a_long_list():
     np.testing.assert_array_equal(
         trees.contributions(few)[1], trees.contributions(X)[1][:BLOCK_ROWS]
     )
+
+
+@pytest.mark.parametrize("max_depth", [1, 2, 4, 5])
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_deciding_every_split_adds_what_walking_adds(max_depth: int, zero_as_missing: bool):
+    """The two kernels, on the same trees and rows (a leaf above the deepest, NaN, zero,
+    values on the thresholds; one block and many): equal to the bit."""
+    from recommender.trees import COMPLETE_MAX_DEPTH, SPLIT_BLOCK_ROWS, _Complete, walk
+
+    X, y = _data()
+    params = lgbm_params(0, n_estimators=60, max_depth=max_depth, num_leaves=max(2**max_depth - 1, 2),
+                         zero_as_missing=zero_as_missing)  # fmt: skip
+    trees = Trees.from_lightgbm(LGBMRegressor(**params).fit(X, y).booster_)
+    assert max_depth <= COMPLETE_MAX_DEPTH and trees.depths.max() == max_depth
+    complete = _Complete.of(trees)
+    for rows in (X, _awkward_rows(trees, X), X.head(SPLIT_BLOCK_ROWS - 3)):
+        matrix = trees.matrix(rows)
+        walked, decided = (np.zeros((len(rows), X.shape[1])) for _ in range(2))
+        np.testing.assert_array_equal(
+            complete.sum(matrix, decided), walk(matrix, *trees._arrays(), walked)
+        )
+        np.testing.assert_array_equal(decided, walked)
+        np.testing.assert_array_equal(
+            complete.sum(matrix, np.zeros((0, 0))), walk(matrix, *trees._arrays(), np.zeros((0, 0)))
+        )
+
+
+def test_a_constant_ensemble_has_complete_trees_of_no_splits():
+    X, _ = _data(200)
+    model = LGBMRegressor(n_estimators=3, min_child_samples=500, verbose=-1).fit(
+        X, np.full(200, 2.5)
+    )
+    trees = Trees.from_lightgbm(model.booster_)
+    assert trees.depths.max() == 0
+    prediction, contributions = trees.contributions(X)
+    np.testing.assert_allclose(prediction, model.booster_.predict(X, raw_score=True))
+    assert (contributions[:, :-1] == 0).all()
