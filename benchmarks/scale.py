@@ -7,9 +7,11 @@ to CSV and to a Parquet folder. The I/O floor is pandas reading that CSV and
 writing it back. Then `creator-recommender score` as a user runs it, in a fresh
 process each time: the local engine on the CSV (CSV out), and the Spark engine
 (`--engine spark --master local[2]`) on the Parquet folder (a Parquet folder out).
-Each row of the table is the median of `--runs`; peak memory is the highest
-proportional set size (PSS) of the command's whole process tree (forked workers,
-the JVM and Spark's Python workers included), sampled every 50 ms. Targets
+Each row's wall time is the median of `--runs`; its peak memory, from one more
+run, is the highest proportional set size (PSS) of the command's whole process
+tree (forked workers, the JVM and Spark's Python workers included), sampled
+every 50 ms. (Sampling costs the command about a tenth of its time, so the
+timed runs do not sample.) Targets
 (issue 15): the local engine within 3x the floor, and 3.3M rows within 1.5 GiB.
 """
 
@@ -43,8 +45,10 @@ def tree_pss_mb(root: psutil.Process) -> float:
     return total / 1e6
 
 
-def measure(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak PSS of the process tree in MB) of one run of `command`."""
+def measure(command: list[str], sample_memory: bool) -> tuple[float, float]:
+    """(wall seconds, peak PSS of the process tree in MB, or 0 unsampled) of one run of
+    `command`. Sampling reads every process's page tables 20 times a second, which takes
+    CPU from the command: a run that samples is not timed (see `runs`)."""
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = psutil.Process(child.pid)
@@ -59,13 +63,21 @@ def measure(command: list[str]) -> tuple[float, float]:
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if sample_memory:
+        sampler.start()
     _, err = child.communicate()
     seconds = time.perf_counter() - start
-    sampler.join()
+    if sample_memory:
+        sampler.join()
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command[-8:])} failed:\n{err.decode()[-2000:]}")
     return seconds, peak[0]
+
+
+def runs(command: list[str], times: int) -> tuple[float, float]:
+    """(median wall seconds of `times` unsampled runs, peak PSS in MB of one more run)."""
+    wall = statistics.median(measure(command, sample_memory=False)[0] for _ in range(times))
+    return wall, measure(command, sample_memory=True)[1]
 
 
 def market(rows: int, folder: Path) -> tuple[Path, Path, Path]:
@@ -120,21 +132,17 @@ def main() -> None:
             folder = Path(tmp) / str(rows)
             folder.mkdir()
             csv, parts, campaign = market(rows, folder)
-            floor_runs = [measure([sys.executable, "-c", FLOOR, str(csv), str(folder / "copy.csv")])
-                          for _ in range(args.runs)]  # fmt: skip
-            floor = statistics.median(s for s, _ in floor_runs)
-            peak = max(m for _, m in floor_runs)
+            floor, peak = runs([sys.executable, "-c", FLOOR, str(csv), str(folder / "copy.csv")],
+                               args.runs)  # fmt: skip
             lines.append(f"| {rows:,} | pandas read + write (floor) | {floor:.1f} | 1.0 "
                          f"| {peak / 1.048576:,.0f} | {rows / floor:,.0f} |")  # fmt: skip
             for engine in args.engines:
-                runs = [measure(commands(engine, csv, parts, campaign, args.model, folder))
-                        for _ in range(args.runs)]  # fmt: skip
-                wall = statistics.median(s for s, _ in runs)
-                peak = max(m for _, m in runs)
+                wall, peak = runs(commands(engine, csv, parts, campaign, args.model, folder),
+                                  args.runs)  # fmt: skip
                 lines.append(f"| {rows:,} | {engine} | {wall:.1f} | {wall / floor:.2f} "
                              f"| {peak / 1.048576:,.0f} | {rows / wall:,.0f} |")  # fmt: skip
                 print(lines[-1], flush=True)
-    print(f"\nmedian of {args.runs} runs; peak PSS is the highest of them")
+    print(f"\nwall: median of {args.runs} runs; peak PSS: one more run, sampled every 50 ms")
     print("\n".join(lines))
 
 

@@ -94,13 +94,18 @@ def flush_c_stdout() -> None:
 
 
 M_MMAP_THRESHOLD = -3  # <malloc.h>
-MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's starting value, which it then raises up to 32 MB
+# Above a chunk's columns (50,000 rows of 8 bytes: 400 KB), below what a job holds at its
+# peak: blocks this large get their own pages. At glibc's starting 128 KiB, each column
+# of each chunk cost fresh pages, zeroed by the kernel (a tenth of a 330k-row job's time,
+# benchmarks/scale.py); at 4 MiB, 3.3M rows peak at about 1.1 GiB, within issue 15's 1.5.
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
 def give_back_large_frees() -> bool:
-    """mallopt(M_MMAP_THRESHOLD, 128 KiB): every block of 128 KiB or more gets pages of its
-    own, returned to the system when freed. glibc raises the threshold as large blocks are
-    freed, after which freed columns stay in the heap: a long job's memory only grows.
+    """mallopt(M_MMAP_THRESHOLD, 4 MiB): every block of 4 MiB or more gets pages of its
+    own, returned to the system when freed. Left to itself, glibc raises the threshold as
+    large blocks are freed (up to 32 MB), after which freed blocks stay in the heap: a long
+    job's memory only grows. Smaller blocks are reused from the heap.
     False where mallopt is missing (not glibc)."""
     mallopt = _function("mallopt")
     if mallopt is None:
