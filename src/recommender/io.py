@@ -29,7 +29,9 @@ import re
 import secrets
 import stat
 import warnings
-from collections.abc import Collection, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -409,6 +411,7 @@ class TableWriter:
         self._own_words = own_words
         self._writer: Any = None
         self._text: Any = None
+        self._csv: _BlocksInOrder | None = None
         self.rows = 0
 
     def write(self, table: Any) -> None:
@@ -433,21 +436,62 @@ class TableWriter:
         self.rows += table.num_rows
 
     def _write_csv(self, table: Any) -> None:
-        import pyarrow.csv as pa_csv
-
-        table = _csv_safe(table, self._own_words)
-        if self._writer is None:
-            options = pa_csv.WriteOptions(quoting_style="needed", delimiter=self._delimiter)
-            self._writer = pa_csv.CSVWriter(self._name, table.schema, write_options=options)
-        self._writer.write_table(table)
+        header = self._csv is None
+        if self._csv is None:
+            self._csv = _BlocksInOrder(self._name)
+        self._csv.add(_csv_text, table, self._own_words, self._delimiter, header)
 
     def close(self) -> None:
         """Finish the file (a JSON array's closing bracket, Parquet's footer)."""
+        if self._csv is not None:
+            self._csv.close()
         if self._writer is not None:
             self._writer.close()
         if self._text is not None:
             self._text.write("]" if self._fmt == "json" else "")
             self._text.close()
+
+
+def _csv_text(table: Any, own_words: Collection[str], delimiter: str, header: bool) -> bytes:
+    """The rows of `table` as CSV text (with the header line first if `header`)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    options = pa_csv.WriteOptions(quoting_style="needed", delimiter=delimiter,
+                                  include_header=header)  # fmt: skip
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(_csv_safe(table, own_words), sink, options)
+    return bytes(sink.getvalue())
+
+
+class _BlocksInOrder:
+    """Appends blocks of text to a file in the order they are added, making them on
+    FORMAT_THREADS threads at once: Arrow formats CSV without holding the GIL, so a long
+    output is written on as many cores. At most FORMAT_THREADS blocks wait in memory."""
+
+    FORMAT_THREADS = 2
+
+    def __init__(self, path: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._threads = ThreadPoolExecutor(self.FORMAT_THREADS, thread_name_prefix="format")
+        self._pending: deque[Future[bytes]] = deque()
+
+    def add(self, make: Callable[..., bytes], *args: Any) -> None:
+        """Append make(*args), made on a thread."""
+        self._pending.append(self._threads.submit(make, *args))
+        while len(self._pending) > self.FORMAT_THREADS:
+            self._file.write(self._pending.popleft().result())
+
+    def close(self) -> None:
+        """Write what is still being made, then close the file."""
+        try:
+            while self._pending:
+                self._file.write(self._pending.popleft().result())
+        finally:
+            self._threads.shutdown(cancel_futures=True)
+            self._file.close()
 
 
 @contextmanager
