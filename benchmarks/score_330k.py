@@ -32,7 +32,7 @@ if mode == "baseline":
 else:
     from recommender.batch import score_file
     report = score_file(creators, campaign, out, out + ".rejects.csv", model, say=lambda _: None,
-                        progress=False, workers=None)  # as serve.py score runs it
+                        progress=False, workers=None, preloaded_workers=True)  # as the CLI
     stages = report.seconds
 total = time.perf_counter() - start
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

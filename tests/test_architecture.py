@@ -13,14 +13,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "recommender"
 # files -> schema -> features -> models -> scores -> files: a module may import its own
 # layer and those below, never one above (function-level imports included).
 LAYERS = {
-    "trees": 0, "config": 0, "errors": 0, "exports": 0, "libc": 0,
+    "trees": 0, "config": 0, "errors": 0, "exports": 0, "libc": 0, "worker_server": 0,
     "io": 1, "schema": 1,
     "features": 2, "evaluate": 2, "simulate": 2, "real": 2, "validate": 2,
     "modeling": 3, "modeling.lgbm": 3, "modeling.lift": 3, "modeling.ranker": 3,
     "modeling.recommender": 3, "modeling.training": 3,
     "model_store": 4, "explain": 4, "plots": 4,
     "scoring": 5,
-    "planning": 6, "spill": 6,
+    "planning": 6, "spill": 6, "scoring_worker": 6,
     "batch": 7, "champion": 7, "tracking": 7, "tracking_server": 7, "workflow": 7, "feedback": 7,
     "http_api": 7, "pyfunc_model": 7, "spark_engine": 7,
     "cli": 8,

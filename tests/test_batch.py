@@ -35,13 +35,16 @@ def test_worker_processes_give_the_same_files(
         )
     creators.to_csv(candidate_files / "chunked.csv", index=False)
     outputs = []
-    for workers in (1, 2):
-        out, rejects = tmp_path / f"scored{workers}.csv", tmp_path / f"rejects{workers}.csv"
+    # Here; forked from this process; forked from the worker server, loading the model file.
+    for workers, preloaded in ((1, False), (2, False), (2, True)):
+        out, rejects = tmp_path / f"scored{preloaded}.csv", tmp_path / f"rejects{workers}.csv"
         report = score_file(candidate_files / "chunked.csv", campaign, out, rejects, str(model_dir),
-                            say=lambda _: None, workers=workers, chunk_rows=40)  # fmt: skip
+                            say=lambda _: None, workers=workers, chunk_rows=40,
+                            preloaded_workers=preloaded)  # fmt: skip
         assert report.rows_in == len(creators) == report.scored + report.rejected
+        assert report.model is not None and report.model.source == str(model_dir)
         outputs.append((out.read_bytes(), rejects.read_bytes()))
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
     rejected = pd.read_csv(tmp_path / "rejects2.csv")["reject_reason"]
     key = "campaign_id+creator_id" if per_row_campaigns else "creator_id"
     # Copies of rows 0 and 5 are duplicates; the copy of broken row 10 is broken on its own.
@@ -199,12 +202,13 @@ def running(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
-@pytest.mark.parametrize("guard", ["linux", "watchdog"])
+@pytest.mark.parametrize("guard", ["linux", "watchdog", "preloaded"])
 def test_workers_end_when_the_scoring_process_is_killed(
     market, model_dir: Path, tmp_path: Path, guard: str
 ):
     """kill -9 of a scoring run leaves no worker behind (they used to wait on it forever),
-    by Linux's parent-death signal or by the watchdog thread used where there is none."""
+    by Linux's parent-death signal or by the watchdog thread used where there is none;
+    preloaded workers, children of the worker server, end with it as it ends with the run."""
     copies = [market.creators.assign(creator_id=market.creators["creator_id"] + f"-{n}")
               for n in range(10)]  # fmt: skip
     pd.concat(copies, ignore_index=True).to_csv(tmp_path / "big.csv", index=False)
@@ -212,35 +216,105 @@ def test_workers_end_when_the_scoring_process_is_killed(
     script = (
         "import sys; from recommender import batch; "
         + ("batch.libc.die_with_parent = lambda: False; " if guard == "watchdog" else "")
-        + "batch.score_file(*sys.argv[1:6], say=print, progress=False, workers=2, chunk_rows=500)"
+        + "batch.score_file(*sys.argv[1:6], say=print, progress=False, workers=2, chunk_rows=500"
+        + (", preloaded_workers=True)" if guard == "preloaded" else ")")
     )
     files = ["big.csv", "campaign.json", "out.csv", "rejects.csv", str(model_dir)]
     scoring = subprocess.Popen([sys.executable, "-c", script, *files], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     workers: set[int] = set()
+    started: set[int] = set()  # every process under the run (the worker server too)
     try:
         deadline = time.monotonic() + 120
         while len(workers) < 2 and scoring.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-            workers = child_pids(scoring.pid)
+            children = child_pids(scoring.pid)
+            grandchildren = set().union(*map(child_pids, children))
+            started |= children | grandchildren
+            workers = grandchildren if guard == "preloaded" else children
         assert len(workers) == 2 and scoring.poll() is None, scoring.communicate()
         scoring.kill()
         scoring.wait()
         deadline = time.monotonic() + 10
-        while any(map(running, workers)) and time.monotonic() < deadline:
+        while any(map(running, started)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(map(running, workers)), "workers outlived the killed scoring process"
+        assert not any(map(running, started)), "processes outlived the killed scoring process"
     finally:
-        for pid in workers:  # only the workers this test started, should they have stayed
+        for pid in started:  # only the processes this test started, should they have stayed
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         scoring.kill()
         scoring.communicate()
 
 
+def test_with_preloaded_workers_the_reading_process_imports_no_model_library(
+    candidate_files: Path, model_dir: Path
+):
+    """scikit-learn, LightGBM and numba take a second and more to import: the worker
+    server imports them while the process that reads goes on without them."""
+    script = (
+        "import sys\n"
+        "from recommender.batch import score_file\n"
+        "if __name__ == '__main__':\n"
+        "    report = score_file(*sys.argv[1:6], say=print, workers=2, chunk_rows=40,\n"
+        "                        preloaded_workers=True)\n"
+        "    print('scored', report.scored, 'with', report.model.source)\n"
+        "    print('imported', sorted(m for m in ('sklearn', 'lightgbm', 'numba', 'scipy')\n"
+        "                             if m in sys.modules))\n"
+    )
+    (candidate_files / "job.py").write_text(script)
+    files = ["creators.csv", "campaign.json", "out.csv", "rejects.csv", str(model_dir)]
+    done = subprocess.run([sys.executable, "job.py", *files], cwd=candidate_files,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"scored 196 with {model_dir}" in done.stdout
+    assert "imported []" in done.stdout
+    assert done.stdout.index("scoring with") < done.stdout.index("creator rows:")
+
+
+def test_preloaded_workers_say_a_model_that_cannot_load_and_write_nothing(
+    candidate_files: Path, tmp_path: Path
+):
+    from recommender.errors import ModelNotFound
+
+    out = candidate_files / "scored.csv"
+    with pytest.raises(ModelNotFound, match="no trained model here"):
+        score_file(candidate_files / "creators.csv", candidate_files / "campaign.json", out,
+                   candidate_files / "rejects.csv", tmp_path / "nothing-here", say=lambda _: None,
+                   workers=2, chunk_rows=40, preloaded_workers=True)  # fmt: skip
+    assert not out.exists() and not (candidate_files / "rejects.csv").exists()
+
+
+def test_chunks_scored_by_two_models_stop_the_run(tmp_path: Path):
+    """Workers load the model file each: a promotion between their loads is caught."""
+    from concurrent.futures import Future
+
+    from recommender.batch import BatchReport, _ChunkScoring
+    from recommender.errors import ScoringError
+    from recommender.model_store import ModelIdentity
+    from recommender.scoring import empty_scored
+
+    def scored_by(trained_at: str) -> Future:
+        done: Future = Future()
+        identity = ModelIdentity("models/champion", None, None, 5, trained_at)
+        done.set_result((empty_scored(["creator_id"]), 0.1, identity))
+        return done
+
+    said: list[str] = []
+    chunks = _ChunkScoring(pd.DataFrame(), None, BatchReport(), tmp_path, said.append, ahead=2)
+    chunks.pending.extend([scored_by("2026-11-01"), scored_by("2026-11-01")])
+    chunks.finish()
+    assert said == ["scoring with an unregistered model (format 5, trained 2026-11-01) "
+                    "from models/champion"]  # fmt: skip
+    chunks.pending.append(scored_by("2026-11-27"))
+    with pytest.raises(ScoringError, match="the model changed while this file was scored"):
+        chunks.finish()
+
+
 def test_a_worker_whose_parent_is_already_gone_ends_at_once():
     """The parent can die before the worker asks Linux to kill it with its parent."""
-    script = "from recommender.batch import _die_with_parent; _die_with_parent(-1); print('alive')"
+    script = ("from recommender.scoring_worker import die_with_job; die_with_job(-1); "
+              "print('alive')")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (1, ""), done.stderr
 
@@ -248,10 +322,10 @@ def test_a_worker_whose_parent_is_already_gone_ends_at_once():
 def test_a_worker_killed_from_outside_is_one_line_and_writes_nothing(
     candidate_files: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import recommender.batch as batch
+    import recommender.scoring_worker as scoring_worker
     from recommender.errors import ScoringError
 
-    monkeypatch.setattr(batch, "_timed_score", lambda *args: os._exit(9))  # as the OOM killer
+    monkeypatch.setattr(scoring_worker, "timed_score", lambda *args: os._exit(9))  # OOM killer
     out = candidate_files / "scored.csv"
     with pytest.raises(ScoringError, match="a scoring worker process died"):
         score_file(candidate_files / "creators.csv", candidate_files / "campaign.json", out,

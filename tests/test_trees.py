@@ -124,7 +124,8 @@ def test_deciding_every_split_adds_what_walking_adds(max_depth: int, zero_as_mis
     from recommender.trees import COMPLETE_MAX_DEPTH, SPLIT_BLOCK_ROWS, _Complete, walk
 
     X, y = _data()
-    params = lgbm_params(0, n_estimators=60, max_depth=max_depth, num_leaves=max(2**max_depth - 1, 2),
+    leaves = max(2**max_depth - 1, 2)
+    params = lgbm_params(0, n_estimators=60, max_depth=max_depth, num_leaves=leaves,
                          zero_as_missing=zero_as_missing)  # fmt: skip
     trees = Trees.from_lightgbm(LGBMRegressor(**params).fit(X, y).booster_)
     assert max_depth <= COMPLETE_MAX_DEPTH and trees.depths.max() == max_depth

@@ -9,12 +9,22 @@ A file of more than one chunk is scored by worker processes, one per core:
 features and reasons are Python work that one process cannot spread over
 cores. Reading, validation and duplicate checks stay in this process, in file
 order, so the output is the same whatever the number of workers (tested).
+
+This process needs no model to validate and rank, so it imports none of the
+models' libraries (scikit-learn, LightGBM, numba: a second and more) when
+workers score: with `preloaded_workers`, a server process imports them while
+this one already reads and validates, and forks the workers, which load the
+model file themselves. Each scored chunk says which model scored it; chunks
+scored by two different models (a promotion between the workers' loads) stop
+the run.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
+import queue
 import sys
 import threading
 import time
@@ -22,14 +32,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from recommender import libc, schema
+from recommender import config, libc, schema, worker_server
 from recommender.errors import DataFileError, ScoringError
 from recommender.exports import renamed_text
 from recommender.io import (
@@ -42,9 +52,6 @@ from recommender.io import (
     write_json,
     write_table,
 )
-from recommender.model_store import ModelIdentity, loaded_model
-from recommender.modeling.recommender import Recommender
-from recommender.planning import Constraints, Plan, plan
 from recommender.scoring import (
     ModelRef,
     best_of_each_campaign,
@@ -52,15 +59,18 @@ from recommender.scoring import (
     checked_campaigns,
     creator_headers,
     rank,
-    scored_rows,
 )
 from recommender.spill import RankedRuns
+
+if TYPE_CHECKING:  # (imported where used: see the module's docstring)
+    from recommender.model_store import ModelIdentity
+    from recommender.modeling.recommender import Recommender
+    from recommender.planning import Constraints, Plan
+    from recommender.scoring_worker import ScoredChunk
 
 CHUNK_ROWS = 50_000  # small enough that workers share the last chunks evenly
 MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
 PROGRESS_FROM_ROWS = 100_000
-
-ScoredChunk = tuple[pd.DataFrame, float]  # scored_rows' rows, and the seconds they took
 
 
 @dataclass
@@ -138,15 +148,17 @@ def score_file(
     chunk_rows: int = CHUNK_ROWS,
     show: int = 0,
     sheet: str | int | None = None,
+    preloaded_workers: bool = False,
 ) -> BatchReport:
     """Score a creators file for the campaign(s); write the ranked and rejected rows atomically.
 
     `workers` processes score the chunks; 1 scores in this process; None picks
     one per core (up to MAX_WORKERS) when the file has more than one chunk.
     Where workers are spawned (not Linux), a script calling this with workers
-    != 1 needs the `if __name__ == "__main__":` guard. `show`: how many of the
-    best rows to keep in the report's `best`. `sheet`: the sheet of an .xlsx creators file.
-    The run's summary, naming the model that scored, goes to <out>.summary.json.
+    != 1 needs the `if __name__ == "__main__":` guard; so does one passing
+    `preloaded_workers` (the CLI's way: a model folder's workers come from
+    worker_server). `show`: how many best rows to keep in the report's `best`.
+    `sheet`: an .xlsx's sheet. The summary, naming the model, goes to <out>.summary.json.
     Outputs that would replace an input or each other are refused before any work.
     """
     summary = summary_path(out_path)
@@ -154,23 +166,22 @@ def score_file(
         {"output": out_path, "rejects file": rejects_path, "summary": summary},
         {"creators file": creators_path, "campaign file": campaign_path},
     )
-    report = BatchReport()
     campaigns = valid_campaigns(campaign_path, say)  # a missing file is said before the model loads
-    recommender = _load_model(model, report, say)
-    report.campaigns = len(campaigns)
-    creators_path = Path(creators_path)
+    report, creators_path = BatchReport(campaigns=len(campaigns)), Path(creators_path)
     total = count_rows(creators_path)
     if workers is None:
         workers = min(MAX_WORKERS, os.cpu_count() or 1) if (total or 0) > chunk_rows else 1
+    scorer, ahead = _chosen_scorer(model, workers, preloaded_workers, report, say)
     bar = _progress_bar(total, progress)
-    chunks = _ChunkScoring(campaigns, top, report, Path(out_path).parent)
-    with _scorer(recommender, workers) as submit:
-        for index, chunk in enumerate(_timed_chunks(creators_path, chunk_rows, report, sheet)):
+    chunks = _ChunkScoring(campaigns, top, report, Path(out_path).parent, say, ahead)
+    with scorer as submit:
+        read = _timed_chunks(creators_path, chunk_rows, report, sheet, workers)
+        for index, chunk in enumerate(read):
             if index == 0:  # every chunk has the file's header: read it once
                 headers = creator_headers(chunk.head(0))
                 _say_renamed(headers.renamed, creators_path, say)
                 chunks.input_columns = list(headers.frame.columns)
-            chunks.add(chunk, submit, workers, creators_path)
+            chunks.add(chunk, submit, creators_path)
             if bar is not None:
                 bar.update(len(chunk))
         chunks.finish()
@@ -178,13 +189,22 @@ def score_file(
         bar.close()
     _write_outputs(chunks, out_path, rejects_path, top, show, report)
     dropped = "" if top is None else f" (kept the best {top} per campaign)"
-    say(
-        f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{dropped} "
-        f"for {report.campaigns} campaign(s) -> {out_path}; "
-        f"{report.rejected:,} rejected -> {rejects_path}"
-    )
+    say(f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{dropped} for "
+        f"{report.campaigns} campaign(s) -> {out_path}; {report.rejected:,} rejected -> "
+        f"{rejects_path}")  # fmt: skip
     write_json(report.summary(), summary)
     return report
+
+
+def _chosen_scorer(
+    model: ModelRef, workers: int, preloaded: bool, report: BatchReport, say: Callable[[str], None]
+) -> tuple[AbstractContextManager[Callable[[pd.DataFrame], Future[ScoredChunk]]], int]:
+    """(the scorer, how many chunks may be scored or wait at once). Preloaded workers load
+    the model themselves; meanwhile this process reads and validates ahead."""
+    path = _model_path(model) if preloaded and workers > 1 else None
+    if path:
+        return _preloaded_scorer(path, workers), 4 * workers
+    return _scorer(_load_model(model, report, say), workers), workers
 
 
 def bounded_memory() -> None:
@@ -197,13 +217,29 @@ def bounded_memory() -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
-def _load_model(model: ModelRef, report: BatchReport, say: Callable[[str], None]) -> Recommender:
-    """The model, timed, its identity kept in the report and said."""
+def _load_model(
+    model: ModelRef, report: BatchReport, say: Callable[[str], None]
+) -> tuple[Recommender, ModelIdentity]:
+    """The model and its identity, timed, the identity kept in the report and said."""
+    from recommender.model_store import loaded_model
+
     start = time.perf_counter()
     recommender, report.model = loaded_model(model)
     report.add_time("load model", time.perf_counter() - start)
     say(f"scoring with {report.model.text()}")
-    return recommender
+    return recommender, report.model
+
+
+def _model_path(model: ModelRef) -> str | None:
+    """The folder or file `model` names on this machine; None for a Recommender or an
+    MLflow URI (resolved once, here: workers resolving an alias each might differ), and
+    where there is no forkserver (Windows)."""
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        return None
+    if not worker_server.available():
+        return None
+    ref = str(model or config.settings().model)
+    return None if ref.startswith(config.URI_SCHEMES) else ref
 
 
 def valid_campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) -> pd.DataFrame:
@@ -226,18 +262,35 @@ def _say_renamed(
 
 
 def _timed_chunks(
-    path: Path, rows: int, report: BatchReport, sheet: str | int | None
+    path: Path, rows: int, report: BatchReport, sheet: str | int | None, workers: int
 ) -> Iterator[pd.DataFrame]:
-    """The file's chunks, counting their rows and the time spent reading them."""
+    """The file's chunks, counting their rows and the time spent reading them. With
+    workers, the first chunk comes in growing pieces (an eighth, an eighth, a quarter, a
+    half): the workers start on the first piece instead of waiting, idle, for a whole
+    chunk to be validated."""
     chunks = read_chunks(path, rows, sheet)
+    first = True
     while True:
         tick = time.perf_counter()
         chunk = next(chunks, None)
         report.add_time("read", time.perf_counter() - tick)
         if chunk is None:
             return
-        report.rows_in += len(chunk)
-        yield chunk
+        pieces = _growing_pieces(len(chunk)) if first and workers > 1 else [len(chunk)]
+        first = False
+        start = 0
+        for size in pieces:
+            piece = chunk if size == len(chunk) else chunk.iloc[start : start + size]
+            start += size
+            report.rows_in += len(piece)
+            yield piece
+
+
+def _growing_pieces(rows: int) -> list[int]:
+    """Sizes that add up to `rows`: an eighth, an eighth, a quarter, the rest."""
+    eighth = rows // 8
+    sizes = [eighth, eighth, 2 * eighth, rows - 4 * eighth] if eighth else [rows]
+    return sizes
 
 
 class _ChunkScoring:
@@ -249,10 +302,14 @@ class _ChunkScoring:
         top: int | None,
         report: BatchReport,
         spill_folder: str | os.PathLike[str],
+        say: Callable[[str], None],
+        ahead: int,
     ) -> None:
         self.campaigns = campaigns
+        self.ahead = ahead  # chunks being scored or waiting to be, at most
         self.top = top
         self.report = report
+        self.say = say
         self.runs = RankedRuns(spill_folder)  # every row, ranked at the end
         self.best: list[pd.DataFrame] = []  # with `top`: each chunk's best rows of a campaign
         self.rejects: list[pd.DataFrame] = []
@@ -264,10 +321,10 @@ class _ChunkScoring:
         self,
         chunk: pd.DataFrame,
         submit: Callable[[pd.DataFrame], Future[ScoredChunk]],
-        workers: int,
         path: Path,
     ) -> None:
-        """Validate a chunk and hand its valid pairs to the scorer."""
+        """Validate a chunk and hand its valid pairs to the scorer; wait while more than
+        `ahead` are being scored or waiting to be."""
         tick = time.perf_counter()
         try:
             pairs, rejects = candidate_pairs(chunk, self.campaigns, self.seen)
@@ -277,7 +334,7 @@ class _ChunkScoring:
         self.report.add_time("validate", time.perf_counter() - tick)
         if len(pairs):
             self.pending.append(submit(pairs))
-            while len(self.pending) > workers:  # at most one chunk waiting per worker
+            while len(self.pending) > self.ahead:
                 self._collect()
 
     def finish(self) -> None:
@@ -287,7 +344,15 @@ class _ChunkScoring:
         self.seen = schema.KeySet()  # every row is in: the keys are no longer needed
 
     def _collect(self) -> None:
-        scored, seconds = self.pending.popleft().result()
+        scored, seconds, model = self.pending.popleft().result()
+        if self.report.model is None:  # loaded by the workers: said as they first answer
+            self.report.model = model
+            self.say(f"scoring with {model.text()}")
+        elif model != self.report.model:
+            raise ScoringError(
+                f"the model changed while this file was scored ({self.report.model.text()}, "
+                f"then {model.text()}): nothing was written; score it again"
+            )
         self.report.add_time("score", seconds)  # summed over workers, which overlap the reading
         if self.top is not None:  # keep memory bounded: a campaign's best `top` of each chunk
             self.best.append(best_of_each_campaign(scored, self.top))
@@ -317,7 +382,7 @@ def _write_outputs(
 
 @contextmanager
 def _scorer(
-    recommender: Recommender, workers: int
+    model: tuple[Recommender, ModelIdentity], workers: int
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
     """submit(pairs) -> a future of (scored_rows(recommender, pairs), seconds), here or in
     `workers` processes. On Linux they are forked, which takes milliseconds where spawning
@@ -326,16 +391,85 @@ def _scorer(
 
         def here(pairs: pd.DataFrame) -> Future[ScoredChunk]:
             done: Future[ScoredChunk] = Future()
-            done.set_result(_timed_score(recommender, pairs))
+            from recommender import scoring_worker
+
+            done.set_result(scoring_worker.timed_score(model, pairs))
             return done
 
         yield here
         return
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with _worker_pool(context, workers, model) as submit:
+        yield submit
+
+
+@contextmanager
+def _preloaded_scorer(
+    model_path: str, workers: int
+) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
+    """_scorer's submit, by `workers` processes that load the model at `model_path`
+    themselves, forked from a server that imports what they need as this process reads."""
+    context = worker_server.context()
+    # Starting a process waits until the server has imported those modules: a thread
+    # hands the chunks to the pool, so that this one reads and validates meanwhile.
+    with (
+        _worker_pool(context, workers, model_path) as submit,
+        _handed_over(submit) as hand,
+    ):
+        yield hand
+
+
+@contextmanager
+def _handed_over(
+    submit: Callable[[pd.DataFrame], Future[ScoredChunk]],
+) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
+    """A submit that returns at once: a thread calls `submit`, in order, for each call."""
+    jobs: queue.SimpleQueue[tuple[pd.DataFrame, Future[ScoredChunk]] | None] = queue.SimpleQueue()
+
+    def hand_over() -> None:
+        while (job := jobs.get()) is not None:
+            pairs, done = job
+            try:
+                submit(pairs).add_done_callback(functools.partial(_pass_on, done))
+            except BaseException as exc:  # a broken pool refuses work: said by the future
+                done.set_exception(exc)
+
+    thread = threading.Thread(target=hand_over, name="hand-over", daemon=True)
+    thread.start()
+
+    def hand(pairs: pd.DataFrame) -> Future[ScoredChunk]:
+        done: Future[ScoredChunk] = Future()
+        jobs.put((pairs, done))
+        return done
+
+    try:
+        yield hand
+    finally:
+        jobs.put(None)
+        thread.join()
+
+
+def _pass_on(to: Future[ScoredChunk], done: Future[ScoredChunk]) -> None:
+    """Settle `to` as `done` settled."""
+    if done.cancelled():
+        to.cancel()
+    elif done.exception() is not None:
+        to.set_exception(done.exception())
+    else:
+        to.set_result(done.result())
+
+
+@contextmanager
+def _worker_pool(
+    context: Any, workers: int, model: Any
+) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
+    """submit(pairs) for a pool of `workers` processes started by `context`, each given
+    `model`: (a Recommender, its identity), or a model's path, which it loads."""
     with ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn"),
+        mp_context=context,
         initializer=_start_worker,
-        initargs=(recommender, os.getpid()),
+        initargs=(model, os.getpid()),
     ) as pool:
         try:
             yield lambda pairs: pool.submit(_score_in_worker, pairs)
@@ -346,54 +480,18 @@ def _scorer(
             ) from None
 
 
-_worker_model: Recommender | None = None
+# The workers' functions, named here: the pool sends them by name, and this process need
+# not import scoring_worker (which loads the compiled kernels) to name them.
+def _start_worker(model: Any, job_pid: int) -> None:
+    from recommender import scoring_worker
 
-
-def _start_worker(recommender: Recommender, parent_pid: int) -> None:
-    global _worker_model
-    _die_with_parent(parent_pid)
-    _worker_model = recommender
-    from recommender import trees
-
-    trees.use_threads(False)  # the workers already use every core
-
-
-PARENT_POLL_SECONDS = 1.0
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """End this worker as soon as the process that started it (`parent_pid`) ends.
-
-    A worker waits on a pipe whose writing end it holds itself (fork copies it),
-    so it never sees its parent go: after a kill -9 it would wait forever, holding
-    the model's memory. Linux kills it the moment the parent dies; elsewhere a
-    thread checks the parent every PARENT_POLL_SECONDS.
-    """
-    if sys.platform == "linux" and libc.die_with_parent():
-        # The parent may have died before the request: this worker is already orphaned.
-        if os.getppid() != parent_pid:
-            os._exit(1)
-        return
-    watchdog = threading.Thread(
-        target=_exit_when_orphaned, args=(parent_pid,), name="parent-watchdog", daemon=True
-    )
-    watchdog.start()
-
-
-def _exit_when_orphaned(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_POLL_SECONDS)
-    os._exit(1)  # from a thread, sys.exit would end only the thread
+    scoring_worker.start(model, job_pid)
 
 
 def _score_in_worker(pairs: pd.DataFrame) -> ScoredChunk:
-    assert _worker_model is not None, "worker started without a model"
-    return _timed_score(_worker_model, pairs)
+    from recommender import scoring_worker
 
-
-def _timed_score(recommender: Recommender, pairs: pd.DataFrame) -> ScoredChunk:
-    start = time.perf_counter()
-    return scored_rows(recommender, pairs), time.perf_counter() - start
+    return scoring_worker.score(pairs)
 
 
 def _progress_bar(total: int | None, wanted: bool | None) -> Any:
@@ -445,6 +543,8 @@ def plan_file(
         raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
     creators = read_table(creators_path, sheet)
     _say_renamed(creator_headers(creators.head(0)).renamed, creators_path, say)
+    from recommender.planning import plan
+
     with native_stdout_silenced():
         result = plan(creators, campaign, budget_usd, model, explore, constraints)
     files = PlanFiles(

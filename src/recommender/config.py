@@ -44,6 +44,7 @@ TRACKING_ENV = "MLFLOW_TRACKING_URI"
 MODEL_NAME = "creator-recommender"  # the registered model's name in MLflow
 CHAMPION_ALIAS = "champion"  # the registry alias of the model scoring serves
 CHAMPION_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
+URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")  # a model MLflow resolves
 
 
 # MLflow's client retries a server out of reach for minutes by default; a command should

@@ -36,14 +36,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 
 from recommender import config, libc
+from recommender.config import URI_SCHEMES
 from recommender.errors import DataFileError, ModelNotFound, ModelUnreachable
 from recommender.io import one_line
-from recommender.modeling.recommender import MODEL_FORMAT, Recommender
+
+if TYPE_CHECKING:  # imported where a model is read: ModelIdentity needs none of its libraries
+    from recommender.modeling.recommender import Recommender
 
 MODEL_FILE = "recommender.joblib"
 LINEAGE_FILE = "lineage.json"  # which registered version and run an exported folder holds
@@ -53,7 +56,6 @@ MODEL_FOLDER_ENTRIES = frozenset({
     "input_example.json", "serving_input_example.json", "pyfunc_model.py", "metadata",
     "registered_model_meta", MODEL_FILE, LINEAGE_FILE,
 })  # fmt: skip
-URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")
 # The unpickler stops at the pickle's end, so plain joblib.load still reads a file with it.
 CHECKSUM_TAG = b"\n#creator-recommender sha256="
 FOOTER_BYTES = len(CHECKSUM_TAG) + 64 + 1  # the tag, a hex SHA-256 and a newline
@@ -139,6 +141,8 @@ def read_model_file(path: str | os.PathLike[str]) -> Recommender:
         raise ModelNotFound(older) from None
     except Exception as exc:  # truncated or corrupted: the unpickler raises any kind
         raise ModelNotFound(f"{unreadable} ({one_line(exc)})") from None
+    from recommender.modeling.recommender import MODEL_FORMAT, Recommender
+
     if not isinstance(loaded, Recommender):
         raise ModelNotFound(f"{path}: not a creator-recommender model")
     if getattr(loaded, "model_format_", None) != MODEL_FORMAT:
@@ -168,8 +172,11 @@ def loaded_model(
 ) -> tuple[Recommender, ModelIdentity]:
     """load_model and model_identity from one load, so an output names the very model that
     made it even when a promotion lands in between."""
-    if isinstance(model, Recommender):
-        return model, _identity_of(model, "(in memory)", None, None)
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        from recommender.modeling.recommender import Recommender
+
+        if isinstance(model, Recommender):
+            return model, _identity_of(model, "(in memory)", None, None)
     loaded = _load(model)
     return loaded.recommender, loaded.identity
 

@@ -17,23 +17,26 @@ import warnings
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-from recommender import explain, exports, schema
+from recommender import exports, schema
 from recommender.errors import ContractError, ScoringError, SettingError
-from recommender.model_store import load_model
-from recommender.modeling.recommender import Recommender
 from recommender.schema import CAMPAIGN_PREFIX
+
+# The models (and scikit-learn, LightGBM and numba under them) load where a model is used:
+# a batch job's main process validates and ranks without them (batch.py).
+if TYPE_CHECKING:
+    from recommender.modeling.recommender import Recommender
 
 OUTPUT_DECIMALS = {
     "score": 6, "fit_score": 4, "expected_roi": 6, "expected_lift_usd": 2, "lift_low_usd": 2,
     "lift_high_usd": 2, "cost_usd": 2,
 }  # fmt: skip
 
-ModelRef = str | os.PathLike[str] | Recommender | None
+ModelRef: TypeAlias = "str | os.PathLike[str] | Recommender | None"
 CampaignInput = Mapping[str, Any] | pd.DataFrame
 
 
@@ -100,6 +103,8 @@ def score_with_rejects(
     """Like `score`, and also the rows and campaigns that could not be scored, with reasons."""
     if top is not None and (isinstance(top, bool) or not isinstance(top, Integral) or top < 1):
         raise SettingError(f"top must be a whole number of at least 1 (got {top!r})")
+    from recommender.model_store import load_model
+
     recommender = load_model(model)
     campaigns = checked_campaigns(campaign)
     pairs, rejects = candidate_pairs(creators, campaigns.valid)
@@ -238,6 +243,8 @@ def _on_the_campaigns_platform(
 
 def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """The scored columns (rank left to `rank`) and the input's own columns."""
+    from recommender import explain
+
     scores = recommender.score_pairs(pairs)
     flagged = explain.flags(scores.features, scores.anomaly_threshold)
     reasons = explain.reasons(scores.contributions, scores.features, pairs)

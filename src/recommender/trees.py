@@ -265,6 +265,20 @@ class _Complete:
         ))  # fmt: skip
 
 
+def warm_up() -> None:
+    """Load the one-thread kernels' compiled code (from numba's cache) for every kind of
+    call Trees makes, on a tree of one split: a process forked after this has them."""
+    nodes = _Nodes()
+    split = nodes.add_split(0, 0.5, MISSING_NAN, default_left=True, value=0.0)
+    nodes.link(split, nodes.add_leaf(-1.0), nodes.add_leaf(1.0))
+    nodes.roots.append(split)
+    trees = nodes.freeze(1)
+    matrix = np.array([[0.0], [1.0]])
+    for contributions in (np.zeros((0, 0)), np.zeros((2, 2))[:, :-1]):  # predict's; a view's
+        _walk_serial(matrix, *trees._arrays(), contributions)
+        _Complete.of(trees).sum(matrix, contributions)
+
+
 @dataclass(frozen=True)
 class Trees:
     """Every node of an ensemble, flat: build with `from_lightgbm` or `from_isolation_forest`.
