@@ -6,8 +6,11 @@ For each size: simulated creators written to CSV; the baseline is pandas
 reading that CSV and writing it back; then the scoring job (as the CLI runs
 it: read, validate, features + predictions + flags + reasons, rank, write).
 Prints the median of `--runs`, each stage's share, rows per second, peak
-memory, and the ratio to the baseline (target, issue 4: at most 5x).
-Each measurement runs in a fresh process so peak memory is its own.
+memory (the measured process's own; scale.py counts the whole process tree),
+and the ratio to the baseline (target, issue 15: at most 3x). Each measurement
+runs in a fresh process, so peak memory is its own, and the times compared are
+those of the whole processes, the interpreter's start and imports included on
+both sides (as in scale.py).
 """
 
 from __future__ import annotations
@@ -18,22 +21,23 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 MEASURE = r"""
-import json, resource, sys, time, warnings
-warnings.filterwarnings("ignore")
-import pandas as pd
+import contextlib, io, json, resource, sys, time
 mode, creators, campaign, model, out = sys.argv[1:6]
 start = time.perf_counter()
 if mode == "baseline":
+    import pandas as pd
     pd.read_csv(creators).to_csv(out, index=False)
     stages = {}
-else:
-    from recommender.batch import score_file
-    report = score_file(creators, campaign, out, out + ".rejects.csv", model, say=lambda _: None,
-                        progress=False, workers=None, preloaded_workers=True)  # as the CLI
-    stages = report.seconds
+else:  # the command itself, as a user runs it
+    from recommender.cli import main
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(["score", "--creators", creators, "--campaign", campaign, "--model", model,
+              "--out", out])
+    stages = json.loads(open(out.removesuffix(".csv") + ".summary.json").read())["seconds"]
 total = time.perf_counter() - start
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"total": total, "stages": stages, "peak_mb": peak_mb}))
@@ -41,11 +45,15 @@ print(json.dumps({"total": total, "stages": stages, "peak_mb": peak_mb}))
 
 
 def measure(mode: str, creators: Path, campaign: Path, model: str, out: Path) -> dict[str, object]:
+    """One run in a fresh process: its stages and peak, and the whole process's wall time
+    (the interpreter's start and imports included, for the floor as for the job)."""
+    start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, mode, str(creators), str(campaign), model, str(out)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - start
     return result
 
 
@@ -63,8 +71,8 @@ def run_size(rows: int, runs: int, model: str, tmp: Path) -> None:
                                     "product_price_usd": 25}))  # fmt: skip
     baseline = [measure("baseline", path, campaign, model, tmp / "copy.csv") for _ in range(runs)]
     scoring = [measure("score", path, campaign, model, tmp / "scored.csv") for _ in range(runs)]
-    base_s = statistics.median(float(r["total"]) for r in baseline)  # type: ignore[arg-type]
-    score_s = statistics.median(float(r["total"]) for r in scoring)  # type: ignore[arg-type]
+    base_s = statistics.median(float(r["wall"]) for r in baseline)  # type: ignore[arg-type]
+    score_s = statistics.median(float(r["wall"]) for r in scoring)  # type: ignore[arg-type]
     print(f"\n{rows:,} creators ({path.stat().st_size / 1e6:,.0f} MB CSV), median of {runs} runs")
     print(f"  pandas read + write      {base_s:7.1f} s   peak {baseline[0]['peak_mb']:,.0f} MB")
     print(f"  serve.py score           {score_s:7.1f} s   peak {scoring[0]['peak_mb']:,.0f} MB"
@@ -75,7 +83,7 @@ def run_size(rows: int, runs: int, model: str, tmp: Path) -> None:
             stages.setdefault(stage, []).append(seconds)
     for stage, values in stages.items():
         print(f"    {stage:<22} {statistics.median(values):7.2f} s")
-    print(f"  ratio to read + write    {score_s / base_s:7.1f}x  (target <= 5x)")
+    print(f"  ratio to read + write    {score_s / base_s:7.2f}x  (target, issue 15: <= 3x)")
 
 
 def main() -> None:

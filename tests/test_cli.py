@@ -576,3 +576,15 @@ def test_feedback_keeps_a_decimal_comma_history_readable(tmp_path, capsys):
                        "--campaigns", tmp_path / "data" / "campaigns.csv",
                        "--outcomes", tmp_path / "data" / "outcomes.csv")  # fmt: skip
     assert f"outcomes: {len(outcomes) + 2:,} valid, 0 rejected" in out
+
+
+def test_score_sizes_its_input_to_start_the_worker_server_early(tmp_path: Path):
+    """A file, a folder of parts (summed), a URI and a missing path (0: said later)."""
+    from recommender.cli import _bytes
+
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "part-0.parquet").write_bytes(b"x" * 300)
+    (tmp_path / "parts" / "part-1.parquet").write_bytes(b"x" * 200)
+    (tmp_path / "one.csv").write_bytes(b"x" * 70)
+    assert _bytes(tmp_path / "parts") == 500 and _bytes(tmp_path / "one.csv") == 70
+    assert _bytes("s3a://bucket/creators") == 0 and _bytes(tmp_path / "missing.csv") == 0
