@@ -37,7 +37,8 @@ def test_worker_processes_give_the_same_files(
     outputs = []
     # Here; forked from this process; forked from the worker server, loading the model file.
     for workers, preloaded in ((1, False), (2, False), (2, True)):
-        out, rejects = tmp_path / f"scored{preloaded}.csv", tmp_path / f"rejects{workers}.csv"
+        name = f"{workers}{'-preloaded' if preloaded else ''}"
+        out, rejects = tmp_path / f"scored{name}.csv", tmp_path / f"rejects{name}.csv"
         report = score_file(candidate_files / "chunked.csv", campaign, out, rejects, str(model_dir),
                             say=lambda _: None, workers=workers, chunk_rows=40,
                             preloaded_workers=preloaded)  # fmt: skip
@@ -45,7 +46,7 @@ def test_worker_processes_give_the_same_files(
         assert report.model is not None and report.model.source == str(model_dir)
         outputs.append((out.read_bytes(), rejects.read_bytes()))
     assert outputs[0] == outputs[1] == outputs[2]
-    rejected = pd.read_csv(tmp_path / "rejects2.csv")["reject_reason"]
+    rejected = pd.read_csv(tmp_path / "rejects2-preloaded.csv")["reject_reason"]
     key = "campaign_id+creator_id" if per_row_campaigns else "creator_id"
     # Copies of rows 0 and 5 are duplicates; the copy of broken row 10 is broken on its own.
     assert (rejected == f"{key}: duplicate of an earlier row").sum() == 2
@@ -285,6 +286,32 @@ def test_preloaded_workers_say_a_model_that_cannot_load_and_write_nothing(
     assert not out.exists() and not (candidate_files / "rejects.csv").exists()
 
 
+def test_preloaded_workers_take_the_jobs_folder_and_environment(
+    candidate_files: Path, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The worker server may have started earlier, elsewhere: the champion (None), found
+    from the job's working folder and environment, is the one the workers load."""
+    import shutil
+
+    from recommender.errors import ModelNotFound
+
+    shutil.copytree(model_dir, tmp_path / "job" / "models" / "best")
+    monkeypatch.chdir(tmp_path / "job")
+    for name in ("CREATOR_RECOMMENDER_MODEL", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CREATOR_RECOMMENDER_CHAMPION_DIR", "models/best")
+    files = [candidate_files / "creators.csv", candidate_files / "campaign.json",
+             tmp_path / "scored.csv", tmp_path / "rejects.csv"]  # fmt: skip
+    report = score_file(*files, None, say=lambda _: None, workers=2, chunk_rows=40,
+                        preloaded_workers=True)  # fmt: skip
+    assert report.scored == 196 and report.model is not None
+    assert report.model.source == str(tmp_path / "job" / "models" / "best")  # the job's folder
+    monkeypatch.setenv("CREATOR_RECOMMENDER_CHAMPION_DIR", "models/none-yet")
+    with pytest.raises(ModelNotFound, match="no champion yet"):
+        score_file(*files, None, say=lambda _: None, workers=2, chunk_rows=40,
+                   preloaded_workers=True)  # fmt: skip
+
+
 def test_chunks_scored_by_two_models_stop_the_run(tmp_path: Path):
     """Workers load the model file each: a promotion between their loads is caught."""
     from concurrent.futures import Future
@@ -311,8 +338,9 @@ def test_chunks_scored_by_two_models_stop_the_run(tmp_path: Path):
         chunks.finish()
 
 
-def test_a_worker_whose_parent_is_already_gone_ends_at_once():
-    """The parent can die before the worker asks Linux to kill it with its parent."""
+def test_a_worker_whose_job_is_already_gone_ends_at_once():
+    """The job's process can end before a worker (forked from the worker server, not from
+    the job) starts watching it."""
     script = ("from recommender.scoring_worker import die_with_job; die_with_job(-1); "
               "print('alive')")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

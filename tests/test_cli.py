@@ -580,7 +580,7 @@ def test_feedback_keeps_a_decimal_comma_history_readable(tmp_path, capsys):
 
 def test_score_sizes_its_input_to_start_the_worker_server_early(tmp_path: Path):
     """A file, a folder of parts (summed), a URI and a missing path (0: said later)."""
-    from recommender.cli import _bytes
+    from recommender.worker_server import size_bytes as _bytes
 
     (tmp_path / "parts").mkdir()
     (tmp_path / "parts" / "part-0.parquet").write_bytes(b"x" * 300)

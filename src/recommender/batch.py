@@ -28,6 +28,7 @@ import queue
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,6 +47,8 @@ from recommender.io import (
     atomic_path,
     check_outputs,
     file_format,
+    memory_bounded,
+    one_line,
     part_files,
     read_chunks,
     read_table,
@@ -201,20 +204,9 @@ def _chosen_scorer(
 ) -> tuple[AbstractContextManager[Callable[[pd.DataFrame], Future[ScoredChunk]]], int]:
     """(the scorer, how many chunks may be scored or wait at once). Preloaded workers load
     the model themselves; meanwhile this process reads and validates ahead."""
-    path = _model_path(model) if preloaded and workers > 1 else None
-    if path:
-        return _preloaded_scorer(path, workers), 4 * workers
+    if preloaded and workers > 1 and _by_path(model):
+        return _preloaded_scorer(model, workers), 4 * workers
     return _scorer(_load_model(model, report, say), workers), workers
-
-
-def bounded_memory() -> None:
-    """Let a long job's freed memory go back to the system as it goes (for a command that
-    owns its process): large blocks from glibc's own pages (libc.give_back_large_frees),
-    and Arrow's buffers from the system allocator, which keeps no pool of its own."""
-    import pyarrow as pa
-
-    libc.give_back_large_frees()
-    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def _load_model(
@@ -230,16 +222,15 @@ def _load_model(
     return recommender, report.model
 
 
-def _model_path(model: ModelRef) -> str | None:
-    """The folder or file `model` names on this machine; None for a Recommender or an
-    MLflow URI (resolved once, here: workers resolving an alias each might differ), and
-    where there is no forkserver (Windows)."""
+def _by_path(model: ModelRef) -> bool:
+    """Whether workers can load `model` themselves: a folder or file on this machine (not
+    a Recommender, nor an MLflow URI, resolved once, here: workers resolving an alias each
+    might differ), where there is a forkserver (not Windows)."""
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        return None
-    if not worker_server.available():
-        return None
-    ref = str(model or config.settings().model)
-    return None if ref.startswith(config.URI_SCHEMES) else ref
+        return False
+    return worker_server.available() and not config.is_model_uri(
+        str(model or config.settings().model)
+    )
 
 
 def valid_campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) -> pd.DataFrame:
@@ -289,8 +280,7 @@ def _timed_chunks(
 def _growing_pieces(rows: int) -> list[int]:
     """Sizes that add up to `rows`: an eighth, an eighth, a quarter, the rest."""
     eighth = rows // 8
-    sizes = [eighth, eighth, 2 * eighth, rows - 4 * eighth] if eighth else [rows]
-    return sizes
+    return [eighth, eighth, 2 * eighth, rows - 4 * eighth] if eighth else [rows]
 
 
 class _ChunkScoring:
@@ -334,7 +324,8 @@ class _ChunkScoring:
         self.report.add_time("validate", time.perf_counter() - tick)
         if len(pairs):
             self.pending.append(submit(pairs))
-            while len(self.pending) > self.ahead:
+            # (and what is done: a model that cannot load is said before the file is read)
+            while self.pending and (len(self.pending) > self.ahead or self.pending[0].done()):
                 self._collect()
 
     def finish(self) -> None:
@@ -384,7 +375,7 @@ def _write_outputs(
 def _scorer(
     model: tuple[Recommender, ModelIdentity], workers: int
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
-    """submit(pairs) -> a future of (scored_rows(recommender, pairs), seconds), here or in
+    """submit(pairs) -> a future of scoring_worker.timed_score(model, pairs), here or in
     `workers` processes. On Linux they are forked, which takes milliseconds where spawning
     takes seconds of imports; the workers walk trees without OpenMP (not fork-safe)."""
     if workers <= 1:
@@ -405,15 +396,15 @@ def _scorer(
 
 @contextmanager
 def _preloaded_scorer(
-    model_path: str, workers: int
+    model: str | os.PathLike[str] | None, workers: int
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
-    """_scorer's submit, by `workers` processes that load the model at `model_path`
-    themselves, forked from a server that imports what they need as this process reads."""
+    """_scorer's submit, by `workers` processes that load `model` (a folder or file; None:
+    the champion) themselves, forked from worker_server as this process reads."""
     context = worker_server.context()
     # Starting a process waits until the server has imported those modules: a thread
     # hands the chunks to the pool, so that this one reads and validates meanwhile.
     with (
-        _worker_pool(context, workers, model_path) as submit,
+        _worker_pool(context, workers, model) as submit,
         _handed_over(submit) as hand,
     ):
         yield hand
@@ -431,8 +422,12 @@ def _handed_over(
             pairs, done = job
             try:
                 submit(pairs).add_done_callback(functools.partial(_pass_on, done))
-            except BaseException as exc:  # a broken pool refuses work: said by the future
+            except BrokenProcessPool as exc:  # a worker died: said as for any pool
                 done.set_exception(exc)
+            except Exception as exc:  # the worker server could not start (a library broken)
+                done.set_exception(
+                    ScoringError(f"could not start the scoring workers: {one_line(exc)}")
+                )
 
     thread = threading.Thread(target=hand_over, name="hand-over", daemon=True)
     thread.start()
@@ -449,14 +444,14 @@ def _handed_over(
         thread.join()
 
 
-def _pass_on(to: Future[ScoredChunk], done: Future[ScoredChunk]) -> None:
-    """Settle `to` as `done` settled."""
-    if done.cancelled():
-        to.cancel()
-    elif done.exception() is not None:
-        to.set_exception(done.exception())
+def _pass_on(outer: Future[ScoredChunk], inner: Future[ScoredChunk]) -> None:
+    """Settle `outer` as `inner` settled."""
+    if inner.cancelled():
+        outer.cancel()
+    elif inner.exception() is not None:
+        outer.set_exception(inner.exception())
     else:
-        to.set_result(done.result())
+        outer.set_result(inner.result())
 
 
 @contextmanager
@@ -464,12 +459,15 @@ def _worker_pool(
     context: Any, workers: int, model: Any
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
     """submit(pairs) for a pool of `workers` processes started by `context`, each given
-    `model`: (a Recommender, its identity), or a model's path, which it loads."""
+    `model` (see scoring_worker.start) and what a worker forked from the worker server
+    would not inherit from this process: its warning filters, memory setting, working
+    folder and environment (a relative model path, or the champion, means what it means
+    here)."""
+    # (filters of a category only the caller's script defines would not unpickle there)
+    filters = [f for f in warnings.filters if getattr(f[2], "__module__", "") != "__main__"]
+    setup = (model, os.getpid(), filters, memory_bounded(), os.getcwd(), dict(os.environ))
     with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(model, os.getpid()),
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=setup
     ) as pool:
         try:
             yield lambda pairs: pool.submit(_score_in_worker, pairs)
@@ -478,14 +476,17 @@ def _worker_pool(
                 "a scoring worker process died (out of memory?); nothing was written; "
                 "try again, or with --workers 1"
             ) from None
+        except BaseException:  # stop now: the chunks still waiting will not be wanted
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 # The workers' functions, named here: the pool sends them by name, and this process need
 # not import scoring_worker (which loads the compiled kernels) to name them.
-def _start_worker(model: Any, job_pid: int) -> None:
+def _start_worker(model: Any, job_pid: int, *job: Any) -> None:
     from recommender import scoring_worker
 
-    scoring_worker.start(model, job_pid)
+    scoring_worker.start(model, job_pid, scoring_worker.Job(*job))
 
 
 def _score_in_worker(pairs: pd.DataFrame) -> ScoredChunk:

@@ -257,22 +257,14 @@ def _rejects_path(args: argparse.Namespace) -> Path:
     return Path(args.rejects or default)
 
 
-# A creators file this large is most likely more than one chunk (batch.CHUNK_ROWS: about
-# 4 MB of CSV), which workers score: their server starts before anything is imported.
-EARLY_WORKER_SERVER_BYTES = 4_000_000
-
-
 def run_score(args: argparse.Namespace) -> int:
     """Score a creators file; print the counts (and the best rows with --show)."""
-    if (
-        args.engine != "spark"
-        and args.workers != 1
-        and _bytes(args.creators) > (EARLY_WORKER_SERVER_BYTES)
-    ):
+    if args.engine != "spark" and args.workers != 1:
         from recommender import worker_server
 
-        worker_server.start()
-    from recommender.batch import bounded_memory, score_file
+        worker_server.start_for(args.creators)  # before the imports below: beside them
+    from recommender.batch import score_file
+    from recommender.io import bounded_memory
 
     if args.engine == "spark":
         return run_score_on_spark(args)
@@ -292,18 +284,6 @@ def run_score(args: argparse.Namespace) -> int:
 
         print(top_rows(report.best))
     return 0
-
-
-def _bytes(path: Path | str) -> int:
-    """The size of a file, or of the files in a folder (0 when unreadable, said later, or
-    a URI, which only Spark reads)."""
-    if not isinstance(path, Path):
-        return 0
-    try:
-        files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
-        return sum(p.stat().st_size for p in files)
-    except OSError:
-        return 0
 
 
 def run_score_on_spark(args: argparse.Namespace) -> int:

@@ -47,6 +47,11 @@ CHAMPION_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file://")  # a model MLflow resolves
 
 
+def is_model_uri(model: str) -> bool:
+    """Whether `model` names a model MLflow resolves (else it is a folder or a file)."""
+    return model.startswith(URI_SCHEMES)
+
+
 # MLflow's client retries a server out of reach for minutes by default; a command should
 # say so in seconds. Each can still be set in the environment.
 MLFLOW_CLIENT_DEFAULTS = {

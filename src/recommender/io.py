@@ -412,6 +412,7 @@ class TableWriter:
         self._writer: Any = None
         self._text: Any = None
         self._csv: _BlocksInOrder | None = None
+        self._schema: Any = None
         self.rows = 0
 
     def write(self, table: Any) -> None:
@@ -439,6 +440,9 @@ class TableWriter:
         header = self._csv is None
         if self._csv is None:
             self._csv = _BlocksInOrder(self._name)
+            self._schema = table.schema
+        elif not table.schema.equals(self._schema):  # one header: every block its columns
+            raise ValueError(f"a block's columns differ from the first's: {table.schema}")
         self._csv.add(_csv_text, table, self._own_words, self._delimiter, header)
 
     def close(self) -> None:
@@ -452,8 +456,28 @@ class TableWriter:
             self._text.close()
 
 
-def _csv_text(table: Any, own_words: Collection[str], delimiter: str, header: bool) -> bytes:
-    """The rows of `table` as CSV text (with the header line first if `header`)."""
+_memory = {"bounded": False}
+
+
+def bounded_memory() -> None:
+    """Let a long job's freed memory go back to the system as it goes (for a command that
+    owns its process): large blocks from glibc's own pages (libc.give_back_large_frees),
+    and Arrow's buffers from the system allocator, which keeps no pool of its own."""
+    import pyarrow as pa
+
+    libc.give_back_large_frees()
+    pa.set_memory_pool(pa.system_memory_pool())
+    _memory["bounded"] = True
+
+
+def memory_bounded() -> bool:
+    """Whether this process called bounded_memory (its workers should too)."""
+    return _memory["bounded"]
+
+
+def _csv_text(table: Any, own_words: Collection[str], delimiter: str, header: bool) -> Any:
+    """The rows of `table` as CSV text, an Arrow buffer (with the header line first if
+    `header`)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -461,7 +485,7 @@ def _csv_text(table: Any, own_words: Collection[str], delimiter: str, header: bo
                                   include_header=header)  # fmt: skip
     sink = pa.BufferOutputStream()
     pa_csv.write_csv(_csv_safe(table, own_words), sink, options)
-    return bytes(sink.getvalue())
+    return sink.getvalue()
 
 
 class _BlocksInOrder:
@@ -476,9 +500,9 @@ class _BlocksInOrder:
 
         self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._threads = ThreadPoolExecutor(self.FORMAT_THREADS, thread_name_prefix="format")
-        self._pending: deque[Future[bytes]] = deque()
+        self._pending: deque[Future[Any]] = deque()
 
-    def add(self, make: Callable[..., bytes], *args: Any) -> None:
+    def add(self, make: Callable[..., Any], *args: Any) -> None:
         """Append make(*args), made on a thread."""
         self._pending.append(self._threads.submit(make, *args))
         while len(self._pending) > self.FORMAT_THREADS:

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 import joblib
 
 from recommender import config, libc
-from recommender.config import URI_SCHEMES
 from recommender.errors import DataFileError, ModelNotFound, ModelUnreachable
 from recommender.io import one_line
 
@@ -183,7 +182,7 @@ def loaded_model(
 
 def _load(model: str | os.PathLike[str] | None) -> _Loaded:
     ref = str(model or config.settings().model)
-    if ref.startswith(URI_SCHEMES):
+    if config.is_model_uri(ref):
         key = f"{config.settings().tracking_uri} {ref}"  # one URI, another store: another model
         cached = _cache.get(key)
         if cached is None or time.monotonic() > cached.until:

@@ -2,8 +2,8 @@
 model, or with the path of one to load, then score chunks of pairs one at a time.
 
 Importing this module loads the compiled tree kernels (trees.warm_up): a worker
-forked from a process that imported it, as batch.py's are, starts with them
-loaded instead of loading them itself, a third of a second apiece.
+forked from a process that imported it (worker_server preloads it) starts with
+them loaded instead of loading them itself, a third of a second apiece.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
 from recommender import libc, trees
+from recommender.io import bounded_memory
 from recommender.scoring import scored_rows
 
 if TYPE_CHECKING:
@@ -27,20 +29,49 @@ if TYPE_CHECKING:
 
 # scored_rows' rows, the seconds they took, and the model that scored them
 ScoredChunk = tuple[pd.DataFrame, float, "ModelIdentity"]
-PARENT_POLL_SECONDS = 1.0
+JOB_POLL_SECONDS = 1.0
 
 # In a worker: (the Recommender, its identity), or what loading it raised.
 _model: tuple[Recommender, ModelIdentity] | Exception | None = None
 
 
-def start(model: Any, job_pid: int) -> None:
-    """Set a worker up with `model`: (a Recommender, its identity), or a model's path to
-    load, for the job run by process `job_pid`, with which it ends. A model that cannot
-    load is raised by the first chunk, so the error reaches the user."""
+class Job(NamedTuple):
+    """What a worker takes from the job's process: a worker forked from the job has it
+    all already; one forked from the worker server, started earlier, does not."""
+
+    warning_filters: list[Any]
+    memory_bounded: bool  # io.bounded_memory
+    folder: str  # the working folder
+    environment: dict[str, str]
+
+    def apply(self) -> None:
+        """Make this process's settings the job's."""
+        os.chdir(self.folder)
+        os.environ.clear()
+        os.environ.update(self.environment)
+        warnings.resetwarnings()
+        for action, message, category, module, line in reversed(self.warning_filters):
+            # (a pattern is compiled, or text, or None: filterwarnings compiles it again)
+            text = [getattr(p, "pattern", p) or "" for p in (message, module)]
+            warnings.filterwarnings(action, text[0], category, text[1], line)
+        if self.memory_bounded:
+            bounded_memory()
+
+
+def start(
+    model: tuple[Recommender, ModelIdentity] | str | os.PathLike[str] | None,
+    job_pid: int,
+    job: Job,
+) -> None:
+    """Set a worker up for the job run by process `job_pid`, with which it ends, and with
+    its settings (Job); its model: (a Recommender, its identity), or a folder or file to
+    load (None: the champion). A model that cannot load is raised by the first chunk, so
+    the error reaches the user."""
     global _model
     die_with_job(job_pid)
+    job.apply()
     trees.use_threads(False)  # the workers already use every core
-    if not isinstance(model, str):
+    if isinstance(model, tuple):
         _model = model
         return
     from recommender.model_store import loaded_model
@@ -73,7 +104,7 @@ def die_with_job(job_pid: int) -> None:
     so it never sees the job go: after a kill -9 it would wait forever, holding
     the model's memory. Where the job forked it, Linux kills it the moment the
     job dies; elsewhere, and for a worker forked from the worker server, a thread
-    checks the job every PARENT_POLL_SECONDS.
+    checks the job every JOB_POLL_SECONDS.
     """
     forked_by_job = os.getppid() == job_pid
     if forked_by_job and sys.platform == "linux" and libc.die_with_parent():
@@ -110,7 +141,7 @@ def _running(pid: int) -> bool:
 
 def _exit_when_gone(alive: Callable[[], bool]) -> None:
     while alive():
-        time.sleep(PARENT_POLL_SECONDS)
+        time.sleep(JOB_POLL_SECONDS)
     os._exit(1)  # from a thread, sys.exit would end only the thread
 
 

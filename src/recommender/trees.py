@@ -1,4 +1,4 @@
-"""Tree ensembles as flat arrays, walked by one compiled kernel.
+"""Tree ensembles as flat arrays, scored by two compiled kernels.
 
 Scoring a long candidate list is mostly walking trees: the fit ranker, three
 lift models, the price model and the IsolationForest, and for the reasons,
@@ -126,7 +126,7 @@ _kernel: dict[str, Callable[..., np.ndarray]] = {"walk": _walk}
 
 
 def use_threads(threads: bool) -> None:
-    """Walk trees on every core (the default) or on this thread only."""
+    """Score with both kernels on every core (the default) or on this thread only."""
     _kernel["walk"] = _walk if threads else _walk_serial
     _kernel["split_all"] = _split_all if threads else _split_all_serial
 
@@ -381,9 +381,14 @@ class Trees:
 
     @functools.cached_property
     def _complete(self) -> _Complete:
-        # Worked out on first use, in the process that scores (a model file keeps the
-        # walk's arrays only): a few milliseconds for a few hundred trees.
+        # Worked out on first use, in the process that scores: a few milliseconds for a
+        # few hundred trees. A model file keeps the walk's arrays only (__getstate__).
         return _Complete.of(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_complete", None)
+        return state
 
     def _arrays(self) -> tuple[Any, ...]:
         return (self.roots, self.depths, self.feature, self.threshold, self.nan_right,

@@ -11,9 +11,13 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 from multiprocessing.context import BaseContext
+from pathlib import Path
 
-WORKER_MODULES = ("recommender.scoring_worker", "recommender.explain",
+WORKER_MODULES = ("recommender.scoring_worker", "recommender.explain", "recommender.model_store",
                   "recommender.modeling.recommender", "sklearn.ensemble", "lightgbm")  # fmt: skip
+# A creators file this large is most likely more than one chunk (batch.CHUNK_ROWS: about
+# 4 MB of CSV), which workers score.
+EARLY_START_BYTES = 4_000_000
 
 
 def available() -> bool:
@@ -34,3 +38,22 @@ def start() -> None:
     if available():
         context()
         multiprocessing.forkserver.ensure_running()
+
+
+def start_for(creators: Path | str) -> None:
+    """start(), if the creators file (or folder of parts) is large enough that workers
+    will most likely score it; a small one never needs the server."""
+    if size_bytes(creators) > EARLY_START_BYTES:
+        start()
+
+
+def size_bytes(path: Path | str) -> int:
+    """The size of a file, or of the files in a folder (0 when unreadable, said later, or
+    a URI, which only Spark reads)."""
+    if not isinstance(path, Path):
+        return 0
+    try:
+        files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+        return sum(p.stat().st_size for p in files)
+    except OSError:
+        return 0
