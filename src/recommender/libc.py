@@ -97,7 +97,7 @@ M_MMAP_THRESHOLD = -3  # <malloc.h>
 # Above a chunk's columns (50,000 rows of 8 bytes: 400 KB), below what a job holds at its
 # peak: blocks this large get their own pages. At glibc's starting 128 KiB, each column
 # of each chunk cost fresh pages, zeroed by the kernel (a tenth of a 330k-row job's time,
-# benchmarks/scale.py); at 4 MiB, 3.3M rows peak at 1,183 MiB, within issue 15's 1.5 GiB.
+# benchmarks/scale.py); at 4 MiB, 3.3M rows peak near 1.1 GiB, within issue 15's 1.5 GiB.
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
