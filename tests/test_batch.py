@@ -273,15 +273,26 @@ def test_with_preloaded_workers_the_reading_process_imports_no_model_library(
     assert done.stdout.index("scoring with") < done.stdout.index("creator rows:")
 
 
+@pytest.mark.parametrize("fault", ["missing", "damaged"])
 def test_preloaded_workers_say_a_model_that_cannot_load_and_write_nothing(
-    candidate_files: Path, tmp_path: Path
+    candidate_files: Path, model_dir: Path, tmp_path: Path, fault: str
 ):
-    from recommender.errors import ModelNotFound
+    """A model that is not there is said before the file is read; one that does not
+    unpickle, by the worker that loads it, in the same one line."""
+    import shutil
 
+    from recommender.errors import ModelNotFound
+    from recommender.model_store import model_file
+
+    model = tmp_path / "model"
+    if fault == "damaged":
+        shutil.copytree(model_dir, model)
+        model_file(model).write_bytes(b"not a pickle")
     out = candidate_files / "scored.csv"
-    with pytest.raises(ModelNotFound, match="no trained model here"):
+    expected = "no trained model here" if fault == "missing" else "not a readable model file"
+    with pytest.raises(ModelNotFound, match=expected):
         score_file(candidate_files / "creators.csv", candidate_files / "campaign.json", out,
-                   candidate_files / "rejects.csv", tmp_path / "nothing-here", say=lambda _: None,
+                   candidate_files / "rejects.csv", model, say=lambda _: None,
                    workers=2, chunk_rows=40, preloaded_workers=True)  # fmt: skip
     assert not out.exists() and not (candidate_files / "rejects.csv").exists()
 

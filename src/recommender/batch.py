@@ -205,6 +205,9 @@ def _chosen_scorer(
     """(the scorer, how many chunks may be scored or wait at once). Preloaded workers load
     the model themselves; meanwhile this process reads and validates ahead."""
     if preloaded and workers > 1 and _by_path(model):
+        from recommender.model_store import local_model_file
+
+        local_model_file(model)  # one that is not there is said now, before the file is read
         return _preloaded_scorer(model, workers), 4 * workers
     return _scorer(_load_model(model, report, say), workers), workers
 

@@ -189,13 +189,7 @@ def _load(model: str | os.PathLike[str] | None) -> _Loaded:
             _cache[key] = _load_from_mlflow(ref, cached, default=not model)
         return _cache[key]
     path = Path(ref)
-    file = path if path.suffix == ".joblib" else model_file(path)
-    if not file.is_file() and file != path:
-        restore_replaced(path)  # an export may have died between its two renames
-    try:
-        status = file.stat()
-    except OSError:
-        raise ModelNotFound(_missing(path, file, default=not model)) from None
+    file, status = local_model_file(model)
     key, stamp = str(file.resolve()), f"{status.st_ino}:{status.st_mtime_ns}"
     cached = _cache.get(key)
     if cached is None or cached.stamp != stamp:  # one entry a path: a promotion replaces it
@@ -203,6 +197,19 @@ def _load(model: str | os.PathLike[str] | None) -> _Loaded:
         identity = _identity_of(recommender, ref, *_lineage(path))
         _cache[key] = _Loaded(recommender, identity, stamp=stamp)
     return _cache[key]
+
+
+def local_model_file(model: str | os.PathLike[str] | None) -> tuple[Path, os.stat_result]:
+    """The file holding the model a folder or file names (None: the local champion), and
+    its status, without reading it; ModelNotFound, in one line, when it is not there."""
+    path = Path(str(model or config.settings().model))
+    file = path if path.suffix == ".joblib" else model_file(path)
+    if not file.is_file() and file != path:
+        restore_replaced(path)  # an export may have died between its two renames
+    try:
+        return file, file.stat()
+    except OSError:
+        raise ModelNotFound(_missing(path, file, default=not model)) from None
 
 
 NO_CHAMPION_HINT = (
