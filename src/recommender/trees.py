@@ -122,24 +122,32 @@ def _named(function: Callable[..., Any], name: str) -> Callable[..., Any]:
 # is not safe to use in a process forked from one that had (batch.py's workers). Cached
 # like the other: each worker would otherwise compile it anew, half a second apiece.
 _walk_serial = numba.njit(nogil=True, cache=True)(_named(_walk.py_func, "_walk_serial"))
-_kernel: dict[str, Callable[..., np.ndarray]] = {"walk": _walk}
+_threads = {"on": True}
 
 
 def use_threads(threads: bool) -> None:
     """Score with both kernels on every core (the default) or on this thread only."""
-    _kernel["walk"] = _walk if threads else _walk_serial
-    _kernel["split_all"] = _split_all if threads else _split_all_serial
+    _threads["on"] = threads
+
+
+def _run(
+    threaded: Callable[..., np.ndarray],
+    serial: Callable[..., np.ndarray],
+    block_rows: int,
+    rows: int,
+    *args: Any,
+) -> np.ndarray:
+    """A kernel on every core, or its one-thread twin: where `use_threads` said so, and
+    for rows that fit in one block whatever was said. One block is one thread's work
+    anyway, and starting the others only adds their wake-up, which on a busy machine
+    (another process on the cores) can cost milliseconds."""
+    kernel = threaded if _threads["on"] and rows > block_rows else serial
+    return np.asarray(kernel(*args))
 
 
 def walk(X: np.ndarray, *args: Any) -> np.ndarray:
-    """Run the kernel chosen by `use_threads` (arguments as `_walk`'s).
-
-    Rows that fit in one block are walked on this thread whatever was chosen: one block
-    is one thread's work anyway, and starting the others only adds their wake-up, which
-    on a busy machine (another process on the cores) can cost milliseconds.
-    """
-    kernel = _walk_serial if X.shape[0] <= BLOCK_ROWS else _kernel["walk"]
-    return kernel(X, *args)
+    """Run the walking kernel (arguments as `_walk`'s), as `_run` chooses."""
+    return _run(_walk, _walk_serial, BLOCK_ROWS, X.shape[0], X, *args)
 
 
 # Deeper than this, deciding every split of a complete tree costs more than walking a path.
@@ -205,7 +213,6 @@ def _split_all(
 _split_all_serial = numba.njit(nogil=True, cache=True)(
     _named(_split_all.py_func, "_split_all_serial")
 )
-_kernel["split_all"] = _split_all
 
 
 @dataclass(frozen=True)
@@ -257,12 +264,12 @@ class _Complete:
 
     def sum(self, matrix: np.ndarray, contributions: np.ndarray) -> np.ndarray:
         """_walk's result (and contributions) for the rows of `matrix`."""
-        kernel = _split_all_serial if matrix.shape[0] <= SPLIT_BLOCK_ROWS else _kernel["split_all"]
-        return np.asarray(kernel(
+        return _run(
+            _split_all, _split_all_serial, SPLIT_BLOCK_ROWS, matrix.shape[0],
             np.ascontiguousarray(matrix.T), self.depth, self.feature, self.threshold,
             self.nan_right, self.zero_default, self.default_right, self.leaf_value,
             self.path_feature, self.path_change, contributions,
-        ))  # fmt: skip
+        )  # fmt: skip
 
 
 def warm_up() -> None:
@@ -377,7 +384,7 @@ class Trees:
         """Each row's sum of leaf values, by the kernel that suits the trees' depth."""
         if self.depths.size and self.depths.max() <= COMPLETE_MAX_DEPTH:
             return self._complete.sum(matrix, contributions)
-        return np.asarray(walk(matrix, *self._arrays(), contributions))
+        return walk(matrix, *self._arrays(), contributions)
 
     @functools.cached_property
     def _complete(self) -> _Complete:
