@@ -187,6 +187,43 @@ def test_impossible_plans_get_a_422(server: str, market, extra, message):
     assert response.status_code == 422 and message in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("path", "extra", "says"),
+    [("/plan", {"constraints": {"target_county": "US"}},
+      "constraints.target_county: unknown key (did you mean target_country?)"),
+     ("/plan", {"constraints": {"max_follower": 10_000}},
+      "constraints.max_follower: unknown key (did you mean max_followers?)"),
+     ("/plan", {"explor": 0.2}, "explor: unknown key (did you mean explore?)"),
+     ("/plan", {"budget": 500}, "budget: unknown key (did you mean budget_usd?)"),
+     ("/score", {"topp": 3}, "topp: unknown key (did you mean top?)"),
+     ("/score", {"callback": "https://x"}, "callback: unknown key")],
+)  # fmt: skip
+def test_a_misspelt_request_key_is_a_422_naming_it(server: str, market, path, extra, says):
+    """Ignored, each of these would plan against a limit the user never got."""
+    body = {"campaign": CAMPAIGN, "creators": creators_json(market, 5), **extra}
+    if path == "/plan":
+        body.setdefault("budget_usd", 500)
+    assert_refused(post(server, path, key=None, data=json.dumps(body)), 422, says)
+
+
+def test_a_campaign_key_one_typo_from_a_column_is_refused_other_keys_pass(server: str, market):
+    rows = creators_json(market, 5)
+    countryless = {k: v for k, v in CAMPAIGN.items() if k != "target_country"}
+    for typo, column in [("target_county", "target_country"), ("Platfrom", "platform"),
+                         ("objectve", "objective")]:  # fmt: skip
+        body = {"campaign": {**countryless, typo: "x"}, "creators": rows}
+        says = f"campaign.{typo}: not a campaigns column (did you mean {column}?"
+        assert_refused(post(server, key=None, data=json.dumps(body)), 422, says)
+    # The campaigns contract keeps a campaign's own keys; a display header is the column.
+    own = {**CAMPAIGN, "notes": "spring push", "brand_manager": "kim", "start_date": "2026-03-01"}
+    plain = post(server, key=None, data=json.dumps({"campaign": CAMPAIGN, "creators": rows}))
+    with_own = post(server, key=None, data=json.dumps({"campaign": own, "creators": rows}))
+    assert with_own.status_code == 200, with_own.text[:300]
+    assert with_own.json()["scored"] == plain.json()["scored"]
+    headed = {**countryless, "Country": "US"}
+    assert post(server, key=None, data=json.dumps({"campaign": headed, "creators": rows})).ok
+
+
 @pytest.mark.parametrize("budget", [1e-15, 1e-300, 0.01])
 def test_a_budget_below_every_price_is_an_empty_plan_not_a_500(server: str, market, budget):
     body = {"campaign": CAMPAIGN, "creators": creators_json(market, 20), "budget_usd": budget}
@@ -201,9 +238,16 @@ BAD_REQUESTS = [
     (b"{not json", 400, "JSON"),
     (b'{"creators": []}', 422, "campaign"),
     (b'{"campaign": ' + PET + b', "creators": {"a": 1}}', 422, "creators"),
-    (b'{"campaign": {"campaign_id": "k", "niche": ""}, "creators": []}', 422, "no valid campaign"),
+    (b'{"campaign": {"campaign_id": "k", "niche": ""}, "creators": [{"x": 1}]}', 422,
+     "no valid campaign"),
     (b'{"campaign": ' + PET + b', "creators": [{"x": 1}]}', 422, "missing required creators"),
-]
+    (b'{"campaign": ' + PET + b', "creators": []}', 422, "no creators in the request"),
+    # Python's json keeps the last of a repeated key silently: which one was meant?
+    (b'{"campaign": {"campaign_id": "k", "niche": "pet", "niche": "food"}, "creators": [{"x": 1}]}',
+     422, "the key 'niche' appears twice"),
+    (b'{"campaign": ' + PET + b', "creators": [{"creator_id": "a", "followers": 10, '
+     b'"followers": 10000}]}', 422, "the key 'followers' appears twice"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("body", "status", "message"), BAD_REQUESTS)
@@ -380,6 +424,13 @@ def test_extra_keys_are_capped_and_only_echoed_when_asked(guarded: str, market):
 )  # fmt: skip
 def test_bodies_json_cannot_hold_get_the_error_shape(server: str, body, status, says):
     assert_refused(post(server, key=None, data=body), status, says)
+
+
+def test_a_number_too_long_to_read_is_said_in_plain_words(server: str):
+    body = b'{"campaign": ' + PET + b', "creators": [{"followers": ' + b"9" * 5000 + b"}]}"
+    response = post(server, key=None, data=body)
+    assert_refused(response, 400, "a whole number of more than 4,300 digits")
+    assert "conversion" not in response.text and "sys." not in response.text
 
 
 def test_unknown_paths_and_methods_get_the_error_shape(server: str):

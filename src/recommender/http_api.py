@@ -17,9 +17,10 @@ Bounded and guarded before anything is parsed: a body over `max_body_bytes` gets
 413, and with an API key set every path but the OpenAPI pages needs it (401). A
 request is also refused (413) for more than MAX_CREATORS creators or more than
 `max_extra_keys` distinct keys outside the creators contract; those extra keys
-come back in the answer only when the request asks (`echo_extras`). More than
-`max_waiting` requests waiting for a scoring process get a 503 with Retry-After.
-Every refusal is {"error": "..."} with a 4xx, never a 500.
+come back in the answer only when the request asks (`echo_extras`). A key the
+request's own fields do not have is a 422 naming it, as is a key given twice in one
+object. More than `max_waiting` requests waiting for a scoring process get a 503
+with Retry-After. Every refusal is {"error": "..."} with a 4xx, never a 500.
 
 Scoring runs in `workers` processes (`creator-recommender http --workers N`), each
 loading the model itself and scoring one request at a time: the work is CPU-bound,
@@ -33,12 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import hmac
+import json
 import multiprocessing
 import os
 import pickle
+import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -52,12 +56,13 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.config import JsonDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recommender import __version__, config, schema, trees
+from recommender import __version__, config, exports, schema, trees
 from recommender.errors import ContractError, ModelNotFound, ScoringError, SettingError
 from recommender.model_store import ModelIdentity, load_model, loaded_model
 from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
@@ -71,8 +76,8 @@ API_KEY_ENV = "CREATOR_RECOMMENDER_API_KEY"
 # Readable without the API key: the service's description, nothing it serves.
 OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 _CONTRACT_KEYS = frozenset([*schema.CREATORS.names, "campaign_id"])
-
-router = APIRouter()
+# A campaign's keys the contract reads: its columns, and the other columns exports carry.
+_CAMPAIGN_KEYS = frozenset([*schema.CAMPAIGNS.names, *exports.HEADER_SYNONYMS["campaigns"]])
 
 
 @dataclass(frozen=True)
@@ -130,15 +135,16 @@ EXAMPLE_CREATORS: list[JsonValue] = [
 
 
 class ScoreRequest(BaseModel):
-    """POST /score's body."""
+    """POST /score's body. A key it does not have is refused (a 422), not ignored."""
 
-    model_config = ConfigDict(strict=True, json_schema_extra={  # strict: what the document says
+    # strict: what the document says; forbid: a misspelt key would otherwise go unnoticed
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={
         "examples": [{"campaign": EXAMPLE_CAMPAIGN, "creators": EXAMPLE_CREATORS, "top": 10}]
     })  # fmt: skip
 
     campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
     creators: list[dict[str, Any]] = Field(
-        description="candidate creators, in the creators contract"
+        min_length=1, description="candidate creators, in the creators contract"
     )
     top: int | None = Field(default=None, ge=1, description="keep the best `top` per campaign")
     echo_extras: bool = Field(
@@ -156,9 +162,10 @@ class ScoreResponse(BaseModel):
 
 
 class PlanConstraints(BaseModel):
-    """recommender.planning.Constraints, which checks the values (a 422 when it refuses)."""
+    """recommender.planning.Constraints, which checks the values (a 422 when it refuses).
+    A key it does not have is refused: the plan would break the limit that was meant."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     target_country: str | None = Field(default=None, description="audience must be there")
     min_followers: float | None = None
@@ -174,15 +181,17 @@ class PlanConstraints(BaseModel):
 
 
 class PlanRequest(BaseModel):
-    """POST /plan's body."""
+    """POST /plan's body. A key it does not have is refused (a 422), not ignored."""
 
-    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
         {"campaign": EXAMPLE_CAMPAIGN, "creators": EXAMPLE_CREATORS, "budget_usd": 500,
          "explore": 0.2, "constraints": {"max_niche_share": 0.8}}
     ]})  # fmt: skip
 
     campaign: dict[str, Any] = Field(description="one campaign, in the campaigns contract")
-    creators: list[dict[str, Any]] = Field(description="candidates, in the creators contract")
+    creators: list[dict[str, Any]] = Field(
+        min_length=1, description="candidates, in the creators contract"
+    )
     budget_usd: float = Field(gt=0, allow_inf_nan=False)
     explore: float = Field(default=0.0, ge=0, lt=1, description="budget share for learning")
     constraints: PlanConstraints = Field(default_factory=PlanConstraints)
@@ -591,11 +600,32 @@ async def _bad_request(request: Request, exc: RequestValidationError) -> JSONRes
         return JSONResponse(status_code=400, content={
             "error": f"the body could not be parsed as JSON: {why} "
                      f"(at character {errors[0].get('loc', ('', '?'))[-1]})"})  # fmt: skip
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-        for e in errors[:5]
-    )
+    bodies: dict[str, type[BaseModel]] = {"/score": ScoreRequest, "/plan": PlanRequest}
+    body = bodies.get(request.url.path)
+    problems = "; ".join(_problem(e, body) for e in errors[:5])
     return JSONResponse(status_code=422, content={"error": problems or "invalid request"})
+
+
+def _problem(error: Mapping[str, Any], body: type[BaseModel] | None) -> str:
+    """One validation problem as people read it: where, then what; an unknown key with the
+    known one it most likely misspells."""
+    path = [str(part) for part in error.get("loc", ()) if part != "body"]
+    where = ".".join(path) or "body"
+    if error.get("type") == "too_short" and path == ["creators"]:
+        return "no creators in the request"
+    if error.get("type") != "extra_forbidden":
+        return f"{where}: {error.get('msg')}"
+    meant = difflib.get_close_matches(path[-1].lower(), _keys_at(body, path[:-1]), n=1)
+    return f"{where}: unknown key" + (f" (did you mean {meant[0]}?)" if meant else "")
+
+
+def _keys_at(model: type[BaseModel] | None, path: Sequence[str]) -> list[str]:
+    """The keys of the object at `path` in a body of `model` ([] when it is not a model)."""
+    for name in path:
+        field = model.model_fields.get(name) if model is not None else None
+        inner = field.annotation if field is not None else None
+        model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    return list(model.model_fields) if model is not None else []
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -606,6 +636,66 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         error = f"the body could not be parsed as JSON: {why}"
     return JSONResponse(status_code=exc.status_code, content={"error": error},
                         headers=getattr(exc, "headers", None))  # fmt: skip
+
+
+class _JSONRequest(Request):
+    """A request whose JSON body is read by _parsed_json."""
+
+    async def json(self) -> Any:
+        """The body as JSON; see _parsed_json for what is refused."""
+        if not hasattr(self, "_json"):
+            self._json = _parsed_json(await self.body())
+        return self._json
+
+
+class _JSONRoute(APIRoute):
+    """A route whose body is read as a _JSONRequest (FastAPI reads it through json())."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, given a _JSONRequest."""
+        handler = super().get_route_handler()
+
+        async def read_by_parsed_json(request: Request) -> Response:
+            return await handler(_JSONRequest(request.scope, request.receive))
+
+        return read_by_parsed_json
+
+
+class _RepeatedKey(Exception):
+    """A key given twice in one JSON object."""
+
+
+def _parsed_json(body: bytes) -> Any:
+    """The body as Python's json reads it (NaN and Infinity included), refusing what it
+    would read wrongly or explain in its own terms: a key given twice in one object (a
+    422; Python keeps the last silently) and a whole number too long to read (a 400)."""
+    try:
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        raise HTTPException(422, f"the key {exc} appears twice in one object; "
+                            "keep one") from None  # fmt: skip
+    except json.JSONDecodeError:  # FastAPI's own 400, with where
+        raise
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+        limit = sys.get_int_max_str_digits()
+        raise HTTPException(400, "the body could not be parsed as JSON: it holds a whole "
+                            f"number of more than {limit:,} digits") from None  # fmt: skip
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    read = dict(pairs)
+    if len(read) < len(pairs):  # rare: only then look for which
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(repr(key))
+            seen.add(key)
+    return read
+
+
+router = APIRouter(route_class=_JSONRoute)
 
 
 @router.get("/health", response_model=HealthResponse, responses=_refusals(401, 503))
@@ -627,7 +717,7 @@ def health(request: Request) -> Response:
 async def score(body: ScoreRequest, request: Request) -> Response:
     """Score the creators for the campaign: the scored columns, rejects with reasons."""
     scorers: Scorers = request.app.state.scorers
-    refused = _unwritable(body.campaign, body.creators)
+    refused = _unwritable(body.campaign, body.creators) or _misspelt_campaign_key(body.campaign)
     return (refused or await scorers.run(_score, body)).response(request)
 
 
@@ -635,7 +725,7 @@ async def score(body: ScoreRequest, request: Request) -> Response:
 async def plan_budget(body: PlanRequest, request: Request) -> Response:
     """Choose creators within the budget, as recommender.plan does."""
     scorers: Scorers = request.app.state.scorers
-    refused = _unwritable(body.campaign, body.creators)
+    refused = _unwritable(body.campaign, body.creators) or _misspelt_campaign_key(body.campaign)
     return (refused or await scorers.run(_plan, body)).response(request)
 
 
@@ -647,6 +737,36 @@ def _unwritable(*parts: object) -> Answer | None:
         orjson.dumps(parts)
     except orjson.JSONEncodeError as exc:
         return Answer.of({"error": f"the body holds what JSON answers cannot: {exc}"}, status=400)
+    return None
+
+
+def _misspelt_campaign_key(campaign: Mapping[str, Any]) -> Answer | None:
+    """A 422 for a campaign key that nearly spells a campaigns column the campaign lacks
+    (`target_county`): scored without it, the campaign would quietly lose what was meant
+    (a country, a platform). Any other key of the campaign's own passes, as the contract
+    keeps unknown columns, so a client may send its campaign record as it stores it."""
+    if _CAMPAIGN_KEYS.issuperset(campaign):
+        return None
+    keys = list(campaign)
+    try:
+        read_as = exports.contract_headers(pd.DataFrame(columns=keys), "campaigns",
+                                           schema.CAMPAIGNS.names).frame.columns  # fmt: skip
+    except ContractError:  # two keys for one column: the scoring process says so
+        return None
+    spellings = {
+        exports.header_key(spelling): column
+        for column in _CAMPAIGN_KEYS.difference(read_as)
+        for spelling in (column, *exports.HEADER_SYNONYMS["campaigns"].get(column, ()))
+    }
+    for key, name in zip(keys, read_as, strict=True):
+        if name in _CAMPAIGN_KEYS:
+            continue
+        meant = difflib.get_close_matches(exports.header_key(key), spellings, n=1, cutoff=0.8)
+        if meant:
+            return Answer.of({"error": f"campaign.{key}: not a campaigns column (did you mean "
+                              f"{spellings[meant[0]]}? a key of the campaign's own is kept, "
+                              "but one this close to a column is taken for a typo)"},
+                             status=422)  # fmt: skip
     return None
 
 
