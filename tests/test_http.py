@@ -583,3 +583,50 @@ def test_answers_write_missing_values_as_null_and_numbers_as_plain_json():
         {"creator_id": None, "followers": None, "score": None, "given": None, "flag": False},
         {"creator_id": "c", "followers": 3, "score": None, "given": 7, "flag": True},
     ]
+
+
+# --- ports -----------------------------------------------------------------------------
+
+
+def test_ports_outside_0_to_65535_are_refused_in_one_line(capsys):
+    from recommender.cli import build_parser
+
+    for port in ("99999", "65536", "-1", "http"):
+        with pytest.raises(SystemExit) as refused:
+            build_parser().parse_args(["http", "--port", port])
+        assert refused.value.code == 2
+        assert "must be a port from 0 to 65535" in capsys.readouterr().err.splitlines()[-1]
+    for port in ("0", "65535"):
+        assert build_parser().parse_args(["http", "--port", port]).port == int(port)
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "serve.py"), *args]
+
+
+@pytest.mark.slow
+def test_port_0_serves_on_a_free_port_and_says_which(model_dir: Path):
+    process = subprocess.Popen(cli("http", "--port", "0", "--model", str(model_dir),
+                                   "--workers", "1"),
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert process.stdout is not None
+        said = process.stdout.readline().decode()
+        port = int(said.split("http://127.0.0.1:")[1].split()[0])
+        assert port > 0
+        wait_until_up(f"http://127.0.0.1:{port}/health", process)
+    finally:
+        stop(process)
+
+
+@pytest.mark.slow
+def test_a_busy_port_is_one_line_and_no_claim_to_serve(model_dir: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(cli("http", "--port", str(port), "--model", str(model_dir)),
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert run.stderr.strip() == f"error: port {port} is in use on 127.0.0.1"

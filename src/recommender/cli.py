@@ -372,7 +372,9 @@ def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="127.0.0.1",
         help="address to listen on (default: 127.0.0.1, this machine only)",
     )
-    sub.add_argument("--port", type=int, default=8000)
+    sub.add_argument("--port", type=_port, default=8000,
+                     help="port to listen on, 0 to 65535 (default 8000; 0: any free port, "
+                     "the one bound is printed)")  # fmt: skip
     sub.add_argument("--model", help=MODEL_HELP)
     sub.add_argument("--workers", type=int, default=config.default_workers(),
                      help="scoring processes, each scoring one request at a time "
@@ -391,6 +393,17 @@ def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sub.set_defaults(run=run_http)
 
 
+def _port(text: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free one), for argparse."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535 (got {text!r})")
+    return port
+
+
 def _megabytes(text: str) -> float:
     """A size in MB: a positive, finite number, for argparse."""
     try:
@@ -406,9 +419,7 @@ def run_http(args: argparse.Namespace) -> int:
     """Serve the scoring API until stopped."""
     import ipaddress
 
-    import uvicorn
-
-    from recommender.http_api import ServiceSettings, create_app
+    from recommender.http_api import ServiceSettings, create_app, listening_socket, serve
     from recommender.model_store import model_identity
 
     settings = ServiceSettings(
@@ -421,19 +432,22 @@ def run_http(args: argparse.Namespace) -> int:
     )
     app = create_app(settings)  # a missing model or an unusable API key: one line
     keyed = app.state.api_key is not None  # (the key file read once, by create_app)
+    sock = listening_socket(args.host, args.port)  # a port in use: one line, before any claim
+    port = sock.getsockname()[1]  # the one bound, when --port 0 asked for any
+    address = f"[{args.host}]" if ":" in args.host else args.host
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback
     except ValueError:  # a name
         loopback = args.host == "localhost"
     if not keyed and not loopback:
-        print(f"warning: anyone who can reach {args.host}:{args.port} can score and plan; "
+        print(f"warning: anyone who can reach {address}:{port} can score and plan; "
               "--api-key-file (or CREATOR_RECOMMENDER_API_KEY) requires a key",
               file=sys.stderr)  # fmt: skip
     guarded = "an API key required" if keyed else "no API key required"
-    print(f"serving {model_identity(args.model).text()} on http://{args.host}:{args.port} "
+    print(f"serving {model_identity(args.model).text()} on http://{address}:{port} "
           f"with {args.workers} scoring process(es), {guarded} (Ctrl-C stops it)",
           flush=True)  # fmt: skip
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(app, sock)
     return 0
 
 

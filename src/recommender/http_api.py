@@ -35,11 +35,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import difflib
+import errno
 import hmac
 import json
 import multiprocessing
 import os
 import pickle
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -52,6 +54,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -579,6 +582,35 @@ async def _refuse(
              (b"content-length", str(len(body)).encode()), *headers]  # fmt: skip
     await send({"type": "http.response.start", "status": status, "headers": start})
     await send({"type": "http.response.body", "body": body})
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (port 0: any free one) for `serve`, bound before the
+    service says where it listens; SettingError, one line, when it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise SettingError(f"cannot listen on {host}: {why}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SettingError(f"port {port} is in use on {host}") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise SettingError(f"{host} is not an address of this machine") from None
+        raise SettingError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
+    return sock
+
+
+def serve(app: FastAPI, sock: socket.socket) -> None:
+    """Serve `app` on `sock` (from listening_socket) until Ctrl-C or SIGTERM."""
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run([sock])
 
 
 async def _no_model(request: Request, exc: ModelNotFound) -> JSONResponse:
