@@ -4,9 +4,11 @@ schemathesis against the service's own OpenAPI document."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -433,6 +435,13 @@ def test_a_number_too_long_to_read_is_said_in_plain_words(server: str):
     assert "conversion" not in response.text and "sys." not in response.text
 
 
+def test_malformed_http_gets_the_error_shape(server: str):
+    """What uvicorn answers itself, before the application sees a request."""
+    status, headers, body, _ = exchange(server, b"GARBAGE\r\n\r\n")
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert "not HTTP" in json.loads(body)["error"]
+
+
 def test_unknown_paths_and_methods_get_the_error_shape(server: str):
     assert_refused(requests.get(f"{server}/nowhere", timeout=10), 404, "not found")
     assert_refused(requests.put(f"{server}/score", timeout=10), 405, "not allowed")
@@ -583,6 +592,123 @@ def test_answers_write_missing_values_as_null_and_numbers_as_plain_json():
         {"creator_id": None, "followers": None, "score": None, "given": None, "flag": False},
         {"creator_id": "c", "followers": 3, "score": None, "given": 7, "flag": True},
     ]
+
+
+# --- slow and stalled clients ------------------------------------------------------
+
+
+def exchange(
+    base: str, data: bytes, wait: float = 15
+) -> tuple[int | None, dict[str, str], bytes, float]:
+    """Send `data` on a fresh connection and read until the server closes it (or `wait`
+    seconds pass): the answer's status, headers and body (None, {}, b"" when it sent
+    none), and the seconds until it closed."""
+    host, port = base.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(data)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):  # closed with what we sent unread
+            while chunk := sock.recv(65_536):
+                received += chunk
+    seconds = time.monotonic() - started
+    if not received:
+        return None, {}, b"", seconds
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers, body, seconds
+
+
+def stall(base: str, declared: int, sent: int) -> socket.socket:
+    """A connection that declares a body of `declared` bytes, sends `sent` of them, and
+    waits (unless it was answered first: then it sends nothing)."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(b"POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % declared)  # fmt: skip
+    if not select.select([sock], [], [], 0.3)[0]:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # refused meanwhile
+            sock.sendall(b" " * sent)
+    return sock
+
+
+@pytest.fixture(scope="module")
+def impatient(model_dir: Path) -> Iterator[tuple[str, int]]:
+    """A service with a 1 s header timeout, a 2 s body timeout, a 1 MB body limit and
+    2 MB of bodies held at once: its address and process id."""
+    base, process = start_server(model_dir, "--workers", "1", "--header-timeout", "1",
+                                 "--body-timeout", "2", "--max-body-mb", "1",
+                                 "--max-buffered-mb", "2")  # fmt: skip
+    try:
+        yield base, process.pid
+    finally:
+        stop(process)
+
+
+def test_a_client_stalled_mid_headers_is_cut_off_within_the_timeout(impatient):
+    base, _ = impatient
+    status, headers, body, seconds = exchange(base, b"POST /score HTTP/1.1\r\nHost: t\r\n")
+    assert status == 408 and headers["content-type"] == "application/json"
+    assert "headers did not arrive within 1 s" in json.loads(body)["error"]
+    assert 0.9 < seconds < 3
+    status, _, _, seconds = exchange(base, b"")  # connected, and nothing sent
+    assert status is None and 0.9 < seconds < 3
+
+
+def test_a_client_stalled_mid_body_gets_a_408_within_the_timeout(impatient):
+    base, _ = impatient
+    request = (b"POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               b'Content-Length: 1000\r\n\r\n{"campaign": ')  # fmt: skip
+    status, headers, body, seconds = exchange(base, request)
+    assert status == 408 and headers["connection"] == "close"
+    assert "body did not arrive within 2 s" in json.loads(body)["error"]
+    assert 1.9 < seconds < 4.5
+
+
+def test_headers_over_the_limit_are_refused_not_buffered(impatient):
+    base, _ = impatient
+    filler = b"X-Filler: " + b"a" * 8_000 + b"\r\n"
+    status, headers, body, _ = exchange(base, b"GET /health HTTP/1.1\r\nHost: t\r\n" + filler * 20)
+    assert status == 431 and headers["content-type"] == "application/json"
+    assert "over the service's limit of 64 KB" in json.loads(body)["error"]
+
+
+def test_bodies_held_at_once_are_capped_with_a_503_to_retry(impatient, market):
+    base, _ = impatient
+    holding = [stall(base, 1_000_000, 900_000) for _ in range(2)]  # 2 of the 2 MB
+    try:
+        started = time.monotonic()
+        refused = stall(base, 200_000, 200_000)
+        status_line = refused.recv(4096).split(b"\r\n\r\n")[0].lower()
+        assert time.monotonic() - started < 1  # at once, without reading the body
+        assert status_line.startswith(b"http/1.1 503") and b"retry-after: 1" in status_line
+        refused.close()
+        for sock in holding:  # cut off at their body timeout, which frees the room
+            assert b"408 Request Timeout" in sock.recv(4096)
+    finally:
+        for sock in holding:
+            sock.close()
+    body = json.dumps({"campaign": CAMPAIGN, "creators": creators_json(market, 3)})
+    assert post(base, key=None, data=body).json()["counts"]["scored"] == 3
+
+
+def test_stalled_clients_do_not_grow_the_service(impatient):
+    import psutil
+
+    base, pid = impatient
+    service = psutil.Process(pid)
+    before = service.memory_info().rss
+    clients = [stall(base, 1_000_000, 900_000) for _ in range(40)]  # 36 MB if all were held
+    try:
+        time.sleep(0.5)
+        grown = service.memory_info().rss - before
+        answered = sum(bool(select.select([c], [], [], 0)[0]) for c in clients)
+    finally:
+        for client in clients:
+            client.close()
+    assert answered >= 38  # refused at once: only two bodies fit in 2 MB
+    assert grown < 12 * 2**20, f"grew {grown / 2**20:.1f} MB"
 
 
 # --- ports -----------------------------------------------------------------------------

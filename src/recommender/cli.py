@@ -390,6 +390,15 @@ def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sub.add_argument("--max-waiting", type=int, default=64,
                      help="requests that may wait for a scoring process; more get a 503 "
                      "with Retry-After (default 64)")  # fmt: skip
+    sub.add_argument("--max-buffered-mb", type=_megabytes,
+                     help="request bodies held at once, over all requests; more get a 503 "
+                     "with Retry-After, unread (default: 8 times --max-body-mb)")  # fmt: skip
+    sub.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                     help="a client whose request line and headers take longer is cut off "
+                     "(default 10)")  # fmt: skip
+    sub.add_argument("--body-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                     help="a client whose body takes longer after its headers gets a 408 and "
+                     "is cut off (default 60)")  # fmt: skip
     sub.set_defaults(run=run_http)
 
 
@@ -406,13 +415,22 @@ def _port(text: str) -> int:
 
 def _megabytes(text: str) -> float:
     """A size in MB: a positive, finite number, for argparse."""
+    return _positive(text, "MB", 1e6)
+
+
+def _seconds(text: str) -> float:
+    """A time in seconds: a positive number of at most a day, for argparse."""
+    return _positive(text, "seconds", 86_400)
+
+
+def _positive(text: str, unit: str, most: float) -> float:
     try:
-        size = float(text)
+        number = float(text)
     except ValueError:
-        size = float("nan")
-    if not 0 < size < 1e6:
-        raise argparse.ArgumentTypeError(f"must be a positive number of MB (got {text!r})")
-    return size
+        number = float("nan")
+    if not 0 < number <= most:
+        raise argparse.ArgumentTypeError(f"must be a positive number of {unit} (got {text!r})")
+    return number
 
 
 def run_http(args: argparse.Namespace) -> int:
@@ -429,6 +447,9 @@ def run_http(args: argparse.Namespace) -> int:
         max_extra_keys=args.max_extra_keys,
         workers=args.workers,
         max_waiting=args.max_waiting,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_buffered_bytes=int(args.max_buffered_mb * 2**20) if args.max_buffered_mb else None,
     )
     app = create_app(settings)  # a missing model or an unusable API key: one line
     keyed = app.state.api_key is not None  # (the key file read once, by create_app)

@@ -15,12 +15,16 @@ registry's @champion), with no restart.
 
 Bounded and guarded before anything is parsed: a body over `max_body_bytes` gets a
 413, and with an API key set every path but the OpenAPI pages needs it (401). A
-request is also refused (413) for more than MAX_CREATORS creators or more than
-`max_extra_keys` distinct keys outside the creators contract; those extra keys
-come back in the answer only when the request asks (`echo_extras`). A key the
-request's own fields do not have is a 422 naming it, as is a key given twice in one
-object. More than `max_waiting` requests waiting for a scoring process get a 503
-with Retry-After. Every refusal is {"error": "..."} with a 4xx, never a 500.
+client has `header_timeout_s` for its request line and headers (at most
+MAX_HEADER_BYTES of them) and `body_timeout_s` for its body, else it is cut off
+(408); the bodies held at once stay under `max_buffered_bytes` (more get a 503 with
+Retry-After before they are read). A request is also refused (413) for more than
+MAX_CREATORS creators or more than `max_extra_keys` distinct keys outside the
+creators contract; those extra keys come back in the answer only when the request
+asks (`echo_extras`). A key the request's own fields do not have is a 422 naming it,
+as is a key given twice in one object. More than `max_waiting` requests waiting for
+a scoring process get a 503 with Retry-After. Every refusal is {"error": "..."} with
+a 4xx, never a 500, uvicorn's own answers to malformed HTTP included.
 
 Scoring runs in `workers` processes (`creator-recommender http --workers N`), each
 loading the model itself and scoring one request at a time: the work is CPU-bound,
@@ -38,6 +42,7 @@ import difflib
 import errno
 import hmac
 import json
+import math
 import multiprocessing
 import os
 import pickle
@@ -47,6 +52,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -64,6 +70,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.config import JsonDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from recommender import __version__, config, exports, schema, trees
 from recommender.errors import ContractError, ModelNotFound, ScoringError, SettingError
@@ -75,6 +82,10 @@ MAX_CREATORS = 100_000
 MAX_BODY_BYTES = 8 * 2**20  # about 30,000 creators of the contract's columns
 MAX_EXTRA_KEYS = 50
 MAX_WAITING = 64  # requests waiting for a scoring process: more get a 503 and Retry-After
+HEADER_TIMEOUT_S = 10.0  # from a connection's first byte (or its opening) to its headers' end
+BODY_TIMEOUT_S = 60.0  # from the headers' end to the body's: 8 MB at about 1 Mbit/s
+BUFFERED_BODIES = 8  # bodies of the largest size held at once, by default
+MAX_HEADER_BYTES = 64 * 2**10  # the request line and headers: clients send a few KB
 API_KEY_ENV = "CREATOR_RECOMMENDER_API_KEY"
 # Readable without the API key: the service's description, nothing it serves.
 OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -95,6 +106,9 @@ class ServiceSettings:
     max_extra_keys: int = MAX_EXTRA_KEYS
     workers: int = field(default_factory=config.default_workers)
     max_waiting: int = MAX_WAITING
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    body_timeout_s: float = BODY_TIMEOUT_S
+    max_buffered_bytes: int | None = None  # None: BUFFERED_BODIES bodies of the largest size
 
     def __post_init__(self) -> None:
         if min(self.max_body_bytes, self.workers, self.max_waiting) < 1 or self.max_extra_keys < 0:
@@ -102,6 +116,18 @@ class ServiceSettings:
                 "the body limit, the worker count and the waiting requests must be at least 1, "
                 "and the extra-key limit at least 0"
             )
+        if not all(0 < s < math.inf for s in (self.header_timeout_s, self.body_timeout_s)):
+            raise SettingError("the header and body timeouts must be positive numbers of seconds")
+        if self.buffered_limit < self.max_body_bytes:
+            raise SettingError("the bytes buffered across requests must be at least the body "
+                               "limit, or no body of that size could ever be read")  # fmt: skip
+
+    @property
+    def buffered_limit(self) -> int:
+        """The most request-body bytes the service holds at once, over all requests."""
+        if self.max_buffered_bytes is None:
+            return BUFFERED_BODIES * self.max_body_bytes
+        return self.max_buffered_bytes
 
     def api_key(self) -> bytes | None:
         """The key every request must carry: the file's text, else the environment's.
@@ -266,7 +292,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotFound, _no_model)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _failed)
-    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, api_key=key)
+    app.add_middleware(Guard, settings=settings, api_key=key)
     app.include_router(router)
     return app
 
@@ -505,13 +531,19 @@ def _start_scorer(settings: ServiceSettings) -> None:
 
 
 class Guard:
-    """ASGI middleware: the API key and the body's size, checked before the body is parsed.
+    """ASGI middleware: the API key, and the body's size, time and share of the memory,
+    checked before the body is parsed.
 
-    The body is read here, at most `max_body_bytes` of it, then handed on whole.
+    The body is read here, at most `max_body_bytes` of it within `body_timeout_s` of its
+    headers, then handed on whole. Until its answer is sent it counts against the bytes
+    all requests may hold at once (`buffered_limit`): a request that would pass them is
+    refused (503) before more of it is read, its declared length counting from the start.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, api_key: bytes | None) -> None:
-        self.app, self.max_body_bytes, self.api_key = app, max_body_bytes, api_key
+    def __init__(self, app: ASGIApp, settings: ServiceSettings, api_key: bytes | None) -> None:
+        self.app, self.settings, self.api_key = app, settings, api_key
+        self.max_body_bytes = settings.max_body_bytes
+        self.buffered_bytes = 0  # held by the requests in progress (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -526,21 +558,18 @@ class Guard:
                           [(b"www-authenticate", b"Bearer"), CLOSE])  # fmt: skip
             return
         declared = headers.get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_body_bytes:
-            await self._too_large(send)
+        if not declared.isdigit() or len(declared) > 15 or int(declared) > self.max_body_bytes:
+            await self._refuse(413, send)
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away: nobody to answer
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                await self._too_large(send)
-                return
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(bytes(body), receive), send)
+        held = _Held()
+        try:
+            body = await self._body(receive, held, int(declared))
+            if isinstance(body, bytes):
+                await self.app(scope, _replay(body, receive), send)
+            elif body is not None:
+                await self._refuse(body, send)
+        finally:
+            self.buffered_bytes -= held.size
 
     def _authorized(self, headers: Mapping[bytes, bytes]) -> bool:
         assert self.api_key is not None
@@ -549,11 +578,61 @@ class Guard:
         given = given or headers.get(b"x-api-key", b"").strip()
         return hmac.compare_digest(given, self.api_key)  # takes as long wherever they differ
 
-    async def _too_large(self, send: Send) -> None:
-        limit = f"{self.max_body_bytes / 2**20:.3g} MB"
-        await _refuse(send, 413, f"the body is over the service's limit of {limit}; "
-                      "split the creators, or score files with `creator-recommender score`",
-                      [CLOSE])  # fmt: skip
+    async def _body(self, receive: Receive, held: _Held, declared: int) -> bytes | int | None:
+        """The whole body, or the status to refuse it with (408 when it came too slowly),
+        or None when the client went away."""
+        if not self._hold(held, declared):
+            return 503
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self.settings.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None  # nobody to answer
+                    body += message.get("body", b"")
+                    if len(body) > self.max_body_bytes:
+                        return 413
+                    if not self._hold(held, len(body)):  # sent in chunks: held as it comes
+                        return 503
+                    if not message.get("more_body", False):
+                        return bytes(body)
+        except TimeoutError:
+            return 408
+
+    def _hold(self, held: _Held, size: int) -> bool:
+        """Hold `size` bytes in all for a request; False when that would pass the limit."""
+        more = size - held.size
+        if more > 0:
+            if self.buffered_bytes + more > self.settings.buffered_limit:
+                return False
+            self.buffered_bytes += more
+            held.size = size
+        return True
+
+    async def _refuse(self, status: int, send: Send) -> None:
+        """Refuse a body: too large (413), too slow (408), or no room for it (503)."""
+        headers = [CLOSE]
+        if status == 413:
+            limit = f"{self.max_body_bytes / 2**20:.3g} MB"
+            error = (f"the body is over the service's limit of {limit}; split the creators, "
+                     "or score files with `creator-recommender score`")  # fmt: skip
+        elif status == 408:
+            error = (f"the body did not arrive within {self.settings.body_timeout_s:g} s of "
+                     "the headers; send it again")  # fmt: skip
+        else:
+            limit = f"{self.settings.buffered_limit / 2**20:.3g} MB"
+            error = (f"the service holds as many request bodies as it may ({limit}); "
+                     "send it again shortly")  # fmt: skip
+            headers.append((b"retry-after", b"1"))
+        await _refuse(send, status, error, headers)
+
+
+@dataclass
+class _Held:
+    """The bytes of the service's buffer one request holds (given back when it is done)."""
+
+    size: int = 0
 
 
 # The connection ends with a refusal that leaves the body unread.
@@ -609,8 +688,100 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(app: FastAPI, sock: socket.socket) -> None:
-    """Serve `app` on `sock` (from listening_socket) until Ctrl-C or SIGTERM."""
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run([sock])
+    """Serve `app` on `sock` (from listening_socket) until Ctrl-C or SIGTERM, cutting off
+    clients whose headers come later than its settings allow."""
+    settings: ServiceSettings = app.state.settings
+
+    class Protocol(_HttpProtocol):
+        header_timeout_s = settings.header_timeout_s
+
+    uvicorn.Server(uvicorn.Config(app, http=Protocol, log_level="warning")).run([sock])
+
+
+class _HttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol (httptools) with what it leaves out: a deadline for a
+    request's line and headers (from the connection's opening, or the request's first
+    byte), a limit on their size, and its refusals of malformed HTTP as {"error": ...}."""
+
+    header_timeout_s = HEADER_TIMEOUT_S
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._headers_due: asyncio.TimerHandle | None = None
+        self._reading_headers = True
+        self._header_bytes = 0  # received while reading them (a few of the body's, at most)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """The connection opens: its first request's headers are due."""
+        super().connection_made(transport)
+        self._expect_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection ends: nothing more is due."""
+        self._headers_arrived()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes in: refused once the headers being read pass MAX_HEADER_BYTES (431)."""
+        if self._reading_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._reading_headers and self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse(431, f"the request line and headers are over the service's limit "
+                         f"of {MAX_HEADER_BYTES // 2**10} KB")  # fmt: skip
+
+    def on_message_begin(self) -> None:
+        """A request's first byte: its headers are due (if they were not already)."""
+        super().on_message_begin()
+        if self._headers_due is None:
+            self._expect_headers()
+
+    def on_headers_complete(self) -> None:
+        """The headers are in: the application reads the body (under its own deadline)."""
+        self._headers_arrived()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The request is in: what comes next is the next request's headers."""
+        super().on_message_complete()
+        self._reading_headers, self._header_bytes = True, 0
+
+    def send_400_response(self, msg: str) -> None:
+        """Malformed HTTP, answered in the service's shape rather than uvicorn's text."""
+        self._refuse(400, "the request is not HTTP the service can read")
+
+    def _expect_headers(self) -> None:
+        self._reading_headers = True
+        self._headers_due = self.loop.call_later(self.header_timeout_s, self._headers_late)
+
+    def _headers_arrived(self) -> None:
+        self._reading_headers, self._header_bytes = False, 0
+        if self._headers_due is not None:
+            self._headers_due.cancel()
+            self._headers_due = None
+
+    def _headers_late(self) -> None:
+        self._headers_due = None
+        if not self._header_bytes:  # an idle connection: nothing to answer
+            self.transport.close()
+            return
+        self._refuse(408, f"the request's headers did not arrive within "
+                     f"{self.header_timeout_s:g} s")  # fmt: skip
+
+    def _refuse(self, status: int, error: str) -> None:
+        """Answer `status` with the error and close, unless an answer is under way."""
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            body = orjson.dumps({"error": error})
+            given = [b"%s: %s" % header for header in self.server_state.default_headers]
+            head = [STATUS_LINES[status], *given, b"content-type: application/json",
+                    b"content-length: %d" % len(body), b"connection: close"]  # fmt: skip
+            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        self.transport.close()
+
+
+STATUS_LINES = {s: f"HTTP/1.1 {s} {HTTPStatus(s).phrase}".encode() for s in (400, 408, 431)}
 
 
 async def _no_model(request: Request, exc: ModelNotFound) -> JSONResponse:
