@@ -1,5 +1,6 @@
 """The Spark engine in local mode: the local engine's results, row for row; one-line
-faults before any work; a killed job leaves --out as it was; the pyfunc as a Spark UDF."""
+faults before any work, and a failed job in one line naming its part; a killed job leaves
+--out as it was; the pyfunc as a Spark UDF."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from test_cli import one_line_error
 from recommender.batch import score_file
 from recommender.spark_engine import score_on_spark, spark_session
 
-pytestmark = pytest.mark.slow
 CLI = Path(sys.executable).parent / "creator-recommender"
 COMPARED = ["campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
             "lift_low_usd", "lift_high_usd", "cost_usd", "expected_roi", "tier", "flags",
@@ -60,6 +60,7 @@ def awkward_candidates(market, folder: Path, per_row: bool) -> tuple[Path, Path,
     return parts, campaigns_path, creators
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("per_row", "source"), [(True, "parquet"), (False, "csv")])
 def test_spark_scores_equal_the_local_engines_row_for_row(
     spark, market, model_dir: Path, tmp_path: Path, per_row: bool, source: str
@@ -97,6 +98,7 @@ def test_spark_scores_equal_the_local_engines_row_for_row(
     assert duplicates.sum() == 4  # the copies of rows 10, 11, 300 and 650; 3's original is broken
 
 
+@pytest.mark.slow
 def test_spark_with_top_keeps_each_campaigns_best(spark, market, model_dir: Path, tmp_path):
     parts, campaigns, _ = awkward_candidates(market, tmp_path, per_row=False)
     score_on_spark(parts, campaigns, tmp_path / "top", model=model_dir, spark=spark, top=5,
@@ -113,6 +115,7 @@ def run_cli(*args: object) -> subprocess.CompletedProcess[str]:
                           timeout=300)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_whole_input_problems_are_one_line_before_spark_starts(
     market, model_dir: Path, tmp_path: Path
 ):
@@ -139,6 +142,7 @@ def test_whole_input_problems_are_one_line_before_spark_starts(
     assert len(list(parts.iterdir())) == 3  # the input, still there
 
 
+@pytest.mark.slow
 def test_a_killed_spark_job_leaves_the_earlier_output(market, model_dir: Path, tmp_path: Path):
     parts, campaigns, _ = awkward_candidates(market, tmp_path, per_row=False)
     out = tmp_path / "scored"
@@ -161,6 +165,7 @@ def test_a_killed_spark_job_leaves_the_earlier_output(market, model_dir: Path, t
     assert not (tmp_path / "scored.rejects").joinpath("_temporary").exists()
 
 
+@pytest.mark.slow
 def test_the_mlflow_model_scores_pairs_as_a_spark_udf(spark, market, model_dir: Path):
     import mlflow.pyfunc
 
@@ -182,3 +187,47 @@ def test_the_mlflow_model_scores_pairs_as_a_spark_udf(spark, market, model_dir: 
     expected = load_model(model_dir).predict(pairs)
     np.testing.assert_allclose(scored["expected_roi"], expected["expected_roi"], rtol=1e-9)
     assert scored["creator_id"].tolist() == expected["creator_id"].tolist()
+
+
+# --- a failed job ------------------------------------------------------------------------
+
+
+def creators_part(ids: list[str], **columns: list[object]) -> pd.DataFrame:
+    """Valid pet-niche Instagram creators with these ids, `columns` given as they differ."""
+    rows = len(ids)
+    given: dict[str, list[object]] = {
+        "creator_id": list(ids), "platform": ["instagram"] * rows,
+        "followers": [1_000 * (i + 1) for i in range(rows)],
+        "avg_likes": [50.0 + 10 * i for i in range(rows)],
+        "avg_comments": [3.0 + i for i in range(rows)], "niche": ["pet"] * rows,
+    }  # fmt: skip
+    return pd.DataFrame({**given, **columns})
+
+
+def broken_parts(folder: Path) -> Path:
+    """A folder of two parts whose second has a broken data page (its footer reads fine)."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    creators_part(["a", "b"]).to_parquet(folder / "part-0.parquet", index=False)
+    broken = folder / "part-1.parquet"
+    creators_part(["c", "d"]).to_parquet(broken, index=False, compression=None,
+                                         use_dictionary=False)  # fmt: skip
+    page = pq.ParquetFile(broken).metadata.row_group(0).column(2).data_page_offset
+    with broken.open("r+b") as file:
+        file.seek(page)
+        file.write(b"\xff" * 12)
+    return broken
+
+
+@pytest.mark.slow
+def test_a_failed_spark_job_is_one_line_naming_the_part(model_dir: Path, tmp_path: Path):
+    broken = broken_parts(tmp_path / "creators")
+    campaign = tmp_path / "campaign.json"
+    campaign.write_text(json.dumps({"campaign_id": "k1", "niche": "pet"}))
+    done = run_cli("score", "--engine", "spark", "--master", "local[1]", "--creators",
+                   broken.parent, "--campaign", campaign, "--model", model_dir, "--out",
+                   tmp_path / "out")  # fmt: skip
+    one_line_error(done.returncode, done.stderr, f"the Spark job failed: {broken}: ")
+    assert "PageHeader" in done.stderr  # the cause, as Parquet says it
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,14 +29,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
 from recommender import schema
 from recommender.batch import valid_campaigns
 from recommender.errors import DataFileError, ScoringError
-from recommender.io import csv_dialect, file_format, one_line, part_files
+from recommender.io import csv_dialect, file_format, one_line, part_files, unnamed_file
 from recommender.model_store import ModelIdentity, loaded_model
 from recommender.scoring import (
     ModelRef,
@@ -45,6 +47,7 @@ from recommender.scoring import (
 )
 
 if TYPE_CHECKING:
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import DataFrame, SparkSession
 
 MASTER_ENV = "SPARK_MASTER"
@@ -87,7 +90,9 @@ class SparkReport:
 def spark_session(master: str | None = None) -> SparkSession:
     """The session to score on: `master`, else $SPARK_MASTER, else the active session,
     else a new local[*] one. A session this makes runs its Python workers on this
-    interpreter, with no web UI."""
+    interpreter, with no web UI, and keeps the JVM's own output (its log, its warnings)
+    off the terminal: a failure reaches the caller as an exception."""
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get(MASTER_ENV)
@@ -102,20 +107,43 @@ def spark_session(master: str | None = None) -> SparkSession:
     if local:  # a cluster's executors have Pythons of their own
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(master or "local[*]")
-        .appName("creator-recommender score")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG}")
-    )
+    conf = SparkConf().setAll([
+        ("spark.master", master or "local[*]"),
+        ("spark.app.name", "creator-recommender score"),
+        ("spark.ui.enabled", "false"),
+        ("spark.ui.showConsoleProgress", "false"),
+        ("spark.sql.session.timeZone", "UTC"),
+        ("spark.sql.execution.arrow.maxRecordsPerBatch", "20000"),
+        ("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG}"),
+    ])  # fmt: skip
     if local:  # the driver is the executors: room to sort
-        builder = builder.config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY",
-                                                                       "2g"))  # fmt: skip
-    session = builder.getOrCreate()
+        conf.set("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
+    session = SparkSession(_quiet_context(conf))
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _quiet_context(conf: SparkConf) -> SparkContext:
+    """A Spark context of `conf`; a JVM it starts writes its stderr (Java's warnings, Spark's
+    log, its Python workers' output) to a file no name points to, read only to say why
+    the JVM could not start."""
+    from pyspark import SparkContext
+    from pyspark.errors import PySparkException
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:  # this process started its JVM already
+        return SparkContext.getOrCreate(conf)
+    log = unnamed_file(tempfile.gettempdir())
+    try:
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": log})  # type: ignore[no-untyped-call]
+    except PySparkException as exc:
+        said = os.pread(log, 1 << 16, 0).decode(errors="replace").strip().splitlines()
+        raise ScoringError(
+            f"Spark could not start: {said[-1] if said else one_line(exc)}"
+        ) from None
+    finally:
+        os.close(log)  # the JVM holds its own copy
+    return SparkContext(conf=conf, gateway=gateway)
 
 
 def score_on_spark(
@@ -133,7 +161,8 @@ def score_on_spark(
     `out` and the rejected rows, as given with their reason, to `rejects` (default
     `out` + ".rejects"). Whole-input problems (no such path, an empty folder, a required
     column missing, a model that cannot load, outputs that would replace an input) raise
-    before Spark does any work; a failed Spark job raises ScoringError with its first line."""
+    before Spark does any work; a failed Spark job raises ScoringError in one line naming
+    the part file it was reading and the cause."""
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
@@ -144,8 +173,8 @@ def score_on_spark(
     _refuse_missing(creators, campaigns)
     recommender, identity = loaded_model(model)
     say(f"scoring with {identity.text()}")
-    spark = spark or spark_session(master)
     try:
+        spark = spark or spark_session(master)
         with _replaced_folders(spark, {out: "out", rejects: "rejects"}) as temporary:
             counts = _score_into(spark, str(creators), campaigns, recommender, top, temporary)
             report = SparkReport(
@@ -155,12 +184,51 @@ def score_on_spark(
             summary = json.dumps(report.summary(), indent=2, allow_nan=False) + "\n"
             _Folders(spark, out).write_text(f"{temporary['out']}/_summary.json", summary)
     except (PySparkException, Py4JError) as exc:
-        raise ScoringError(f"the Spark job failed: {one_line(exc)}") from None
+        raise ScoringError(f"the Spark job failed: {_failure(exc)}") from None
     kept = "" if top is None else f" (kept the best {top} per campaign)"
     say(f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{kept} for "
         f"{len(campaigns)} campaign(s) -> {out}; "
         f"{report.rejected:,} rejected -> {rejects}")  # fmt: skip
     return report
+
+
+def _failure(exc: BaseException) -> str:
+    """A failed Spark call in one line: the file Spark was reading, when it says, and why
+    (what Spark says of it, else its cause), or the deepest cause (a Java exception's
+    chain of causes; a Python worker's last line)."""
+    messages: list[str] = []
+    java = getattr(exc, "java_exception", None)  # a Py4JJavaError's; Spark's own errors: none
+    while java is not None and len(messages) < 20:
+        messages.append(str(java.getMessage() or java.toString()))
+        java = java.getCause()
+    text = str(exc).strip()
+    if not messages and "Traceback (most recent call last)" in text:
+        messages = [text.splitlines()[-1]]  # a Python worker's exception, as Python ends it
+    lines = [_plain(m) for m in messages or [text]]
+    lines = [line for line in lines if line] or [type(exc).__name__]
+    for at, line in enumerate(lines):
+        reading = re.search(r"reading file (\S+?)\.(?:\s+(.*))?$", line)
+        if reading:
+            file, said = _shown(reading.group(1)), reading.group(2)
+            cause = said or lines[min(at + 1, len(lines) - 1)]
+            first, _, rest = cause.partition(" ")
+            if _shown(first) == file:  # the cause names the file again, as Parquet's do
+                cause = rest
+            return f"{file}: {cause}"
+    return lines[-1]
+
+
+def _plain(message: str) -> str:
+    """The first line of a Spark message without its error class and SQLSTATE."""
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    line = re.sub(r"^.*?\w+(?:\.\w+)*(?:Exception|Error): ", "", line)  # a wrapped job's cause
+    line = re.sub(r"^\[[A-Z_.]+\]\s*", "", line)
+    return re.sub(r"\s*SQLSTATE: \w+\.?$", "", line).strip()
+
+
+def _shown(path: str) -> str:
+    """A path as the user wrote it: a file: URI as a plain path."""
+    return unquote(urlparse(path).path) if path.startswith("file:") else path
 
 
 def first_rows(folder: str, rows: int, master: str | None = None) -> pd.DataFrame:
