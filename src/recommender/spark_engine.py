@@ -18,23 +18,26 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
+import re
 import secrets
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-from recommender import schema
+from recommender import config, schema
 from recommender.batch import valid_campaigns
 from recommender.errors import DataFileError, ScoringError
-from recommender.io import csv_dialect, file_format, one_line, part_files
+from recommender.io import csv_dialect, file_format, one_line, unnamed_file
 from recommender.model_store import ModelIdentity, loaded_model
 from recommender.scoring import (
     ModelRef,
@@ -45,6 +48,7 @@ from recommender.scoring import (
 )
 
 if TYPE_CHECKING:
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import DataFrame, SparkSession
 
 MASTER_ENV = "SPARK_MASTER"
@@ -60,6 +64,7 @@ PREDICTED = {  # scored_rows' columns as Spark types (rank comes later)
 }  # fmt: skip
 QUIET_LOG = Path(__file__).with_name("spark-log4j2.properties")
 KIND_TYPES = {schema.Kind.INT: "bigint", schema.Kind.FLOAT: "double"}  # other kinds: string
+SUMMARY = "_summary.json"  # the run, in both output folders: it marks them as this engine's
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,9 @@ class SparkReport:
 def spark_session(master: str | None = None) -> SparkSession:
     """The session to score on: `master`, else $SPARK_MASTER, else the active session,
     else a new local[*] one. A session this makes runs its Python workers on this
-    interpreter, with no web UI."""
+    interpreter, with no web UI, and keeps the JVM's own output (its log, its warnings)
+    off the terminal: a failure reaches the caller as an exception."""
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get(MASTER_ENV)
@@ -102,20 +109,44 @@ def spark_session(master: str | None = None) -> SparkSession:
     if local:  # a cluster's executors have Pythons of their own
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(master or "local[*]")
-        .appName("creator-recommender score")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG}")
-    )
+    conf = SparkConf().setAll([
+        ("spark.master", master or "local[*]"),
+        ("spark.app.name", "creator-recommender score"),
+        ("spark.ui.enabled", "false"),
+        ("spark.ui.showConsoleProgress", "false"),
+        ("spark.sql.session.timeZone", "UTC"),
+        ("spark.sql.execution.arrow.maxRecordsPerBatch", "20000"),
+        ("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG}"),
+    ])  # fmt: skip
     if local:  # the driver is the executors: room to sort
-        builder = builder.config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY",
-                                                                       "2g"))  # fmt: skip
-    session = builder.getOrCreate()
+        conf.set("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
+    session = SparkSession(_quiet_context(conf))
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _quiet_context(conf: SparkConf) -> SparkContext:
+    """A Spark context of `conf`; a JVM it starts writes its stderr (Java's warnings, Spark's
+    log, its Python workers' output) to a file no name points to, read only to say why
+    the JVM could not start."""
+    from pyspark import SparkContext
+    from pyspark.errors import PySparkException
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:  # this process started its JVM already
+        return SparkContext.getOrCreate(conf)
+    log = unnamed_file(tempfile.gettempdir())
+    try:
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": log})  # type: ignore[no-untyped-call]
+    except PySparkException as exc:
+        said = os.pread(log, 1 << 16, 0).decode(errors="replace").splitlines()
+        first = [line for line in said if line.strip() and not line.startswith("WARNING")]
+        raise ScoringError(  # the first complaint: what follows it is the launcher's own
+            f"Spark could not start: {first[0] if first else one_line(exc)}"
+        ) from None
+    finally:
+        os.close(log)  # the JVM holds its own copy
+    return SparkContext(conf=conf, gateway=gateway)
 
 
 def score_on_spark(
@@ -131,36 +162,86 @@ def score_on_spark(
 ) -> SparkReport:
     """Score a creators file or folder on Spark; write the ranked rows to the Parquet folder
     `out` and the rejected rows, as given with their reason, to `rejects` (default
-    `out` + ".rejects"). Whole-input problems (no such path, an empty folder, a required
-    column missing, a model that cannot load, outputs that would replace an input) raise
-    before Spark does any work; a failed Spark job raises ScoringError with its first line."""
+    `out` + ".rejects"); both carry the run's _summary.json. A folder's own part files are
+    read, not those of folders inside it. Whole-input problems (no such path, an empty
+    folder, a part that is not Parquet or lacks a required column, a model that cannot
+    load) raise before Spark starts, and so do outputs that would replace or hold an input,
+    lie inside one, or replace a file or folder that is not an earlier output of this
+    engine (remote outputs: once Spark is up, before any work). A failed Spark job raises
+    ScoringError in one line naming the part file it was reading and the cause."""
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
     start = time.perf_counter()
-    out, rejects = str(out), str(rejects) if rejects is not None else f"{out}.rejects"
-    _refuse_clashes({"creators file": str(creators), "output": out, "rejects folder": rejects})
+    out = str(out)
+    rejects = str(rejects) if rejects is not None else f"{out.rstrip('/')}.rejects"
+    outputs = {"output": out, "rejects folder": rejects}
+    inputs = {"creators file": str(creators), "campaign file": str(campaign)}
+    _refuse_unsafe_outputs(outputs, {**inputs, "model": _model_path(model)})
     campaigns = valid_campaigns(campaign, say)
-    _refuse_missing(creators, campaigns)
+    parts = _local_parts(str(creators), campaigns)
     recommender, identity = loaded_model(model)
     say(f"scoring with {identity.text()}")
-    spark = spark or spark_session(master)
     try:
+        spark = spark or spark_session(master)
+        for role, target in outputs.items():
+            _refuse_foreign(_Folders(spark, target), target, role)
+        parts = parts or _own_parts(_Folders(spark, str(creators)), str(creators))
         with _replaced_folders(spark, {out: "out", rejects: "rejects"}) as temporary:
-            counts = _score_into(spark, str(creators), campaigns, recommender, top, temporary)
+            counts = _score_into(spark, parts, campaigns, recommender, top, temporary)
             report = SparkReport(
                 *counts, campaigns=len(campaigns), out=out, rejects=rejects, model=identity,
                 seconds=time.perf_counter() - start,
             )  # fmt: skip
             summary = json.dumps(report.summary(), indent=2, allow_nan=False) + "\n"
-            _Folders(spark, out).write_text(f"{temporary['out']}/_summary.json", summary)
+            for role in ("out", "rejects"):  # (the two may be on different file systems)
+                _Folders(spark, temporary[role]).write_text(f"{temporary[role]}/{SUMMARY}", summary)
     except (PySparkException, Py4JError) as exc:
-        raise ScoringError(f"the Spark job failed: {one_line(exc)}") from None
+        raise ScoringError(f"the Spark job failed: {_failure(exc)}") from None
     kept = "" if top is None else f" (kept the best {top} per campaign)"
     say(f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{kept} for "
         f"{len(campaigns)} campaign(s) -> {out}; "
         f"{report.rejected:,} rejected -> {rejects}")  # fmt: skip
     return report
+
+
+def _failure(exc: BaseException) -> str:
+    """A failed Spark call in one line: the file Spark was reading, when it says, and why
+    (what Spark says of it, else its cause), or the deepest cause (a Java exception's
+    chain of causes; a Python worker's last line)."""
+    messages: list[str] = []
+    java = getattr(exc, "java_exception", None)  # a Py4JJavaError's; Spark's own errors: none
+    while java is not None and len(messages) < 20:
+        messages.append(str(java.getMessage() or java.toString()))
+        java = java.getCause()
+    text = str(exc).strip()
+    if not messages and "Traceback (most recent call last)" in text:
+        messages = [text.splitlines()[-1]]  # a Python worker's exception, as Python ends it
+    lines = [_plain(m) for m in messages or [text]]
+    lines = [line for line in lines if line] or [type(exc).__name__]
+    for at, line in enumerate(lines):
+        reading = re.search(r"reading file (\S+?)\.(?:\s+(.*))?$", line)
+        if reading:
+            file, said = _shown(reading.group(1)), reading.group(2)
+            cause = said or lines[min(at + 1, len(lines) - 1)]
+            first, _, rest = cause.partition(" ")
+            if _shown(first) == file:  # the cause names the file again, as Parquet's do
+                cause = rest
+            return f"{file}: {cause}"
+    return lines[-1]
+
+
+def _plain(message: str) -> str:
+    """The first line of a Spark message without its error class and SQLSTATE."""
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    line = re.sub(r"^.*?\w+(?:\.\w+)*(?:Exception|Error): ", "", line)  # a wrapped job's cause
+    line = re.sub(r"^\[[A-Z_.]+\]\s*", "", line)
+    return re.sub(r"\s*SQLSTATE: \w+\.?$", "", line).strip()
+
+
+def _shown(path: str) -> str:
+    """A path as the user wrote it: a file: URI as a plain path."""
+    return unquote(urlparse(path).path) if path.startswith("file:") else path
 
 
 def first_rows(folder: str, rows: int, master: str | None = None) -> pd.DataFrame:
@@ -171,14 +252,16 @@ def first_rows(folder: str, rows: int, master: str | None = None) -> pd.DataFram
 
 def _score_into(
     spark: SparkSession,
-    creators: str,
+    parts: list[str],
     campaigns: pd.DataFrame,
     recommender: Any,
     top: int | None,
     temporary: dict[str, str],
 ) -> tuple[int, int, int]:
-    """Score `creators` into the folders of `temporary`; (rows in, scored, rejected)."""
-    numbered, headers = _read(spark, creators)
+    """Score the part files `parts` into the folders of `temporary`; (rows in, scored,
+    rejected)."""
+    numbered, headers = _read(spark, parts)
+    creators = parts[0]
     # Each row's id is fixed once, on disk: ids from a new read could differ (Spark
     # splits files by the cores it has) and the joins below would pair other rows.
     numbered.write.parquet(temporary["input"])
@@ -204,64 +287,194 @@ def _score_into(
     return raw.count(), scored, spark.read.parquet(temporary["rejects"]).count()
 
 
-def _refuse_clashes(paths: dict[str, str]) -> None:
-    """One line when two of the paths name the same place (an output replacing the input)."""
-    seen: dict[str, str] = {}
-    for role, path in paths.items():
-        place = path if _remote(path) else os.path.realpath(path.removeprefix("file://"))
-        place = place.rstrip("/")
-        if place in seen:
-            raise DataFileError(f"{path}: the {role} would replace the {seen[place]}; "
-                                "choose another path")  # fmt: skip
-        seen[place] = role
+def _model_path(model: ModelRef) -> str | None:
+    """The file or folder `model` is read from when it is one (not an MLflow URI, nor in
+    memory): the champion folder when none is named."""
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        return None
+    ref = str(model or config.settings().model)
+    return None if config.is_model_uri(ref) else ref
 
 
-def _refuse_missing(creators: str | os.PathLike[str], campaigns: pd.DataFrame) -> None:
-    """One line, before Spark starts, for a local input that is missing, empty or of a
-    kind Spark reads not (remote paths, such as s3a://, are Spark's to check)."""
-    if _remote(str(creators)):
+def _refuse_unsafe_outputs(outputs: dict[str, str], inputs: dict[str, str | None]) -> None:
+    """One line, before Spark starts, for an output folder (role: path) that would replace,
+    hold or lie inside an input (role: path) or the other output, and for one on this
+    machine that is a file or a folder this engine did not write. Remote paths are
+    compared as written (bucket and key), as no file system can be asked yet."""
+    placed: list[tuple[str, str, tuple[str, str]]] = [
+        (role, path, _place(path)) for role, path in inputs.items() if path is not None
+    ]
+    for role, path in outputs.items():
+        here = _place(path)
+        for other_role, other, there in placed:
+            if here == there:
+                raise DataFileError(f"{path}: the {role} would replace the {other_role}; "
+                                    "choose another path")  # fmt: skip
+            if _inside(there, here):
+                raise DataFileError(f"{path}: the {role} would replace a folder holding the "
+                                    f"{other_role} ({other}); choose another path")  # fmt: skip
+            if _inside(here, there):
+                raise DataFileError(f"{path}: the {role} would be written inside the "
+                                    f"{other_role} ({other}); choose another path")  # fmt: skip
+        if not _remote(path):
+            _refuse_foreign(_LocalFolders(), _local(path), role)
+        placed.append((role, path, here))
+
+
+def _place(path: str) -> tuple[str, str]:
+    """(file system, absolute path) that `path` names: scheme://host and the key's path
+    for a remote one, "" and the real path (links followed) for one on this machine."""
+    if _remote(path):
+        parsed = urlparse(path)
+        key = posixpath.normpath("/" + parsed.path.lstrip("/"))
+        return f"{parsed.scheme.lower()}://{parsed.netloc}", key
+    return "", os.path.realpath(_local(path))
+
+
+def _inside(inner: tuple[str, str], outer: tuple[str, str]) -> bool:
+    """Whether the place `inner` lies inside the folder `outer` (not equal to it)."""
+    return inner[0] == outer[0] and inner[1].startswith(outer[1].rstrip("/") + "/")
+
+
+def _local(path: str) -> str:
+    """A path on this machine as a plain path (a file: URI's path)."""
+    return urlparse(path).path if path.startswith("file:") else path
+
+
+def _refuse_foreign(folders: _FileSystem, path: str, role: str) -> None:
+    """One line when replacing `path` would destroy what this engine did not write: a
+    file, or a folder neither empty nor marked by a _summary.json of a Spark run."""
+    if not folders.exists(path):
         return
-    path = Path(str(creators).removeprefix("file://"))
-    if not path.exists():
-        raise DataFileError(f"{creators}: no such file or folder")
-    if file_format(path) not in ("csv", "parquet"):
+    if folders.is_file(path):
+        raise DataFileError(f"{path}: is a file; the Spark engine writes a folder here")
+    names = [name for name, _ in folders.entries(path)]
+    if not names or _written_here(folders, path, names):
+        return
+    raise DataFileError(
+        f"{path}: the {role} would replace this folder, which is not an earlier output of "
+        f"the Spark engine (it has no {SUMMARY} of one); choose another path, or empty it"
+    )
+
+
+def _written_here(folders: _FileSystem, path: str, names: list[str]) -> bool:
+    """Whether the folder `path` holding `names` is an earlier output of this engine."""
+    if SUMMARY not in names:
+        return False
+    try:
+        summary = json.loads(folders.read_text(f"{path.rstrip('/')}/{SUMMARY}"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("engine") == "spark"
+
+
+def _local_parts(creators: str, campaigns: pd.DataFrame) -> list[str] | None:
+    """The part files of a local input; one line, before Spark starts, for an input that
+    is missing, empty, not Parquet or CSV, or a Parquet part that is unreadable or lacks a
+    required column. None for a remote input (s3a://, dbfs:/...), which Spark lists."""
+    if _remote(creators):
+        return None
+    parts = _own_parts(_LocalFolders(), _local(creators))
+    formats = {file_format(part) for part in parts}
+    if formats == {"csv"}:
+        return parts
+    if formats != {"parquet"}:
         raise DataFileError(f"{creators}: the Spark engine reads Parquet or CSV")
-    first = part_files(path)[0]  # refuses an empty folder
-    if file_format(first) == "parquet":
-        import pyarrow.parquet as pq
+    import pyarrow.parquet as pq
 
+    checked: set[str] = set()
+    for part in parts:
         try:
-            header = pq.read_schema(first).names
+            columns = pq.read_schema(part).remove_metadata()
         except Exception as exc:  # not Parquet, or a broken file: Spark would fail later
-            raise DataFileError(f"{first}: cannot read as parquet: {one_line(exc)}") from None
-        _own_columns(header, creators, campaigns)
+            raise DataFileError(f"{part}: cannot read as parquet: {one_line(exc)}") from None
+        if str(columns) not in checked:  # as the local engine reads each part's own columns
+            _own_columns(columns.names, part, campaigns)
+            checked.add(str(columns))
+    return parts
 
 
-def _read(spark: SparkSession, path: str) -> tuple[DataFrame, list[str]]:
-    """(the input as given, CSV cells as text, its columns numbered _c0, _c1... with each
-    row's file and an id that follows the file's order within it; the input's headers).
-    Numbered, because Spark's column lookups split a name with a dot ("Avg. Likes")."""
-    from pyspark.errors import PySparkException
+def _is_part(name: str) -> bool:
+    """Whether a file of this name in an input folder is one of its parts (io.part_files'
+    rule: hidden and _-prefixed files such as _SUCCESS and _summary.json, and checksums,
+    are not)."""
+    return not name.startswith(("_", ".")) and not name.endswith(".crc")
+
+
+def _read(spark: SparkSession, parts: list[str]) -> tuple[DataFrame, list[str]]:
+    """(the part files `parts` as given, CSV cells as text, their columns numbered _c0,
+    _c1... with each row's file and an id that follows the file's order within it; the
+    input's headers). Numbered, because Spark's column lookups split a name with a dot
+    ("Avg. Likes")."""
     from pyspark.sql import functions as F
 
-    try:
-        if _is_csv(path):
-            first = None if _remote(path) else part_files(path.removeprefix("file://"))[0]
-            tab = Path(urlparse(path).path).suffix.lower() == ".tsv"
-            encoding, sep = csv_dialect(first) if first else ("utf-8", "\t" if tab else ",")
-            reader = spark.read.options(
-                header=True, sep=sep, encoding=_java_charset(encoding), escape='"',
-                inferSchema=False, mode="PERMISSIVE",
-            )  # fmt: skip
-            frame = reader.csv(path)
-        else:
-            frame = spark.read.parquet(path)
-    except PySparkException as exc:
-        raise DataFileError(f"{path}: cannot read: {one_line(exc)}") from None
+    frame = _read_csv(spark, parts) if _is_csv(parts[0]) else _read_parquet(spark, parts)
     headers = [c.lstrip("\ufeff") for c in frame.columns]
     numbered = frame.toDF(*[f"_c{i}" for i in range(len(headers))])
     with_ids = numbered.withColumn(FILE, F.input_file_name())
     return with_ids.withColumn(ROW, F.monotonically_increasing_id()), headers
+
+
+def _read_csv(spark: SparkSession, parts: list[str]) -> DataFrame:
+    """CSV parts, every cell as text; a part whose header differs from the first's fails
+    (naming it) rather than having its cells taken for other columns."""
+    first = parts[0]
+    tab = Path(urlparse(first).path).suffix.lower() == ".tsv"
+    encoding, sep = ("utf-8", "\t" if tab else ",") if _remote(first) else csv_dialect(first)
+    reader = spark.read.options(
+        header=True, sep=sep, encoding=_java_charset(encoding), escape='"',
+        inferSchema=False, mode="PERMISSIVE", enforceSchema=False,
+    )  # fmt: skip
+    return reader.csv(parts)
+
+
+def _read_parquet(spark: SparkSession, parts: list[str]) -> DataFrame:
+    """Parquet parts as one frame, as the local engine reads them part by part: every
+    part's columns (null where a part has none), each typed as its parts have it, or as
+    text where parts disagree (int64 here, text or double there), as validation reads a
+    number written as text. Spark's own merge refuses such parts: they are then read in
+    groups of like columns (a schema read per part), and the groups joined by name."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        return spark.read.option("mergeSchema", True).parquet(*parts)
+    except Py4JJavaError as exc:
+        if "CANNOT_MERGE" not in str(exc):
+            raise
+    alike: dict[str, list[str]] = {}
+    for part in parts:
+        alike.setdefault(spark.read.parquet(part).schema.json(), []).append(part)
+    return _union_by_name([spark.read.parquet(*same) for same in alike.values()])
+
+
+def _union_by_name(frames: list[DataFrame]) -> DataFrame:
+    """The rows of `frames` under every column any has, in the order first seen; a column
+    the frames type differently is text in all (NaN as null, as pandas reads it)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    kinds: dict[str, set[str]] = {}
+    for frame in frames:
+        for field in frame.schema.fields:
+            kinds.setdefault(field.name, set()).add(field.dataType.simpleString())
+    mixed = {name for name, types in kinds.items() if len(types) > 1}
+
+    def as_text(frame: DataFrame) -> DataFrame:
+        columns = []
+        for field in frame.schema.fields:
+            column = _col(field.name)
+            if field.name in mixed:
+                nan = F.isnan(column) if field.dataType.typeName() in ("float", "double") else None
+                text = column.cast("string")
+                column = (text if nan is None else F.when(nan, None).otherwise(text)).alias(
+                    field.name
+                )
+            columns.append(column)
+        return frame.select(*columns)
+
+    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), map(as_text, frames))
+    return union.select(*[_col(name) for name in kinds])
 
 
 def _col(name: str) -> Any:
@@ -277,13 +490,11 @@ def _remote(path: str) -> bool:
     return len(scheme) > 1 and scheme != "file"  # one letter: a Windows drive
 
 
-def _is_csv(path: str) -> bool:
-    if _remote(path):
-        return Path(urlparse(path).path).suffix.lower() in (".csv", ".tsv")
-    local = Path(path.removeprefix("file://"))
-    if local.is_dir():
-        return any(p.suffix.lower() in (".csv", ".tsv") for p in part_files(local))
-    return file_format(local) == "csv"
+def _is_csv(part: str) -> bool:
+    """Whether a part file is CSV (or TSV), by its name."""
+    if _remote(part):
+        return Path(urlparse(part).path).suffix.lower() in (".csv", ".tsv")
+    return file_format(part) == "csv"
 
 
 def _java_charset(encoding: str) -> str:
@@ -413,12 +624,39 @@ def _ranked(
     return ranked.select(*[_col(c) for c in columns]).orderBy("campaign_id", "rank")
 
 
+class _FileSystem(Protocol):
+    """What the output and input checks ask of a file system."""
+
+    def exists(self, path: str) -> bool: ...
+    def is_file(self, path: str) -> bool: ...
+    def entries(self, folder: str) -> list[tuple[str, bool]]: ...  # (name, is a file)
+    def read_text(self, path: str) -> str: ...
+
+
+class _LocalFolders:
+    """This machine's file system, asked before Spark starts."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def is_file(self, path: str) -> bool:
+        return not Path(path).is_dir()  # a link to a folder is the folder; anything else is not
+
+    def entries(self, folder: str) -> list[tuple[str, bool]]:
+        with os.scandir(folder) as found:
+            return [(entry.name, not entry.is_dir()) for entry in found]
+
+    def read_text(self, path: str) -> str:
+        return Path(path).read_text()
+
+
 class _Folders:
     """Hadoop's file system calls (local disks, HDFS, object stores alike)."""
 
     def __init__(self, spark: SparkSession, anchor: str) -> None:
         jvm = spark.sparkContext._jvm
         assert jvm is not None
+        self._jvm = jvm
         self._path = jvm.org.apache.hadoop.fs.Path
         self._fs = self._path(anchor).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
@@ -427,6 +665,17 @@ class _Folders:
 
     def is_file(self, path: str) -> bool:
         return bool(self._fs.isFile(self._path(path)))
+
+    def entries(self, folder: str) -> list[tuple[str, bool]]:
+        found = self._fs.listStatus(self._path(folder))
+        return [(str(status.getPath().getName()), bool(status.isFile())) for status in found]
+
+    def read_text(self, path: str) -> str:
+        stream = self._fs.open(self._path(path))
+        try:
+            return str(self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
 
     def rename(self, source: str, target: str) -> None:
         if not self._fs.rename(self._path(source), self._path(target)):
@@ -443,21 +692,33 @@ class _Folders:
         self._fs.delete(self._path(path), True)
 
 
+def _own_parts(folders: _FileSystem, path: str) -> list[str]:
+    """The files `path` names: itself, or its folder's own part files in name order (files in
+    folders inside it are not parts: an earlier output kept there is not input)."""
+    if not folders.exists(path):
+        raise DataFileError(f"{path}: no such file or folder")
+    if folders.is_file(path):
+        return [path]
+    entries = folders.entries(path)
+    parts = sorted(name for name, is_file in entries if is_file and _is_part(name))
+    if not parts:
+        found = "no part files (folders in it are not read)" if entries else "an empty folder"
+        raise DataFileError(f"{path}: {found}; expected Parquet part files in it")
+    return [f"{path.rstrip('/')}/{name}" for name in parts]
+
+
 @contextmanager
 def _replaced_folders(spark: SparkSession, targets: dict[str, str]) -> Iterator[dict[str, str]]:
     """Temporary folders to write into, by role (and "stage" and "input"), each in a hidden
     folder beside its target on the target's file system; the targets are replaced only
-    once everything is written. A failure leaves the targets as they were (a rename that
-    fails puts back those done); so does a kill, but on an object store, where a rename
-    is a copy, during the renames themselves."""
+    once everything is written, together (`_swap_in`). A failure leaves the targets as
+    they were; so does a kill, but during the renames themselves (on an object store,
+    where a rename is a copy, while the folders are copied)."""
     token = secrets.token_hex(4)
     places = []
     for target, role in targets.items():
-        folders = _Folders(spark, target)
-        if folders.is_file(target):
-            raise DataFileError(f"{target}: is a file; the Spark engine writes a folder here")
         parent, name = target.rstrip("/").rsplit("/", 1) if "/" in target else (".", target)
-        places.append((role, folders, target, f"{parent}/.{name}.tmp-{token}"))
+        places.append((role, _Folders(spark, target), target, f"{parent}/.{name}.tmp-{token}"))
     first_root = places[0][3]
     temporary = {role: f"{root}/{role}" for role, _, _, root in places}
     temporary.update(stage=f"{first_root}/stage", input=f"{first_root}/input")
@@ -465,27 +726,28 @@ def _replaced_folders(spark: SparkSession, targets: dict[str, str]) -> Iterator[
         yield temporary
         _swap_in(places, temporary)
     finally:
-        for _, folders, _, root in places:
+        for _, folders, target, root in places:
             with suppress(Exception):
-                folders.delete(root)
+                # An earlier output that could not be put back stays where it was moved.
+                if folders.exists(target) or not folders.exists(f"{root}/previous"):
+                    folders.delete(root)
 
 
 def _swap_in(places: list[tuple[str, _Folders, str, str]], temporary: dict[str, str]) -> None:
-    """Move each finished folder onto its target, the earlier one aside; undo on failure."""
-    done: list[tuple[_Folders, str, str, bool, bool]] = []
+    """Move every earlier folder aside, then the finished ones in, the first target (the
+    output) last: a run's output never stands beside an earlier run's rejects. On failure,
+    undo what was done, last first."""
+    done: list[tuple[_Folders, str, str]] = []  # renames made: (folders, from, to)
     try:
-        for role, folders, target, root in places:
-            existed = folders.exists(target)
-            if existed:
+        for _, folders, target, root in places:
+            if folders.exists(target):
                 folders.rename(target, f"{root}/previous")
-            done.append((folders, target, f"{root}/previous", existed, False))
+                done.append((folders, target, f"{root}/previous"))
+        for role, folders, target, _ in reversed(places):
             folders.rename(temporary[role], target)
-            done[-1] = (folders, target, f"{root}/previous", existed, True)
+            done.append((folders, temporary[role], target))
     except BaseException:
-        for folders, target, previous, existed, placed in reversed(done):
+        for folders, source, target in reversed(done):
             with suppress(Exception):
-                if placed:
-                    folders.delete(target)
-                if existed:
-                    folders.rename(previous, target)
+                folders.rename(target, source)
         raise
