@@ -12,7 +12,8 @@ through untouched; two headers meaning one column is an error.
 ("3,400", "1 200"), K/M/B suffixes ("12.5K"), percents where the column is a
 share ("62.5%" is 0.625) and dollar amounts where it is money ("$1,250.00").
 A cell it cannot read as meant comes back NaN, for validation to reject with
-its reason; it never guesses ("12,5" is neither 12.5 nor 125).
+its reason; it never guesses ("12,5" is neither 12.5 nor 125). `EXCEL_ERRORS`
+are what a spreadsheet shows where a formula failed (#DIV/0!), to reject as such.
 """
 
 from __future__ import annotations
@@ -220,6 +221,12 @@ def nested_cells(values: pd.Series) -> np.ndarray:
 
 
 # --- numbers as people write them -------------------------------------------------------
+
+# What a spreadsheet shows in a cell whose formula failed; Excel writes it in its CSVs too.
+EXCEL_ERRORS = frozenset({
+    "#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+    "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#GETTING_DATA",
+})  # fmt: skip
 
 _SUFFIXES: Mapping[str, int] = {"k": 3, "m": 6, "b": 9}  # powers of ten
 # How exports write a number nobody knows (lower case): read as an empty cell.
