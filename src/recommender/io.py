@@ -554,7 +554,7 @@ def _sheet(path: str | os.PathLike[str], names: list[str], sheet: str | int | No
                         "number from 1)")  # fmt: skip
 
 
-class _RepeatedKey(ValueError):
+class _RepeatedKey(Exception):
     """A JSON object giving one key twice: which of its values was meant cannot be known."""
 
 
@@ -599,8 +599,13 @@ def _json_lines(path: str | os.PathLike[str], text: str) -> list[Any]:
 def _json_value(text: str) -> Any:
     """JSON text's value; a number no Python int or float holds (5,000 digits) stays its
     text, for validation to refuse on its row; _RepeatedKey for a key given twice."""
-    return json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int,
-                      parse_float=_json_float)  # fmt: skip
+    try:
+        return json.loads(text, object_pairs_hook=_json_object, parse_float=_json_float)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an int of more digits than Python converts: read again, slower
+        return json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int,
+                          parse_float=_json_float)  # fmt: skip
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
