@@ -68,10 +68,10 @@ SIGNATURES = {
     b"\x1f\x8b": "gzip-compressed: name it .csv.gz",
     b"%PDF": "a PDF",
 }
-# Bytes no text export writes (tab, line ends and form feeds aside): a stray one is a cell's
-# problem, but a file whose first bytes hold many (one in 32: random bytes hold one in ten,
-# UTF-16 text without its BOM one in two) is no text at all.
-CONTROL_BYTES = bytes([*range(9), *range(14, 32)])
+# Bytes no text export writes (tab, line ends and form feeds aside) but NUL, which is judged
+# where it is (a cell's problem; the header's, for the whole file): a file whose first bytes
+# hold many of them (one in 32; random bytes hold one in ten) is no text at all.
+CONTROL_BYTES = bytes([*range(1, 9), *range(14, 32)])
 
 
 def one_line(exc: BaseException) -> str:
@@ -386,8 +386,8 @@ def _first_row_of_more_cells(text: str) -> int | None:
 
 def _not_text(head: bytes) -> str | None:
     """What a file beginning with `head` is when it is no text (a workbook, Parquet...), else
-    None: a NUL byte here and there is a cell's problem, wherever it is (schema rejects
-    its row), not the file's."""
+    None: a NUL byte is a cell's problem wherever it is (schema rejects its row), not the
+    file's."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return None  # Excel's "Unicode text": a NUL in every other byte
     for signature, what in SIGNATURES.items():
