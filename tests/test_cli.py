@@ -588,3 +588,164 @@ def test_score_sizes_its_input_to_start_the_worker_server_early(tmp_path: Path):
     (tmp_path / "one.csv").write_bytes(b"x" * 70)
     assert _bytes(tmp_path / "parts") == 500 and _bytes(tmp_path / "one.csv") == 70
     assert _bytes("s3a://bucket/creators") == 0 and _bytes(tmp_path / "missing.csv") == 0
+
+
+# --- files as people export them: NUL bytes, sheets, title rows, empty tables (issue 25) --
+
+
+@pytest.mark.parametrize("row", [3, 1_500])  # within the first bytes looked at, or far below
+def test_a_nul_byte_rejects_its_row_wherever_it_is_and_never_reaches_the_output(
+    tmp_path, market, model_dir, capsys, row
+):
+    creators = market.creators.head(2_000).astype(str)
+    creators.loc[row, "niche"] = "p\0et"
+    creators.to_csv(tmp_path / "c.csv", index=False)
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    code, out, err = run(capsys, "score", "--creators", tmp_path / "c.csv", "--campaign",
+                         tmp_path / "campaign.json", "--model", model_dir,
+                         "--out", tmp_path / "s.csv")  # fmt: skip
+    assert code == 0, err
+    assert "1,999 scored rows" in out and "1 rejected" in out
+    assert b"\0" not in (tmp_path / "s.csv").read_bytes()
+    rejected = pd.read_csv(tmp_path / "s.rejects.csv", dtype=str)
+    assert rejected["creator_id"].tolist() == [creators.loc[row, "creator_id"]]
+    assert rejected["reject_reason"].tolist() == [
+        "niche: contains a NUL character (got 'p\\x00et')"
+    ]
+
+
+READING_COMMANDS = ("score", "plan", "validate")
+
+
+def beside_the_creators(command: str, folder: Path, model_dir: Path) -> list[object]:
+    """The arguments of `command` other than --creators: folder/campaign.json, the model,
+    an output folder/o.csv."""
+    if command == "validate":
+        return []
+    budget = ["--budget", 100] if command == "plan" else []
+    return ["--campaign", folder / "campaign.json", "--model", model_dir, *budget,
+            "--out", folder / "o.csv"]  # fmt: skip
+
+
+def creators_workbook(path: Path, market, sheets: dict[str, int]) -> Path:
+    """A workbook of sheets each holding this many of the market's creators (0: a summary)."""
+    with pd.ExcelWriter(path) as book:
+        summary = pd.DataFrame({"Campaign report": ["Total creators", "Budget"],
+                                "": [12, "$5,000"]})  # fmt: skip
+        for name, rows in sheets.items():
+            table = market.creators.head(rows) if rows else summary
+            table.to_excel(book, sheet_name=name, index=False)
+    return path
+
+
+def test_score_counts_sheets_from_one_and_says_which_it_read(tmp_path, market, model_dir, capsys):
+    book = creators_workbook(tmp_path / "c.xlsx", market, {"Old": 5, "Creators": 8})
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    for sheet, rows in (("1", 5), ("2", 8), ("creators", 8)):
+        code, out, err = run(capsys, "score", "--creators", book, "--campaign",
+                             tmp_path / "campaign.json", "--model", model_dir, "--sheet", sheet,
+                             "--out", tmp_path / "s.csv")  # fmt: skip
+        assert code == 0, err
+        number = "1 of 2" if rows == 5 else "2 of 2"
+        assert f"{book}: read sheet '{'Old' if rows == 5 else 'Creators'}', {number}" in out
+        assert f"{rows} creator rows: {rows} scored rows" in out
+
+
+def test_a_summary_first_sheet_is_named_with_the_sheet_that_holds_the_table(
+    tmp_path, market, model_dir, capsys
+):
+    book = creators_workbook(tmp_path / "c.xlsx", market,
+                             {"Summary": 0, "Creators": 8, "Notes": 0})  # fmt: skip
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    for command in READING_COMMANDS:
+        code, _, err = run(capsys, command, "--creators", book,
+                           *beside_the_creators(command, tmp_path, model_dir))  # fmt: skip
+        one_line_error(code, err, f"{book}: sheet 'Summary', 1 of 3 has no creators column(s) "
+                       "creator_id, platform, followers")  # fmt: skip
+        assert "(the other sheets: 'Creators', 'Notes'); sheet 'Creators' has them: --sheet 2" in (
+            err
+        )
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_a_sheet_asked_of_a_file_that_is_no_workbook_is_refused(
+    candidate_files, model_dir, capsys, command
+):
+    code, _, err = run(capsys, command, "--creators", candidate_files / "creators.csv", "--sheet",
+                       "2", *beside_the_creators(command, candidate_files, model_dir))  # fmt: skip
+    one_line_error(code, err, "a sheet ('2') was asked for, but")
+    assert not (candidate_files / "o.csv").exists()
+
+
+def test_validate_reads_below_title_rows_and_says_so(tmp_path, capsys):
+    (tmp_path / "export.csv").write_text(
+        "Creators export,,,,,\nMarch 2025,,,,,\n\n"
+        "Username,Platform,Followers,Avg Likes,Avg Comments,Category\n"
+        "a,Instagram,12.5K,40,3,Pet\nb,TikTok,1200,#DIV/0!,1,Food\n"
+    )
+    code, out, err = run(capsys, "validate", "--creators", tmp_path / "export.csv")
+    assert code == 0, err
+    assert f"{tmp_path / 'export.csv'}: the header is on row 4: skipped 2 rows above it" in out
+    assert "creators: 1 valid, 1 rejected" in out
+    assert "avg_likes: an Excel error (#DIV/0!)" in out
+
+
+def test_an_excel_error_in_a_workbook_is_rejected_as_such(tmp_path, creators_frame, capsys):
+    creators_frame.loc[1, "avg_likes"] = "#DIV/0!"  # openpyxl writes it as an error cell
+    creators_frame.to_excel(tmp_path / "c.xlsx", index=False)
+    code, out, err = run(capsys, "validate", "--creators", tmp_path / "c.xlsx",
+                         "--rejects", tmp_path / "r.csv")  # fmt: skip
+    assert code == 0, err
+    assert f"{tmp_path / 'c.xlsx'}: read sheet 'Sheet1', 1 of 1" in out
+    assert pd.read_csv(tmp_path / "r.csv")["reject_reason"].tolist() == [
+        "avg_likes: an Excel error (#DIV/0!)"
+    ]
+
+
+@pytest.mark.parametrize("ext", ["csv", "xlsx", "parquet"])
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_a_creators_file_with_a_header_and_no_rows_is_said_so(
+    tmp_path, market, model_dir, capsys, command, ext
+):
+    path = tmp_path / f"c.{ext}"
+    header_only = market.creators.head(0)
+    if ext == "xlsx":
+        header_only.to_excel(path, index=False)
+    else:
+        write_table(header_only, path)
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    code, _, err = run(capsys, command, "--creators", path,
+                       *beside_the_creators(command, tmp_path, model_dir))  # fmt: skip
+    one_line_error(code, err, f"{path}: the file has no data rows")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["campaign.json", f"c.{ext}"])
+
+
+@pytest.mark.parametrize("table", ["creators", "campaigns", "outcomes"])
+def test_train_says_which_table_has_no_data_rows(tmp_path, capsys, table):
+    write_market(generate_market(n_creators=200, n_campaigns=3, seed=1), tmp_path / "data")
+    path = tmp_path / "data" / f"{table}.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    code, _, err = run(capsys, "train", "--data", tmp_path / "data", "--no-tracking",
+                       "--model-dir", tmp_path / "model")  # fmt: skip
+    one_line_error(code, err, f"{path}: the file has no data rows")
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"campaign_id": "k1", "niche": "pet", "niche": "food"}', "gives 'niche' twice"),
+        ('{"campaign_id": "k1", "niche": "pet", "budget_usd": ' + "9" * 5_000 + "}",
+         "budget_usd: not a finite number"),
+    ],
+)  # fmt: skip
+def test_a_campaign_file_as_written_is_refused_in_one_line(
+    candidate_files, model_dir, capsys, text, message
+):
+    (candidate_files / "campaign.json").write_text(text)
+    code, _, err = run(capsys, "score", "--creators", candidate_files / "creators.csv",
+                       "--campaign", candidate_files / "campaign.json", "--model", model_dir,
+                       "--out", candidate_files / "o.csv")  # fmt: skip
+    one_line_error(code, err, message)
+    assert "set_int_max_str_digits" not in err

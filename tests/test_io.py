@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from recommender.errors import DataFileError
-from recommender.io import check_outputs, read_chunks, read_table, write_table
+from recommender.io import check_outputs, read_chunks, read_table, table_layout, write_table
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
@@ -145,8 +145,8 @@ def test_xlsx_reads_the_first_sheet_or_the_one_named(tmp_path):
     assert first["Username"].tolist() == ["a", "007"]
     assert first["Followers"].tolist() == [1500, 2.5]
     assert read_table(path, sheet="Other")["Username"].tolist() == ["z"]
-    assert read_table(path, sheet="1")["Username"].tolist() == ["z"]  # a position, from the CLI
-    with pytest.raises(DataFileError, match="no sheet 'Nope'; its sheets are Creators, Other"):
+    assert read_table(path, sheet="other")["Username"].tolist() == ["z"]
+    with pytest.raises(DataFileError, match="no sheet 'Nope'; its sheets are 1 'Creators', 2 'Ot"):
         read_table(path, sheet="Nope")
     with pytest.raises(DataFileError, match=r"not \.xlsx"):
         read_table(tmp_path / "x.csv", sheet="Other")
@@ -455,3 +455,166 @@ def test_the_fallback_writer_keeps_modes_and_the_umask_too(
     assert stat.S_IMODE((tmp_path / "old.csv").stat().st_mode) == existing_mode
     assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.csv", "old.csv"]
+
+
+# --- NUL bytes, sheets, title rows, empty tables, JSON as written (issue 25) -------------
+
+CREATOR_ROW = "instagram,1000,50,2,pet"
+
+
+@pytest.mark.parametrize("row", [1, 5_000])  # in the first bytes looked at, or far below them
+def test_a_nul_byte_is_read_into_its_cell_wherever_it_is(tmp_path, row):
+    lines = ["creator_id,platform,followers,avg_likes,avg_comments,niche"]
+    lines += [f"c{i},{CREATOR_ROW}" for i in range(6_000)]
+    lines[row] = f"c{row - 1},{CREATOR_ROW.replace('pet', 'p' + chr(0) + 'et')}"
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    back = read_table(tmp_path / "t.csv")
+    assert len(back) == 6_000 and back["niche"].iloc[row - 1] == "p\0et"
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"PAR1" + bytes(200), "a Parquet file"),
+        (b"\x1f\x8b\x08\x00" + bytes(50), "gzip-compressed: name it .csv.gz"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(50), "an old .xls workbook"),
+        (bytes(range(256)) * 4, "not text"),  # no known format, and no text either
+    ],
+    ids=["parquet", "gzip", "xls", "random bytes"],
+)
+def test_a_binary_file_named_csv_is_still_not_text(tmp_path, content, what):
+    (tmp_path / "t.csv").write_bytes(content)
+    with pytest.raises(DataFileError, match="not text") as info:
+        read_table(tmp_path / "t.csv")
+    assert what in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"creator_id,ni\0che\na,pet\n", "a,b\n1,2\n".encode("utf-16-le"), bytes(100)],
+    ids=["a stray NUL", "utf-16 without a BOM", "zeros"],
+)
+def test_a_nul_byte_in_the_header_is_a_whole_file_problem(tmp_path, content):
+    (tmp_path / "t.csv").write_bytes(content)
+    with pytest.raises(DataFileError, match="the header holds a NUL byte"):
+        read_table(tmp_path / "t.csv")
+
+
+def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    """An .xlsx of these sheets, each a list of rows as written (None: an empty cell)."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_sheets_are_counted_from_one_as_spreadsheets_count_them(tmp_path):
+    path = workbook(tmp_path / "t.xlsx", {"Summary": [["id", "x"], ["s", 1]],
+                                          "Creators": [["id", "x"], ["c", 2]]})  # fmt: skip
+    assert read_table(path, sheet="1")["id"].tolist() == ["s"]
+    assert read_table(path, sheet=2)["id"].tolist() == ["c"]
+    assert read_table(path, sheet="creators")["id"].tolist() == ["c"]  # a name in any case
+    for wrong in ("0", "3"):
+        with pytest.raises(DataFileError, match=r"no sheet .*its sheets are 1 'Summary', 2 'Cre"):
+            read_table(path, sheet=wrong)
+    assert table_layout(path, "2").sheet_text() == "sheet 'Creators', 2 of 2"
+    assert table_layout(path).notes() == ["read sheet 'Summary', 1 of 2"]
+
+
+TITLED = [
+    ["Creators export"], ["March 2025", None, "page 1"], [],
+    ["Username", "Platform", "Followers", "Avg Likes", "Avg Comments", "Category"],
+    ["a", "instagram", 1500.0, "#DIV/0!", 3, "pet"], [], ["b", "TikTok", 20, 4, 5, "food"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("ext", ["csv", "xlsx"])
+def test_title_rows_above_the_header_are_skipped_and_said(tmp_path, ext):
+    path = tmp_path / f"t.{ext}"
+    if ext == "xlsx":
+        workbook(path, {"Creators": TITLED})
+    else:
+        path.write_text("\n".join(",".join("" if c is None else str(c) for c in row)
+                                  for row in TITLED) + "\n")  # fmt: skip
+    back = read_table(path)
+    assert back.columns.tolist() == TITLED[3]
+    assert back["Username"].tolist() == ["a", "b"]
+    assert back["Avg Likes"].tolist()[0] == "#DIV/0!"  # an Excel error stays as it shows
+    layout = table_layout(path)
+    assert (layout.header_row, layout.skipped) == (4, 2)
+    assert layout.notes()[-1] == "the header is on row 4: skipped 2 rows above it"
+    assert sum(len(chunk) for chunk in read_chunks(path, 1)) == 2
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Username;Platform;Followers\na;instagram;1\n",  # a header first: as ever
+        "creator_id,platform,niche\nuser,platform,niche\n",  # a row like a header: data
+        "\n\ncreator_id,platform\na,instagram\n",  # blank lines before the header
+    ],
+)
+def test_a_header_on_the_first_row_with_cells_is_the_header(tmp_path, content):
+    (tmp_path / "t.csv").write_text(content)
+    assert table_layout(tmp_path / "t.csv").notes() == []
+    assert len(read_table(tmp_path / "t.csv")) == 1
+
+
+def test_a_header_no_synonym_knows_below_a_title_is_pointed_at(tmp_path):
+    (tmp_path / "t.csv").write_text("Rapport mensuel\n\nNom,Abonnés,Pays\na,10,FR\nb,20,BE\n")
+    with pytest.raises(DataFileError, match="the header seems to be on row 3"):
+        read_table(tmp_path / "t.csv")
+    (tmp_path / "one.csv").write_text("creator_id\na;b\nc\n")  # one column, a ; in a cell
+    assert read_table(tmp_path / "one.csv")["creator_id"].tolist() == ["a;b", "c"]
+
+
+@pytest.mark.parametrize("ext", ["csv", "xlsx", "parquet", "json", "jsonl"])
+def test_a_file_with_a_header_and_no_rows_is_refused_where_rows_are_needed(tmp_path, ext):
+    path = tmp_path / f"t.{ext}"
+    empty = pd.DataFrame({"creator_id": pd.Series(dtype=str)})
+    if ext == "xlsx":
+        workbook(path, {"Creators": [["creator_id"], [], []]})
+    elif ext in ("json", "jsonl"):
+        path.write_text("[]\n")
+    else:
+        write_table(empty, path)
+    assert len(read_table(path)) == 0  # as a table, it may be empty
+    with pytest.raises(DataFileError, match="the file has no data rows"):
+        read_table(path, require_rows=True)
+    with pytest.raises(DataFileError, match="the file has no data rows"):
+        list(read_chunks(path, 10))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("a.json", '[{"creator_id": "a", "followers": 1, "followers": 2}]', "'followers' twice"),
+        ("a.jsonl", '{"creator_id": "a"}\n{"niche": "pet", "niche": "food"}\n',
+         "line 2 gives 'niche' twice"),
+        ("campaign.json", '{"campaign_id": "k", "niche": "pet", "niche": "food"}',
+         "'niche' twice"),
+        ("nested.json", '[{"creator_id": "a", "tags": {"x": 1, "x": 2}}]', "'x' twice"),
+    ],
+)  # fmt: skip
+def test_a_json_key_given_twice_refuses_the_file_naming_it(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataFileError, match=message) as info:
+        read_table(tmp_path / name)
+    assert "keep one" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("ext", ["json", "jsonl"])
+def test_a_number_of_thousands_of_digits_in_json_stays_its_text(tmp_path, ext):
+    digits = "7" * 5_000
+    (tmp_path / f"t.{ext}").write_text(
+        f'{{"creator_id": "a", "followers": {digits}, "score": {digits}.5, "n": 12}}\n'
+    )
+    back = read_table(tmp_path / f"t.{ext}")
+    assert back["followers"].item() == digits and back["score"].item() == f"{digits}.5"
+    assert back["n"].item() == 12

@@ -436,3 +436,57 @@ def test_writing_to_the_valid_rows_leaves_the_input_as_it_was(creators_frame):
     valid.loc[0, "notes"] = "changed"
     valid.loc[0, "creator_id"] = "changed"
     pd.testing.assert_frame_equal(given_frame, before)
+
+
+# --- cells as damaged or spreadsheet exports hold them (issue 25) ------------------------
+
+
+@pytest.mark.parametrize("text", ["arrow", "objects"])  # as a CSV is read; as JSON clients send
+def test_a_nul_character_rejects_its_row_in_any_column(creators_frame, text):
+    frame = creators_frame.assign(bio=["fine", "also fine", "b\0io"])
+    frame.loc[0, "niche"] = "p\0et"
+    frame.loc[1, "followers"] = "1\x000"
+    frame = frame.astype("str" if text == "arrow" else object)
+    checked = validate(frame, CREATORS)
+    assert checked.counts == (0, 3)
+    assert checked.rejects[REJECT_REASON].tolist() == [
+        "niche: contains a NUL character (got 'p\\x00et')",
+        "followers: contains a NUL character (got '1\\x000')",  # not also "not a number"
+        "bio: contains a NUL character (got 'b\\x00io')",
+    ]
+    assert checked.rejects["bio"].tolist()[2] == "b\0io"  # the row as it came in
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "reason"),
+    [
+        ("avg_likes", "#DIV/0!", "avg_likes: an Excel error (#DIV/0!)"),
+        ("followers", " #n/a ", "followers: an Excel error (#N/A)"),
+        ("price_per_post_usd", "#VALUE!", "price_per_post_usd: an Excel error (#VALUE!)"),
+        ("niche", "#REF!", "niche: an Excel error (#REF!)"),
+        ("platform", "#NAME?", "platform: an Excel error (#NAME?)"),
+        ("audience_country", "#N/A", "audience_country: an Excel error (#N/A)"),
+        ("creator_id", "#NULL!", "creator_id: an Excel error (#NULL!)"),
+    ],
+)
+def test_a_spreadsheet_error_is_rejected_as_such_not_as_missing(
+    creators_frame, column, cell, reason
+):
+    frame = creators_frame.assign(price_per_post_usd="", audience_country="")
+    checked = one_bad(frame, column, cell)
+    assert checked.counts == (2, 1)
+    assert checked.rejects[REJECT_REASON].item() == reason
+    assert checked.rejects[column].item() == cell
+
+
+def test_a_hash_that_is_no_spreadsheet_error_is_text(creators_frame):
+    frame = creators_frame.assign(niche=["#fitness", "#N/A food", "pet"])
+    assert validate(frame, CREATORS).valid["niche"].tolist() == ["#fitness", "#n/a food", "pet"]
+
+
+def test_a_number_of_thousands_of_digits_is_rejected_on_its_row(creators_frame):
+    digits = "9" * 5_000
+    checked = one_bad(creators_frame, "followers", digits)
+    assert checked.counts == (2, 1)
+    reason = checked.rejects[REJECT_REASON].item()
+    assert reason.startswith("followers: not a finite number (got '9999") and "digits" not in reason

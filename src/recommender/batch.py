@@ -545,7 +545,7 @@ def plan_file(
     campaign = read_campaign(campaign_path)
     if len(campaign) != 1:
         raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
-    creators = read_table(creators_path, sheet)
+    creators = read_table(creators_path, sheet, require_rows=True)
     _say_renamed(creator_headers(creators.head(0)).renamed, creators_path, say)
     from recommender.planning import plan
 

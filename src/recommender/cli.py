@@ -129,7 +129,8 @@ def _validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sub.add_argument("--campaigns", help="campaigns file")
     sub.add_argument("--outcomes", help="outcomes file (checked against the two above)")
     sub.add_argument("--rejects", help="write rejected rows here, with table and reason")
-    sub.add_argument("--sheet", help="the sheet of .xlsx files to read (default the first)")
+    sub.add_argument("--sheet", help="the sheet to read in the .xlsx files given: its name, or its "
+                     "number counting from 1 (default the first)")  # fmt: skip
     sub.set_defaults(run=run_validate)
 
 
@@ -142,7 +143,7 @@ def run_validate(args: argparse.Namespace) -> int:
     paths = {"creators": args.creators, "campaigns": args.campaigns, "outcomes": args.outcomes}
     check_outputs({"rejects file": args.rejects}, {f"{k} file": v for k, v in paths.items()})
     tables = load_tables({name: path for name, path in paths.items() if path is not None},
-                         args.sheet)  # fmt: skip
+                         args.sheet, say=print)  # fmt: skip
     for line in summarise(tables):
         print(line)
     rejects = combined_rejects(tables)
@@ -205,7 +206,8 @@ def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
     sub.add_argument("--model", help=MODEL_HELP)
     sub.add_argument("--out", type=_file_path, default=Path(out))
     sub.add_argument("--rejects", type=_file_path, help="default: <out>.rejects beside --out")
-    sub.add_argument("--sheet", help="the sheet of an .xlsx creators file (default the first)")
+    sub.add_argument("--sheet", help="the sheet of an .xlsx creators file: its name, or its number "
+                     "counting from 1 (default the first)")  # fmt: skip
 
 
 def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -271,6 +273,7 @@ def run_score(args: argparse.Namespace) -> int:
     if args.master:
         raise SettingError("--master is for --engine spark")
     args.out = args.out or Path("scored.csv")
+    _say_how_inputs_are_read(args)
     bounded_memory()
     report = score_file(
         args.creators, args.campaign, args.out, _rejects_path(args), args.model, args.top,
@@ -284,6 +287,17 @@ def run_score(args: argparse.Namespace) -> int:
 
         print(top_rows(report.best))
     return 0
+
+
+def _say_how_inputs_are_read(args: argparse.Namespace) -> None:
+    """Print which sheet of a workbook is read and what title rows are skipped; refuse, in
+    one line, a sheet that does not hold the table."""
+    from recommender.validate import reading_notes
+
+    for path, sheet, table in ((args.creators, args.sheet, "creators"),
+                               (args.campaign, None, "campaigns")):  # fmt: skip
+        for note in reading_notes(path, sheet, table):
+            print(f"{path}: {note}")
 
 
 def run_score_on_spark(args: argparse.Namespace) -> int:
@@ -341,6 +355,7 @@ def run_plan(args: argparse.Namespace) -> int:
         max_segment_share=args.max_segment_share,
     )
     rejects = _rejects_path(args)
+    _say_how_inputs_are_read(args)
     result, files = plan_file(args.creators, args.campaign, args.budget, args.out, rejects,
                               args.model, args.explore, constraints, args.sheet)  # fmt: skip
     summary = result.summary

@@ -6,20 +6,22 @@ write them.
 letters and digits only, a bracketed currency dropped ("Price (USD)" is "price").
 To accept another export, add its spelling to the list of the column it means.
 `contract_headers` renames a frame's columns by it; an unknown header passes
-through untouched; two headers meaning one column is an error.
+through untouched; two headers meaning one column is an error. `header_row`
+finds the header below the title rows an export may put above it.
 
 `read_numbers` reads numeric cells written for people: thousands separators
 ("3,400", "1 200"), K/M/B suffixes ("12.5K"), percents where the column is a
 share ("62.5%" is 0.625) and dollar amounts where it is money ("$1,250.00").
 A cell it cannot read as meant comes back NaN, for validation to reject with
-its reason; it never guesses ("12,5" is neither 12.5 nor 125).
+its reason; it never guesses ("12,5" is neither 12.5 nor 125). `EXCEL_ERRORS`
+are what a spreadsheet shows where a formula failed (#DIV/0!), to reject as such.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,6 +201,33 @@ def renamed_text(renamed: Iterable[tuple[str, str]]) -> str:
     return ", ".join(f"{header!r} -> {column}" for header, column in renamed)
 
 
+# --- where the header is ----------------------------------------------------------------
+
+HEADER_SEARCH_ROWS = 20  # title rows an export may put above its header, and more
+
+
+@functools.lru_cache(maxsize=1)
+def _any_table_keys() -> frozenset[str]:
+    return frozenset(key for table in HEADER_SYNONYMS for key in _keys(table))
+
+
+def known_headers(row: Iterable[object]) -> int:
+    """How many of a row's cells name a contract column of some table (as `header_key`
+    compares them, synonyms included)."""
+    keys = _any_table_keys()
+    return len({key for cell in row if cell is not None and (key := header_key(cell)) in keys})
+
+
+def header_row(rows: Sequence[Sequence[object]]) -> int | None:
+    """Which of a table's first rows reads as its header, below any title rows ("Creators
+    export", "March 2025", a blank line): the one naming the most contract columns (the
+    first of equals), if it names two or more; None if none does."""
+    counts = [known_headers(row) for row in rows[:HEADER_SEARCH_ROWS]]
+    if not counts or max(counts) < 2:
+        return None
+    return counts.index(max(counts))
+
+
 # --- cells ---------------------------------------------------------------------------
 
 # What pandas infers for a column of single values: no cell to look at one by one.
@@ -220,6 +249,12 @@ def nested_cells(values: pd.Series) -> np.ndarray:
 
 
 # --- numbers as people write them -------------------------------------------------------
+
+# What a spreadsheet shows in a cell whose formula failed; Excel writes it in its CSVs too.
+EXCEL_ERRORS = frozenset({
+    "#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+    "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#GETTING_DATA",
+})  # fmt: skip
 
 _SUFFIXES: Mapping[str, int] = {"k": 3, "m": 6, "b": 9}  # powers of ten
 # How exports write a number nobody knows (lower case): read as an empty cell.

@@ -2,10 +2,13 @@
 
 Readers take files as people export them: UTF-8 with or without a BOM, legacy
 Windows text (cp1252/latin-1) as a fallback, CRLF, comma, semicolon, tab or pipe
-delimiters (detected), the first sheet of a workbook (or a named one). They keep
-values as the file holds them (CSV cells stay text) so that a rejected row can
-be written back exactly as it came in; schema.validate does the typing. A
-header given twice is refused: one of the two would be ignored.
+delimiters (detected), title rows above the header (skipped; `table_layout` says
+where the header was found), the first sheet of a workbook or the one named or
+numbered from 1. They keep values as the file holds them (CSV cells stay text, a
+workbook's #DIV/0! stays that text, a NUL byte in a cell stays in it) so that a
+rejected row can be written back exactly as it came in; schema.validate does the
+typing and rejects such cells. A header given twice, or a JSON object giving a key
+twice, is refused: one of the two would be ignored.
 
 Writers are atomic and leave nothing behind: the table is written to an
 unnamed file in the target's folder (Linux's O_TMPFILE), linked in and renamed
@@ -24,6 +27,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -33,6 +37,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -41,6 +46,7 @@ import pandas as pd
 
 from recommender import exports, libc
 from recommender.errors import DataFileError
+from recommender.exports import HEADER_SEARCH_ROWS, header_row, known_headers
 
 FORMATS = {
     ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -53,6 +59,19 @@ DELIMITERS = (",", ";", "\t", "|")
 LEGACY_BYTES = "creator-recommender-legacy"  # codec error handler: stray bytes as cp1252
 TRAILING_CELLS = "\0after the last delimiter"  # a column name no header has
 RAGGED = "a row has more cells than the header (a delimiter inside a cell that is not quoted?)"
+NO_ROWS = "the file has no data rows"
+# The first bytes of files that are not text, and what they are.
+SIGNATURES = {
+    b"PK\x03\x04": "a zip file: an .xlsx workbook named .csv?",
+    b"PAR1": "a Parquet file named .csv?",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an old .xls workbook: save it as .xlsx or CSV",
+    b"\x1f\x8b": "gzip-compressed: name it .csv.gz",
+    b"%PDF": "a PDF",
+}
+# Bytes no text export writes (tab, line ends and form feeds aside) but NUL, which is judged
+# where it is (a cell's problem; the header's, for the whole file): a file whose first bytes
+# hold many of them (one in 32; random bytes hold one in ten) is no text at all.
+CONTROL_BYTES = bytes([*range(1, 9), *range(14, 32)])
 
 
 def one_line(exc: BaseException) -> str:
@@ -116,50 +135,134 @@ def _whole_file_errors(path: str | os.PathLike[str], fmt: str) -> Iterator[None]
         raise DataFileError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
 
 
-def read_table(path: str | os.PathLike[str], sheet: str | int | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike[str], sheet: str | int | None = None, *, require_rows: bool = False
+) -> pd.DataFrame:
     """Read a whole table; raise DataFileError with one line on any file-level problem.
 
-    `sheet`: the workbook sheet to read (name or 0-based position; default the first).
+    `sheet`: the workbook sheet to read, by name or by number counting from 1 as
+    spreadsheets do (default the first). Title rows above the header are skipped
+    (`table_layout` says where the header is). `require_rows`: a table with no row
+    (a header alone) is refused, "the file has no data rows".
     """
     fmt = _readable(path, sheet)
     with _whole_file_errors(path, fmt):
         if fmt == "csv":
             options = _csv_options(path)
             with _longer_rows_refused():
-                frame: pd.DataFrame = pd.read_csv(path, **options)
-            return _without_trailing_cells(frame, path)
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-        if fmt == "xlsx":
-            return _read_xlsx(path, sheet)
-        return _read_json(path)
+                frame: pd.DataFrame = _without_trailing_cells(pd.read_csv(path, **options), path)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        elif fmt == "xlsx":
+            frame = _read_xlsx(path, sheet)
+        else:
+            frame = _read_json(path)
+    if require_rows and not len(frame):
+        raise DataFileError(f"{path}: {NO_ROWS}")
+    return frame
 
 
 def read_chunks(
     path: str | os.PathLike[str], rows: int, sheet: str | int | None = None
 ) -> Iterator[pd.DataFrame]:
-    """A table in chunks of about `rows` rows (CSV and Parquet stream; JSON and XLSX are
-    read whole)."""
+    """A table in chunks of about `rows` rows, none empty (CSV and Parquet stream; JSON and
+    XLSX are read whole); DataFileError "the file has no data rows" for a table with no
+    row (a header alone)."""
+    fmt = _readable(path, sheet)
+    with _whole_file_errors(path, fmt):
+        given = 0
+        for chunk in _chunks(path, fmt, rows, sheet):
+            if len(chunk):
+                given += len(chunk)
+                yield chunk
+        if not given:
+            raise DataFileError(f"{path}: {NO_ROWS}")
+
+
+def _chunks(
+    path: str | os.PathLike[str], fmt: str, rows: int, sheet: str | int | None
+) -> Iterator[pd.DataFrame]:
+    if fmt == "csv":
+        reader = pd.read_csv(path, chunksize=rows, **_csv_options(path))
+        while True:
+            with _longer_rows_refused():  # around each read only: the filter is global
+                chunk = next(reader, None)
+            if chunk is None:
+                return
+            yield _without_trailing_cells(chunk, path)
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        for part in part_files(path):
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+    elif fmt == "xlsx":
+        yield _read_xlsx(path, sheet)
+    else:
+        yield _read_json(path)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a file's table is: for a workbook, the sheet read among its sheets; the row of
+    its header (1 is the first), and how many rows with cells above it were skipped as
+    titles; the header's cells (for a workbook)."""
+
+    header_row: int = 1
+    skipped: int = 0
+    sheet: str | None = None
+    sheets: tuple[str, ...] = ()
+    header: tuple[str, ...] = ()
+
+    def sheet_text(self) -> str:
+        """The sheet as people count them: "sheet 'Creators', 2 of 2" ('' for no workbook)."""
+        if self.sheet is None:
+            return ""
+        return f"sheet {self.sheet!r}, {self.sheets.index(self.sheet) + 1} of {len(self.sheets)}"
+
+    def notes(self) -> list[str]:
+        """What a reader of the file should know: the sheet read, title rows skipped."""
+        notes = [f"read {self.sheet_text()}"] if self.sheet is not None else []
+        if self.skipped:
+            rows = "1 row" if self.skipped == 1 else f"{self.skipped} rows"
+            notes.append(f"the header is on row {self.header_row}: skipped {rows} above it")
+        return notes
+
+
+def table_layout(path: str | os.PathLike[str], sheet: str | int | None = None) -> Layout:
+    """Where read_table(path, sheet) finds the table (see Layout); DataFileError with one
+    line for a file it would refuse."""
     fmt = _readable(path, sheet)
     with _whole_file_errors(path, fmt):
         if fmt == "csv":
-            reader = pd.read_csv(path, chunksize=rows, **_csv_options(path))
-            while True:
-                with _longer_rows_refused():  # around each read only: the filter is global
-                    chunk = next(reader, None)
-                if chunk is None:
-                    return
-                yield _without_trailing_cells(chunk, path)
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
+            _, header_line, skipped = _csv_layout(path)
+            return Layout(header_row=header_line + 1, skipped=skipped)
+        if fmt != "xlsx":
+            return Layout()
+        with _workbook(path) as book:
+            names = tuple(book.sheetnames)
+            name = _sheet(path, list(names), sheet)
+            rows = _sheet_rows(book[name], HEADER_SEARCH_ROWS)
+        at = _header_index(rows)
+        return Layout(
+            header_row=at + 1,
+            skipped=sum(1 for row in rows[:at] if row),
+            sheet=name,
+            sheets=names,
+            header=_header_cells(rows[at]) if rows else (),
+        )
 
-            for part in part_files(path):
-                for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
-                    yield batch.to_pandas()
-        elif fmt == "xlsx":
-            yield _read_xlsx(path, sheet)
-        else:
-            yield _read_json(path)
+
+def sheet_headers(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
+    """Each sheet of a workbook and its header's cells, found as read_table finds them
+    (a sheet with no cell, or a chart, has none)."""
+    with _whole_file_errors(path, "xlsx"), _workbook(path) as book:
+        headers = {}
+        for name in book.sheetnames:
+            sheet = book[name]
+            rows = _sheet_rows(sheet, HEADER_SEARCH_ROWS) if hasattr(sheet, "iter_rows") else []
+            headers[name] = _header_cells(rows[_header_index(rows)]) if rows else ()
+        return headers
 
 
 def part_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -224,13 +327,20 @@ def csv_dialect(path: str | os.PathLike[str]) -> tuple[str, str]:
 
 
 def _csv_options(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """read_csv's options for this file: its encoding and delimiter, text cells; refuses a
-    header that names a column twice, and bytes that are not text."""
+    """read_csv's options for this file: its encoding and delimiter, text cells, its header
+    below any title rows; refuses a header that names a column twice, and bytes that are
+    not text."""
+    return _csv_layout(path)[0]
+
+
+def _csv_layout(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int, int]:
+    """(read_csv's options, the header's line from 0, how many lines with cells above it)."""
     opener: Any = gzip.open if str(path).lower().endswith(".gz") else open
     with opener(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    if b"\0" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataFileError(f"{path}: not text (a workbook or Parquet file named .csv?)")
+    not_text = _not_text(head)
+    if not_text:
+        raise DataFileError(f"{path}: not text ({not_text})")
     encoding = _encoding(head)
     text = head.decode(encoding, errors=LEGACY_BYTES)
     if len(head) == SNIFF_BYTES and "\n" in text:
@@ -238,16 +348,74 @@ def _csv_options(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not text.strip():
         raise DataFileError(f"{path}: file is empty")
     text = io.StringIO(text, newline=None).getvalue()  # \r\n, \n and Excel for Mac's \r
-    delimiter = _delimiter(text)
+    header_line, titles, delimiter = _header_line(text)
+    if not header_line and (row := _first_row_of_more_cells(text)):
+        raise DataFileError(f"{path}: the header seems to be on row {row}, below rows of one "
+                            "cell (titles?); remove the rows above it")  # fmt: skip
+    text = text.split("\n", header_line)[-1]
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row][:200]
     refuse_repeated_headers(path, rows[0])
-    options = {**CSV_OPTIONS, "sep": delimiter, "encoding": encoding,
+    if any("\0" in cell for cell in rows[0]):
+        raise DataFileError(f"{path}: the header holds a NUL byte; is this a text export?")
+    options = {**CSV_OPTIONS, "sep": delimiter, "encoding": encoding, "header": titles,
                "encoding_errors": LEGACY_BYTES, "index_col": False}  # fmt: skip
     width = len(rows[0])
     if rows[1:] and all(len(row) == width + 1 and not row[-1] for row in rows[1:]):
         # Every line ends with a delimiter: read the empty cell after it, then check it is.
-        options.update(header=0, names=[*rows[0], TRAILING_CELLS])
-    return options
+        options["names"] = [*rows[0], TRAILING_CELLS]
+    return options, header_line, titles
+
+
+def _first_row_of_more_cells(text: str) -> int | None:
+    """The row (from 1) where a CSV's table seems to start below title lines (of one cell,
+    whatever the delimiter): the first line of more cells by some delimiter, when the next
+    line with cells has as many; else None."""
+    lines = text.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
+    widths = {d: [len(next(csv.reader([line], delimiter=d), [])) for line in lines]
+              for d in DELIMITERS}  # fmt: skip
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    if any(cells[first] > 1 for cells in widths.values()):
+        return None
+    for cells in widths.values():
+        wide = next((i for i, width in enumerate(cells) if width > 1), None)
+        after = [width for width in cells[wide + 1 :] if width] if wide is not None else []
+        if wide is not None and after and after[0] == cells[wide]:
+            return wide + 1
+    return None
+
+
+def _not_text(head: bytes) -> str | None:
+    """What a file beginning with `head` is when it is no text (a workbook, Parquet...), else
+    None: a NUL byte is a cell's problem wherever it is (schema rejects its row), not the
+    file's."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None  # Excel's "Unicode text": a NUL in every other byte
+    for signature, what in SIGNATURES.items():
+        if head.startswith(signature):
+            return what
+    control = len(head) - len(head.translate(None, CONTROL_BYTES))
+    many = control >= 8 and control * 32 > len(head)
+    return "a workbook or Parquet file named .csv?" if many else None
+
+
+def _header_line(text: str) -> tuple[int, int, str]:
+    """(the header's line from 0, the lines with cells above it, the delimiter) of a CSV's
+    first lines. The header is the line naming the most contract columns, split by the
+    delimiter that names the most (exports.header_row); when that is the first line with
+    cells, or no line names two, the first line and the delimiter `_delimiter` finds."""
+    lines = text.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    most, line, delimiter = 1, first, ","  # contract columns named, where, split by
+    for candidate in DELIMITERS:
+        rows = [next(csv.reader([cells], delimiter=candidate), []) for cells in lines]
+        found = header_row(rows)
+        if found is not None and known_headers(rows[found]) > most:
+            most, line, delimiter = known_headers(rows[found]), found, candidate
+    if line <= first:
+        return 0, 0, _delimiter(text)
+    # read_csv's `header` counts lines with cells (whitespace other than the delimiter is none)
+    blank = " \t".replace(delimiter, "")
+    return line, sum(1 for above in lines[:line] if above.strip(blank)), delimiter
 
 
 @contextmanager
@@ -294,38 +462,100 @@ def refuse_repeated_headers(path: str | os.PathLike[str], header: list[str]) -> 
 
 
 def _read_xlsx(path: str | os.PathLike[str], sheet: str | int | None) -> pd.DataFrame:
-    """A workbook sheet's cells as given (text such as "NA" or "null" stays text), the first
-    row its header; blank rows are not rows."""
-    with pd.ExcelFile(path, engine="openpyxl") as book:
-        cells = pd.read_excel(
-            book, _sheet(path, [str(n) for n in book.sheet_names], sheet), header=None,
-            dtype=object,
-            keep_default_na=False, na_values=[],
-        )  # fmt: skip
-    if cells.empty:
-        raise DataFileError(f"{path}: the sheet is empty")
-    header = ["" if pd.isna(h) else str(h).strip() for h in cells.iloc[0]]
+    """A workbook sheet's cells as given (text such as "NA" or "null" stays text, an error
+    such as #DIV/0! its text), its header below any title rows; blank rows are not rows."""
+    with _workbook(path) as book:
+        name = _sheet(path, book.sheetnames, sheet)
+        rows = _sheet_rows(book[name])
+    if not rows:
+        raise DataFileError(f"{path}: sheet {name!r} is empty")
+    at = _header_index(rows)
+    header = list(_header_cells(rows[at]))
     refuse_repeated_headers(path, header)
-    body = cells.iloc[1:].replace("", None).dropna(how="all")
+    body = [row for row in rows[at + 1 :] if row]
+    width = max(len(row) for row in rows[at:])
+    header += [""] * (width - len(header))
     names: list[str] = []
     for i, h in enumerate(header):
         name = h or f"Unnamed: {i}"
         while name in names or (not h and name in header):  # a header may read "Unnamed: 6"
             name += "_"
         names.append(name)
-    body.columns = pd.Index(names)
-    return body.reset_index(drop=True)
+    cells = [row + [None] * (width - len(row)) for row in body]
+    return pd.DataFrame(cells, columns=pd.Index(names), dtype=object)
+
+
+@contextmanager
+def _workbook(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """An .xlsx workbook open for reading its cells' values (a formula's last result)."""
+    import openpyxl  # type: ignore[import-untyped]
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    try:
+        yield book
+    finally:
+        book.close()
+
+
+def _sheet_rows(sheet: Any, limit: int | None = None) -> list[list[Any]]:
+    """A worksheet's first `limit` rows (all by default), its first as [0]: each cell's value
+    (None where empty, whole numbers as int, an error such as #DIV/0! as its text), no
+    empty cell at a row's end and no empty row at the end."""
+    sheet.reset_dimensions()  # a size saved wrong by the writing program would cut rows off
+    rows: list[list[Any]] = []
+    for values in sheet.iter_rows(values_only=True):
+        row = [_cell(value) for value in values]
+        while row and row[-1] is None:
+            row.pop()
+        rows.append(row)
+        if limit is not None and len(rows) >= limit:
+            break
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def _cell(value: Any) -> Any:
+    if value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # as spreadsheets show it: 1500, not 1500.0
+    return value
+
+
+def _header_index(rows: list[list[Any]]) -> int:
+    """The header's row in a sheet's rows: the one naming the most contract columns, below
+    any title rows (exports.header_row), else the first with a cell."""
+    found = header_row(rows)
+    if found is not None:
+        return found
+    return next((i for i, row in enumerate(rows) if row), 0)
+
+
+def _header_cells(row: list[Any]) -> tuple[str, ...]:
+    return tuple("" if h is None else str(h).strip() for h in row)
 
 
 def _sheet(path: str | os.PathLike[str], names: list[str], sheet: str | int | None) -> str:
-    """The sheet asked for: a name, or a 0-based position (also given as text, "1")."""
+    """The sheet asked for: a name (exactly, else ignoring case), or a number counting from 1
+    as spreadsheets do (also given as text, "2"); the first by default."""
     if sheet is None:
         return names[0]
-    if sheet in names:
-        return str(sheet)
-    if str(sheet).isdigit() and int(sheet) < len(names):
-        return names[int(sheet)]
-    raise DataFileError(f"{path}: no sheet {sheet!r}; its sheets are {', '.join(names)}")
+    text = str(sheet).strip()
+    if text in names:
+        return text
+    alike = [name for name in names if name.strip().casefold() == text.casefold()]
+    if len(alike) == 1:
+        return alike[0]
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(names):
+        return names[int(text) - 1]
+    listed = ", ".join(f"{number} {name!r}" for number, name in enumerate(names, start=1))
+    raise DataFileError(f"{path}: no sheet {sheet!r}; its sheets are {listed} (a name, or a "
+                        "number from 1)")  # fmt: skip
+
+
+class _RepeatedKey(Exception):
+    """A JSON object giving one key twice: which of its values was meant cannot be known."""
 
 
 def _read_json(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -336,9 +566,11 @@ def _read_json(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not text.strip():
         raise DataFileError(f"{path}: file is empty")
     try:
-        whole = json.loads(text)
+        whole = _json_value(text)
     except json.JSONDecodeError:
         records = _json_lines(path, text)
+    except _RepeatedKey as exc:
+        raise DataFileError(f"{path}: an object gives {exc} twice; keep one") from None
     else:
         if isinstance(whole, dict) and len(whole) == 1:
             (inner,) = whole.values()
@@ -356,10 +588,44 @@ def _json_lines(path: str | os.PathLike[str], text: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append(_json_value(line))
         except json.JSONDecodeError as exc:
             raise DataFileError(f"{path}: line {number} is not JSON: {exc.msg}") from None
+        except _RepeatedKey as exc:
+            raise DataFileError(f"{path}: line {number} gives {exc} twice; keep one") from None
     return records
+
+
+def _json_value(text: str) -> Any:
+    """JSON text's value; a number no Python int or float holds (5,000 digits) stays its
+    text, for validation to refuse on its row; _RepeatedKey for a key given twice."""
+    try:
+        return json.loads(text, object_pairs_hook=_json_object, parse_float=_json_float)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an int of more digits than Python converts: read again, slower
+        return json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int,
+                          parse_float=_json_float)  # fmt: skip
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        keys = [key for key, _ in pairs]
+        raise _RepeatedKey(repr(next(key for key in keys if keys.count(key) > 1)))
+    return record
+
+
+def _json_int(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts
+        return text
+
+
+def _json_float(text: str) -> float | str:
+    value = float(text)
+    return text if math.isinf(value) else value
 
 
 @overload

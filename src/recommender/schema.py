@@ -17,6 +17,7 @@ original values of that row, and validate a million rows in a few seconds.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -515,14 +516,20 @@ def _text(raw: pd.Series, kind: Kind) -> pd.Series:
     return _as_series(_normalised(_stripped(raw), kind), raw)
 
 
-def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
-    """Check one column; return its typed, normalised values (NaN/<NA> where empty)."""
+def _check_column(
+    raw: pd.Series, col: Column, reasons: _Reasons, reported: np.ndarray | None = None
+) -> pd.Series:
+    """Check one column; return its typed, normalised values (NaN/<NA> where empty).
+    `reported`: cells rejected already for a reason of their own (a NUL character)."""
     nested = exports.nested_cells(raw)
     if col.kind == Kind.LIST and nested.any():
         raw = _lists_joined(raw, nested)
         nested = exports.nested_cells(raw)
     if nested.any():
         reasons.add(nested, col.name, "not a single value", raw)
+    if reported is not None:
+        nested |= reported
+    if nested.any():
         raw = raw.mask(nested)  # reported once: not also as missing or malformed
     numbers = _plain_numbers(raw, col) if col.numeric else None
     text = None
@@ -535,6 +542,9 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
         return _check_number(raw, col, reasons, empty | nested, text, numbers)
 
     assert text is not None
+    shown = _spreadsheet_errors(text, col.name, reasons)
+    if shown.any():  # reported as such: not also as a wrong choice or country
+        text, empty = _masked(text, shown), empty | shown
     text = _normalised(text, col.kind)
     if col.choices:
         choices = pa.array(col.choices, type=text.type)
@@ -551,6 +561,52 @@ def _check_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     if col.default is not None:
         text = pc.fill_null(text, col.default)
     return _as_series(text, raw)
+
+
+def _spreadsheet_errors(
+    text: pa.ChunkedArray, column: str, reasons: _Reasons, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Which cells of stripped text (of `rows` only, when given) show a spreadsheet's error
+    rather than a value (#DIV/0!, #N/A...): each is rejected as "an Excel error (#DIV/0!)",
+    not as missing nor as a value it is not."""
+    where = np.arange(len(text)) if rows is None else rows
+    cells = text if rows is None else text.take(pa.array(rows))
+    found = np.zeros(len(text), dtype=bool)
+    if not pc.any(pc.fill_null(pc.starts_with(cells, "#"), False)).as_py():
+        return found  # (a first-character test: most columns hold no such cell)
+    shown = pc.utf8_upper(cells)
+    for error in sorted(exports.EXCEL_ERRORS):
+        hit = np.zeros(len(text), dtype=bool)
+        equal = pc.fill_null(pc.equal(shown, error), False).to_numpy(zero_copy_only=False)
+        hit[where[equal]] = True
+        reasons.add(hit, column, f"an Excel error ({error})", None)
+        found |= hit
+    return found
+
+
+def _holding_nul(values: pd.Series) -> np.ndarray | None:
+    """Which cells are text holding a NUL character (None for a column of no text)."""
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        with suppress(pa.ArrowInvalid, pa.ArrowTypeError):  # (text Arrow cannot hold: below)
+            nul = pc.match_substring(pa.array(values.array), "\x00")
+            return np.asarray(pc.fill_null(nul, False).to_numpy(zero_copy_only=False), bool)
+    elif values.dtype != object:
+        return None
+    cells = values.to_numpy(dtype=object)
+    return np.fromiter((isinstance(v, str) and "\0" in v for v in cells), bool, len(cells))
+
+
+def _reject_nul_cells(frame: pd.DataFrame, reasons: _Reasons) -> dict[Hashable, np.ndarray]:
+    """Reject the rows holding a NUL character in any column, the contract's or not: no text
+    means one (it is a stray byte of a damaged export), and many programs end a text at it.
+    Returns the cells found, by column."""
+    found = {}
+    for name, values in frame.items():
+        nul = _holding_nul(values)
+        if nul is not None and nul.any():
+            reasons.add(nul, str(name), "contains a NUL character", values)
+            found[name] = nul
+    return found
 
 
 def _numbers_already(raw: pd.Series) -> bool:
@@ -586,7 +642,7 @@ def _check_number(
         unknown = pa.array(sorted(exports.UNKNOWN_NUMBER), type=said.type)
         placeholder = np.zeros(len(raw), dtype=bool)
         placeholder[unread] = pc.fill_null(pc.is_in(said, value_set=unknown), False).to_numpy()
-        empty = empty | placeholder
+        empty = empty | placeholder | _spreadsheet_errors(text, col.name, reasons, unread)
         if col.required:
             reasons.add(placeholder, col.name, "required value missing", raw)
     reasons.add(~empty & np.isnan(number), col.name, "not a number", raw)
@@ -702,6 +758,18 @@ def _reject_duplicates(
     seen.add(texts[~met[rows]])
 
 
+def _reject_above(
+    frame: pd.DataFrame, typed: Mapping[str, pd.Series], table: Table, reasons: _Reasons
+) -> None:
+    """Rows where a column exceeds one it must not (sponsored posts above recent posts)."""
+    for low, high in table.not_above:
+        if low in typed and high in typed:
+            lo = typed[low].to_numpy(dtype=float, na_value=np.nan)
+            hi = typed[high].to_numpy(dtype=float, na_value=np.nan)
+            above = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
+            reasons.add(above, low, f"greater than {high}", frame[low])
+
+
 def _reject_unknown_ids(
     frame: pd.DataFrame,
     typed: Mapping[str, pd.Series],
@@ -765,26 +833,21 @@ def validate(
     keys (`key`, by default the table's): the first otherwise valid row wins.
     `seen` holds keys met before (earlier chunks of a file, a history): an
     otherwise valid row with such a key is rejected with `seen_problem`, and the
-    keys of this frame's valid rows are added to it. Raises ContractError when
-    a required column is missing altogether.
+    keys of this frame's valid rows are added to it. A NUL character in any
+    cell rejects its row. Raises ContractError when a required column is missing
+    altogether.
     """
     match = exports.contract_headers(frame, table.name, [*table.names, *(known or {})], source)
     frame = match.frame
     check_columns(frame, table, source)
     frame = frame.reset_index(drop=True)
     reasons = _Reasons(len(frame))
+    nul = _reject_nul_cells(frame, reasons)
     typed = {}
     for col in table.columns:
         if col.name in frame.columns:
-            typed[col.name] = _check_column(frame[col.name], col, reasons)
-
-    for low, high in table.not_above:
-        if low in typed and high in typed:
-            lo = typed[low].to_numpy(dtype=float, na_value=np.nan)
-            hi = typed[high].to_numpy(dtype=float, na_value=np.nan)
-            above = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
-            reasons.add(above, low, f"greater than {high}", frame[low])
-
+            typed[col.name] = _check_column(frame[col.name], col, reasons, nul.get(col.name))
+    _reject_above(frame, typed, table, reasons)
     _reject_unknown_ids(frame, typed, known or {}, reasons)
 
     key = key or table.key

@@ -69,7 +69,7 @@ def train(
             raise DataFileError(f"the training data has no {', '.join(missing)} table")
         where, checked = "", validate_tables(data)
     else:
-        where, checked = f"{data}: ", load_tables(_find(Path(data)))
+        where, checked = f"{data}: ", load_tables(_find(Path(data)), say=say)
     for line in summarise(checked):
         say(line)
     empty = [name for name in TABLE_NAMES if not len(checked[name].valid)]
