@@ -371,3 +371,45 @@ def test_a_worker_killed_from_outside_is_one_line_and_writes_nothing(
                    candidate_files / "rejects.csv", model_dir, say=lambda _: None, workers=2,
                    chunk_rows=40)  # fmt: skip
     assert not out.exists()
+
+
+# --- a run's files are one set (issue 25) -------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["score", "plan"])
+def test_a_rename_failing_midway_puts_back_what_the_run_had_replaced(
+    candidate_files: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, command: str
+):
+    """A full disk at the second rename: the first file replaced is put back, so the
+    folder holds the earlier run's files, all of them, and nothing else."""
+    from helpers import files_in, rename_fails
+
+    from recommender.errors import DataFileError
+
+    out = candidate_files / "out"
+    out.mkdir()
+    for name in ("s.csv", "s.rejects.csv", "s.summary.json", "s.png"):
+        (out / name).write_text(f"the earlier run's {name}\n")
+    before = files_in(out)
+    rename_fails(monkeypatch, out, 2)
+    files = (candidate_files / "creators.csv", candidate_files / "campaign.json")
+    with pytest.raises(Exception) as info:  # the type is checked below
+        if command == "score":
+            score_file(*files, out / "s.csv", out / "s.rejects.csv", model_dir, say=print)
+        else:
+            plan_file(*files, 1_000, out / "s.csv", out / "s.rejects.csv", model_dir)
+    assert files_in(out) == before
+    assert isinstance(info.value, DataFileError)
+    assert "s.rejects.csv: cannot be put in place: No space left on device" in str(info.value)
+
+
+def test_a_plan_with_no_creator_leaves_no_earlier_figure(candidate_files: Path, model_dir: Path):
+    """A plan without creators draws no figure; the earlier plan's would describe another."""
+    files = (candidate_files / "creators.csv", candidate_files / "campaign.json")
+    outputs = (candidate_files / "plan.csv", candidate_files / "plan.rejects.csv")
+    _, where = plan_file(*files, 1_000, *outputs, model_dir)
+    assert where.figure is not None and where.figure.is_file()
+    result, where = plan_file(*files, 0.01, *outputs, model_dir)
+    assert result.summary["creators"] == 0 and where.figure is None
+    assert not (candidate_files / "plan.png").exists()
+    assert json.loads((candidate_files / "plan.summary.json").read_text())["creators"] == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import CAMPAIGN, scored_output_problems
+from helpers import CAMPAIGN, files_in, scored_output_problems
 
 from recommender.cli import main
 from recommender.io import read_table, write_table
@@ -588,3 +588,62 @@ def test_score_sizes_its_input_to_start_the_worker_server_early(tmp_path: Path):
     (tmp_path / "one.csv").write_bytes(b"x" * 70)
     assert _bytes(tmp_path / "parts") == 500 and _bytes(tmp_path / "one.csv") == 70
     assert _bytes("s3a://bucket/creators") == 0 and _bytes(tmp_path / "missing.csv") == 0
+
+
+# --- what a failed run leaves; folders; handles (issue 25) ---------------------------
+
+
+def in_a_shell(args: list[object], limit_kb: int | None = None, pipe: str = "") -> str:
+    """`creator-recommender ARGS` as a bash line: under `ulimit -f` (a write past the
+    limit fails with EFBIG, as a full disk fails with ENOSPC), into a pipe."""
+    import shlex
+
+    line = shlex.join([str(BIN / "creator-recommender"), *map(str, args)])
+    limit = f"ulimit -f {limit_kb}; " if limit_kb else ""
+    return f"{limit}{line}{pipe}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["score", "plan"])
+def test_a_full_disk_leaves_the_earlier_files_and_names_the_file(
+    candidate_files, model_dir, market, capsys, command
+):
+    """The rejects file does not fit: the new output must not replace the old one, beside
+    an old rejects file and summary that describe another run."""
+    out = candidate_files / "out"
+    flags = ["--budget", 2_000] if command == "plan" else []
+    args = [command, "--campaign", candidate_files / "campaign.json", "--model", model_dir,
+            "--out", out / "s.csv", *flags]  # fmt: skip
+    code, _, err = run(capsys, *args, "--creators", candidate_files / "creators.csv")
+    assert code == 0, err
+    before = files_in(out)
+    creators = market.creators.head(200).assign(bio="x" * 1_000)
+    creators.loc[creators.index[20:], "followers"] = -1  # 180 long rows rejected: 190 KB
+    creators.to_csv(candidate_files / "long.csv", index=False)
+    line = in_a_shell([*args, "--creators", candidate_files / "long.csv"], limit_kb=64)
+    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert files_in(out) == before
+    assert done.stderr.splitlines() == [
+        f"error: {out / 's.rejects.csv'}: cannot be written: File too large; no output was replaced"
+    ]
+
+
+@pytest.mark.slow
+def test_a_closed_stdout_leaves_one_whole_set(candidate_files, model_dir, market, capsys):
+    """`score ... | head -1`: whatever the run managed, the summary describes the output
+    and the rejects beside it."""
+    out = candidate_files / "out" / "s.csv"
+    market.creators.head(50).to_csv(candidate_files / "earlier.csv", index=False)
+    args = ["score", "--campaign", candidate_files / "campaign.json", "--model", model_dir,
+            "--out", out]  # fmt: skip
+    code, _, err = run(capsys, *args, "--creators", candidate_files / "earlier.csv")
+    assert code == 0, err
+    line = in_a_shell([*args, "--creators", candidate_files / "creators.csv"], pipe=" | head -1")
+    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    assert done.stdout.startswith("scoring with") and "Traceback" not in done.stderr
+    summary = json.loads((out.parent / "s.summary.json").read_text())
+    scored, rejected = read_table(out), read_table(out.parent / "s.rejects.csv")
+    assert (summary["scored"], summary["rejected"]) == (len(scored), len(rejected))
+    assert summary["rows_in"] == 201  # the new run's set, put in place before the count

@@ -455,3 +455,106 @@ def test_the_fallback_writer_keeps_modes_and_the_umask_too(
     assert stat.S_IMODE((tmp_path / "old.csv").stat().st_mode) == existing_mode
     assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.csv", "old.csv"]
+
+
+# --- a run's files are one set; folders; keys (issue 25) --------------------------------
+
+
+def write_set(outputs, folder: Path, text: str, names=("out.csv", "rejects.csv", "s.json")):
+    outputs.table(pd.DataFrame({"a": [text]}), folder / names[0])
+    outputs.table(pd.DataFrame({"b": [text]}), folder / names[1])
+    outputs.json({"run": text}, folder / names[2])
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+@pytest.mark.parametrize("failing", [1, 2, 3])
+def test_a_set_is_put_in_place_whole_or_not_at_all(tmp_path, monkeypatch, failing, exchange):
+    """A rename that fails midway (a full disk) puts back the files already replaced."""
+    from helpers import files_in, rename_fails
+
+    from recommender.io import output_set
+
+    with output_set() as outputs:
+        write_set(outputs, tmp_path, "old")
+    before = files_in(tmp_path)
+    if not exchange:  # as where renameat2 cannot swap two files: two renames each
+        monkeypatch.setattr("recommender.libc.exchange", lambda a, b: False)
+    rename_fails(monkeypatch, tmp_path, failing)
+    failure = pytest.raises(DataFileError, match="cannot be put in place: No space left")
+    with failure as info, output_set() as outputs:
+        write_set(outputs, tmp_path, "new")
+    assert "\n" not in str(info.value) and "no output was replaced" in str(info.value)
+    assert files_in(tmp_path) == before  # nothing hidden left behind either
+    monkeypatch.undo()
+    with output_set() as outputs:
+        write_set(outputs, tmp_path, "new")
+    assert read_table(tmp_path / "rejects.csv")["b"].tolist() == ["new"]
+    assert sorted(files_in(tmp_path)) == ["out.csv", "rejects.csv", "s.json"]
+
+
+def test_an_error_before_the_commit_writes_nothing_and_says_so(tmp_path):
+    from recommender.io import output_set
+
+    with output_set() as outputs:
+        write_set(outputs, tmp_path, "old")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    paths = (tmp_path / "out.csv", tmp_path / "rejects.csv")
+    with pytest.raises(KeyboardInterrupt) as info, output_set(*paths) as outputs:
+        outputs.table(pd.DataFrame({"a": ["new"]}), tmp_path / "out.csv")
+        raise KeyboardInterrupt
+    assert info.value.__notes__ == [
+        f"nothing was written: {tmp_path / 'out.csv'} and {tmp_path / 'rejects.csv'} are as "
+        "they were"
+    ]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_member_the_run_did_not_write_is_removed_at_commit(tmp_path):
+    """An earlier run's figure must not sit beside a new plan as if it were its own."""
+    from recommender.io import output_set
+
+    (tmp_path / "plan.png").write_bytes(b"an earlier plan's figure")
+    (tmp_path / "linked.png").symlink_to(tmp_path / "plan.png")
+    with output_set(tmp_path / "plan.csv", tmp_path / "plan.png") as outputs:
+        outputs.table(pd.DataFrame({"a": [1]}), tmp_path / "plan.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["linked.png", "plan.csv"]
+    (tmp_path / "plan.png").write_bytes(b"figure")
+    with output_set(tmp_path / "plan.csv", tmp_path / "linked.png") as outputs:
+        outputs.table(pd.DataFrame({"a": [2]}), tmp_path / "plan.csv")
+    assert (tmp_path / "plan.png").read_bytes() == b"figure"  # not through a symlink
+
+
+def test_ctrl_c_during_the_commit_acts_once_the_set_is_in_place(tmp_path, monkeypatch):
+    import recommender.io as io_module
+
+    with io_module.output_set() as outputs:
+        write_set(outputs, tmp_path, "old")
+    real_swap = io_module._swap
+
+    def swap_then_ctrl_c(new: Path, target: Path) -> Path | None:
+        os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C between two renames
+        return real_swap(new, target)
+
+    monkeypatch.setattr(io_module, "_swap", swap_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as info, io_module.output_set() as outputs:
+        write_set(outputs, tmp_path, "new")
+    assert not getattr(info.value, "__notes__", None)  # written: no "nothing was written"
+    assert read_table(tmp_path / "out.csv")["a"].tolist() == ["new"]
+    assert read_table(tmp_path / "rejects.csv")["b"].tolist() == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "rejects.csv", "s.json"]
+
+
+def test_a_full_disk_while_writing_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write() answers
+
+    monkeypatch.setattr("pyarrow.csv.write_csv", full)
+    with pytest.raises(DataFileError) as info:
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.csv")
+    assert str(info.value) == (
+        f"{tmp_path / 'out.csv'}: cannot be written: No space left on device; "
+        "no output was replaced"
+    )
+    assert list(tmp_path.iterdir()) == []

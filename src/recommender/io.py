@@ -27,12 +27,14 @@ import json
 import os
 import re
 import secrets
+import signal
 import stat
 import warnings
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -389,16 +391,23 @@ def write_table(
     In CSV, text a spreadsheet would run as a formula gets a leading quote, except
     in the `own_words` columns: text the package wrote itself (reasons), not a user.
     """
+    with output_set(path) as outputs:
+        outputs.table(frame, path, own_words)
+
+
+def _write_frame(
+    frame: pd.DataFrame, tmp_name: str, path: str | os.PathLike[str], own_words: Collection[str]
+) -> None:
+    """Write `frame` to `tmp_name` in the format `path`'s extension names."""
     fmt = output_format(path)
-    with atomic_path(path) as tmp_name:
-        if fmt == "csv":
-            tab = Path(path).suffix.lower() == ".tsv"
-            _to_csv(frame, tmp_name, "\t" if tab else ",", own_words)
-        elif fmt == "parquet":
-            _to_parquet(frame, tmp_name)
-        else:
-            frame.to_json(tmp_name, orient="records", lines=fmt == "jsonl", force_ascii=False,
-                          date_format="iso")  # fmt: skip
+    if fmt == "csv":
+        tab = Path(path).suffix.lower() == ".tsv"
+        _to_csv(frame, tmp_name, "\t" if tab else ",", own_words)
+    elif fmt == "parquet":
+        _to_parquet(frame, tmp_name)
+    else:
+        frame.to_json(tmp_name, orient="records", lines=fmt == "jsonl", force_ascii=False,
+                      date_format="iso")  # fmt: skip
 
 
 class TableWriter:
@@ -525,14 +534,8 @@ def streamed_table(
     """A TableWriter for `path`, in the format its extension names, written atomically:
     the file appears, complete, only when the block ends without an error. At least one
     block must be written (an empty table fixes the header)."""
-    fmt = output_format(path)
-    delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
-    with atomic_path(path) as tmp_name:
-        writer = TableWriter(tmp_name, fmt, delimiter, own_words)
-        try:
-            yield writer
-        finally:
-            writer.close()
+    with output_set(path) as outputs, outputs.streamed(path, own_words) as writer:
+        yield writer
 
 
 def arrow_table(frame: pd.DataFrame) -> Any:
@@ -553,8 +556,8 @@ def arrow_table(frame: pd.DataFrame) -> Any:
 
 def write_json(value: Any, path: str | os.PathLike[str]) -> None:
     """Write `value` as indented, strict JSON (no NaN) to `path`, atomically."""
-    with atomic_path(path) as tmp_name:
-        Path(tmp_name).write_text(json.dumps(value, indent=2, allow_nan=False) + "\n")
+    with output_set(path) as outputs:
+        outputs.json(value, path)
 
 
 @contextmanager
@@ -562,23 +565,285 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """A path to write that replaces `path` only once complete, with the umask's permissions
     (or those of the file it replaces); on failure, or if the process is killed, nothing
     is left behind."""
-    target = Path(os.path.realpath(path))  # through a symlink, which stays one
-    if target.exists() and not target.is_file():  # never rename over a folder or a device
-        raise DataFileError(f"{path}: is not a regular file; name a file to write")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    existing_mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
-    fd = _unnamed_file(target.parent)
-    if fd is None:  # no O_TMPFILE here (not Linux, or a filesystem without it)
-        with _named_temporary(target, existing_mode) as tmp_name:
-            yield tmp_name
-        return
+    with output_set(path) as outputs, outputs.file(path) as tmp_name:
+        yield tmp_name
+
+
+@contextmanager
+def output_set(*paths: str | os.PathLike[str]) -> Iterator[OutputSet]:
+    """An OutputSet of a run's `paths`, committed when the block ends without an error
+    (unless committed in it). On an error, nothing is written and no earlier file is
+    touched; the error carries a note that says so (the command prints it on Ctrl-C)."""
+    outputs = OutputSet(paths)
     try:
-        yield f"/proc/self/fd/{fd}"
-        if existing_mode is not None:  # after writing: a read-only file's mode would block it
-            os.fchmod(fd, existing_mode)
-        _link_over(fd, target)
+        yield outputs
+        outputs.commit()
+    except BaseException as exc:
+        if not outputs.committed:
+            outputs.discard()
+            exc.add_note(f"nothing was written: {_as_they_were(outputs.paths)}")
+        raise
+
+
+def _as_they_were(paths: list[Path]) -> str:
+    names = [str(p) for p in paths]
+    if len(names) == 1:
+        return f"{names[0]} is as it was"
+    return f"{', '.join(names[:-1])} and {names[-1]} are as they were"
+
+
+class OutputSet:
+    """The files of one run, put in place together (made by `output_set`).
+
+    Each file is written under no name (an unnamed file, Linux's O_TMPFILE;
+    elsewhere a hidden temporary one), and `commit` puts them all in place at the
+    end, Ctrl-C and SIGTERM held off meanwhile. Until then no earlier file is
+    touched; should putting one in place fail, those already in place are put back.
+    So the folder holds the earlier set or the new one, never a mix. A member named
+    but not written is removed by the commit: a file of an earlier run must not sit
+    among the new ones as if it were theirs.
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+        self._staged: dict[Path, _Staged] = {}  # by the real file each replaces
+        self.committed = False
+
+    @contextmanager
+    def file(self, path: str | os.PathLike[str]) -> Iterator[str]:
+        """A path to write `path`'s new content to: `path` gets it at commit, with the
+        umask's permissions (or those of the file it replaces). A failure to write it (a
+        full disk, a read-only file system) is a DataFileError naming `path`."""
+        with _write_errors(path):
+            staged = _Staged.made_for(path)
+        try:
+            with _write_errors(path):
+                yield staged.where
+                staged.written()
+        except BaseException:
+            staged.discard()
+            raise
+        if staged.target in self._staged:  # written twice: the last one counts
+            self._staged.pop(staged.target).discard()
+        self._staged[staged.target] = staged
+        if Path(path) not in self.paths:
+            self.paths.append(Path(path))
+
+    def table(
+        self, frame: pd.DataFrame, path: str | os.PathLike[str], own_words: Collection[str] = ()
+    ) -> None:
+        """Write `frame` as `path`'s new content, as write_table writes it."""
+        output_format(path)  # an unwritable format is said before a file is made
+        with self.file(path) as tmp_name:
+            _write_frame(frame, tmp_name, path, own_words)
+
+    @contextmanager
+    def streamed(
+        self, path: str | os.PathLike[str], own_words: Collection[str] = ()
+    ) -> Iterator[TableWriter]:
+        """A TableWriter for `path`'s new content, as streamed_table gives one."""
+        fmt = output_format(path)
+        delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+        with self.file(path) as tmp_name:
+            writer = TableWriter(tmp_name, fmt, delimiter, own_words)
+            try:
+                yield writer
+            finally:
+                writer.close()
+
+    def json(self, value: Any, path: str | os.PathLike[str]) -> None:
+        """Write `value` as indented, strict JSON (no NaN) as `path`'s new content."""
+        with self.file(path) as tmp_name:
+            Path(tmp_name).write_text(json.dumps(value, indent=2, allow_nan=False) + "\n")
+
+    def commit(self) -> None:
+        """Put every file written in place and remove the members not written, all or
+        none; a failure is a DataFileError naming the file."""
+        if self.committed:
+            return
+        staged = list(self._staged.values())
+        stale = [p for p in self.paths if _stale(p, self._staged)]
+        with _signals_held():
+            try:
+                for member in staged:
+                    with _write_errors(member.given):
+                        member.name_it()
+                _swapped_in(staged, stale)
+                self.committed = True
+            finally:
+                self.discard()
+
+    def discard(self) -> None:
+        """Drop every file written and not put in place: nothing of them is left."""
+        for member in self._staged.values():
+            member.discard()
+        self._staged.clear()
+
+
+def _stale(path: Path, staged: Mapping[Path, object]) -> bool:
+    """Whether `path`, a member of a set, is an earlier run's file this run did not write
+    (a symlink is left alone: what it points to may be another's)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    return Path(os.path.realpath(path)) not in staged
+
+
+@dataclass
+class _Staged:
+    """One member's new content, not yet in place: an open unnamed file (`fd`), or a
+    file under a hidden temporary `name`; `target` is the real file it replaces."""
+
+    given: str | os.PathLike[str]
+    target: Path
+    mode: int | None  # the permissions of the file it replaces, kept
+    fd: int | None = None
+    name: Path | None = None
+
+    @classmethod
+    def made_for(cls, path: str | os.PathLike[str]) -> _Staged:
+        target = Path(os.path.realpath(path))  # through a symlink, which stays one
+        if target.exists() and not target.is_file():  # never rename over a folder or a device
+            raise DataFileError(f"{path}: is not a regular file; name a file to write")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+        staged = cls(path, target, mode, fd=_unnamed_file(target.parent))
+        if staged.fd is None:  # no O_TMPFILE here (not Linux, or a filesystem without it)
+            staged.name = _temporary_name(target)
+            os.close(os.open(staged.name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        return staged
+
+    @property
+    def where(self) -> str:
+        return f"/proc/self/fd/{self.fd}" if self.fd is not None else str(self.name)
+
+    def written(self) -> None:
+        if self.mode is None:
+            return
+        if self.fd is not None:  # after writing: a read-only file's mode would block it
+            os.fchmod(self.fd, self.mode)
+        elif self.name is not None:
+            os.chmod(self.name, self.mode)
+
+    def name_it(self) -> None:
+        """Give an unnamed file its hidden temporary name beside the target."""
+        if self.fd is not None and self.name is None:
+            name = _temporary_name(self.target)
+            libc.link_open_file(self.fd, name)
+            self.name = name
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.name is not None:
+            self.name.unlink(missing_ok=True)
+            self.name = None
+
+
+def _temporary_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _swapped_in(staged: list[_Staged], stale: list[Path]) -> None:
+    """Put each staged file in place and take each stale one away, keeping every earlier
+    file under a hidden name until all is done; on a failure, put them all back."""
+    earlier: list[tuple[Path, Path | None]] = []  # (a target, where its earlier file is)
+    try:
+        for member in staged:
+            with _write_errors(member.given, "cannot be put in place"):
+                assert member.name is not None, "named by commit"
+                earlier.append((member.target, _swap(member.name, member.target)))
+                member.name = None  # the target's now (or the earlier file's, kept)
+        for path in stale:
+            away = _temporary_name(path)
+            with _write_errors(path, "cannot be removed"):
+                os.rename(path, away)
+            earlier.append((path, away))
+    except BaseException:
+        _put_back(earlier)
+        raise
+    for _, kept in earlier:
+        if kept is not None:
+            kept.unlink(missing_ok=True)
+
+
+def _put_back(earlier: list[tuple[Path, Path | None]]) -> None:
+    """Undo `_swapped_in`'s steps, the last first: each earlier file back in its place (a
+    new file where there was none, removed). One that cannot be undone is said, with where
+    its earlier file is, once the others are."""
+    stuck: list[str] = []
+    for target, kept in reversed(earlier):
+        try:
+            if kept is None:
+                target.unlink(missing_ok=True)
+            else:
+                os.replace(kept, target)
+        except OSError as exc:
+            where = f"; the earlier file is {kept}" if kept is not None else ""
+            stuck.append(f"{target}: cannot be put back as it was: {exc.strerror}{where}")
+    if stuck:
+        raise DataFileError(stuck[0])
+
+
+def _swap(new: Path, target: Path) -> Path | None:
+    """Put the file `new` at `target`; returns where the earlier file at `target` is now
+    (a hidden name beside it), None if there was none. On an error, both stay as they were."""
+    if not target.exists():
+        os.replace(new, target)
+        return None
+    if libc.exchange(new, target):  # one step: the earlier file is now at `new`
+        return new
+    # Without an exchange, the target is missing for an instant between the two renames.
+    kept = _temporary_name(target)
+    os.rename(target, kept)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.rename(kept, target)
+        raise
+    return kept
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM act only once the block ends: a commit is not cut
+    between two renames. (Only the main thread can hold them; signals run there.)"""
+    received: list[int] = []
+    previous: dict[int, Any] = {}
+    with suppress(ValueError):  # not the main thread
+        for held in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(held) is not None:  # None: set by C code, not restorable
+                previous[held] = signal.signal(held, lambda n, _: received.append(n))
+    try:
+        yield
     finally:
-        os.close(fd)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in received:
+            signal.raise_signal(number)
+
+
+@contextmanager
+def _write_errors(
+    path: str | os.PathLike[str], problem: str = "cannot be written"
+) -> Iterator[None]:
+    """An OSError in the block (a full disk, a file too large, a read-only file system) as
+    one DataFileError line naming `path`; a closed stdout (`| head`) is not about `path`."""
+    try:
+        yield
+    except ConnectionError:
+        raise
+    except OSError as exc:
+        raise write_error(path, exc, problem) from None
+
+
+def write_error(
+    path: str | os.PathLike[str], exc: OSError, problem: str = "cannot be written"
+) -> DataFileError:
+    """A DataFileError saying that `path` `problem` and why, in the system's words (such
+    as "No space left on device"), and that no output was replaced."""
+    why = os.strerror(exc.errno) if exc.errno else one_line(exc)
+    return DataFileError(f"{path}: {problem}: {why}; no output was replaced")
 
 
 def unnamed_file(folder: str | os.PathLike[str]) -> int:
@@ -602,33 +867,6 @@ def _unnamed_file(folder: Path, access: int = os.O_WRONLY) -> int | None:
         return os.open(folder, flag | access, 0o666)  # the kernel applies the umask
     except OSError:
         return None
-
-
-def _link_over(fd: int, target: Path) -> None:
-    """Give the unnamed file `fd` a temporary name beside `target`, then rename it over it."""
-    name = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    libc.link_open_file(fd, name)
-    try:
-        os.replace(name, target)
-    except BaseException:
-        name.unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def _named_temporary(target: Path, mode: int | None) -> Iterator[str]:
-    """A new file beside `target` (the kernel applies the umask, as it does to any new file)
-    that replaces it once written, with `mode` when it replaces a file of that mode."""
-    tmp_name = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp_name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
-        yield str(tmp_name)
-        if mode is not None:
-            os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException:
-        tmp_name.unlink(missing_ok=True)
-        raise
 
 
 def check_outputs(
