@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -420,6 +420,7 @@ def _preloaded_scorer(
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
     """_scorer's submit, by `workers` processes that load `model` (a folder or file; None:
     the champion) themselves, forked from worker_server as this process reads."""
+    worker_server.start()  # from this thread: it starts the server deaf to Ctrl-C
     context = worker_server.context()
     # Starting a process waits until the server has imported those modules: a thread
     # hands the chunks to the pool, so that this one reads and validates meanwhile.
@@ -496,9 +497,19 @@ def _worker_pool(
                 "a scoring worker process died (out of memory?); nothing was written; "
                 "try again, or with --workers 1"
             ) from None
-        except BaseException:  # stop now: the chunks still waiting will not be wanted
+        except BaseException:  # stop now (Ctrl-C too): no chunk's score will be wanted
+            _end_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers at once, mid-chunk: shutdown alone waits for the chunks being
+    scored. (ProcessPoolExecutor has no public way before Python 3.14's terminate_workers.)"""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with suppress(OSError, ValueError):  # one that has ended already
+            process.terminate()
 
 
 # The workers' functions, named here: the pool sends them by name, and this process need
