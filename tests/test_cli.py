@@ -647,3 +647,37 @@ def test_a_closed_stdout_leaves_one_whole_set(candidate_files, model_dir, market
     scored, rejected = read_table(out), read_table(out.parent / "s.rejects.csv")
     assert (summary["scored"], summary["rejected"]) == (len(scored), len(rejected))
     assert summary["rows_in"] == 201  # the new run's set, put in place before the count
+
+
+@pytest.mark.parametrize("command", ["score", "plan"])
+@pytest.mark.parametrize("flag", ["--out", "--rejects"])
+def test_an_output_inside_the_input_folder_is_refused_before_any_work(
+    candidate_files, capsys, command, flag
+):
+    parts = candidate_files / "parts"
+    parts.mkdir()
+    pd.read_csv(candidate_files / "creators.csv").to_parquet(parts / "part-0.parquet")
+    budget = ["--budget", "500"] if command == "plan" else []
+    code, _, err = run(
+        capsys, command, "--creators", parts, "--campaign", candidate_files / "campaign.json",
+        *budget, "--model", candidate_files / "no-model", flag, parts / "scored.csv",
+    )  # fmt: skip
+    one_line_error(code, err, "would be inside the creators file, a folder read whole")
+    assert [p.name for p in parts.iterdir()] == ["part-0.parquet"]
+
+
+def test_an_earlier_output_inside_the_input_folder_is_not_read_as_input(
+    candidate_files, model_dir, capsys
+):
+    """A folder is read from its own part files: a folder in it (an earlier Spark output)
+    would have been read too, every creator scored twice."""
+    parts = candidate_files / "parts"
+    (parts / "scored.parquet").mkdir(parents=True)
+    creators = pd.read_csv(candidate_files / "creators.csv", dtype=str, keep_default_na=False)
+    creators.to_parquet(parts / "part-0.parquet")
+    creators.to_parquet(parts / "scored.parquet" / "part-0.parquet")
+    code, _, err = run(capsys, "score", "--creators", parts, "--campaign",
+                       candidate_files / "campaign.json", "--model", model_dir, "--out",
+                       candidate_files / "scored.csv")  # fmt: skip
+    one_line_error(code, err, f"{parts / 'scored.parquet'}: a folder inside the input folder")
+    assert not (candidate_files / "scored.csv").exists()

@@ -558,3 +558,39 @@ def test_a_full_disk_while_writing_names_the_file(tmp_path, monkeypatch):
         "no output was replaced"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_inside_an_input_folder_is_refused(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    pd.DataFrame({"a": ["x"]}).to_parquet(parts / "part-0.parquet")
+    (tmp_path / "link").symlink_to(parts)
+    inside = (parts / "scored.csv", parts / "sub" / "scored.csv", tmp_path / "link" / "o.csv",
+              tmp_path / "x" / ".." / "parts" / "o.csv")  # fmt: skip
+    for output in inside:
+        with pytest.raises(DataFileError, match="would be inside the creators file, a folder"):
+            check_outputs({"output": output}, {"creators file": parts})
+    check_outputs({"output": tmp_path / "parts.csv"}, {"creators file": parts})  # beside: fine
+
+
+def test_a_folder_is_read_from_its_own_part_files_only(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i in range(2):
+        pd.DataFrame({"creator_id": [f"c{i}"]}).to_parquet(parts / f"part-{i}.parquet")
+    (parts / "_SUCCESS").write_text("")
+    assert read_table(parts)["creator_id"].tolist() == ["c0", "c1"]
+    assert [c["creator_id"].tolist() for c in read_chunks(parts, 10)] == [["c0"], ["c1"]]
+    # An earlier output left inside (a Spark run's folder): its rows are not read twice.
+    (parts / "scored.parquet").mkdir()
+    pd.DataFrame({"creator_id": ["c0"]}).to_parquet(parts / "scored.parquet" / "part-0.parquet")
+    for read in (read_table, lambda p: list(read_chunks(p, 10))):
+        with pytest.raises(DataFileError) as info:
+            read(parts)
+        assert str(info.value).startswith(f"{parts / 'scored.parquet'}: a folder inside")
+    # A file that is not a part: said naming it, not the folder.
+    (parts / "scored.parquet" / "part-0.parquet").unlink()
+    (parts / "scored.parquet").rmdir()
+    (parts / "scored.summary.json").write_text("{}")
+    with pytest.raises(DataFileError, match=re.escape(f"{parts / 'scored.summary.json'}: cannot")):
+        list(read_chunks(parts, 10))

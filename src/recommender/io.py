@@ -130,8 +130,11 @@ def read_table(path: str | os.PathLike[str], sheet: str | int | None = None) -> 
             with _longer_rows_refused():
                 frame: pd.DataFrame = pd.read_csv(path, **options)
             return _without_trailing_cells(frame, path)
-        if fmt == "parquet":
-            return pd.read_parquet(path)
+        if fmt == "parquet":  # a folder's own parts, not what pyarrow finds in subfolders
+            frames: list[pd.DataFrame] = [
+                _parquet_part(part).read().to_pandas() for part in part_files(path)
+            ]
+            return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         if fmt == "xlsx":
             return _read_xlsx(path, sheet)
         return _read_json(path)
@@ -153,10 +156,8 @@ def read_chunks(
                     return
                 yield _without_trailing_cells(chunk, path)
         elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
             for part in part_files(path):
-                for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+                for batch in _parquet_part(part).iter_batches(batch_size=rows):
                     yield batch.to_pandas()
         elif fmt == "xlsx":
             yield _read_xlsx(path, sheet)
@@ -165,19 +166,35 @@ def read_chunks(
 
 
 def part_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The files a path names: itself, or a folder's part files in name order (hidden and
-    _-prefixed files such as _SUCCESS aside), Parquet here, CSV too for Spark; DataFileError
-    if none."""
+    """The files a path names: itself, or the part files directly in a folder, in name
+    order (hidden and _-prefixed files such as _SUCCESS aside), Parquet here, CSV too for
+    Spark. DataFileError if there is none, or if the folder holds a folder: only a
+    folder's own files are read, and the rows in that one would be left out unsaid."""
     folder = Path(path)
     if not folder.is_dir():
         return [folder]
-    parts = sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and not p.name.startswith(("_", ".")) and not p.name.endswith(".crc")
-    )  # fmt: skip
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(("_", ".")))
+    inner = [p for p in entries if p.is_dir()]
+    if inner:
+        raise DataFileError(
+            f"{inner[0]}: a folder inside the input folder {path}; only the part files "
+            "directly in it are read: move that folder out"
+        )
+    parts = [p for p in entries if p.is_file() and not p.name.endswith(".crc")]
     if not parts:
         raise DataFileError(f"{path}: an empty folder; expected Parquet part files in it")
     return parts
+
+
+def _parquet_part(part: Path) -> Any:
+    """A Parquet file to read (pyarrow's ParquetFile); DataFileError naming it if it is none
+    (in a folder of parts: an earlier output left there?)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(part)
+    except Exception as exc:  # pyarrow's ArrowInvalid, or an OSError
+        raise DataFileError(f"{part}: cannot read as parquet: {one_line(exc)}") from None
 
 
 def _readable(path: str | os.PathLike[str], sheet: str | int | None) -> str:
@@ -879,17 +896,27 @@ def check_outputs(
 
     Each maps a role ("output", "creators file") to a path; None entries are ignored.
     `outputs` are tables; `others` are files of other kinds (a figure), checked for
-    their place only.
+    their place only. An input folder is read whole, so no output may lie inside it.
     """
     taken: dict[object, str] = {}
+    folders: dict[str, Path] = {}  # input folders, resolved
     for role, path in inputs.items():
         if path is not None:
             taken[_identity(path)] = role
+            if Path(path).is_dir():
+                folders[role] = Path(os.path.realpath(path))
     tables = {role: path for role, path in outputs.items() if path is not None}
     for role, path in {**tables, **(others or {})}.items():
         _refuse_unwritable(Path(path))
         if role in tables:
             output_format(path)
+        resolved = Path(os.path.realpath(path))
+        for folder_role, folder in folders.items():
+            if resolved.is_relative_to(folder):
+                raise DataFileError(
+                    f"{path}: the {role} would be inside the {folder_role}, a folder read "
+                    "whole (the next run would read it as input); choose a path outside it"
+                )
         identity = _identity(path)
         if identity in taken:
             raise DataFileError(
