@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -681,3 +682,37 @@ def test_an_earlier_output_inside_the_input_folder_is_not_read_as_input(
                        candidate_files / "scored.csv")  # fmt: skip
     one_line_error(code, err, f"{parts / 'scored.parquet'}: a folder inside the input folder")
     assert not (candidate_files / "scored.csv").exists()
+
+
+def test_handles_go_from_scored_and_plan_files_into_feedback_as_written(
+    tmp_path, model_dir, capsys
+):
+    """`@handle` ids are keys: a scored or planned file's rows become outcomes that
+    feedback knows, and the history keeps them as written."""
+    market = generate_market(n_creators=300, n_campaigns=3, seed=3)
+    handle = {c: f"@{c}" for c in market.creators["creator_id"]}
+    creators = market.creators.assign(creator_id=market.creators["creator_id"].map(handle))
+    outcomes = market.outcomes.assign(creator_id=market.outcomes["creator_id"].map(handle))
+    write_market(replace(market, creators=creators, outcomes=outcomes), tmp_path / "data")
+    campaign = market.campaigns["campaign_id"].iloc[0]
+    (tmp_path / "c.json").write_text(json.dumps({"campaign_id": campaign, "niche": "pet"}))
+    data = tmp_path / "data"
+    for command, budget in (("score", []), ("plan", ["--budget", 3_000])):
+        code, _, err = run(capsys, command, "--creators", data / "creators.csv", "--campaign",
+                           tmp_path / "c.json", "--model", model_dir, "--out",
+                           tmp_path / f"{command}.csv", *budget)  # fmt: skip
+        assert code == 0, err
+    hired = set(outcomes.loc[outcomes["campaign_id"] == campaign, "creator_id"])
+    chosen = [read_table(tmp_path / f"{name}.csv")["creator_id"] for name in ("plan", "score")]
+    new_ids = list(dict.fromkeys(i for i in pd.concat(chosen) if i not in hired))[:6]
+    assert len(new_ids) == 6 and all(i.startswith("@cr") for i in new_ids)
+    new = pd.DataFrame({"campaign_id": campaign, "creator_id": new_ids, "sales_lift_usd": 5.0})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    code, out, _ = run(capsys, "feedback", "--data", data, "--new", tmp_path / "new.csv")
+    assert code == 0 and "added 6 outcome rows" in out and "0 refused" in out
+    history = read_table(data / "outcomes.csv")
+    assert set(new_ids) <= set(history["creator_id"]) and history["creator_id"].str[0].eq("@").all()
+    code, out, _ = run(capsys, "feedback", "--data", data, "--new", tmp_path / "new.csv")
+    assert code == 1 and "6 refused" in out  # known now: the history's ids are the same ids
+    refused = read_table(tmp_path / "new.rejects.csv")
+    assert refused["creator_id"].tolist() == new_ids  # rejects keep them as written too

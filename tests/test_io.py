@@ -594,3 +594,19 @@ def test_a_folder_is_read_from_its_own_part_files_only(tmp_path):
     (parts / "scored.summary.json").write_text("{}")
     with pytest.raises(DataFileError, match=re.escape(f"{parts / 'scored.summary.json'}: cannot")):
         list(read_chunks(parts, 10))
+
+
+def test_key_columns_keep_ids_that_call_nothing(tmp_path):
+    """`@handle` ids stay as written in key columns (files join on them); a key that could
+    call something, and every other column, keep the formula guard."""
+    ids = ["@handle", "@first.last_1", "-dash", "@zoé", "=1+1", "@SUM(A1)", "+cmd|' /C calc'!A0"]
+    for frame in (
+        pd.DataFrame({"creator_id": ids, "campaign_id": "@k", "manager": "@handle"}),
+        pd.DataFrame({"creator_id": ids, "campaign_id": "@k", "manager": "@handle",
+                      "mixed": [1, "x"] * 3 + [0]}),  # pandas' writer: Arrow cannot type it
+    ):  # fmt: skip
+        write_table(frame, tmp_path / "t.csv")
+        back = read_table(tmp_path / "t.csv")
+        assert back["creator_id"].tolist() == ids[:4] + ["'" + i for i in ids[4:]]
+        assert back["campaign_id"].tolist() == ["@k"] * len(ids)
+        assert back["manager"].tolist() == ["'@handle"] * len(ids)

@@ -10,11 +10,13 @@ header given twice is refused: one of the two would be ignored.
 Writers are atomic and leave nothing behind: the table is written to an
 unnamed file in the target's folder (Linux's O_TMPFILE), linked in and renamed
 over the target only once complete, so a reader never sees half a file and a
-killed run leaves no temporary file. Outputs get the umask's permissions (an
-existing file keeps its own). Cells holding lists or mappings are written as
-JSON text; in CSV, text that a spreadsheet would run as a formula (=, +, -, @)
-is prefixed with a quote. `check_outputs` refuses, before any work, outputs
-that cannot be written or would replace an input or each other.
+killed run leaves no temporary file. A run's files are one `output_set`: all
+are put in place together at its end, or, on any failure, none. Outputs get the
+umask's permissions (an existing file keeps its own). Cells holding lists or
+mappings are written as JSON text; in CSV, text that a spreadsheet would run as
+a formula (=, +, -, @) is prefixed with a quote, except ids such as `@handle` in
+key columns. `check_outputs` refuses, before any work, outputs that cannot be
+written, would replace an input or each other, or lie inside an input folder.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import pandas as pd
 
 from recommender import exports, libc
 from recommender.errors import DataFileError
+from recommender.schema import KEY_COLUMNS
 
 FORMATS = {
     ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -406,7 +409,9 @@ def write_table(
     """Write `frame` to `path` atomically, in the format its extension names.
 
     In CSV, text a spreadsheet would run as a formula gets a leading quote, except
-    in the `own_words` columns: text the package wrote itself (reasons), not a user.
+    in the `own_words` columns: text the package wrote itself (reasons), not a user;
+    and except ids in key columns (schema.KEY_COLUMNS) that can call nothing, such as
+    `@handle`: other files join on them.
     """
     with output_set(path) as outputs:
         outputs.table(frame, path, own_words)
@@ -1018,10 +1023,21 @@ _SIGNED_NUMBER = (
 )
 
 
-def _runs_as_formula(text: str) -> bool:
+# An id in a key column that starts like a formula yet can call nothing: a handle such as
+# @name, @first.last or -name (no brackets, quotes, spaces, | or !). Other files join on
+# it, so it is written as given; a spreadsheet may show #NAME? for it, and runs nothing.
+# Twice, for Python's re (\w: any letter or digit) and for Arrow's RE2 (\w: ASCII only).
+_PLAIN_KEY = r"^[+\-@][\w.\-]*$"
+_PLAIN_KEY_RE2 = r"^[+\-@][\pL\pN_.\-]*$"
+
+
+def _runs_as_formula(text: str, key: bool = False) -> bool:
     """Whether a spreadsheet would run `text` as a formula: it starts like one and is not a
-    number (the rule `_formulas_quoted_arrow` applies to whole columns)."""
-    return text != "" and text[0] in _FORMULA_CHARACTERS and not re.fullmatch(_SIGNED_NUMBER, text)
+    number, nor, in a key column (`key`), a plain id (the rule `_formulas_quoted_arrow`
+    applies to whole columns)."""
+    if text == "" or text[0] not in _FORMULA_CHARACTERS or re.fullmatch(_SIGNED_NUMBER, text):
+        return False
+    return not (key and re.fullmatch(_PLAIN_KEY, text))
 
 
 def _formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:
@@ -1039,6 +1055,8 @@ def _formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:
         if not pc.any(risky).as_py():
             continue
         risky = pc.and_(risky, pc.invert(pc.match_substring_regex(column, _SIGNED_NUMBER)))
+        if table.column_names[index] in KEY_COLUMNS:
+            risky = pc.and_(risky, pc.invert(pc.match_substring_regex(column, _PLAIN_KEY_RE2)))
         quote, nothing = pa.scalar("'", column.type), pa.scalar("", column.type)
         quoted = pc.binary_join_element_wise(quote, column, nothing)
         table = table.set_column(index, table.field(index), pc.if_else(risky, quoted, column))
@@ -1054,7 +1072,9 @@ def _formulas_quoted(frame: pd.DataFrame, own_words: Collection[str]) -> pd.Data
         text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
         if column in own_words or not text:
             continue
-        risky = values.map(lambda v: isinstance(v, str) and _runs_as_formula(v)).astype(bool)
+        key = column in KEY_COLUMNS
+        cells = [isinstance(v, str) and _runs_as_formula(v, key) for v in values]
+        risky = pd.Series(cells, index=values.index, dtype=bool)
         if risky.any():
             quoted[column] = values.mask(risky, "'" + values[risky].astype(str))
     return frame.assign(**quoted) if quoted else frame
