@@ -560,6 +560,22 @@ def test_a_full_disk_while_writing_names_the_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_read_only_file_system_is_said_as_such(tmp_path, monkeypatch):
+    """os.access says "no permission" for a read-only mount (to root as well)."""
+    real = os.statvfs
+
+    def read_only(path: object) -> os.statvfs_result:
+        found = real(path)  # type: ignore[arg-type]
+        return os.statvfs_result((*found[:8], found.f_flag | os.ST_RDONLY, found.f_namemax))
+
+    monkeypatch.setattr(os, "statvfs", read_only)
+    with pytest.raises(DataFileError) as info:
+        check_outputs({"output": tmp_path / "new" / "o.csv"}, {})
+    assert str(info.value) == (
+        f"{tmp_path / 'new' / 'o.csv'}: cannot be written, {tmp_path} is on a read-only file system"
+    )
+
+
 def test_an_output_inside_an_input_folder_is_refused(tmp_path):
     parts = tmp_path / "parts"
     parts.mkdir()

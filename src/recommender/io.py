@@ -959,8 +959,18 @@ def _refuse_unwritable_folder(path: Path) -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise DataFileError(f"{path}: cannot be written, {folder} is a file, not a folder")
+    if _read_only(folder):  # which os.access would call no permission
+        raise DataFileError(f"{path}: cannot be written, {folder} is on a read-only file system")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise DataFileError(f"{path}: no permission to write in {folder}")
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether `folder` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs here (Windows): os.access says the rest
+        return False
 
 
 def _to_csv(frame: pd.DataFrame, path: str, delimiter: str, own_words: Collection[str]) -> None:
