@@ -71,3 +71,32 @@ def write_retrain_data(folder: Path, seed: int = 2) -> tuple[Path, Path]:
     write_market(market, folder / "real")
     write_market(shuffled, folder / "shuffled")
     return folder / "real", folder / "shuffled"
+
+
+def rename_fails(monkeypatch, folder: Path, number: int) -> None:
+    """Make the `number`th rename into `folder` fail as on a full disk (ENOSPC), whatever
+    call makes it: os.replace, os.rename, or renameat2's exchange (recommender.libc)."""
+    import errno
+    import itertools
+    import os
+
+    from recommender import libc
+
+    calls = itertools.count(1)
+
+    def failing(real):
+        def rename(source, target, *args, **kwargs):
+            inside = os.path.dirname(os.path.realpath(target)) == os.path.realpath(folder)
+            if inside and next(calls) == number:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+            return real(source, target, *args, **kwargs)
+
+        return rename
+
+    for owner, name in ((os, "replace"), (os, "rename"), (libc, "exchange")):
+        monkeypatch.setattr(owner, name, failing(getattr(owner, name)))
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every file in `folder` (hidden ones too) and its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}

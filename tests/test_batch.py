@@ -223,29 +223,44 @@ def test_workers_end_when_the_scoring_process_is_killed(
     files = ["big.csv", "campaign.json", "out.csv", "rejects.csv", str(model_dir)]
     scoring = subprocess.Popen([sys.executable, "-c", script, *files], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    workers: set[int] = set()
     started: set[int] = set()  # every process under the run (the worker server too)
     try:
-        deadline = time.monotonic() + 120
-        while len(workers) < 2 and scoring.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            children = child_pids(scoring.pid)
-            grandchildren = set().union(*map(child_pids, children))
-            started |= children | grandchildren
-            workers = grandchildren if guard == "preloaded" else children
-        assert len(workers) == 2 and scoring.poll() is None, scoring.communicate()
+        workers_started(scoring, started, forked_by_server=guard == "preloaded")
         scoring.kill()
         scoring.wait()
-        deadline = time.monotonic() + 10
-        while any(map(running, started)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(map(running, started)), "processes outlived the killed scoring process"
+        assert all_ended(started), "processes outlived the killed scoring process"
     finally:
-        for pid in started:  # only the processes this test started, should they have stayed
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        scoring.kill()
-        scoring.communicate()
+        end_what_stayed(scoring, started)
+
+
+def workers_started(scoring: subprocess.Popen, started: set[int], forked_by_server: bool) -> None:
+    """Wait until the run `scoring` has two workers, adding every process under it to
+    `started`; its workers are its grandchildren when forked by the worker server."""
+    workers: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and scoring.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        children = child_pids(scoring.pid)
+        grandchildren = set().union(*map(child_pids, children))
+        started |= children | grandchildren
+        workers = grandchildren if forked_by_server else children
+    assert len(workers) == 2 and scoring.poll() is None, scoring.communicate()
+
+
+def all_ended(pids: set[int]) -> bool:
+    """Whether every process of `pids` ends within ten seconds."""
+    deadline = time.monotonic() + 10
+    while any(map(running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(map(running, pids))
+
+
+def end_what_stayed(scoring: subprocess.Popen, started: set[int]) -> None:
+    for pid in started:  # only the processes this test started, should they have stayed
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    scoring.kill()
+    scoring.communicate()
 
 
 def test_with_preloaded_workers_the_reading_process_imports_no_model_library(
@@ -371,3 +386,83 @@ def test_a_worker_killed_from_outside_is_one_line_and_writes_nothing(
                    candidate_files / "rejects.csv", model_dir, say=lambda _: None, workers=2,
                    chunk_rows=40)  # fmt: skip
     assert not out.exists()
+
+
+# --- a run's files are one set (issue 25) -------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["score", "plan"])
+def test_a_rename_failing_midway_puts_back_what_the_run_had_replaced(
+    candidate_files: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, command: str
+):
+    """A full disk at the second rename: the first file replaced is put back, so the
+    folder holds the earlier run's files, all of them, and nothing else."""
+    from helpers import files_in, rename_fails
+
+    from recommender.errors import DataFileError
+
+    out = candidate_files / "out"
+    out.mkdir()
+    for name in ("s.csv", "s.rejects.csv", "s.summary.json", "s.png"):
+        (out / name).write_text(f"the earlier run's {name}\n")
+    before = files_in(out)
+    rename_fails(monkeypatch, out, 2)
+    files = (candidate_files / "creators.csv", candidate_files / "campaign.json")
+    with pytest.raises(Exception) as info:  # the type is checked below
+        if command == "score":
+            score_file(*files, out / "s.csv", out / "s.rejects.csv", model_dir, say=print)
+        else:
+            plan_file(*files, 1_000, out / "s.csv", out / "s.rejects.csv", model_dir)
+    assert files_in(out) == before
+    assert isinstance(info.value, DataFileError)
+    assert "s.rejects.csv: cannot be put in place: No space left on device" in str(info.value)
+
+
+def test_a_plan_with_no_creator_leaves_no_earlier_figure(candidate_files: Path, model_dir: Path):
+    """A plan without creators draws no figure; the earlier plan's would describe another."""
+    files = (candidate_files / "creators.csv", candidate_files / "campaign.json")
+    outputs = (candidate_files / "plan.csv", candidate_files / "plan.rejects.csv")
+    _, where = plan_file(*files, 1_000, *outputs, model_dir)
+    assert where.figure is not None and where.figure.is_file()
+    result, where = plan_file(*files, 0.01, *outputs, model_dir)
+    assert result.summary["creators"] == 0 and where.figure is None
+    assert not (candidate_files / "plan.png").exists()
+    assert json.loads((candidate_files / "plan.summary.json").read_text())["creators"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
+def test_ctrl_c_ends_a_scoring_run_in_one_line_with_its_workers(
+    market, model_dir: Path, tmp_path: Path
+):
+    """Ctrl-C, sent as a terminal sends it (to the whole process group), while workers
+    score: one line, exit code 130, no worker left, the earlier files as they were."""
+    copies = [market.creators.assign(creator_id=market.creators["creator_id"] + f"-{n}")
+              for n in range(20)]  # fmt: skip
+    pd.concat(copies, ignore_index=True).to_csv(tmp_path / "big.csv", index=False)
+    (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("s.csv", "s.rejects.csv", "s.summary.json"):
+        (out / name).write_text("earlier\n")
+    command = [str(Path(sys.executable).parent / "creator-recommender"), "score", "--creators",
+               "big.csv", "--campaign", "campaign.json", "--model", str(model_dir), "--out",
+               "out/s.csv", "--workers", "2"]  # fmt: skip
+    scoring = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    started: set[int] = set()
+    try:
+        workers_started(scoring, started, forked_by_server=True)
+        os.killpg(scoring.pid, signal.SIGINT)
+        _, err = scoring.communicate(timeout=60)
+        assert scoring.returncode == 130, err
+        assert err.splitlines() == [
+            "error: interrupted; nothing was written: out/s.csv, out/s.rejects.csv and "
+            "out/s.summary.json are as they were"
+        ]
+        assert all_ended(started), "processes outlived the interrupted run"
+        assert {p.name: p.read_text() for p in out.iterdir()} == dict.fromkeys(
+            ("s.csv", "s.rejects.csv", "s.summary.json"), "earlier\n"
+        )
+    finally:
+        end_what_stayed(scoring, started)

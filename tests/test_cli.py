@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import CAMPAIGN, scored_output_problems
+from helpers import CAMPAIGN, files_in, scored_output_problems
 
 from recommender.cli import main
 from recommender.io import read_table, write_table
@@ -749,3 +750,130 @@ def test_a_campaign_file_as_written_is_refused_in_one_line(
                        "--out", candidate_files / "o.csv")  # fmt: skip
     one_line_error(code, err, message)
     assert "set_int_max_str_digits" not in err
+
+
+# --- what a failed run leaves; folders; handles (issue 25) ---------------------------
+
+
+def in_a_shell(args: list[object], limit_kb: int | None = None, pipe: str = "") -> str:
+    """`creator-recommender ARGS` as a bash line: under `ulimit -f` (a write past the
+    limit fails with EFBIG, as a full disk fails with ENOSPC), into a pipe."""
+    import shlex
+
+    line = shlex.join([str(BIN / "creator-recommender"), *map(str, args)])
+    limit = f"ulimit -f {limit_kb}; " if limit_kb else ""
+    return f"{limit}{line}{pipe}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["score", "plan"])
+def test_a_full_disk_leaves_the_earlier_files_and_names_the_file(
+    candidate_files, model_dir, market, capsys, command
+):
+    """The rejects file does not fit: the new output must not replace the old one, beside
+    an old rejects file and summary that describe another run."""
+    out = candidate_files / "out"
+    flags = ["--budget", 2_000] if command == "plan" else []
+    args = [command, "--campaign", candidate_files / "campaign.json", "--model", model_dir,
+            "--out", out / "s.csv", *flags]  # fmt: skip
+    code, _, err = run(capsys, *args, "--creators", candidate_files / "creators.csv")
+    assert code == 0, err
+    before = files_in(out)
+    creators = market.creators.head(200).assign(bio="x" * 1_000)
+    creators.loc[creators.index[20:], "followers"] = -1  # 180 long rows rejected: 190 KB
+    creators.to_csv(candidate_files / "long.csv", index=False)
+    line = in_a_shell([*args, "--creators", candidate_files / "long.csv"], limit_kb=64)
+    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert files_in(out) == before
+    assert done.stderr.splitlines() == [
+        f"error: {out / 's.rejects.csv'}: cannot be written: File too large; no output was replaced"
+    ]
+
+
+@pytest.mark.slow
+def test_a_closed_stdout_leaves_one_whole_set(candidate_files, model_dir, market, capsys):
+    """`score ... | head -1`: whatever the run managed, the summary describes the output
+    and the rejects beside it."""
+    out = candidate_files / "out" / "s.csv"
+    market.creators.head(50).to_csv(candidate_files / "earlier.csv", index=False)
+    args = ["score", "--campaign", candidate_files / "campaign.json", "--model", model_dir,
+            "--out", out]  # fmt: skip
+    code, _, err = run(capsys, *args, "--creators", candidate_files / "earlier.csv")
+    assert code == 0, err
+    line = in_a_shell([*args, "--creators", candidate_files / "creators.csv"], pipe=" | head -1")
+    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    assert done.stdout.startswith("scoring with") and "Traceback" not in done.stderr
+    summary = json.loads((out.parent / "s.summary.json").read_text())
+    scored, rejected = read_table(out), read_table(out.parent / "s.rejects.csv")
+    assert (summary["scored"], summary["rejected"]) == (len(scored), len(rejected))
+    assert summary["rows_in"] == 201  # the new run's set, put in place before the count
+
+
+@pytest.mark.parametrize("command", ["score", "plan"])
+@pytest.mark.parametrize("flag", ["--out", "--rejects"])
+def test_an_output_inside_the_input_folder_is_refused_before_any_work(
+    candidate_files, capsys, command, flag
+):
+    parts = candidate_files / "parts"
+    parts.mkdir()
+    pd.read_csv(candidate_files / "creators.csv").to_parquet(parts / "part-0.parquet")
+    budget = ["--budget", "500"] if command == "plan" else []
+    code, _, err = run(
+        capsys, command, "--creators", parts, "--campaign", candidate_files / "campaign.json",
+        *budget, "--model", candidate_files / "no-model", flag, parts / "scored.csv",
+    )  # fmt: skip
+    one_line_error(code, err, "would be inside the creators file, a folder read whole")
+    assert [p.name for p in parts.iterdir()] == ["part-0.parquet"]
+
+
+def test_an_earlier_output_inside_the_input_folder_is_not_read_as_input(
+    candidate_files, model_dir, capsys
+):
+    """A folder is read from its own part files: a folder in it (an earlier Spark output)
+    would have been read too, every creator scored twice."""
+    parts = candidate_files / "parts"
+    (parts / "scored.parquet").mkdir(parents=True)
+    creators = pd.read_csv(candidate_files / "creators.csv", dtype=str, keep_default_na=False)
+    creators.to_parquet(parts / "part-0.parquet")
+    creators.to_parquet(parts / "scored.parquet" / "part-0.parquet")
+    code, _, err = run(capsys, "score", "--creators", parts, "--campaign",
+                       candidate_files / "campaign.json", "--model", model_dir, "--out",
+                       candidate_files / "scored.csv")  # fmt: skip
+    one_line_error(code, err, f"{parts / 'scored.parquet'}: a folder inside the input folder")
+    assert not (candidate_files / "scored.csv").exists()
+
+
+def test_handles_go_from_scored_and_plan_files_into_feedback_as_written(
+    tmp_path, model_dir, capsys
+):
+    """`@handle` ids are keys: a scored or planned file's rows become outcomes that
+    feedback knows, and the history keeps them as written."""
+    market = generate_market(n_creators=300, n_campaigns=3, seed=3)
+    handle = {c: f"@{c}" for c in market.creators["creator_id"]}
+    creators = market.creators.assign(creator_id=market.creators["creator_id"].map(handle))
+    outcomes = market.outcomes.assign(creator_id=market.outcomes["creator_id"].map(handle))
+    write_market(replace(market, creators=creators, outcomes=outcomes), tmp_path / "data")
+    campaign = market.campaigns["campaign_id"].iloc[0]
+    (tmp_path / "c.json").write_text(json.dumps({"campaign_id": campaign, "niche": "pet"}))
+    data = tmp_path / "data"
+    for command, budget in (("score", []), ("plan", ["--budget", 3_000])):
+        code, _, err = run(capsys, command, "--creators", data / "creators.csv", "--campaign",
+                           tmp_path / "c.json", "--model", model_dir, "--out",
+                           tmp_path / f"{command}.csv", *budget)  # fmt: skip
+        assert code == 0, err
+    hired = set(outcomes.loc[outcomes["campaign_id"] == campaign, "creator_id"])
+    chosen = [read_table(tmp_path / f"{name}.csv")["creator_id"] for name in ("plan", "score")]
+    new_ids = list(dict.fromkeys(i for i in pd.concat(chosen) if i not in hired))[:6]
+    assert len(new_ids) == 6 and all(i.startswith("@cr") for i in new_ids)
+    new = pd.DataFrame({"campaign_id": campaign, "creator_id": new_ids, "sales_lift_usd": 5.0})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    code, out, _ = run(capsys, "feedback", "--data", data, "--new", tmp_path / "new.csv")
+    assert code == 0 and "added 6 outcome rows" in out and "0 refused" in out
+    history = read_table(data / "outcomes.csv")
+    assert set(new_ids) <= set(history["creator_id"]) and history["creator_id"].str[0].eq("@").all()
+    code, out, _ = run(capsys, "feedback", "--data", data, "--new", tmp_path / "new.csv")
+    assert code == 1 and "6 refused" in out  # known now: the history's ids are the same ids
+    refused = read_table(tmp_path / "new.rejects.csv")
+    assert refused["creator_id"].tolist() == new_ids  # rejects keep them as written too

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.feedback import add_outcomes
+from recommender.feedback import add_outcome_file, add_outcomes
 from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.planning import plan
-from recommender.simulate import generate_campaigns, generate_market, outcomes_for
+from recommender.simulate import generate_campaigns, generate_market, outcomes_for, write_market
 
 
 def test_new_outcomes_join_once_and_bad_rows_are_refused():
@@ -68,3 +68,29 @@ def test_three_rounds_of_plan_run_retrain_improve_lift_per_dollar():
         outcomes = added.combined
     assert not outcomes.duplicated(["campaign_id", "creator_id"]).any()
     assert per_dollar[0] < per_dollar[1] < per_dollar[2], per_dollar
+
+
+def test_the_history_and_its_rejects_are_put_in_place_together(tmp_path, monkeypatch):
+    """A full disk as the rejects file is put in place: the history is not half-updated."""
+    from helpers import files_in, rename_fails
+
+    from recommender.errors import DataFileError
+
+    market = generate_market(n_creators=300, n_campaigns=3, seed=2)
+    data = tmp_path / "data"
+    write_market(market, data)
+    campaign = market.campaigns["campaign_id"].iloc[0]
+    hired = set(market.outcomes.loc[market.outcomes["campaign_id"] == campaign, "creator_id"])
+    fresh = next(c for c in market.creators["creator_id"] if c not in hired)
+    new = pd.DataFrame({"campaign_id": campaign, "creator_id": [fresh, "nobody"],
+                        "sales_lift_usd": 3.0})  # fmt: skip
+    new.to_csv(tmp_path / "new.csv", index=False)
+    before = files_in(data)
+    rename_fails(monkeypatch, data, 2)
+    with pytest.raises(Exception) as info:  # the type is checked below
+        add_outcome_file(data, tmp_path / "new.csv", data / "new.rejects.csv")
+    assert files_in(data) == before
+    assert isinstance(info.value, DataFileError) and "No space left" in str(info.value)
+    monkeypatch.undo()
+    added, _ = add_outcome_file(data, tmp_path / "new.csv", data / "new.rejects.csv")
+    assert added.added == 1 and len(added.rejects) == 1

@@ -618,3 +618,174 @@ def test_a_number_of_thousands_of_digits_in_json_stays_its_text(tmp_path, ext):
     back = read_table(tmp_path / f"t.{ext}")
     assert back["followers"].item() == digits and back["score"].item() == f"{digits}.5"
     assert back["n"].item() == 12
+
+
+# --- a run's files are one set; folders; keys (issue 25) --------------------------------
+
+
+def write_set(outputs, folder: Path, text: str, names=("out.csv", "rejects.csv", "s.json")):
+    outputs.table(pd.DataFrame({"a": [text]}), folder / names[0])
+    outputs.table(pd.DataFrame({"b": [text]}), folder / names[1])
+    outputs.json({"run": text}, folder / names[2])
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+@pytest.mark.parametrize("failing", [1, 2, 3])
+def test_a_set_is_put_in_place_whole_or_not_at_all(tmp_path, monkeypatch, failing, exchange):
+    """A rename that fails midway (a full disk) puts back the files already replaced."""
+    from helpers import files_in, rename_fails
+
+    from recommender.io import output_set
+
+    with output_set() as outputs:
+        write_set(outputs, tmp_path, "old")
+    before = files_in(tmp_path)
+    if not exchange:  # as where renameat2 cannot swap two files: two renames each
+        monkeypatch.setattr("recommender.libc.exchange", lambda a, b: False)
+    rename_fails(monkeypatch, tmp_path, failing)
+    failure = pytest.raises(DataFileError, match="cannot be put in place: No space left")
+    with failure as info, output_set() as outputs:
+        write_set(outputs, tmp_path, "new")
+    assert "\n" not in str(info.value) and "no output was replaced" in str(info.value)
+    assert files_in(tmp_path) == before  # nothing hidden left behind either
+    monkeypatch.undo()
+    with output_set() as outputs:
+        write_set(outputs, tmp_path, "new")
+    assert read_table(tmp_path / "rejects.csv")["b"].tolist() == ["new"]
+    assert sorted(files_in(tmp_path)) == ["out.csv", "rejects.csv", "s.json"]
+
+
+def test_an_error_before_the_commit_writes_nothing_and_says_so(tmp_path):
+    from recommender.io import output_set
+
+    with output_set() as outputs:
+        write_set(outputs, tmp_path, "old")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    paths = (tmp_path / "out.csv", tmp_path / "rejects.csv")
+    with pytest.raises(KeyboardInterrupt) as info, output_set(*paths) as outputs:
+        outputs.table(pd.DataFrame({"a": ["new"]}), tmp_path / "out.csv")
+        raise KeyboardInterrupt
+    assert info.value.__notes__ == [
+        f"nothing was written: {tmp_path / 'out.csv'} and {tmp_path / 'rejects.csv'} are as "
+        "they were"
+    ]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_member_the_run_did_not_write_is_removed_at_commit(tmp_path):
+    """An earlier run's figure must not sit beside a new plan as if it were its own."""
+    from recommender.io import output_set
+
+    (tmp_path / "plan.png").write_bytes(b"an earlier plan's figure")
+    (tmp_path / "linked.png").symlink_to(tmp_path / "plan.png")
+    with output_set(tmp_path / "plan.csv", tmp_path / "plan.png") as outputs:
+        outputs.table(pd.DataFrame({"a": [1]}), tmp_path / "plan.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["linked.png", "plan.csv"]
+    (tmp_path / "plan.png").write_bytes(b"figure")
+    with output_set(tmp_path / "plan.csv", tmp_path / "linked.png") as outputs:
+        outputs.table(pd.DataFrame({"a": [2]}), tmp_path / "plan.csv")
+    assert (tmp_path / "plan.png").read_bytes() == b"figure"  # not through a symlink
+
+
+def test_ctrl_c_during_the_commit_acts_once_the_set_is_in_place(tmp_path, monkeypatch):
+    import recommender.io as io_module
+
+    with io_module.output_set() as outputs:
+        write_set(outputs, tmp_path, "old")
+    real_swap = io_module._swap
+
+    def swap_then_ctrl_c(new: Path, target: Path) -> Path | None:
+        os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C between two renames
+        return real_swap(new, target)
+
+    monkeypatch.setattr(io_module, "_swap", swap_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as info, io_module.output_set() as outputs:
+        write_set(outputs, tmp_path, "new")
+    assert not getattr(info.value, "__notes__", None)  # written: no "nothing was written"
+    assert read_table(tmp_path / "out.csv")["a"].tolist() == ["new"]
+    assert read_table(tmp_path / "rejects.csv")["b"].tolist() == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "rejects.csv", "s.json"]
+
+
+def test_a_full_disk_while_writing_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write() answers
+
+    monkeypatch.setattr("pyarrow.csv.write_csv", full)
+    with pytest.raises(DataFileError) as info:
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.csv")
+    assert str(info.value) == (
+        f"{tmp_path / 'out.csv'}: cannot be written: No space left on device; "
+        "no output was replaced"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_file_system_is_said_as_such(tmp_path, monkeypatch):
+    """os.access says "no permission" for a read-only mount (to root as well)."""
+    real = os.statvfs
+
+    def read_only(path: object) -> os.statvfs_result:
+        found = real(path)  # type: ignore[arg-type]
+        return os.statvfs_result((*found[:8], found.f_flag | os.ST_RDONLY, found.f_namemax))
+
+    monkeypatch.setattr(os, "statvfs", read_only)
+    with pytest.raises(DataFileError) as info:
+        check_outputs({"output": tmp_path / "new" / "o.csv"}, {})
+    assert str(info.value) == (
+        f"{tmp_path / 'new' / 'o.csv'}: cannot be written, {tmp_path} is on a read-only file system"
+    )
+
+
+def test_an_output_inside_an_input_folder_is_refused(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    pd.DataFrame({"a": ["x"]}).to_parquet(parts / "part-0.parquet")
+    (tmp_path / "link").symlink_to(parts)
+    inside = (parts / "scored.csv", parts / "sub" / "scored.csv", tmp_path / "link" / "o.csv",
+              tmp_path / "x" / ".." / "parts" / "o.csv")  # fmt: skip
+    for output in inside:
+        with pytest.raises(DataFileError, match="would be inside the creators file, a folder"):
+            check_outputs({"output": output}, {"creators file": parts})
+    check_outputs({"output": tmp_path / "parts.csv"}, {"creators file": parts})  # beside: fine
+
+
+def test_a_folder_is_read_from_its_own_part_files_only(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i in range(2):
+        pd.DataFrame({"creator_id": [f"c{i}"]}).to_parquet(parts / f"part-{i}.parquet")
+    (parts / "_SUCCESS").write_text("")
+    assert read_table(parts)["creator_id"].tolist() == ["c0", "c1"]
+    assert [c["creator_id"].tolist() for c in read_chunks(parts, 10)] == [["c0"], ["c1"]]
+    # An earlier output left inside (a Spark run's folder): its rows are not read twice.
+    (parts / "scored.parquet").mkdir()
+    pd.DataFrame({"creator_id": ["c0"]}).to_parquet(parts / "scored.parquet" / "part-0.parquet")
+    for read in (read_table, lambda p: list(read_chunks(p, 10))):
+        with pytest.raises(DataFileError) as info:
+            read(parts)
+        assert str(info.value).startswith(f"{parts / 'scored.parquet'}: a folder inside")
+    # A file that is not a part: said naming it, not the folder.
+    (parts / "scored.parquet" / "part-0.parquet").unlink()
+    (parts / "scored.parquet").rmdir()
+    (parts / "scored.summary.json").write_text("{}")
+    with pytest.raises(DataFileError, match=re.escape(f"{parts / 'scored.summary.json'}: cannot")):
+        list(read_chunks(parts, 10))
+
+
+def test_key_columns_keep_ids_that_call_nothing(tmp_path):
+    """`@handle` ids stay as written in key columns (files join on them); a key that could
+    call something, and every other column, keep the formula guard."""
+    ids = ["@handle", "@first.last_1", "-dash", "@zoé", "=1+1", "@SUM(A1)", "+cmd|' /C calc'!A0"]
+    for frame in (
+        pd.DataFrame({"creator_id": ids, "campaign_id": "@k", "manager": "@handle"}),
+        pd.DataFrame({"creator_id": ids, "campaign_id": "@k", "manager": "@handle",
+                      "mixed": [1, "x"] * 3 + [0]}),  # pandas' writer: Arrow cannot type it
+    ):  # fmt: skip
+        write_table(frame, tmp_path / "t.csv")
+        back = read_table(tmp_path / "t.csv")
+        assert back["creator_id"].tolist() == ids[:4] + ["'" + i for i in ids[4:]]
+        assert back["campaign_id"].tolist() == ["@k"] * len(ids)
+        assert back["manager"].tolist() == ["'@handle"] * len(ids)

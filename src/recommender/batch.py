@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,16 +44,15 @@ from recommender import config, libc, schema, worker_server
 from recommender.errors import DataFileError, ScoringError
 from recommender.exports import renamed_text
 from recommender.io import (
-    atomic_path,
+    OutputSet,
     check_outputs,
     file_format,
     memory_bounded,
     one_line,
+    output_set,
     part_files,
     read_chunks,
     read_table,
-    write_json,
-    write_table,
 )
 from recommender.scoring import (
     ModelRef,
@@ -162,41 +161,58 @@ def score_file(
     `preloaded_workers` (the CLI's way: a model folder's workers come from
     worker_server). `show`: how many best rows to keep in the report's `best`.
     `sheet`: an .xlsx's sheet. The summary, naming the model, goes to <out>.summary.json.
-    Outputs that would replace an input or each other are refused before any work.
+    Outputs that would replace an input or each other are refused before any work; the
+    three are put in place together at the end, so a run that fails or is stopped
+    leaves the earlier three as they were.
     """
     summary = summary_path(out_path)
     check_outputs(
         {"output": out_path, "rejects file": rejects_path, "summary": summary},
         {"creators file": creators_path, "campaign file": campaign_path},
     )
-    campaigns = valid_campaigns(campaign_path, say)  # a missing file is said before the model loads
-    report, creators_path = BatchReport(campaigns=len(campaigns)), Path(creators_path)
-    total = count_rows(creators_path)
-    if workers is None:
-        workers = min(MAX_WORKERS, os.cpu_count() or 1) if (total or 0) > chunk_rows else 1
-    scorer, ahead = _chosen_scorer(model, workers, preloaded_workers, report, say)
-    bar = _progress_bar(total, progress)
-    chunks = _ChunkScoring(campaigns, top, report, Path(out_path).parent, say, ahead)
-    with scorer as submit:
-        read = _timed_chunks(creators_path, chunk_rows, report, sheet, workers)
-        for index, chunk in enumerate(read):
-            if index == 0:  # every chunk has the file's header: read it once
-                headers = creator_headers(chunk.head(0))
-                _say_renamed(headers.renamed, creators_path, say)
-                chunks.input_columns = list(headers.frame.columns)
-            chunks.add(chunk, submit, creators_path)
-            if bar is not None:
-                bar.update(len(chunk))
-        chunks.finish()
-    if bar is not None:
-        bar.close()
-    _write_outputs(chunks, out_path, rejects_path, top, show, report)
+    with output_set(out_path, rejects_path, summary) as outputs:
+        campaigns = valid_campaigns(campaign_path, say)  # said before the model loads
+        report, creators_path = BatchReport(campaigns=len(campaigns)), Path(creators_path)
+        total = count_rows(creators_path)
+        if workers is None:
+            workers = min(MAX_WORKERS, os.cpu_count() or 1) if (total or 0) > chunk_rows else 1
+        scorer, ahead = _chosen_scorer(model, workers, preloaded_workers, report, say)
+        chunks = _ChunkScoring(campaigns, top, report, Path(out_path).parent, say, ahead)
+        with scorer as submit:
+            read = _timed_chunks(creators_path, chunk_rows, report, sheet, workers)
+            _score_chunks(read, chunks, submit, creators_path, _progress_bar(total, progress))
+        _write_outputs(outputs, chunks, out_path, rejects_path, top, show, report)
+        outputs.json(report.summary(), summary)
     dropped = "" if top is None else f" (kept the best {top} per campaign)"
+    # Said once the files are in place: a closed stdout cannot stop the run midway.
     say(f"{report.rows_in:,} creator rows: {report.scored:,} scored rows{dropped} for "
         f"{report.campaigns} campaign(s) -> {out_path}; {report.rejected:,} rejected -> "
         f"{rejects_path}")  # fmt: skip
-    write_json(report.summary(), summary)
     return report
+
+
+def _score_chunks(
+    read: Iterator[pd.DataFrame],
+    chunks: _ChunkScoring,
+    submit: Callable[[pd.DataFrame], Future[ScoredChunk]],
+    path: Path,
+    bar: Any,
+) -> None:
+    """Hand every chunk read to `chunks` and wait for their scores, counting the rows on
+    the progress bar (closed however this ends, so that an error starts its own line)."""
+    try:
+        for index, chunk in enumerate(read):
+            if index == 0:  # every chunk has the file's header: read it once
+                headers = creator_headers(chunk.head(0))
+                _say_renamed(headers.renamed, path, chunks.say)
+                chunks.input_columns = list(headers.frame.columns)
+            chunks.add(chunk, submit, path)
+            if bar is not None:
+                bar.update(len(chunk))
+        chunks.finish()
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _chosen_scorer(
@@ -355,6 +371,7 @@ class _ChunkScoring:
 
 
 def _write_outputs(
+    outputs: OutputSet,
     chunks: _ChunkScoring,
     out_path: str | os.PathLike[str],
     rejects_path: str | os.PathLike[str],
@@ -362,14 +379,14 @@ def _write_outputs(
     show: int,
     report: BatchReport,
 ) -> None:
-    """Rank what was scored and write it and the rejects, each atomically."""
+    """Rank what was scored and write it and the rejects into the run's `outputs`."""
     tick = time.perf_counter()
     rejected = pd.concat(chunks.rejects, ignore_index=True) if chunks.rejects else pd.DataFrame()
     if chunks.best:  # the best `top` of each chunk: the best `top` of the file among them
         chunks.runs.add(rank(pd.concat(chunks.best, ignore_index=True), top))
-    report.best = chunks.runs.write(out_path, chunks.input_columns, show)
+    report.best = chunks.runs.write(outputs, out_path, chunks.input_columns, show)
     report.scored = chunks.runs.rows
-    write_table(schema.reason_first(rejected), rejects_path)
+    outputs.table(schema.reason_first(rejected), rejects_path)
     report.add_time("rank and write", time.perf_counter() - tick)
     report.rejected = len(rejected)
 
@@ -403,6 +420,7 @@ def _preloaded_scorer(
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
     """_scorer's submit, by `workers` processes that load `model` (a folder or file; None:
     the champion) themselves, forked from worker_server as this process reads."""
+    worker_server.start()  # from this thread: it starts the server deaf to Ctrl-C
     context = worker_server.context()
     # Starting a process waits until the server has imported those modules: a thread
     # hands the chunks to the pool, so that this one reads and validates meanwhile.
@@ -479,9 +497,19 @@ def _worker_pool(
                 "a scoring worker process died (out of memory?); nothing was written; "
                 "try again, or with --workers 1"
             ) from None
-        except BaseException:  # stop now: the chunks still waiting will not be wanted
+        except BaseException:  # stop now (Ctrl-C too): no chunk's score will be wanted
+            _end_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers at once, mid-chunk: shutdown alone waits for the chunks being
+    scored. (ProcessPoolExecutor has no public way before Python 3.14's terminate_workers.)"""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with suppress(OSError, ValueError):  # one that has ended already
+            process.terminate()
 
 
 # The workers' functions, named here: the pool sends them by name, and this process need
@@ -508,7 +536,8 @@ def _progress_bar(total: int | None, wanted: bool | None) -> Any:
 
 @dataclass(frozen=True)
 class PlanFiles:
-    """Where plan_file wrote: the chosen creators, rejects, summary and figure (None: no plan)."""
+    """Where plan_file wrote: the chosen creators, rejects, summary and figure (None: no
+    plan, and no figure left there)."""
 
     chosen: Path
     rejects: Path
@@ -533,7 +562,10 @@ def plan_file(
 
     Returns the Plan and where its files went. The campaign's platform needs no
     rule: scoring rejects other platforms' rows. Outputs that would replace an input
-    or each other are refused before any work.
+    or each other are refused before any work. The files are put in place together
+    at the end: a run that fails leaves the earlier plan's files as they were, and a
+    plan with no creator, which has no figure, removes the earlier plan's figure (it
+    would sit beside the new plan describing another).
     """
     out = Path(out_path)
     summary, figure = summary_path(out), out.with_name(f"{out.stem}.png")
@@ -542,36 +574,41 @@ def plan_file(
         {"creators file": creators_path, "campaign file": campaign_path},
         others={"figure": figure},
     )
-    campaign = read_campaign(campaign_path)
-    if len(campaign) != 1:
-        raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
-    creators = read_table(creators_path, sheet, require_rows=True)
-    _say_renamed(creator_headers(creators.head(0)).renamed, creators_path, say)
-    from recommender.planning import plan
+    with output_set(out, rejects_path, summary, figure) as outputs:
+        campaign = read_campaign(campaign_path)
+        if len(campaign) != 1:
+            raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
+        creators = read_table(creators_path, sheet, require_rows=True)
+        _say_renamed(creator_headers(creators.head(0)).renamed, creators_path, say)
+        from recommender.planning import plan
 
-    with native_stdout_silenced():
-        result = plan(creators, campaign, budget_usd, model, explore, constraints)
-    files = PlanFiles(
-        chosen=out,
-        rejects=Path(rejects_path),
-        summary=summary,
-        figure=figure if result.summary["creators"] else None,
-    )
-    write_table(result.chosen, files.chosen, own_words=schema.EXPLANATION_COLUMNS)
-    write_table(schema.reason_first(result.rejects), files.rejects)
-    write_json(result.summary, files.summary)
-    if files.figure is not None:
-        _save_plan_figure(result.chosen, result.summary, files.figure)
+        with native_stdout_silenced():
+            result = plan(creators, campaign, budget_usd, model, explore, constraints)
+        files = PlanFiles(
+            chosen=out,
+            rejects=Path(rejects_path),
+            summary=summary,
+            figure=figure if result.summary["creators"] else None,
+        )
+        outputs.table(result.chosen, files.chosen, own_words=schema.EXPLANATION_COLUMNS)
+        outputs.table(schema.reason_first(result.rejects), files.rejects)
+        outputs.json(result.summary, files.summary)
+        if files.figure is not None:
+            _save_plan_figure(outputs, result.chosen, result.summary, files.figure)
     return result, files
 
 
-def _save_plan_figure(chosen: pd.DataFrame, summary: dict[str, Any], path: Path) -> None:
+def _save_plan_figure(
+    outputs: OutputSet, chosen: pd.DataFrame, summary: dict[str, Any], path: Path
+) -> None:
     from recommender import plots
 
     figure = plots.plan_budget(chosen, summary)
-    with atomic_path(path) as tmp_name:
-        figure.savefig(tmp_name, dpi=100, format="png")
-    plots.close([figure])
+    try:
+        with outputs.file(path) as tmp_name:
+            figure.savefig(tmp_name, dpi=100, format="png")
+    finally:
+        plots.close([figure])
 
 
 @contextmanager

@@ -13,13 +13,14 @@
 
 Defaults (data, models, the MLflow store) are relative to the working directory
 (see recommender.config). A whole-run problem is one line on stderr and exit
-code 1, never a traceback.
+code 1, never a traceback; Ctrl-C is one line too, and exit code 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -62,13 +63,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         except USER_ERRORS as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        except BrokenPipeError:  # `... | head`: the reader left; the files are written
+        except KeyboardInterrupt as exc:  # Ctrl-C; a run's files carry a note on what is left
+            print(f"error: interrupted{_noted(exc)}", file=sys.stderr)
+            return 128 + signal.SIGINT
+        except BrokenPipeError as exc:  # `... | head`: the reader left
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+            if getattr(exc, "__notes__", None):  # before the run's files were put in place
+                print(f"error: the output stream closed before the run ended{_noted(exc)}",
+                      file=sys.stderr)  # fmt: skip
             return 1
         except OSError as exc:  # a folder that cannot be written, a server out of reach
             where = f"{exc.filename}: " if exc.filename else ""
             print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
             return 1
+
+
+def _noted(exc: BaseException) -> str:
+    """The notes an exception carries (output_set's "nothing was written: ..."), as "; "
+    and each."""
+    return "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from recommender import exports, schema
 from recommender.errors import DataFileError
-from recommender.io import check_outputs, find_table, read_table, write_table
+from recommender.io import check_outputs, find_table, output_set, read_table
 
 ALREADY_KNOWN = "already in the outcome history"
 
@@ -70,8 +70,8 @@ def add_outcome_file(
     data_dir: str | os.PathLike[str], new_path: str | os.PathLike[str], rejects_path: Path
 ) -> tuple[Added, Path]:
     """Add the outcomes of `new_path` to the training folder's outcomes file; write the
-    refused rows to `rejects_path`. Both writes are atomic. Returns what was added and
-    the outcomes file."""
+    refused rows to `rejects_path`. The two are put in place together, or neither is.
+    Returns what was added and the outcomes file."""
     folder = Path(data_dir)
     paths = {name: find_table(folder, name) for name in ("creators", "campaigns", "outcomes")}
     check_outputs({"outcomes history": paths["outcomes"], "rejects file": rejects_path},
@@ -92,6 +92,7 @@ def add_outcome_file(
         _typed(tables["outcomes"]), read_table(new_path), tables["creators"]["creator_id"],
         tables["campaigns"]["campaign_id"],
     )  # fmt: skip
-    write_table(result.combined, paths["outcomes"])
-    write_table(schema.reason_first(result.rejects), rejects_path)
+    with output_set(paths["outcomes"], rejects_path) as outputs:
+        outputs.table(result.combined, paths["outcomes"])
+        outputs.table(schema.reason_first(result.rejects), rejects_path)
     return result, paths["outcomes"]

@@ -13,11 +13,13 @@ twice, is refused: one of the two would be ignored.
 Writers are atomic and leave nothing behind: the table is written to an
 unnamed file in the target's folder (Linux's O_TMPFILE), linked in and renamed
 over the target only once complete, so a reader never sees half a file and a
-killed run leaves no temporary file. Outputs get the umask's permissions (an
-existing file keeps its own). Cells holding lists or mappings are written as
-JSON text; in CSV, text that a spreadsheet would run as a formula (=, +, -, @)
-is prefixed with a quote. `check_outputs` refuses, before any work, outputs
-that cannot be written or would replace an input or each other.
+killed run leaves no temporary file. A run's files are one `output_set`: all
+are put in place together at its end, or, on any failure, none. Outputs get the
+umask's permissions (an existing file keeps its own). Cells holding lists or
+mappings are written as JSON text; in CSV, text that a spreadsheet would run as
+a formula (=, +, -, @) is prefixed with a quote, except ids such as `@handle` in
+key columns. `check_outputs` refuses, before any work, outputs that cannot be
+written, would replace an input or each other, or lie inside an input folder.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import math
 import os
 import re
 import secrets
+import signal
 import stat
 import warnings
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -47,6 +50,7 @@ import pandas as pd
 from recommender import exports, libc
 from recommender.errors import DataFileError
 from recommender.exports import HEADER_SEARCH_ROWS, header_row, known_headers
+from recommender.schema import KEY_COLUMNS
 
 FORMATS = {
     ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -151,8 +155,9 @@ def read_table(
             options = _csv_options(path)
             with _longer_rows_refused():
                 frame: pd.DataFrame = _without_trailing_cells(pd.read_csv(path, **options), path)
-        elif fmt == "parquet":
-            frame = pd.read_parquet(path)
+        elif fmt == "parquet":  # a folder's own parts, not what pyarrow finds in subfolders
+            frames = [_parquet_part(part).read().to_pandas() for part in part_files(path)]
+            frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         elif fmt == "xlsx":
             frame = _read_xlsx(path, sheet)
         else:
@@ -191,10 +196,8 @@ def _chunks(
                 return
             yield _without_trailing_cells(chunk, path)
     elif fmt == "parquet":
-        import pyarrow.parquet as pq
-
         for part in part_files(path):
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+            for batch in _parquet_part(part).iter_batches(batch_size=rows):
                 yield batch.to_pandas()
     elif fmt == "xlsx":
         yield _read_xlsx(path, sheet)
@@ -266,19 +269,35 @@ def sheet_headers(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
 
 
 def part_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The files a path names: itself, or a folder's part files in name order (hidden and
-    _-prefixed files such as _SUCCESS aside), Parquet here, CSV too for Spark; DataFileError
-    if none."""
+    """The files a path names: itself, or the part files directly in a folder, in name
+    order (hidden and _-prefixed files such as _SUCCESS aside), Parquet here, CSV too for
+    Spark. DataFileError if there is none, or if the folder holds a folder: only a
+    folder's own files are read, and the rows in that one would be left out unsaid."""
     folder = Path(path)
     if not folder.is_dir():
         return [folder]
-    parts = sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and not p.name.startswith(("_", ".")) and not p.name.endswith(".crc")
-    )  # fmt: skip
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(("_", ".")))
+    inner = [p for p in entries if p.is_dir()]
+    if inner:
+        raise DataFileError(
+            f"{inner[0]}: a folder inside the input folder {path}; only the part files "
+            "directly in it are read: move that folder out"
+        )
+    parts = [p for p in entries if p.is_file() and not p.name.endswith(".crc")]
     if not parts:
         raise DataFileError(f"{path}: an empty folder; expected Parquet part files in it")
     return parts
+
+
+def _parquet_part(part: Path) -> Any:
+    """A Parquet file to read (pyarrow's ParquetFile); DataFileError naming it if it is none
+    (in a folder of parts: an earlier output left there?)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(part)
+    except Exception as exc:  # pyarrow's ArrowInvalid, or an OSError
+        raise DataFileError(f"{part}: cannot read as parquet: {one_line(exc)}") from None
 
 
 def _readable(path: str | os.PathLike[str], sheet: str | int | None) -> str:
@@ -653,18 +672,27 @@ def write_table(
     """Write `frame` to `path` atomically, in the format its extension names.
 
     In CSV, text a spreadsheet would run as a formula gets a leading quote, except
-    in the `own_words` columns: text the package wrote itself (reasons), not a user.
+    in the `own_words` columns: text the package wrote itself (reasons), not a user;
+    and except ids in key columns (schema.KEY_COLUMNS) that can call nothing, such as
+    `@handle`: other files join on them.
     """
+    with output_set(path) as outputs:
+        outputs.table(frame, path, own_words)
+
+
+def _write_frame(
+    frame: pd.DataFrame, tmp_name: str, path: str | os.PathLike[str], own_words: Collection[str]
+) -> None:
+    """Write `frame` to `tmp_name` in the format `path`'s extension names."""
     fmt = output_format(path)
-    with atomic_path(path) as tmp_name:
-        if fmt == "csv":
-            tab = Path(path).suffix.lower() == ".tsv"
-            _to_csv(frame, tmp_name, "\t" if tab else ",", own_words)
-        elif fmt == "parquet":
-            _to_parquet(frame, tmp_name)
-        else:
-            frame.to_json(tmp_name, orient="records", lines=fmt == "jsonl", force_ascii=False,
-                          date_format="iso")  # fmt: skip
+    if fmt == "csv":
+        tab = Path(path).suffix.lower() == ".tsv"
+        _to_csv(frame, tmp_name, "\t" if tab else ",", own_words)
+    elif fmt == "parquet":
+        _to_parquet(frame, tmp_name)
+    else:
+        frame.to_json(tmp_name, orient="records", lines=fmt == "jsonl", force_ascii=False,
+                      date_format="iso")  # fmt: skip
 
 
 class TableWriter:
@@ -791,14 +819,8 @@ def streamed_table(
     """A TableWriter for `path`, in the format its extension names, written atomically:
     the file appears, complete, only when the block ends without an error. At least one
     block must be written (an empty table fixes the header)."""
-    fmt = output_format(path)
-    delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
-    with atomic_path(path) as tmp_name:
-        writer = TableWriter(tmp_name, fmt, delimiter, own_words)
-        try:
-            yield writer
-        finally:
-            writer.close()
+    with output_set(path) as outputs, outputs.streamed(path, own_words) as writer:
+        yield writer
 
 
 def arrow_table(frame: pd.DataFrame) -> Any:
@@ -819,8 +841,8 @@ def arrow_table(frame: pd.DataFrame) -> Any:
 
 def write_json(value: Any, path: str | os.PathLike[str]) -> None:
     """Write `value` as indented, strict JSON (no NaN) to `path`, atomically."""
-    with atomic_path(path) as tmp_name:
-        Path(tmp_name).write_text(json.dumps(value, indent=2, allow_nan=False) + "\n")
+    with output_set(path) as outputs:
+        outputs.json(value, path)
 
 
 @contextmanager
@@ -828,23 +850,285 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """A path to write that replaces `path` only once complete, with the umask's permissions
     (or those of the file it replaces); on failure, or if the process is killed, nothing
     is left behind."""
-    target = Path(os.path.realpath(path))  # through a symlink, which stays one
-    if target.exists() and not target.is_file():  # never rename over a folder or a device
-        raise DataFileError(f"{path}: is not a regular file; name a file to write")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    existing_mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
-    fd = _unnamed_file(target.parent)
-    if fd is None:  # no O_TMPFILE here (not Linux, or a filesystem without it)
-        with _named_temporary(target, existing_mode) as tmp_name:
-            yield tmp_name
-        return
+    with output_set(path) as outputs, outputs.file(path) as tmp_name:
+        yield tmp_name
+
+
+@contextmanager
+def output_set(*paths: str | os.PathLike[str]) -> Iterator[OutputSet]:
+    """An OutputSet of a run's `paths`, committed when the block ends without an error
+    (unless committed in it). On an error, nothing is written and no earlier file is
+    touched; the error carries a note that says so (the command prints it on Ctrl-C)."""
+    outputs = OutputSet(paths)
     try:
-        yield f"/proc/self/fd/{fd}"
-        if existing_mode is not None:  # after writing: a read-only file's mode would block it
-            os.fchmod(fd, existing_mode)
-        _link_over(fd, target)
+        yield outputs
+        outputs.commit()
+    except BaseException as exc:
+        if not outputs.committed:
+            outputs.discard()
+            exc.add_note(f"nothing was written: {_as_they_were(outputs.paths)}")
+        raise
+
+
+def _as_they_were(paths: list[Path]) -> str:
+    names = [str(p) for p in paths]
+    if len(names) == 1:
+        return f"{names[0]} is as it was"
+    return f"{', '.join(names[:-1])} and {names[-1]} are as they were"
+
+
+class OutputSet:
+    """The files of one run, put in place together (made by `output_set`).
+
+    Each file is written under no name (an unnamed file, Linux's O_TMPFILE;
+    elsewhere a hidden temporary one), and `commit` puts them all in place at the
+    end, Ctrl-C and SIGTERM held off meanwhile. Until then no earlier file is
+    touched; should putting one in place fail, those already in place are put back.
+    So the folder holds the earlier set or the new one, never a mix. A member named
+    but not written is removed by the commit: a file of an earlier run must not sit
+    among the new ones as if it were theirs.
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+        self._staged: dict[Path, _Staged] = {}  # by the real file each replaces
+        self.committed = False
+
+    @contextmanager
+    def file(self, path: str | os.PathLike[str]) -> Iterator[str]:
+        """A path to write `path`'s new content to: `path` gets it at commit, with the
+        umask's permissions (or those of the file it replaces). A failure to write it (a
+        full disk, a read-only file system) is a DataFileError naming `path`."""
+        with _write_errors(path):
+            staged = _Staged.made_for(path)
+        try:
+            with _write_errors(path):
+                yield staged.where
+                staged.written()
+        except BaseException:
+            staged.discard()
+            raise
+        if staged.target in self._staged:  # written twice: the last one counts
+            self._staged.pop(staged.target).discard()
+        self._staged[staged.target] = staged
+        if Path(path) not in self.paths:
+            self.paths.append(Path(path))
+
+    def table(
+        self, frame: pd.DataFrame, path: str | os.PathLike[str], own_words: Collection[str] = ()
+    ) -> None:
+        """Write `frame` as `path`'s new content, as write_table writes it."""
+        output_format(path)  # an unwritable format is said before a file is made
+        with self.file(path) as tmp_name:
+            _write_frame(frame, tmp_name, path, own_words)
+
+    @contextmanager
+    def streamed(
+        self, path: str | os.PathLike[str], own_words: Collection[str] = ()
+    ) -> Iterator[TableWriter]:
+        """A TableWriter for `path`'s new content, as streamed_table gives one."""
+        fmt = output_format(path)
+        delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+        with self.file(path) as tmp_name:
+            writer = TableWriter(tmp_name, fmt, delimiter, own_words)
+            try:
+                yield writer
+            finally:
+                writer.close()
+
+    def json(self, value: Any, path: str | os.PathLike[str]) -> None:
+        """Write `value` as indented, strict JSON (no NaN) as `path`'s new content."""
+        with self.file(path) as tmp_name:
+            Path(tmp_name).write_text(json.dumps(value, indent=2, allow_nan=False) + "\n")
+
+    def commit(self) -> None:
+        """Put every file written in place and remove the members not written, all or
+        none; a failure is a DataFileError naming the file."""
+        if self.committed:
+            return
+        staged = list(self._staged.values())
+        stale = [p for p in self.paths if _stale(p, self._staged)]
+        with _signals_held():
+            try:
+                for member in staged:
+                    with _write_errors(member.given):
+                        member.name_it()
+                _swapped_in(staged, stale)
+                self.committed = True
+            finally:
+                self.discard()
+
+    def discard(self) -> None:
+        """Drop every file written and not put in place: nothing of them is left."""
+        for member in self._staged.values():
+            member.discard()
+        self._staged.clear()
+
+
+def _stale(path: Path, staged: Mapping[Path, object]) -> bool:
+    """Whether `path`, a member of a set, is an earlier run's file this run did not write
+    (a symlink is left alone: what it points to may be another's)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    return Path(os.path.realpath(path)) not in staged
+
+
+@dataclass
+class _Staged:
+    """One member's new content, not yet in place: an open unnamed file (`fd`), or a
+    file under a hidden temporary `name`; `target` is the real file it replaces."""
+
+    given: str | os.PathLike[str]
+    target: Path
+    mode: int | None  # the permissions of the file it replaces, kept
+    fd: int | None = None
+    name: Path | None = None
+
+    @classmethod
+    def made_for(cls, path: str | os.PathLike[str]) -> _Staged:
+        target = Path(os.path.realpath(path))  # through a symlink, which stays one
+        if target.exists() and not target.is_file():  # never rename over a folder or a device
+            raise DataFileError(f"{path}: is not a regular file; name a file to write")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+        staged = cls(path, target, mode, fd=_unnamed_file(target.parent))
+        if staged.fd is None:  # no O_TMPFILE here (not Linux, or a filesystem without it)
+            staged.name = _temporary_name(target)
+            os.close(os.open(staged.name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        return staged
+
+    @property
+    def where(self) -> str:
+        return f"/proc/self/fd/{self.fd}" if self.fd is not None else str(self.name)
+
+    def written(self) -> None:
+        if self.mode is None:
+            return
+        if self.fd is not None:  # after writing: a read-only file's mode would block it
+            os.fchmod(self.fd, self.mode)
+        elif self.name is not None:
+            os.chmod(self.name, self.mode)
+
+    def name_it(self) -> None:
+        """Give an unnamed file its hidden temporary name beside the target."""
+        if self.fd is not None and self.name is None:
+            name = _temporary_name(self.target)
+            libc.link_open_file(self.fd, name)
+            self.name = name
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.name is not None:
+            self.name.unlink(missing_ok=True)
+            self.name = None
+
+
+def _temporary_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _swapped_in(staged: list[_Staged], stale: list[Path]) -> None:
+    """Put each staged file in place and take each stale one away, keeping every earlier
+    file under a hidden name until all is done; on a failure, put them all back."""
+    earlier: list[tuple[Path, Path | None]] = []  # (a target, where its earlier file is)
+    try:
+        for member in staged:
+            with _write_errors(member.given, "cannot be put in place"):
+                assert member.name is not None, "named by commit"
+                earlier.append((member.target, _swap(member.name, member.target)))
+                member.name = None  # the target's now (or the earlier file's, kept)
+        for path in stale:
+            away = _temporary_name(path)
+            with _write_errors(path, "cannot be removed"):
+                os.rename(path, away)
+            earlier.append((path, away))
+    except BaseException:
+        _put_back(earlier)
+        raise
+    for _, kept in earlier:
+        if kept is not None:
+            kept.unlink(missing_ok=True)
+
+
+def _put_back(earlier: list[tuple[Path, Path | None]]) -> None:
+    """Undo `_swapped_in`'s steps, the last first: each earlier file back in its place (a
+    new file where there was none, removed). One that cannot be undone is said, with where
+    its earlier file is, once the others are."""
+    stuck: list[str] = []
+    for target, kept in reversed(earlier):
+        try:
+            if kept is None:
+                target.unlink(missing_ok=True)
+            else:
+                os.replace(kept, target)
+        except OSError as exc:
+            where = f"; the earlier file is {kept}" if kept is not None else ""
+            stuck.append(f"{target}: cannot be put back as it was: {exc.strerror}{where}")
+    if stuck:
+        raise DataFileError(stuck[0])
+
+
+def _swap(new: Path, target: Path) -> Path | None:
+    """Put the file `new` at `target`; returns where the earlier file at `target` is now
+    (a hidden name beside it), None if there was none. On an error, both stay as they were."""
+    if not target.exists():
+        os.replace(new, target)
+        return None
+    if libc.exchange(new, target):  # one step: the earlier file is now at `new`
+        return new
+    # Without an exchange, the target is missing for an instant between the two renames.
+    kept = _temporary_name(target)
+    os.rename(target, kept)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.rename(kept, target)
+        raise
+    return kept
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM act only once the block ends: a commit is not cut
+    between two renames. (Only the main thread can hold them; signals run there.)"""
+    received: list[int] = []
+    previous: dict[int, Any] = {}
+    with suppress(ValueError):  # not the main thread
+        for held in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(held) is not None:  # None: set by C code, not restorable
+                previous[held] = signal.signal(held, lambda n, _: received.append(n))
+    try:
+        yield
     finally:
-        os.close(fd)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in received:
+            signal.raise_signal(number)
+
+
+@contextmanager
+def _write_errors(
+    path: str | os.PathLike[str], problem: str = "cannot be written"
+) -> Iterator[None]:
+    """An OSError in the block (a full disk, a file too large, a read-only file system) as
+    one DataFileError line naming `path`; a closed stdout (`| head`) is not about `path`."""
+    try:
+        yield
+    except ConnectionError:
+        raise
+    except OSError as exc:
+        raise write_error(path, exc, problem) from None
+
+
+def write_error(
+    path: str | os.PathLike[str], exc: OSError, problem: str = "cannot be written"
+) -> DataFileError:
+    """A DataFileError saying that `path` `problem` and why, in the system's words (such
+    as "No space left on device"), and that no output was replaced."""
+    why = os.strerror(exc.errno) if exc.errno else one_line(exc)
+    return DataFileError(f"{path}: {problem}: {why}; no output was replaced")
 
 
 def unnamed_file(folder: str | os.PathLike[str]) -> int:
@@ -870,33 +1154,6 @@ def _unnamed_file(folder: Path, access: int = os.O_WRONLY) -> int | None:
         return None
 
 
-def _link_over(fd: int, target: Path) -> None:
-    """Give the unnamed file `fd` a temporary name beside `target`, then rename it over it."""
-    name = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    libc.link_open_file(fd, name)
-    try:
-        os.replace(name, target)
-    except BaseException:
-        name.unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def _named_temporary(target: Path, mode: int | None) -> Iterator[str]:
-    """A new file beside `target` (the kernel applies the umask, as it does to any new file)
-    that replaces it once written, with `mode` when it replaces a file of that mode."""
-    tmp_name = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp_name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
-        yield str(tmp_name)
-        if mode is not None:
-            os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException:
-        tmp_name.unlink(missing_ok=True)
-        raise
-
-
 def check_outputs(
     outputs: Mapping[str, str | os.PathLike[str] | None],
     inputs: Mapping[str, str | os.PathLike[str] | None],
@@ -907,17 +1164,27 @@ def check_outputs(
 
     Each maps a role ("output", "creators file") to a path; None entries are ignored.
     `outputs` are tables; `others` are files of other kinds (a figure), checked for
-    their place only.
+    their place only. An input folder is read whole, so no output may lie inside it.
     """
     taken: dict[object, str] = {}
+    folders: dict[str, Path] = {}  # input folders, resolved
     for role, path in inputs.items():
         if path is not None:
             taken[_identity(path)] = role
+            if Path(path).is_dir():
+                folders[role] = Path(os.path.realpath(path))
     tables = {role: path for role, path in outputs.items() if path is not None}
     for role, path in {**tables, **(others or {})}.items():
         _refuse_unwritable(Path(path))
         if role in tables:
             output_format(path)
+        resolved = Path(os.path.realpath(path))
+        for folder_role, folder in folders.items():
+            if resolved.is_relative_to(folder):
+                raise DataFileError(
+                    f"{path}: the {role} would be inside the {folder_role}, a folder read "
+                    "whole (the next run would read it as input); choose a path outside it"
+                )
         identity = _identity(path)
         if identity in taken:
             raise DataFileError(
@@ -955,8 +1222,18 @@ def _refuse_unwritable_folder(path: Path) -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise DataFileError(f"{path}: cannot be written, {folder} is a file, not a folder")
+    if _read_only(folder):  # which os.access would call no permission
+        raise DataFileError(f"{path}: cannot be written, {folder} is on a read-only file system")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise DataFileError(f"{path}: no permission to write in {folder}")
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether `folder` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs here (Windows): os.access says the rest
+        return False
 
 
 def _to_csv(frame: pd.DataFrame, path: str, delimiter: str, own_words: Collection[str]) -> None:
@@ -1019,10 +1296,21 @@ _SIGNED_NUMBER = (
 )
 
 
-def _runs_as_formula(text: str) -> bool:
+# An id in a key column that starts like a formula yet can call nothing: a handle such as
+# @name, @first.last or -name (no brackets, quotes, spaces, | or !). Other files join on
+# it, so it is written as given; a spreadsheet may show #NAME? for it, and runs nothing.
+# Twice, for Python's re (\w: any letter or digit) and for Arrow's RE2 (\w: ASCII only).
+_PLAIN_KEY = r"^[+\-@][\w.\-]*$"
+_PLAIN_KEY_RE2 = r"^[+\-@][\pL\pN_.\-]*$"
+
+
+def _runs_as_formula(text: str, key: bool = False) -> bool:
     """Whether a spreadsheet would run `text` as a formula: it starts like one and is not a
-    number (the rule `_formulas_quoted_arrow` applies to whole columns)."""
-    return text != "" and text[0] in _FORMULA_CHARACTERS and not re.fullmatch(_SIGNED_NUMBER, text)
+    number, nor, in a key column (`key`), a plain id (the rule `_formulas_quoted_arrow`
+    applies to whole columns)."""
+    if text == "" or text[0] not in _FORMULA_CHARACTERS or re.fullmatch(_SIGNED_NUMBER, text):
+        return False
+    return not (key and re.fullmatch(_PLAIN_KEY, text))
 
 
 def _formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:
@@ -1040,6 +1328,8 @@ def _formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:
         if not pc.any(risky).as_py():
             continue
         risky = pc.and_(risky, pc.invert(pc.match_substring_regex(column, _SIGNED_NUMBER)))
+        if table.column_names[index] in KEY_COLUMNS:
+            risky = pc.and_(risky, pc.invert(pc.match_substring_regex(column, _PLAIN_KEY_RE2)))
         quote, nothing = pa.scalar("'", column.type), pa.scalar("", column.type)
         quoted = pc.binary_join_element_wise(quote, column, nothing)
         table = table.set_column(index, table.field(index), pc.if_else(risky, quoted, column))
@@ -1055,7 +1345,9 @@ def _formulas_quoted(frame: pd.DataFrame, own_words: Collection[str]) -> pd.Data
         text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
         if column in own_words or not text:
             continue
-        risky = values.map(lambda v: isinstance(v, str) and _runs_as_formula(v)).astype(bool)
+        key = column in KEY_COLUMNS
+        cells = [isinstance(v, str) and _runs_as_formula(v, key) for v in values]
+        risky = pd.Series(cells, index=values.index, dtype=bool)
         if risky.any():
             quoted[column] = values.mask(risky, "'" + values[risky].astype(str))
     return frame.assign(**quoted) if quoted else frame

@@ -187,6 +187,9 @@ SCORED_COLUMNS = (
 # (a spreadsheet may show such a cell as #NAME?, but the text after is the package's and
 # parses as no formula), so CSV writers leave them as they are (write_table's `own_words`).
 EXPLANATION_COLUMNS = ("flags", "reasons")
+# The columns that name a creator or a campaign: files are joined on them, so CSV writers
+# keep an id such as "@handle" as given (io's formula guard leaves plain ids alone).
+KEY_COLUMNS = tuple(dict.fromkeys(key for table in TABLES.values() for key in table.key))
 # What the models predict for a pair: the scored columns that need no ranking or words.
 PREDICTION_COLUMNS = tuple(c for c in SCORED_COLUMNS if c not in ("rank", *EXPLANATION_COLUMNS))
 

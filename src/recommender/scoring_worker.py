@@ -9,6 +9,7 @@ them loaded instead of loading them itself, a third of a second apiece.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -66,8 +67,9 @@ def start(
     """Set a worker up for the job run by process `job_pid`, with which it ends, and with
     its settings (Job); its model: (a Recommender, its identity), or a folder or file to
     load (None: the champion). A model that cannot load is raised by the first chunk, so
-    the error reaches the user."""
+    the error reaches the user. A worker ignores Ctrl-C: the job handles it, and ends it."""
     global _model
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_job(job_pid)
     job.apply()
     trees.use_threads(False)  # the workers already use every core

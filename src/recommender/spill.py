@@ -23,7 +23,7 @@ import pandas as pd
 
 from recommender import schema
 from recommender.errors import DataFileError
-from recommender.io import arrow_table, streamed_table, unnamed_file, write_table
+from recommender.io import OutputSet, arrow_table, unnamed_file, write_error
 from recommender.scoring import empty_scored, rank
 
 RUN_BATCH_ROWS = 4_096  # what a run keeps in memory while merging
@@ -62,8 +62,13 @@ class RankedRuns:
 
         ranked = rank(scored)
         table = arrow_table(ranked)
-        self.folder.mkdir(parents=True, exist_ok=True)  # the output's folder, made early
-        self._runs.append(_Run.written(self.folder, table))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)  # the output's folder, made early
+            self._runs.append(_Run.written(self.folder, table))
+        except OSError as exc:  # a full disk: said naming the folder (the runs have no name)
+            raise write_error(
+                self.folder, exc, "cannot hold the ranking's temporary files"
+            ) from None
         local, names = pd.factorize(ranked["campaign_id"])
         codes = np.array([self._campaigns.setdefault(str(n), len(self._campaigns))
                           for n in names], dtype=np.int32)  # fmt: skip
@@ -79,24 +84,30 @@ class RankedRuns:
 
     def write(
         self,
+        outputs: OutputSet,
         path: str | os.PathLike[str],
         input_columns: list[str],
         show: int = 0,
         own_words: Collection[str] = schema.EXPLANATION_COLUMNS,
     ) -> pd.DataFrame:
-        """Write every row ranked to `path` (atomically); returns the first `show` rows."""
+        """Write every row ranked as `path` in the run's `outputs`; returns the first `show`
+        rows."""
         if not self._runs:
             ranked = rank(self._first) if self._first is not None else empty_scored(input_columns)
-            write_table(ranked, path, own_words)
+            outputs.table(ranked, path, own_words)
             return ranked.head(show)
         try:
-            return self._merge(path, show, own_words)
+            return self._merge(outputs, path, show, own_words)
         finally:
             for run in self._runs:
                 run.close()
 
     def _merge(
-        self, path: str | os.PathLike[str], show: int, own_words: Collection[str]
+        self,
+        outputs: OutputSet,
+        path: str | os.PathLike[str],
+        show: int,
+        own_words: Collection[str],
     ) -> pd.DataFrame:
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -119,7 +130,7 @@ class RankedRuns:
             raise DataFileError(f"the input's parts disagree on a column: {exc}") from None
         taken = np.zeros(len(self._runs), dtype=np.int64)  # rows each run has given
         best = pd.DataFrame()
-        with streamed_table(path, own_words) as out:
+        with outputs.streamed(path, own_words) as out:
             for start in range(0, len(run_of), BLOCK_ROWS):
                 runs = run_of[start : start + BLOCK_ROWS]
                 counts = np.bincount(runs, minlength=len(self._runs))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
+import signal
+from contextlib import suppress
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
@@ -34,10 +36,21 @@ def context() -> BaseContext:
 
 def start() -> None:
     """Start the server now, in the background (it goes on importing as this returns);
-    the first worker asked for would start it otherwise."""
-    if available():
-        context()
+    the first worker asked for would start it otherwise. Started from the main thread,
+    the server and the workers forked from it ignore Ctrl-C (SIGINT): the job's process
+    handles it and ends them, where each would print its own traceback."""
+    if not available():
+        return
+    context()
+    ignored = False
+    with suppress(ValueError):  # not the main thread: the workers ignore it themselves
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server
+        ignored = True
+    try:
         multiprocessing.forkserver.ensure_running()
+    finally:
+        if ignored:  # (None: a handler set from C, which Python cannot put back)
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 def start_for(creators: Path | str) -> None:
