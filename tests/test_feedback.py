@@ -9,6 +9,7 @@ import pytest
 from recommender.feedback import add_outcomes
 from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.planning import plan
+from recommender.schema import REJECT_REASON
 from recommender.simulate import generate_campaigns, generate_market, outcomes_for
 
 
@@ -29,6 +30,35 @@ def test_new_outcomes_join_once_and_bad_rows_are_refused():
         "creator_id: unknown creator (got 'zz')",
     ]
     assert len(result.combined) - len(history) + len(result.rejects) == len(new)  # nothing lost
+
+
+def test_an_outcome_already_known_under_another_spelling_is_refused():
+    history = pd.DataFrame(
+        {"campaign_id": ["c1"], "creator_id": ["handle"], "sales_lift_usd": [1.0]}
+    )
+    new = pd.DataFrame(
+        {"campaign_id": ["c1", "c2", "c2"], "creator_id": ["@Handle", "@Handle", "HANDLE\u200b"],
+         "sales_lift_usd": ["5", "7", "8"]}
+    )  # fmt: skip
+    result = add_outcomes(history, new, creator_ids=pd.Series(["handle"]))
+    assert result.combined["creator_id"].tolist() == ["handle", "@Handle"]  # as written
+    assert result.rejects[REJECT_REASON].tolist() == [
+        "campaign_id+creator_id: already in the outcome history "
+        "(got '@Handle', the same account as 'handle')",
+        "campaign_id+creator_id: duplicate of an earlier row "
+        "(got 'HANDLE\\u200b', the same account as '@Handle')",
+    ]
+
+
+def test_a_history_row_missing_an_id_blocks_nothing():
+    """A history row without its creator (a Parquet null) stays, and names no one."""
+    history = pd.DataFrame(
+        {"campaign_id": ["c1", "c1"], "creator_id": ["a", None], "sales_lift_usd": [1.0, 2.0]}
+    )
+    new = pd.DataFrame({"campaign_id": ["c1"], "creator_id": ["b"], "sales_lift_usd": ["3"]})
+    result = add_outcomes(history, new, creator_ids=pd.Series(["a", "b"]))
+    assert result.added == 1 and result.rejects.empty
+    assert result.combined["creator_id"].fillna("").tolist() == ["a", "", "b"]
 
 
 @pytest.mark.slow
