@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +15,8 @@ from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.planning import plan
 from recommender.schema import REJECT_REASON
 from recommender.simulate import generate_campaigns, generate_market, outcomes_for
+
+CLI = Path(sys.executable).parent / "creator-recommender"
 
 
 def test_new_outcomes_join_once_and_bad_rows_are_refused():
@@ -59,6 +65,53 @@ def test_a_history_row_missing_an_id_blocks_nothing():
     result = add_outcomes(history, new, creator_ids=pd.Series(["a", "b"]))
     assert result.added == 1 and result.rejects.empty
     assert result.combined["creator_id"].fillna("").tolist() == ["a", "", "b"]
+
+
+def history_folder(folder: Path, runs: int) -> list[Path]:
+    """A training folder whose history is long enough that reading and rewriting it takes
+    a while (240 campaigns x 100 creators), and `runs` files of new outcomes, each of 5
+    hires in a campaign of its own."""
+    folder.mkdir()
+    creators = [f"cr{i:03d}" for i in range(100)]
+    campaigns = [f"past{i:03d}" for i in range(240)] + [f"new{r}" for r in range(runs)]
+    pd.DataFrame({"creator_id": creators}).to_csv(folder / "creators.csv", index=False)
+    pd.DataFrame({"campaign_id": campaigns, "niche": "pet"}).to_csv(
+        folder / "campaigns.csv", index=False
+    )
+    history = pd.MultiIndex.from_product([campaigns[:240], creators]).to_frame(index=False)
+    history.columns = ["campaign_id", "creator_id"]
+    history.assign(sales_lift_usd=1.5).to_csv(folder / "outcomes.csv", index=False)
+    new_files = []
+    for run in range(runs):
+        path = folder.parent / f"new{run}.csv"
+        pd.DataFrame({"campaign_id": f"new{run}", "creator_id": creators[run * 5 : run * 5 + 5],
+                      "sales_lift_usd": 2.5}).to_csv(path, index=False)  # fmt: skip
+        new_files.append(path)
+    return new_files
+
+
+@pytest.mark.slow
+def test_feedback_runs_at_once_on_one_folder_add_every_row_once(tmp_path):
+    """Runs started together take turns on the folder's history: none writes over the rows
+    another added."""
+    runs = 4
+    new_files = history_folder(tmp_path / "data", runs)
+    processes = [
+        subprocess.Popen(
+            [CLI, "feedback", "--data", tmp_path / "data", "--new", path],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for path in new_files
+    ]  # fmt: skip
+    said = [process.communicate(timeout=300) for process in processes]
+    for process, (out, err) in zip(processes, said, strict=True):
+        assert process.returncode == 0, err
+        assert "added 5 outcome rows" in out
+    history = pd.read_csv(tmp_path / "data" / "outcomes.csv")
+    assert len(history) == 240 * 100 + runs * 5
+    assert not history.duplicated(["campaign_id", "creator_id"]).any()
+    added = history[history["campaign_id"].str.startswith("new")]
+    assert sorted(added["campaign_id"].unique()) == [f"new{r}" for r in range(runs)]
 
 
 @pytest.mark.slow

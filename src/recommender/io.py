@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fcntl
 import gzip
 import io
 import json
@@ -379,6 +380,32 @@ def find_table(folder: Path, name: str, required: bool = True) -> Path | None:
             raise DataFileError(f"{folder}: no {name} file ({', '.join(TABLE_EXTENSIONS)})")
         return None
     return found[0]
+
+
+@contextmanager
+def folder_lock(
+    folder: Path, name: str, waiting: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold `folder`'s lock called `name` for the block: one process at a time, the others
+    wait (`waiting` is called once when one has to). The lock is the hidden file
+    .NAME.lock in the folder, made when missing and left there (a removed lock file
+    could let two processes lock two files); the system releases it when the process
+    ends, however it ends."""
+    path = folder / f".{name}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise DataFileError(f"{folder}: cannot lock its {name}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (which releases the lock)
 
 
 def write_table(
