@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.feedback import add_outcomes
+from recommender.feedback import HISTORY_LOCK, add_outcomes
+from recommender.io import folder_lock
 from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.planning import plan
 from recommender.schema import REJECT_REASON
@@ -112,6 +113,26 @@ def test_feedback_runs_at_once_on_one_folder_add_every_row_once(tmp_path):
     assert not history.duplicated(["campaign_id", "creator_id"]).any()
     added = history[history["campaign_id"].str.startswith("new")]
     assert sorted(added["campaign_id"].unique()) == [f"new{r}" for r in range(runs)]
+
+
+@pytest.mark.slow
+def test_a_feedback_run_waits_while_another_holds_the_folder(tmp_path):
+    """While another run holds the folder's lock, a run says it waits and touches nothing;
+    once the lock is released it reads the history as left and adds its rows."""
+    (new_file,) = history_folder(tmp_path / "data", 1)
+    outcomes = tmp_path / "data" / "outcomes.csv"
+    before = outcomes.read_bytes()
+    with folder_lock(tmp_path / "data", HISTORY_LOCK):
+        run = subprocess.Popen(
+            [CLI, "feedback", "--data", tmp_path / "data", "--new", new_file],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert run.stderr is not None
+        assert run.stderr.readline().startswith("waiting for another feedback run on ")
+        assert outcomes.read_bytes() == before and run.poll() is None
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 0 and "added 5 outcome rows" in out
+    assert len(pd.read_csv(outcomes)) == 240 * 100 + 5
 
 
 @pytest.mark.slow
