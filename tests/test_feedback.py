@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.feedback import add_outcome_file, add_outcomes
+from recommender.feedback import HISTORY_LOCK, add_outcome_file, add_outcomes
+from recommender.io import folder_lock
 from recommender.modeling.training import TrainConfig, fit_and_evaluate
 from recommender.planning import plan
+from recommender.schema import REJECT_REASON
 from recommender.simulate import generate_campaigns, generate_market, outcomes_for, write_market
+
+CLI = Path(sys.executable).parent / "creator-recommender"
 
 
 def test_new_outcomes_join_once_and_bad_rows_are_refused():
@@ -29,6 +37,102 @@ def test_new_outcomes_join_once_and_bad_rows_are_refused():
         "creator_id: unknown creator (got 'zz')",
     ]
     assert len(result.combined) - len(history) + len(result.rejects) == len(new)  # nothing lost
+
+
+def test_an_outcome_already_known_under_another_spelling_is_refused():
+    history = pd.DataFrame(
+        {"campaign_id": ["c1"], "creator_id": ["handle"], "sales_lift_usd": [1.0]}
+    )
+    new = pd.DataFrame(
+        {"campaign_id": ["c1", "c2", "c2"], "creator_id": ["@Handle", "@Handle", "HANDLE\u200b"],
+         "sales_lift_usd": ["5", "7", "8"]}
+    )  # fmt: skip
+    result = add_outcomes(history, new, creator_ids=pd.Series(["handle"]))
+    assert result.combined["creator_id"].tolist() == ["handle", "@Handle"]  # as written
+    assert result.rejects[REJECT_REASON].tolist() == [
+        "campaign_id+creator_id: already in the outcome history "
+        "(got '@Handle', the same account as 'handle')",
+        "campaign_id+creator_id: duplicate of an earlier row "
+        "(got 'HANDLE\\u200b', the same account as '@Handle')",
+    ]
+
+
+def test_a_history_row_missing_an_id_blocks_nothing():
+    """A history row without its creator (a Parquet null) stays, and names no one."""
+    history = pd.DataFrame(
+        {"campaign_id": ["c1", "c1"], "creator_id": ["a", None], "sales_lift_usd": [1.0, 2.0]}
+    )
+    new = pd.DataFrame({"campaign_id": ["c1"], "creator_id": ["b"], "sales_lift_usd": ["3"]})
+    result = add_outcomes(history, new, creator_ids=pd.Series(["a", "b"]))
+    assert result.added == 1 and result.rejects.empty
+    assert result.combined["creator_id"].fillna("").tolist() == ["a", "", "b"]
+
+
+def history_folder(folder: Path, runs: int) -> list[Path]:
+    """A training folder whose history is long enough that reading and rewriting it takes
+    a while (240 campaigns x 100 creators), and `runs` files of new outcomes, each of 5
+    hires in a campaign of its own."""
+    folder.mkdir()
+    creators = [f"cr{i:03d}" for i in range(100)]
+    campaigns = [f"past{i:03d}" for i in range(240)] + [f"new{r}" for r in range(runs)]
+    pd.DataFrame({"creator_id": creators}).to_csv(folder / "creators.csv", index=False)
+    pd.DataFrame({"campaign_id": campaigns, "niche": "pet"}).to_csv(
+        folder / "campaigns.csv", index=False
+    )
+    history = pd.MultiIndex.from_product([campaigns[:240], creators]).to_frame(index=False)
+    history.columns = ["campaign_id", "creator_id"]
+    history.assign(sales_lift_usd=1.5).to_csv(folder / "outcomes.csv", index=False)
+    new_files = []
+    for run in range(runs):
+        path = folder.parent / f"new{run}.csv"
+        pd.DataFrame({"campaign_id": f"new{run}", "creator_id": creators[run * 5 : run * 5 + 5],
+                      "sales_lift_usd": 2.5}).to_csv(path, index=False)  # fmt: skip
+        new_files.append(path)
+    return new_files
+
+
+@pytest.mark.slow
+def test_feedback_runs_at_once_on_one_folder_add_every_row_once(tmp_path):
+    """Runs started together take turns on the folder's history: none writes over the rows
+    another added."""
+    runs = 4
+    new_files = history_folder(tmp_path / "data", runs)
+    processes = [
+        subprocess.Popen(
+            [CLI, "feedback", "--data", tmp_path / "data", "--new", path],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for path in new_files
+    ]  # fmt: skip
+    said = [process.communicate(timeout=300) for process in processes]
+    for process, (out, err) in zip(processes, said, strict=True):
+        assert process.returncode == 0, err
+        assert "added 5 outcome rows" in out
+    history = pd.read_csv(tmp_path / "data" / "outcomes.csv")
+    assert len(history) == 240 * 100 + runs * 5
+    assert not history.duplicated(["campaign_id", "creator_id"]).any()
+    added = history[history["campaign_id"].str.startswith("new")]
+    assert sorted(added["campaign_id"].unique()) == [f"new{r}" for r in range(runs)]
+
+
+@pytest.mark.slow
+def test_a_feedback_run_waits_while_another_holds_the_folder(tmp_path):
+    """While another run holds the folder's lock, a run says it waits and touches nothing;
+    once the lock is released it reads the history as left and adds its rows."""
+    (new_file,) = history_folder(tmp_path / "data", 1)
+    outcomes = tmp_path / "data" / "outcomes.csv"
+    before = outcomes.read_bytes()
+    with folder_lock(tmp_path / "data", HISTORY_LOCK):
+        run = subprocess.Popen(
+            [CLI, "feedback", "--data", tmp_path / "data", "--new", new_file],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert run.stderr is not None
+        assert run.stderr.readline().startswith("waiting for another feedback run on ")
+        assert outcomes.read_bytes() == before and run.poll() is None
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 0 and "added 5 outcome rows" in out
+    assert len(pd.read_csv(outcomes)) == 240 * 100 + 5
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import recommender
@@ -125,6 +126,27 @@ def test_sponsorship_limit_on_a_file_without_sponsorship_counts(market, model_di
     why = result.candidates["why_not"]
     assert why.isin(["sponsorship unknown", "no positive expected lift", "price unknown"]).all()
     assert (why == "sponsorship unknown").sum() > 0
+
+
+def test_a_plan_hires_one_account_once_however_spelled(market, model_dir):
+    """Copies of hired creators spelled '@NAME' or with a zero-width space are the same
+    accounts: refused as duplicates, never hired beside the original."""
+    creators = market.creators.head(40)
+    hired = recommender.plan(creators, CAMPAIGN, 1e6, model_dir).chosen["creator_id"]
+    assert len(hired) > 3
+    originals = creators[creators["creator_id"].isin(hired)]
+    spelled = pd.concat([
+        originals.assign(creator_id="@" + originals["creator_id"].str.upper()),
+        originals.assign(creator_id=originals["creator_id"] + "\u200b"),
+    ])  # fmt: skip
+    result = recommender.plan(pd.concat([creators, spelled]), CAMPAIGN, 1e6, model_dir)
+    assert sorted(result.chosen["creator_id"]) == sorted(hired)
+    assert len(result.rejects) == len(spelled)
+    assert (
+        result.rejects["reject_reason"]
+        .str.startswith("creator_id: duplicate of an earlier row (got ")
+        .all()
+    )
 
 
 def test_plan_fits_the_budget_and_honours_constraints(market, model_dir):

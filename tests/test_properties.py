@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from recommender import schema
 from recommender.errors import ContractError, DataFileError
 from recommender.exports import HEADER_SYNONYMS, read_numbers
 from recommender.io import read_table
@@ -179,3 +180,61 @@ def test_any_column_in_decimal_commas_reads_as_meant(cents):
                           "avg_comments": "1", "niche": "pets"})  # fmt: skip
     checked = validate(frame, CREATORS)
     assert checked.valid["avg_likes"].tolist() == pytest.approx([c / 100 for c in cents])
+
+
+# --- ids: one account, however an export spells it ---------------------------------------
+
+HANDLE_LETTERS = string.ascii_lowercase + string.digits + "._"
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e"  # zero-width, soft hyphen, LRM
+CYRILLIC = dict(zip("aeopcxyisj", "\u0430\u0435\u043e\u0440\u0441\u0445\u0443\u0456\u0455\u0458",
+                    strict=True))  # fmt: skip
+
+
+@st.composite
+def spelled(draw: st.DrawFn, handle: str) -> str:
+    """`handle` as an export may write it: any case, an '@', an invisible character,
+    Cyrillic look-alike letters, fullwidth forms, blanks around it."""
+    letters = []
+    for letter in handle:
+        style = draw(st.sampled_from(["as is", "upper", "cyrillic", "fullwidth"]))
+        if style == "upper":
+            letter = letter.upper()
+        elif style == "cyrillic":
+            letter = CYRILLIC.get(letter, letter)
+        elif style == "fullwidth":
+            letter = chr(ord(letter) + 0xFEE0)  # ASCII's fullwidth twin, which NFKC undoes
+        letters.append(letter)
+    where = draw(st.integers(min_value=0, max_value=len(letters)))
+    letters.insert(where, draw(st.sampled_from(["", *INVISIBLE])))
+    at = draw(st.sampled_from(["", "@", "\uff20"]))  # (a fullwidth @ too)
+    return (
+        draw(st.sampled_from(["", " "])) + at + "".join(letters) + draw(st.sampled_from(["", " "]))
+    )
+
+
+@PROPERTY
+@given(st.lists(st.text(alphabet=HANDLE_LETTERS, min_size=1, max_size=5), min_size=1,
+                max_size=4, unique=True), st.data())  # fmt: skip
+def test_every_spelling_of_a_handle_is_one_account(handles, data):
+    """Rows of a few handles, each spelled many ways: one row per account is valid, the first
+    of its spellings, and every later one is a duplicate that names it."""
+    rows = data.draw(st.lists(st.sampled_from(handles), min_size=1, max_size=12))
+    ids = [data.draw(spelled(handle)) for handle in rows]
+    frame = pd.DataFrame({"creator_id": ids, "platform": "instagram", "followers": "1",
+                          "avg_likes": "1", "avg_comments": "1", "niche": "pets",
+                          "row_id": range(len(ids))})  # fmt: skip
+    checked = validate(frame, CREATORS)
+    first = {handle: rows.index(handle) for handle in dict.fromkeys(rows)}
+    assert checked.valid["row_id"].tolist() == sorted(first.values())
+    assert checked.valid["creator_id"].tolist() == [  # as written, blanks aside
+        ids[row].strip() for row in sorted(first.values())
+    ]
+    assert checked.rejects["creator_id"].tolist() == [
+        ids[row] for row in range(len(rows)) if row not in first.values()
+    ]  # as written
+    assert (
+        checked.rejects[REJECT_REASON]
+        .str.startswith("creator_id: duplicate of an earlier row")
+        .all()
+    )
+    assert schema.account(pd.Series(ids)).tolist() == rows

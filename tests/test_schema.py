@@ -121,6 +121,125 @@ def test_duplicate_ids_keep_the_first(creators_frame):
     assert checked.rejects["niche"].item() == "food"  # the original value, untouched
 
 
+# One account, however an export spells it: '@', case, invisible and look-alike letters.
+CYRILLIC_A, ZERO_WIDTH_SPACE, SOFT_HYPHEN = "\u0430", "\u200b", "\u00ad"
+SPELLINGS = {
+    "@Handle": "'@Handle'",
+    "HANDLE": "'HANDLE'",
+    f"hand{ZERO_WIDTH_SPACE}le": "'hand\\u200ble'",
+    f"h{CYRILLIC_A}ndle": "'h\\u0430ndle'",  # shown escaped: it reads like a Latin a
+    "\uff48\uff41\uff4e\uff44\uff4c\uff45": "'\uff48\uff41\uff4e\uff44\uff4c\uff45'",  # fullwidth
+    f"@{SOFT_HYPHEN}handle ": "'@\\xadhandle'",
+}
+
+
+def test_spellings_of_one_account_are_duplicates_of_the_first(creators_frame):
+    rows = creators_frame.iloc[[0] * (len(SPELLINGS) + 1)].assign(creator_id=["handle", *SPELLINGS])
+    frame = pd.concat([rows, creators_frame.iloc[[1, 2]]], ignore_index=True)
+    checked = validate(frame, CREATORS)
+    assert checked.valid["creator_id"].tolist() == ["handle", "b", "c"]
+    assert checked.rejects["creator_id"].tolist() == list(SPELLINGS)  # as written
+    assert checked.rejects[REJECT_REASON].tolist() == [
+        f"creator_id: duplicate of an earlier row (got {shown}, the same account as 'handle')"
+        for shown in SPELLINGS.values()
+    ]
+
+
+def test_the_first_spelling_is_kept_and_named(creators_frame):
+    frame = creators_frame.assign(creator_id=["@Handle", "b", "handle"])
+    checked = validate(frame, CREATORS)
+    assert checked.valid["creator_id"].tolist() == ["@Handle", "b"]
+    assert checked.rejects[REJECT_REASON].item() == (
+        "creator_id: duplicate of an earlier row (got 'handle', the same account as '@Handle')"
+    )
+
+
+def test_distinct_accounts_stay_distinct(creators_frame):
+    """Only letters outside ASCII are read as the Latin letter they look like: handles
+    that differ in ASCII ('l' and '1', 'rn' and 'm', '.' and '_') are other accounts."""
+    ids = ["handle", "handle1", "handlel", "handIe", "hand_le", "hand.le", "rnia", "mia", "ha ndle"]
+    frame = creators_frame.iloc[[0] * len(ids)].assign(creator_id=ids)
+    checked = validate(frame, CREATORS)
+    assert checked.valid["creator_id"].tolist() == ids
+
+
+def test_an_id_that_names_no_account_is_refused(creators_frame):
+    frame = creators_frame.assign(creator_id=["@", ZERO_WIDTH_SPACE, "c"])
+    checked = validate(frame, CREATORS)
+    assert checked.valid["creator_id"].tolist() == ["c"]
+    assert checked.rejects[REJECT_REASON].tolist() == [
+        "creator_id: names no account (got '@')",
+        "creator_id: names no account (got '\\u200b')",
+    ]
+
+
+def test_outcomes_name_known_creators_however_spelled():
+    frame = pd.DataFrame(
+        {"campaign_id": ["c1", "c1", "c1", "C1"], "creator_id": ["@Handle", "b\u200b", "@zz", "b"],
+         "sales_lift_usd": ["1", "2", "3", "4"]}
+    )  # fmt: skip
+    known = {"creator_id": ["handle", "B"], "campaign_id": ["c1"]}
+    checked = validate(frame, OUTCOMES, known=known)
+    assert checked.valid["creator_id"].tolist() == ["@Handle", "b\u200b"]  # kept as written
+    # Campaign ids are the brand's own codes: compared as written.
+    assert checked.rejects[REJECT_REASON].tolist() == [
+        "creator_id: unknown creator (got '@zz')",
+        "campaign_id: unknown campaign (got 'C1')",
+    ]
+
+
+def test_a_campaign_list_is_keyed_by_campaign_as_written_and_account():
+    frame = pd.DataFrame(
+        {"campaign_id": ["c1", "c1", "C1", "c2"],
+         "creator_id": ["handle", "@Handle", "@Handle", "HANDLE"],
+         "sales_lift_usd": ["1", "2", "3", "4"]}
+    )  # fmt: skip
+    checked = validate(frame, OUTCOMES)
+    assert checked.valid["campaign_id"].tolist() == ["c1", "C1", "c2"]
+    assert checked.rejects[REJECT_REASON].item() == (
+        "campaign_id+creator_id: duplicate of an earlier row "
+        "(got '@Handle', the same account as 'handle')"
+    )
+
+
+def test_an_outcome_joins_its_creator_however_spelled(creators_frame):
+    creators = validate(creators_frame.assign(creator_id=["a", "Handle", "c"]), CREATORS).valid
+    campaigns = pd.DataFrame({"campaign_id": ["k1"], "niche": ["pet"]})
+    outcomes = pd.DataFrame(
+        {"campaign_id": ["k1", "k1"], "creator_id": ["@HANDLE", "nobody"], "sales_lift_usd": [1, 2]}
+    )
+    pairs = schema.pair_frame(creators, campaigns, outcomes)
+    assert pairs["creator_id"].tolist() == ["Handle", "nobody"]  # as the creators file has it
+    assert pairs["followers"].tolist()[0] == 0  # creator b's row, now called Handle
+    assert pd.isna(pairs["followers"].tolist()[1])
+
+
+def test_keys_seen_before_are_compared_as_accounts(creators_frame):
+    seen = KeySet()
+    validate(creators_frame.assign(creator_id=["@Handle", "b", "c"]), CREATORS, seen=seen)
+    later = validate(creators_frame.assign(creator_id=["HANDLE", "@b", "d"]), CREATORS, seen=seen)
+    assert later.valid["creator_id"].tolist() == ["d"]
+    assert later.rejects[REJECT_REASON].tolist() == [
+        "creator_id: duplicate of an earlier row (got 'HANDLE', the same account as '@Handle')",
+        "creator_id: duplicate of an earlier row (got '@b', the same account as 'b')",
+    ]
+
+
+def test_a_history_is_compared_as_accounts_with_its_first_spelling_named():
+    history = pd.DataFrame({"campaign_id": ["c1", "c:1"], "creator_id": ["@Handle", "x"]})
+    seen = KeySet(history)
+    new = pd.DataFrame(
+        {"campaign_id": ["c1", "c2", "c:1"], "creator_id": ["handle", "handle", "X"],
+         "sales_lift_usd": ["1", "2", "3"]}
+    )  # fmt: skip
+    checked = validate(new, OUTCOMES, seen=seen, seen_problem="already known")
+    assert checked.valid["campaign_id"].tolist() == ["c2"]
+    assert checked.rejects[REJECT_REASON].tolist() == [
+        "campaign_id+creator_id: already known (got 'handle', the same account as '@Handle')",
+        "campaign_id+creator_id: already known (got 'X', the same account as 'x')",
+    ]
+
+
 def test_niches_match_case_insensitively(creators_frame):
     frame = creators_frame.assign(secondary_niches=[" Food ; PET", "", "Tech;"])
     valid = validate(frame, CREATORS).valid

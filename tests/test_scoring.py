@@ -176,6 +176,24 @@ def test_campaign_ids_are_read_as_written_but_trimmed(market: Market, model: Rec
     ]
 
 
+def test_a_campaign_list_names_each_account_once_per_campaign(market: Market, model: Recommender):
+    """In a file of candidate lists, '@Handle' for a campaign that already lists 'handle' is
+    a duplicate (the same account); for another campaign it is a candidate, kept as written."""
+    campaigns = pd.DataFrame([CAMPAIGN, {**CAMPAIGN, "campaign_id": "k2"}])
+    creator = market.creators.head(1)
+    rows = pd.concat([creator.assign(creator_id="handle", campaign_id="k1"),
+                      creator.assign(creator_id="@Handle", campaign_id="k1"),
+                      creator.assign(creator_id="@Handle", campaign_id="k2")])  # fmt: skip
+    result = score_with_rejects(rows, campaigns, model)
+    assert result.scored[["campaign_id", "creator_id"]].values.tolist() == [
+        ["k1", "handle"], ["k2", "@Handle"]
+    ]  # fmt: skip
+    assert result.rejects["reject_reason"].tolist() == [
+        "campaign_id+creator_id: duplicate of an earlier row "
+        "(got '@Handle', the same account as 'handle')"
+    ]
+
+
 def test_frames_built_in_python_with_any_column_labels_score(market: Market, model: Recommender):
     creators = market.creators.head(5).assign(**{"0": 1})
     creators.columns = [0 if c == "0" else c for c in creators.columns]

@@ -105,6 +105,49 @@ def test_spark_scores_equal_the_local_engines_row_for_row(
 
 
 @pytest.mark.slow
+def test_spark_judges_every_spelling_of_an_account_as_the_local_engine(
+    spark, market, model_dir: Path, tmp_path: Path
+):
+    """Copies of an account spelled otherwise ('@NAME', a zero-width space, a Cyrillic letter)
+    get one partition key, so they meet where validation calls them duplicates."""
+    from recommender.spark_engine import KEY, _key_column
+
+    ids = ["cr0000010", "@CR0000010", "cr00000\u200b10", "\u0441r0000010", "cr0000011"]
+    cells = spark.createDataFrame(pd.DataFrame({"_c0": ["k1"] * 5, "_c1": ids}))
+    for headers in (["creator_id"], ["campaign_id", "creator_id"]):
+        named = cells if len(headers) == 2 else cells.select(cells["_c1"].alias("_c0"))
+        keys = [row[KEY] for row in named.withColumn(KEY, _key_column(headers)).collect()]
+        assert len(set(keys[:4])) == 1 and keys[4] != keys[0], keys
+
+    creators = market.creators.head(300).astype(str)
+    copies = creators.iloc[[10, 10, 10, 200]].assign(creator_id=[*ids[1:4], "CR0000200"])
+    rows = pd.concat([creators, copies], ignore_index=True)
+    parts = tmp_path / "creators.parquet"
+    parts.mkdir()
+    for i, start in enumerate((0, 150, 300)):  # the copies in a part of their own
+        rows.iloc[start : start + 150].to_parquet(parts / f"part-{i}.parquet", index=False)
+    campaigns = tmp_path / "campaigns.csv"
+    market.campaigns.head(2).drop(columns="platform").to_csv(campaigns, index=False)  # any
+    score_on_spark(parts, campaigns, tmp_path / "spark", model=model_dir, spark=spark,
+                   say=lambda _: None)  # fmt: skip
+    score_file(parts, campaigns, tmp_path / "local.parquet", tmp_path / "local.rejects.parquet",
+               model_dir, say=lambda _: None)  # fmt: skip
+    on_spark = pd.read_parquet(tmp_path / "spark.rejects").sort_values("creator_id")
+    local = pd.read_parquet(tmp_path / "local.rejects.parquet").sort_values("creator_id")
+    assert (
+        on_spark["creator_id"].tolist()
+        == local["creator_id"].tolist()
+        == sorted(copies["creator_id"])
+    )
+    assert on_spark["reject_reason"].tolist() == local["reject_reason"].tolist()
+    assert (
+        on_spark["reject_reason"]
+        .str.startswith("creator_id: duplicate of an earlier row (got")
+        .all()
+    )
+
+
+@pytest.mark.slow
 def test_spark_with_top_keeps_each_campaigns_best(spark, market, model_dir: Path, tmp_path):
     parts, campaigns, _ = awkward_candidates(market, tmp_path, per_row=False)
     score_on_spark(parts, campaigns, tmp_path / "top", model=model_dir, spark=spark, top=5,

@@ -518,7 +518,8 @@ def run_feedback(args: argparse.Namespace) -> int:
     from recommender.feedback import add_outcome_file
 
     rejects = args.rejects or args.new.with_name(f"{args.new.stem}.rejects.csv")
-    result, outcomes = add_outcome_file(args.data, args.new, rejects)
+    result, outcomes = add_outcome_file(args.data, args.new, rejects, waiting=lambda: print(
+        f"waiting for another feedback run on {args.data} to finish", file=sys.stderr))  # fmt: skip
     print(f"added {result.added:,} outcome rows to {outcomes}; "
           f"{len(result.rejects):,} refused -> {rejects}")  # fmt: skip
     return 0 if result.added else 1

@@ -5,13 +5,14 @@ creators and campaigns) and refuses rows the history already holds (same
 campaign_id and creator_id) and rows that repeat within the new ones.
 `add_outcome_file` does that for a training folder's files, appending the rest
 to its outcomes file atomically (rewritten in the contract's columns and plain
-numbers, so old and new rows read back alike). Then retrain: the champion gate decides
-whether the retrained model replaces the current one.
+numbers, so old and new rows read back alike), one run at a time per folder. Then
+retrain: the champion gate decides whether the retrained model replaces the current one.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,10 @@ import pandas as pd
 
 from recommender import exports, schema
 from recommender.errors import DataFileError
-from recommender.io import check_outputs, find_table, output_set, read_table
+from recommender.io import check_outputs, find_table, folder_lock, output_set, read_table
 
 ALREADY_KNOWN = "already in the outcome history"
+HISTORY_LOCK = "outcomes"  # what the training folder's lock guards (said when it cannot be taken)
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,32 @@ def _typed(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_outcome_file(
-    data_dir: str | os.PathLike[str], new_path: str | os.PathLike[str], rejects_path: Path
+    data_dir: str | os.PathLike[str],
+    new_path: str | os.PathLike[str],
+    rejects_path: Path,
+    waiting: Callable[[], None] | None = None,
 ) -> tuple[Added, Path]:
     """Add the outcomes of `new_path` to the training folder's outcomes file; write the
     refused rows to `rejects_path`. The two are put in place together, or neither is.
-    Returns what was added and the outcomes file."""
+    Returns what was added and the outcomes file.
+
+    Runs on one folder take turns (the folder's lock, see io.folder_lock): each reads
+    the history that the one before wrote, so no run's rows replace another's.
+    `waiting` is called when this run has to wait for another."""
     folder = Path(data_dir)
     paths = {name: find_table(folder, name) for name in ("creators", "campaigns", "outcomes")}
     check_outputs({"outcomes history": paths["outcomes"], "rejects file": rejects_path},
                   {"new outcomes file": new_path, "creators file": paths["creators"],
                    "campaigns file": paths["campaigns"]})  # fmt: skip
+    # The lock is beside the file rewritten (a history linked from another folder included).
+    with folder_lock(Path(os.path.realpath(paths["outcomes"])).parent, HISTORY_LOCK, waiting):
+        return _added_to_history(paths, new_path, rejects_path)
+
+
+def _added_to_history(
+    paths: dict[str, Path], new_path: str | os.PathLike[str], rejects_path: Path
+) -> tuple[Added, Path]:
+    """add_outcome_file's reading, merging and writing, with the folder locked."""
     # A folder of exports is read in the contract's columns, and the history rewritten so.
     tables = {
         name: exports.contract_headers(read_table(path), name, schema.TABLES[name].names).frame

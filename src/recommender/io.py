@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fcntl
 import gzip
 import io
 import json
@@ -664,6 +665,30 @@ def find_table(folder: Path, name: str, required: bool = True) -> Path | None:
             raise DataFileError(f"{folder}: no {name} file ({', '.join(TABLE_EXTENSIONS)})")
         return None
     return found[0]
+
+
+@contextmanager
+def folder_lock(
+    folder: Path, name: str, waiting: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold `folder`'s lock for the block, for `name` (said in errors): one process at a
+    time, the others wait (`waiting` is called once when one has to). The lock is the
+    folder's own (flock on the folder, which runs never replace), so it leaves no file
+    behind; the system releases it when the process ends, however it ends."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise DataFileError(f"{folder}: cannot lock its {name}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (which releases the lock)
 
 
 def write_table(

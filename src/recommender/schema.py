@@ -16,6 +16,8 @@ original values of that row, and validate a million rows in a few seconds.
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from collections.abc import Hashable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -221,8 +223,32 @@ def pair_frame(
 ) -> pd.DataFrame:
     """Rows of `pairs` (campaign_id, creator_id, any outcome columns) joined with both tables.
 
-    Campaign columns other than campaign_id come prefixed with `campaign_`.
+    Campaign columns other than campaign_id come prefixed with `campaign_`. A pair's
+    creator_id comes spelled as `creators` spells the account (an outcome of '@Handle'
+    is creator 'handle's, see `account`).
     """
+    ids = pairs["creator_id"]
+    unmatched = ~ids.isin(creators["creator_id"]).to_numpy(dtype=bool)
+    if unmatched.any():
+        pairs = pairs.assign(creator_id=_spelled_as(ids, unmatched, creators["creator_id"]))
+    return _joined_pairs(creators, campaigns, pairs)
+
+
+def _spelled_as(ids: pd.Series, unmatched: np.ndarray, spellings: pd.Series) -> pd.Series:
+    """`ids`, those `unmatched` spelled as the first of `spellings` that names the same
+    account (left as they are where none does)."""
+    named = pd.Series(spellings.to_numpy(), index=account(spellings).to_numpy())
+    named = named[~named.index.duplicated()]
+    found = account(ids[unmatched]).map(named)
+    spelled = ids.copy()
+    spelled[unmatched] = found.where(found.notna(), ids[unmatched]).to_numpy()
+    return spelled
+
+
+def _joined_pairs(
+    creators: pd.DataFrame, campaigns: pd.DataFrame, pairs: pd.DataFrame
+) -> pd.DataFrame:
+    """pair_frame of pairs that name each creator as `creators` spells it."""
     creator_cols = [c for c in creators.columns if c not in pairs.columns or c == "creator_id"]
     out = pairs.merge(creators[creator_cols], on="creator_id", how="left", validate="many_to_one")
     return attach_campaigns(out, campaigns)
@@ -243,7 +269,7 @@ def cross_pairs(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame
     ids = pd.MultiIndex.from_product(
         [campaigns["campaign_id"], creators["creator_id"]], names=["campaign_id", "creator_id"]
     ).to_frame(index=False)
-    return pair_frame(creators, campaigns, ids)
+    return _joined_pairs(creators, campaigns, ids)
 
 
 def _one_campaign_to_repeat(creators: pd.DataFrame, campaigns: pd.DataFrame) -> bool:
@@ -367,6 +393,12 @@ class _Reasons:
             texts = [f"{column}: {problem} (got {_show(v)})" for v in values.iloc[rows].tolist()]
         for r, text in zip(rows.tolist(), texts, strict=True):
             self._text.setdefault(r, []).append(text)
+
+    def add_each(self, rows: np.ndarray, column: str, problems: list[str]) -> None:
+        """Note on each of `rows` a problem of its own (problems[i] on rows[i])."""
+        self.bad[rows] = True
+        for r, problem in zip(rows.tolist(), problems, strict=True):
+            self._text.setdefault(r, []).append(f"{column}: {problem}")
 
     def strings(self) -> list[str]:
         """One reason per bad row, in row order: its problems joined by '; '."""
@@ -672,9 +704,126 @@ def _check_number(
     return pd.Series(np.where(ok, number, np.nan), index=raw.index)  # (floats already)
 
 
+# --- which ids name one account -------------------------------------------------------
+
+# Columns holding a platform handle: ids compared as the account they name (`account`).
+# Campaign ids are the brand's own codes, compared as written: a brand may tell "Q1" from
+# "q1", and an outcome naming a campaign no file holds is refused, never merged quietly.
+ACCOUNT_COLUMNS = ("creator_id",)
+
+# Letters of other scripts drawn like a Latin letter (Unicode's confusables, UTS #39: the
+# Cyrillic, Greek and Latin-extended letters whose prototype is one Latin letter), read as
+# that letter. A handle typed on a Cyrillic keyboard, or pasted from a spoof, names the
+# Latin account. Only letters outside ASCII are mapped: 'l' and '1', 'rn' and 'm' stay
+# apart, as the platforms keep them apart.
+_LOOK_ALIKES = {
+    "a": ("CYRILLIC CAPITAL LETTER A", "CYRILLIC SMALL LETTER A", "GREEK CAPITAL LETTER ALPHA",
+          "GREEK SMALL LETTER ALPHA", "LATIN SMALL LETTER ALPHA"),
+    "b": ("CYRILLIC CAPITAL LETTER VE", "GREEK CAPITAL LETTER BETA"),
+    "c": ("CYRILLIC CAPITAL LETTER ES", "CYRILLIC SMALL LETTER ES", "GREEK LUNATE SIGMA SYMBOL",
+          "GREEK CAPITAL LUNATE SIGMA SYMBOL"),
+    "d": ("CYRILLIC SMALL LETTER KOMI DE",),
+    "e": ("CYRILLIC CAPITAL LETTER IE", "CYRILLIC SMALL LETTER IE", "GREEK CAPITAL LETTER EPSILON"),
+    "g": ("LATIN SMALL LETTER SCRIPT G",),
+    "h": ("CYRILLIC CAPITAL LETTER EN", "CYRILLIC SMALL LETTER SHHA", "GREEK CAPITAL LETTER ETA"),
+    "i": ("CYRILLIC CAPITAL LETTER BYELORUSSIAN-UKRAINIAN I",
+          "CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I", "GREEK CAPITAL LETTER IOTA",
+          "GREEK SMALL LETTER IOTA", "LATIN SMALL LETTER DOTLESS I"),
+    "j": ("CYRILLIC CAPITAL LETTER JE", "CYRILLIC SMALL LETTER JE", "GREEK LETTER YOT",
+          "LATIN SMALL LETTER DOTLESS J"),
+    "k": ("CYRILLIC CAPITAL LETTER KA", "GREEK CAPITAL LETTER KAPPA"),
+    "l": ("CYRILLIC LETTER PALOCHKA", "CYRILLIC SMALL LETTER PALOCHKA"),
+    "m": ("CYRILLIC CAPITAL LETTER EM", "GREEK CAPITAL LETTER MU"),
+    "n": ("GREEK CAPITAL LETTER NU",),
+    "o": ("CYRILLIC CAPITAL LETTER O", "CYRILLIC SMALL LETTER O", "GREEK CAPITAL LETTER OMICRON",
+          "GREEK SMALL LETTER OMICRON"),
+    "p": ("CYRILLIC CAPITAL LETTER ER", "CYRILLIC SMALL LETTER ER", "GREEK CAPITAL LETTER RHO",
+          "GREEK SMALL LETTER RHO"),
+    "q": ("CYRILLIC CAPITAL LETTER QA", "CYRILLIC SMALL LETTER QA"),
+    "s": ("CYRILLIC CAPITAL LETTER DZE", "CYRILLIC SMALL LETTER DZE"),
+    "t": ("CYRILLIC CAPITAL LETTER TE", "GREEK CAPITAL LETTER TAU"),
+    "u": ("GREEK SMALL LETTER UPSILON",),
+    "v": ("GREEK SMALL LETTER NU",),
+    "w": ("CYRILLIC CAPITAL LETTER WE", "CYRILLIC SMALL LETTER WE"),
+    "x": ("CYRILLIC CAPITAL LETTER HA", "CYRILLIC SMALL LETTER HA", "GREEK CAPITAL LETTER CHI"),
+    "y": ("CYRILLIC CAPITAL LETTER U", "CYRILLIC SMALL LETTER U",
+          "CYRILLIC CAPITAL LETTER STRAIGHT U", "CYRILLIC SMALL LETTER STRAIGHT U",
+          "GREEK CAPITAL LETTER UPSILON", "GREEK SMALL LETTER GAMMA"),
+    "z": ("GREEK CAPITAL LETTER ZETA",),
+}  # fmt: skip
+_AS_LATIN = {ord(unicodedata.lookup(name)): latin
+             for latin, names in _LOOK_ALIKES.items() for name in names}  # fmt: skip
+# Drawn as nothing: Unicode's format characters (category Cf: zero-width spaces and joiners,
+# soft hyphens, direction marks, which live in planes 0, 1 and 14) and its other
+# default-ignorable ones (variation selectors, the combining grapheme joiner, Hangul fillers).
+_FORMAT_PLANES = (range(0x20000), range(0xE0000, 0xE1000))
+_IGNORABLE = (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, *range(0xFE00, 0xFE10),
+              *range(0xE0100, 0xE01F0))  # fmt: skip
+
+
+def account(ids: pd.Series) -> pd.Series:
+    """The account each id names, as text that every spelling of one account shares
+    (pandas "string", <NA> where missing); the id as written is not changed.
+
+    Handles are case-insensitive on the platforms and exports write them with or without
+    their '@', so an id is compared after NFKC normalisation, with the characters drawn as
+    nothing (zero-width spaces and joiners, soft hyphens, direction marks) removed,
+    Cyrillic and Greek letters drawn like Latin ones read as those (_LOOK_ALIKES), case
+    folded, blanks and leading '@'s stripped: '@Handle', 'handle', 'hand\\u200ble' and
+    'h\\u0430ndle' (a Cyrillic a) are one account.
+    """
+    text = _stripped(ids)
+    # ASCII ids (nearly all) need only their case and '@' dealt with, which Arrow does at
+    # once; the others take the whole way in Python.
+    plain = pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False)
+    folded = pc.utf8_trim_whitespace(pc.utf8_ltrim(pc.ascii_lower(text), characters="@"))
+    rows = np.flatnonzero(~plain)
+    if rows.size:
+        spelled = text.take(pa.array(rows)).to_pylist()
+        mask = np.zeros(len(text), dtype=bool)
+        mask[rows] = True
+        folded = pc.replace_with_mask(
+            folded.combine_chunks(),
+            pa.array(mask),
+            pa.array([_account(t) for t in spelled], folded.type),
+        )
+        folded = pa.chunked_array([folded])
+    return _as_series(folded, ids)
+
+
+def _account(text: str) -> str:
+    """`account` of one id, whatever its characters."""
+    text = unicodedata.normalize("NFKC", text).translate(_spelling_table())
+    text = unicodedata.normalize("NFKC", text.casefold())
+    return text.strip().lstrip("@").strip()
+
+
+@functools.cache
+def _spelling_table() -> dict[int, str | None]:
+    """str.translate's table for `account`: characters drawn as nothing removed, look-alike
+    letters as the Latin letter. (Made at the first id outside ASCII: it reads the
+    category of 135,000 characters.)"""
+    invisible = [
+        c for plane in _FORMAT_PLANES for c in plane if unicodedata.category(chr(c)) == "Cf"
+    ]
+    return {**dict.fromkeys([*invisible, *_IGNORABLE]), **_AS_LATIN}
+
+
+def compared_keys(keys: pd.DataFrame) -> pd.DataFrame:
+    """`keys` as keys are compared: the account columns (ACCOUNT_COLUMNS) as the account
+    they name (`account`), the others as they are."""
+    accounts = {c: account(keys[c]) for c in keys.columns if c in ACCOUNT_COLUMNS}
+    return keys.assign(**accounts) if accounts else keys
+
+
 def key_texts(keys: pd.DataFrame) -> np.ndarray:
-    """Each row's key as one text, for KeySet: a one-column key as it is; parts of a longer
-    one each after its length, so that no two keys join to the same text."""
+    """Each row's key as one text, as keys are compared (`compared_keys`), for KeySet."""
+    return _joined(compared_keys(keys))
+
+
+def _joined(keys: pd.DataFrame) -> np.ndarray:
+    """Each row's key as one text: a one-column key as it is; parts of a longer one each
+    after its length, so that no two keys join to the same text."""
     columns = [keys[c].astype(str).to_numpy(dtype=object) for c in keys.columns]
     if len(columns) == 1:
         return columns[0]
@@ -682,43 +831,62 @@ def key_texts(keys: pd.DataFrame) -> np.ndarray:
                      for parts in zip(*columns, strict=True)], dtype=object)  # fmt: skip
 
 
+def _parts(text: str, count: int) -> list[str]:
+    """The `count` parts of a key text that _joined made."""
+    if count == 1:
+        return [text]
+    parts, at = [], 0
+    while at < len(text):
+        colon = text.index(":", at)
+        end = colon + 1 + int(text[at:colon])
+        parts.append(text[colon + 1 : end])
+        at = end
+    return parts
+
+
 class KeySet:
     """Keys met before (earlier chunks of a file, a history), held compactly.
 
     A set of millions of Python tuples costs about 150 bytes a key; this holds a
-    sorted array of 64-bit hashes and the keys' text in Arrow (about 30 bytes a
+    sorted array of 64-bit hashes and the keys' text in Arrow (about 33 bytes a
     key), and checks the text of every hash it matches, so the answer is exact.
+    It also keeps how each key was written where that differs from its text (an
+    account spelled '@Handle': about 9 bytes more for an id of 9 characters), to
+    name the first spelling to a later one.
     """
 
     def __init__(self, keys: pd.DataFrame | None = None) -> None:
         self._hashes = np.zeros(0, dtype=np.uint64)  # sorted
         self._where = np.zeros(0, dtype=np.int64)  # each hash's key in _texts
         self._texts: list[pa.Array] = []
+        self._written: list[pa.Array] = []  # beside _texts: the key as written, or null
         self._count = 0
         if keys is not None:
-            texts = key_texts(keys)
-            self.add(texts[~self.met(texts)])
+            keys = keys.dropna()  # (a key missing a part names nothing a valid row could)
+            texts, written = key_texts(keys), _joined(keys)
+            new = ~self.met(texts)
+            written[written == texts] = None  # (as compared, as written: the text alone)
+            self.add(texts[new], written[new])
 
     def __len__(self) -> int:
         return self._count
 
     def met(self, texts: np.ndarray) -> np.ndarray:
         """For each key text, whether it was added before."""
-        found = np.zeros(len(texts), dtype=bool)
-        if not self._count or not len(texts):
-            return found
-        hashes = _hashed(texts)
-        left = np.searchsorted(self._hashes, hashes, side="left")
-        right = np.searchsorted(self._hashes, hashes, side="right")
-        one = np.flatnonzero(right - left == 1)  # one key of that hash: compare the text
-        stored = self._stored_texts(self._where[left[one]])
-        found[one] = np.asarray(stored, dtype=object) == texts[one]
-        for row in np.flatnonzero(right - left > 1).tolist():  # a hash two keys share
-            found[row] = texts[row] in self._stored_texts(self._where[left[row] : right[row]])
-        return found
+        return self._positions(texts) >= 0
 
-    def add(self, texts: np.ndarray) -> None:
-        """Add key texts not met before (and distinct among themselves)."""
+    def written(self, texts: np.ndarray) -> list[str]:
+        """How each key text (all added before) was written when it was added."""
+        at = self._positions(texts)
+        written = _taken(self._written, at)
+        return [
+            str(t) if w is None else w
+            for t, w in zip(_taken(self._texts, at), written, strict=True)
+        ]
+
+    def add(self, texts: np.ndarray, written: np.ndarray | None = None) -> None:
+        """Add key texts not met before (and distinct among themselves); `written`: each
+        key as written where that differs from its text, None elsewhere."""
         if not len(texts):
             return
         hashes = _hashed(texts)
@@ -727,11 +895,36 @@ class KeySet:
         self._hashes = np.insert(self._hashes, at, hashes[order])
         self._where = np.insert(self._where, at, self._count + order)
         self._texts.append(pa.array(texts, type=pa.string()))
+        spelled = pa.nulls(len(texts), pa.string()) if written is None else written
+        self._written.append(pa.array(spelled, type=pa.string()))
         self._count += len(texts)
 
-    def _stored_texts(self, where: np.ndarray) -> list[str]:
-        chunked = pa.chunked_array(self._texts, type=pa.string())
-        return [str(t) for t in chunked.take(pa.array(where)).to_pylist()]
+    def _positions(self, texts: np.ndarray) -> np.ndarray:
+        """For each key text, where in _texts it was added (-1 where it was not)."""
+        at = np.full(len(texts), -1, dtype=np.int64)
+        if not self._count or not len(texts):
+            return at
+        hashes = _hashed(texts)
+        left = np.searchsorted(self._hashes, hashes, side="left")
+        right = np.searchsorted(self._hashes, hashes, side="right")
+        one = np.flatnonzero(right - left == 1)  # one key of that hash: compare the text
+        where = self._where[left[one]]
+        same = np.asarray(_taken(self._texts, where), dtype=object) == texts[one]
+        at[one[same]] = where[same]
+        for row in np.flatnonzero(right - left > 1).tolist():  # a hash two keys share
+            candidates = self._where[left[row] : right[row]]
+            stored = _taken(self._texts, candidates)
+            at[row] = next(
+                (w for w, t in zip(candidates, stored, strict=True) if t == texts[row]), -1
+            )
+        return at
+
+
+def _taken(arrays: list[pa.Array], where: np.ndarray) -> list[str | None]:
+    """The texts at positions `where` of `arrays` read as one."""
+    chunked = pa.chunked_array(arrays, type=pa.string())
+    texts: list[str | None] = chunked.take(pa.array(where)).to_pylist()
+    return texts
 
 
 def _hashed(texts: np.ndarray) -> np.ndarray:
@@ -739,26 +932,109 @@ def _hashed(texts: np.ndarray) -> np.ndarray:
 
 
 def _reject_duplicates(
-    keys: pd.DataFrame, reasons: _Reasons, seen: KeySet | None, seen_problem: str
+    keys: pd.DataFrame,
+    compared: pd.DataFrame,
+    reasons: _Reasons,
+    seen: KeySet | None,
+    seen_problem: str,
 ) -> None:
-    """The first otherwise valid row of a key wins: a broken earlier row does not block it."""
-    name = "+".join(keys.columns)
+    """The first otherwise valid row of a key wins: a broken earlier row does not block it.
+    Keys are compared as `compared` holds them (compared_keys). A row whose key `seen`
+    holds is rejected with `seen_problem`; a later row that spells the account otherwise
+    is told the first spelling. The keys of the rows that win join `seen`."""
     candidate = ~reasons.bad
     for column in keys.columns:
         candidate &= keys[column].notna().to_numpy()
     rows = np.flatnonzero(candidate)
-    duplicate = np.zeros(len(keys), dtype=bool)
+    texts = _joined(compared.iloc[rows]) if seen is not None else np.zeros(0, dtype=object)
+    if seen is not None:
+        met = _reject_seen(keys, rows, texts, reasons, seen, seen_problem)
+        rows, texts = rows[~met], texts[~met]
+    duplicate = np.zeros(len(rows), dtype=bool)
     if rows.size > 1:  # (a single row is no one's duplicate)
-        duplicate[rows] = keys.iloc[rows].duplicated(keep="first").to_numpy()
-    reasons.add(duplicate, name, DUPLICATE, None)
-    if seen is None:
-        return
-    rows = np.flatnonzero(candidate & ~duplicate)
-    texts = key_texts(keys.iloc[rows])
-    met = np.zeros(len(keys), dtype=bool)
-    met[rows] = seen.met(texts)
-    reasons.add(met, name, seen_problem, None)
-    seen.add(texts[~met[rows]])
+        duplicate = compared.iloc[rows].duplicated(keep="first").to_numpy()
+    if duplicate.any():
+        _reject_copies(keys, compared, rows, duplicate, reasons)
+    if seen is not None:
+        _remember(seen, keys, compared, rows[~duplicate], texts[~duplicate])
+
+
+def _reject_seen(
+    keys: pd.DataFrame,
+    rows: np.ndarray,
+    texts: np.ndarray,
+    reasons: _Reasons,
+    seen: KeySet,
+    problem: str,
+) -> np.ndarray:
+    """Reject those of `rows` (their keys' texts: `texts`) whose key `seen` holds, naming
+    the spelling it was first met in; returns which they were."""
+    met = seen.met(texts)
+    if met.any():
+        parts = [_parts(text, len(keys.columns)) for text in seen.written(texts[met])]
+        first = _spellings(pd.DataFrame(parts, columns=keys.columns))
+        problems = _as_spelled(keys.iloc[rows[met]], first, problem)
+        reasons.add_each(rows[met], "+".join(keys.columns), problems)
+    return met
+
+
+def _reject_copies(
+    keys: pd.DataFrame,
+    compared: pd.DataFrame,
+    rows: np.ndarray,
+    duplicate: np.ndarray,
+    reasons: _Reasons,
+) -> None:
+    """Reject rows[duplicate], copies of an earlier row of `rows`, naming its spelling."""
+    copies = rows[duplicate]
+    # The first row of each key that has copies: few rows, looked up one by one.
+    repeated = rows[compared.iloc[rows].duplicated(keep=False).to_numpy()]
+    first: dict[tuple[object, ...], int] = {}
+    for row, key in zip(repeated.tolist(), _tuples(compared.iloc[repeated]), strict=True):
+        first.setdefault(key, row)
+    earlier = [first[key] for key in _tuples(compared.iloc[copies])]
+    problems = _as_spelled(keys.iloc[copies], _spellings(keys.iloc[earlier]), DUPLICATE)
+    reasons.add_each(copies, "+".join(keys.columns), problems)
+
+
+def _remember(
+    seen: KeySet, keys: pd.DataFrame, compared: pd.DataFrame, rows: np.ndarray, texts: np.ndarray
+) -> None:
+    """Add the keys of `rows` (their texts `texts`) to `seen`, with how they were written
+    where that differs from how they are compared."""
+    changed = np.zeros(len(rows), dtype=bool)
+    for column in keys.columns:
+        written, read = keys[column].iloc[rows], compared[column].iloc[rows]
+        changed |= (written != read).to_numpy(dtype=bool)
+    spelled = np.full(len(rows), None, dtype=object)
+    spelled[changed] = _joined(keys.iloc[rows[changed]])
+    seen.add(texts, spelled)
+
+
+def _tuples(keys: pd.DataFrame) -> Iterable[tuple[object, ...]]:
+    return keys.itertuples(index=False, name=None)
+
+
+def _spellings(keys: pd.DataFrame) -> list[str]:
+    """Each row's account columns as written, joined by '+' (for people to read)."""
+    columns = [c for c in keys.columns if c in ACCOUNT_COLUMNS]
+    return ["+".join(map(str, parts)) for parts in _tuples(keys[columns])]
+
+
+def _as_spelled(keys: pd.DataFrame, first: list[str], problem: str) -> list[str]:
+    """`problem` for each row of `keys` repeating a key first written `first`, naming the
+    first spelling where the row's differs ('@Handle' after 'handle')."""
+    return [
+        problem if later == earlier
+        else f"{problem} (got {_show_id(later)}, the same account as {_show_id(earlier)})"
+        for later, earlier in zip(_spellings(keys), first, strict=True)
+    ]  # fmt: skip
+
+
+def _show_id(text: str) -> str:
+    """An id as _show quotes it, its look-alike letters as escapes (which a reader could
+    not tell from Latin ones): 'h\\u0430ndle'. Invisible characters repr escapes already."""
+    return "".join(f"\\u{ord(c):04x}" if ord(c) in _AS_LATIN else c for c in _show(text))
 
 
 def _reject_above(
@@ -775,15 +1051,22 @@ def _reject_above(
 
 def _reject_unknown_ids(
     frame: pd.DataFrame,
-    typed: Mapping[str, pd.Series],
+    compared: Mapping[str, pd.Series],
     known: Mapping[str, Iterable[object]],
     reasons: _Reasons,
 ) -> None:
-    """Rows naming an id outside `known` (outcomes of creators no file holds)."""
+    """Rows naming an id outside `known` (outcomes of creators no file holds); ids are
+    compared as `compared` holds a column's (account columns as `account` reads them)."""
     for id_column, ids in known.items():
-        allowed = pd.Index(pd.unique(pd.Series(list(ids), dtype="string")))
-        present = typed[id_column] if id_column in typed else _text(frame[id_column], Kind.STRING)
-        unknown = present.notna().to_numpy() & ~present.isin(allowed).to_numpy(dtype=bool)
+        allowed = pd.Series(list(ids), dtype="string")
+        present = compared.get(id_column)
+        if present is None:
+            present = _text(frame[id_column], Kind.STRING)
+            present = account(present) if id_column in ACCOUNT_COLUMNS else present
+        if id_column in ACCOUNT_COLUMNS:
+            allowed = account(allowed)
+        allowed_ids = pd.Index(pd.unique(allowed))
+        unknown = present.notna().to_numpy() & ~present.isin(allowed_ids).to_numpy(dtype=bool)
         what = id_column.removesuffix("_id")
         reasons.add(unknown, id_column, f"unknown {what}", frame[id_column])
 
@@ -816,6 +1099,29 @@ def _typed_frame(frame: pd.DataFrame, typed: Mapping[str, pd.Series]) -> pd.Data
     return out
 
 
+def _check_ids(
+    frame: pd.DataFrame,
+    typed: Mapping[str, pd.Series],
+    known: Mapping[str, Iterable[object]],
+    key: tuple[str, ...],
+    reasons: _Reasons,
+    seen: KeySet | None,
+    seen_problem: str,
+) -> None:
+    """validate's checks of ids: an account id must name an account ('@' alone does not),
+    ids must be `known`, and keys unique (and not in `seen`), as keys are compared."""
+    accounts = {c: account(typed[c]) for c in ACCOUNT_COLUMNS if c in typed}
+    for column, accounts_named in accounts.items():
+        nameless = (accounts_named == "").fillna(False).to_numpy(dtype=bool)
+        reasons.add(nameless, column, "names no account", frame[column])
+    _reject_unknown_ids(frame, {**typed, **accounts}, known, reasons)
+    keys = pd.DataFrame({k: typed[k] if k in typed else _text(frame[k], Kind.STRING) for k in key})
+    named = {
+        c: accounts[c] if c in accounts else account(keys[c]) for c in ACCOUNT_COLUMNS if c in key
+    }
+    _reject_duplicates(keys, keys.assign(**named), reasons, seen, seen_problem)
+
+
 def validate(
     frame: pd.DataFrame,
     table: Table,
@@ -833,7 +1139,10 @@ def validate(
     outside the contract pass through untouched. Rejected rows keep their
     original values plus `reject_reason`. Headers as exports write them ("Avg.
     Likes") are read as the column they mean (`renamed` lists them). Duplicate
-    keys (`key`, by default the table's): the first otherwise valid row wins.
+    keys (`key`, by default the table's): the first otherwise valid row wins. Ids
+    of accounts (creator_id) are compared as the account they name (`account`:
+    '@Handle' is 'handle'), here and against `known` and `seen`; rows keep them
+    as written.
     `seen` holds keys met before (earlier chunks of a file, a history): an
     otherwise valid row with such a key is rejected with `seen_problem`, and the
     keys of this frame's valid rows are added to it. A NUL character in any
@@ -851,11 +1160,7 @@ def validate(
         if col.name in frame.columns:
             typed[col.name] = _check_column(frame[col.name], col, reasons, nul.get(col.name))
     _reject_above(frame, typed, table, reasons)
-    _reject_unknown_ids(frame, typed, known or {}, reasons)
-
-    key = key or table.key
-    keys = pd.DataFrame({k: typed[k] if k in typed else _text(frame[k], Kind.STRING) for k in key})
-    _reject_duplicates(keys, reasons, seen, seen_problem)
+    _check_ids(frame, typed, known or {}, key or table.key, reasons, seen, seen_problem)
 
     bad = reasons.bad
     rejects = frame.iloc[np.flatnonzero(bad)]

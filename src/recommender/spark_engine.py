@@ -528,16 +528,25 @@ def _ddl(columns: dict[str, str]) -> str:
 
 
 def _key_column(headers: list[str]) -> Any:
-    """A column equal for rows the validation would call duplicates: the key's cells
-    with every character but letters and digits removed (validation strips blanks), so
-    that copies of a key meet in one partition. Reads the numbered columns of `headers`."""
+    """A column equal for rows the validation would call duplicates, so that copies of
+    a key meet in one partition: a creator id as the account it names (schema.account,
+    on the executors: '@Handle' and 'handle' are one), a campaign id with every
+    character but letters and digits removed (validation strips blanks). Reads the
+    numbered columns of `headers`."""
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.functions import pandas_udf
 
+    def accounts(ids: pd.Series) -> pd.Series:
+        return schema.account(ids).fillna("")
+
+    # (PySpark's stubs type a Series-to-Series function's Series otherwise than pandas-stubs)
+    as_account = pandas_udf(accounts, "string")  # type: ignore[call-overload]
     read_as = {name: f"_c{i}" for i, name in enumerate(read_names(headers))}
     key = ("campaign_id", "creator_id") if "campaign_id" in read_as else ("creator_id",)
     parts = [
-        F.coalesce(F.regexp_replace(F.col(read_as[k]).cast("string"), r"[^\p{L}\p{N}]", ""),
-                   F.lit(""))
+        as_account(F.col(read_as[k]).cast("string")) if k in schema.ACCOUNT_COLUMNS
+        else F.coalesce(F.regexp_replace(F.col(read_as[k]).cast("string"),
+                                         r"[^\p{L}\p{N}]", ""), F.lit(""))
         for k in key
     ]  # fmt: skip
     return F.concat_ws("\u0001", *parts)
