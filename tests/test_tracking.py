@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from helpers import CAMPAIGN
 
 from recommender.cli import main
 from recommender.model_store import load_model
-from recommender.schema import pair_frame
+from recommender.schema import cross_pairs, pair_frame
 from recommender.simulate import generate_market, write_market
 from recommender.tracking import as_model_input, export_model, metric_key
 
@@ -95,6 +97,29 @@ def test_model_input_has_the_signatures_columns_and_types(trained):
     assert example["followers"].dtype == float
     assert not pd.api.types.is_numeric_dtype(example["campaign_niche"])
     assert metric_key("ndcg_roi@10") == "ndcg_roi_at_10"
+
+
+COUNTS = ["followers", "following", "recent_posts", "recent_sponsored_posts"]
+
+
+def test_the_mlflow_model_takes_counts_as_integers_or_floats(model_dir: Path, market):
+    """Counts are integers in the contract (int64 as pandas reads a file), floats where one
+    is missing: MLflow's pyfunc scores both as the library does, and names a value that is
+    no number."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    pairs = cross_pairs(market.creators.head(20), pd.DataFrame([CAMPAIGN]))
+    integers = pairs.assign(**{c: pairs[c].fillna(0).astype("int64") for c in COUNTS})
+    floats = integers.astype({c: float for c in COUNTS})
+    with_gaps = floats.assign(following=np.nan)
+    served = mlflow.pyfunc.load_model(str(model_dir))
+    library = load_model(model_dir)
+    for frame in (integers, floats, with_gaps):
+        np.testing.assert_allclose(served.predict(frame)["score"], library.predict(frame)["score"])
+    assert served.predict(integers)["score"].tolist() == served.predict(floats)["score"].tolist()
+    with pytest.raises(MlflowException, match="column followers: 'many' is not a number"):
+        served.predict(integers.astype({"followers": object}).assign(followers="many"))
 
 
 class Died(Exception):

@@ -94,13 +94,20 @@ def metric_key(name: str) -> str:
 
 
 def signature() -> Any:
-    """The pyfunc's signature: a pair frame in, the prediction columns out."""
+    """The pyfunc's signature: a pair frame in, the prediction columns out.
+
+    Numeric columns are declared of any type: MLflow converts no int64 column to a
+    declared double, nor a float to a declared long, and the contract's counts come as
+    integers or, with a missing value, as floats. The model turns them into floats
+    itself and refuses what is no number (pyfunc_model.numbers_as_floats)."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
+    number = AnyType()  # type: ignore[no-untyped-call]
     inputs = Schema(
         [
-            ColSpec("double" if numeric else "string", name, required=required)
+            ColSpec(number if numeric else "string", name, required=required)
             for name, numeric, required in schema.pair_columns()
         ]
     )
