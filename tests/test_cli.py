@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -489,6 +490,26 @@ def test_the_readmes_export_example_prints_what_the_readme_shows(tmp_path, capsy
                        "--rejects", "rejects.csv")  # fmt: skip
     assert code == 0
     assert out.replace(str(ROOT / "examples") + "/", "examples/").splitlines() == shown
+
+
+def test_the_readmes_validate_example_prints_what_it_shows_on_make_demos_market(
+    tmp_path, capsys, monkeypatch
+):
+    """The README's validate command, on the market `make demo` simulates (its own line),
+    prints the README's lines."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(CLI) simulate --out $(DEMO) --seed $(SEED)\n" in makefile
+    assert "DEMO := data/demo\n" in makefile and "SEED ?= 0\n" in makefile
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```bash\ncreator-recommender validate --creators data/demo/")
+    command, shown = readme[start:].split("```")[1:4:2]
+    args = shlex.split(command.removeprefix("bash\n").replace("\\\n", " "))
+    assert args[0] == "creator-recommender"
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "simulate", "--out", "data/demo", "--seed", "0")[0] == 0
+    code, out, _ = run(capsys, *args[1:])
+    assert code == 0
+    assert out.splitlines() == shown.strip().splitlines()
 
 
 @pytest.mark.parametrize("name", ["creators.csv", "outcomes.csv", "../new.csv"])
