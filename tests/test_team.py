@@ -25,6 +25,7 @@ from helpers import CAMPAIGN, write_retrain_data
 from test_cli import one_line_error as cli_one_line_error
 
 from recommender import champion, tracking
+from recommender.model_store import this_machine
 from recommender.tracking_server import free_port, running_mlflow, running_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,11 +235,11 @@ def test_a_lock_left_by_a_dead_run_is_taken_over_and_a_live_one_waited_for(team:
     client = MlflowClient()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    holder = f"{champion._machine()} pid {dead} x"
+    holder = f"{this_machine()} pid {dead} x"
     client.create_registered_model(champion.LOCK_MODEL, tags={"holder": holder})
     with champion.promotion_lock(client, wait_seconds=5):
         holder = client.get_registered_model(champion.LOCK_MODEL).tags["holder"]
-        assert holder.startswith(f"{champion._machine()} pid {os.getpid()} ")
+        assert holder.startswith(f"{this_machine()} pid {os.getpid()} ")
     assert champion._lock_holder(client) is None  # released
     client.create_registered_model(champion.LOCK_MODEL, tags={"holder": "elsewhere pid 1 y"})
     with pytest.raises(SettingError, match="locked by elsewhere pid 1 y"), \
