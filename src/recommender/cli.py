@@ -595,9 +595,9 @@ def _tracking_server(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def run_tracking_server(args: argparse.Namespace) -> int:
-    """Run PostgreSQL and an MLflow server until Ctrl-C (or SIGTERM), then stop both."""
+    """Run PostgreSQL and an MLflow server until Ctrl-C (or SIGTERM), then stop both; when
+    either stops answering, stop the other and fail in one line naming it."""
     import signal
-    import time
 
     from recommender.tracking_server import running_server
 
@@ -607,15 +607,15 @@ def run_tracking_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)  # a service manager's stop: both go down cleanly
     print(f"starting PostgreSQL and MLflow for {args.folder} (the first start takes a while)")
     try:
-        with running_server(args.folder, args.host, args.port) as url:
-            print(f"tracking server at {url}; artifacts in {args.folder / 'artifacts'}")
-            print(f"use it with: export MLFLOW_TRACKING_URI={url}")
+        with running_server(args.folder, args.host, args.port) as server:
+            print(f"tracking server at {server.url}; artifacts in {args.folder / 'artifacts'}")
+            print(f"use it with: export MLFLOW_TRACKING_URI={server.url}")
             print("Ctrl-C stops it", flush=True)
-            while True:
-                time.sleep(3600)
+            stopped = server.wait_until_stopped()
     except KeyboardInterrupt:
         print("stopped")
-    return 0
+        return 0
+    raise SettingError(f"{stopped}; the tracking server is stopped")
 
 
 if __name__ == "__main__":
