@@ -240,8 +240,8 @@ class TrackingServer:
         return None
 
     def wait_until_stopped(self, poll_seconds: float = POLL_SECONDS) -> str:
-        """Block while both answer; return `stopped()` once it has held MISSES polls running
-        (a busy moment is not a stop)."""
+        """Block while both answer; return stopped()'s line once it has held for MISSES polls
+        in a row (a busy moment is not a stop)."""
         missed = 0
         while True:
             problem = self.stopped()
