@@ -10,8 +10,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -245,3 +247,46 @@ def test_the_gate_judges_over_a_champion_that_cannot_load_not_one_out_of_reach(
     assert promoted and "champion version 1 could not be evaluated (trained by an older" in message
     assert champion.champion_version(client) == "3"
     assert [e["version"] for e in champion.promotion_history(client)] == ["1", "3"]
+
+
+def register_twice(trained: Any) -> None:
+    """Versions 1 and 2 of the registered model in the workspace's store (one model)."""
+    import mlflow
+
+    from recommender import tracking
+    from recommender.model_store import save_model
+
+    tracking.set_tracking()
+    tracking.use_experiment("registered")
+    example = tracking.as_model_input(trained.test, rows=3)
+    for _ in range(2):
+        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
+            save_model(trained.recommender, Path(tmp) / "recommender.joblib")
+            mlflow.pyfunc.log_model(
+                name="model", registered_model_name=tracking.MODEL_NAME,
+                **tracking._model_kwargs(Path(tmp) / "recommender.joblib", example),
+            )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_champion_set_killed_midway_leaves_staging_the_next_set_removes(
+    workspace: Path, trained: Any, capsys: pytest.CaptureFixture[str]
+):
+    register_twice(trained)
+    run(capsys, "champion", "--set", "1")
+    models = workspace / "models"
+    command = [sys.executable, "-m", "recommender.cli", "champion", "--set", "2"]
+    process = subprocess.Popen(command, cwd=workspace, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    staging: list[str] = []
+    while process.poll() is None and not staging:
+        staging = [p.name for p in models.iterdir() if p.name.startswith(".champion.")]
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert staging, "the run ended before it staged the champion folder"
+    assert [p.name for p in models.iterdir() if p.name.startswith(".")] == staging  # left
+    assert lineage(models / "champion")["version"] == "1"
+    assert "is champion now" in run(capsys, "champion", "--set", "2")
+    assert sorted(p.name for p in models.iterdir()) == ["champion"]
+    assert lineage(models / "champion")["version"] == "2"

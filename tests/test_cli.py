@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import replace
@@ -204,10 +205,6 @@ def test_plan_writes_the_plan_its_rejects_summary_and_figure(tmp_path, market, m
     [(["--max-niche-share", "0"], "max_niche_share must be a share"),
      (["--min-followers", "9000", "--max-followers", "100"], "is above max_followers"),
      (["--explore", "1.5"], "explore must be a share"),
-     (["--budget", "inf"], "budget must be a positive amount"),
-     (["--budget", "nan"], "budget must be a positive amount"),
-     (["--budget", "0"], "budget must be a positive amount"),
-     (["--budget", "-5"], "budget must be a positive amount"),
      (["--budget", "1e-15"], "no candidate could be hired within the budget ("),
      (["--target-country", "usa"], "two-letter country code"),
      (["--min-followers", "1e12"], "no candidate could be hired within the budget (")],
@@ -222,6 +219,34 @@ def test_plan_refuses_impossible_settings_in_one_line(tmp_path, market, model_di
     one_line_error(code, err, message)
     if "no candidate" in message:  # the files are still written, the summary strict JSON
         assert json.loads((tmp_path / "plan.summary.json").read_text())["expected_roi"] is None
+
+
+@pytest.mark.parametrize("budget", ["inf", "nan", "0", "-5", "1e300", "1000000000001", "lots"])
+def test_a_budget_no_campaign_has_is_a_usage_error(tmp_path, capsys, budget):
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan", "--creators", str(tmp_path / "c.csv"), "--campaign",
+              str(tmp_path / "c.json"), "--budget", budget])  # fmt: skip
+    assert exit_.value.code == 2
+    message = "--budget: must be a positive amount of USD up to 1,000,000,000,000"
+    assert f"{message} (got {budget!r})" in capsys.readouterr().err
+
+
+def test_a_budget_of_a_cent_reads_as_a_cent(tmp_path, market, model_dir, capsys):
+    market.creators.head(50).to_csv(tmp_path / "creators.csv", index=False)
+    (tmp_path / "c.json").write_text('{"campaign_id": "k", "niche": "pet"}')
+    code, out, err = run(capsys, "plan", "--creators", tmp_path / "creators.csv", "--campaign",
+                         tmp_path / "c.json", "--budget", "0.01", "--model", model_dir,
+                         "--out", tmp_path / "plan.csv")  # fmt: skip
+    one_line_error(code, err, "no candidate could be hired within the budget (")
+    assert "  cost $0 of $0.01; expected lift $0 " in out
+
+
+def test_show_takes_no_negative_count(candidate_files, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", "--creators", str(candidate_files / "creators.csv"), "--campaign",
+              str(candidate_files / "campaign.json"), "--show", "-5"])  # fmt: skip
+    assert exit_.value.code == 2
+    assert "--show: must be a whole number of at least 0 (got '-5')" in capsys.readouterr().err
 
 
 # --- validate, simulate, feedback, real, train ---------------------------------------
@@ -490,6 +515,26 @@ def test_the_readmes_export_example_prints_what_the_readme_shows(tmp_path, capsy
                        "--rejects", "rejects.csv")  # fmt: skip
     assert code == 0
     assert out.replace(str(ROOT / "examples") + "/", "examples/").splitlines() == shown
+
+
+def test_the_readmes_validate_example_prints_what_it_shows_on_make_demos_market(
+    tmp_path, capsys, monkeypatch
+):
+    """The README's validate command, on the market `make demo` simulates (its own line),
+    prints the README's lines."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(CLI) simulate --out $(DEMO) --seed $(SEED)\n" in makefile
+    assert "DEMO := data/demo\n" in makefile and "SEED ?= 0\n" in makefile
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```bash\ncreator-recommender validate --creators data/demo/")
+    command, shown = readme[start:].split("```")[1:4:2]
+    args = shlex.split(command.removeprefix("bash\n").replace("\\\n", " "))
+    assert args[0] == "creator-recommender"
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "simulate", "--out", "data/demo", "--seed", "0")[0] == 0
+    code, out, _ = run(capsys, *args[1:])
+    assert code == 0
+    assert out.splitlines() == shown.strip().splitlines()
 
 
 @pytest.mark.parametrize("name", ["creators.csv", "outcomes.csv", "../new.csv"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -75,6 +76,26 @@ def test_plan_summary_reads_as_lines():
         "  left out: 2,483 flagged suspect_followers, 112 no positive expected lift",
     ]
     assert explain.usd(float("nan")) == "$?"
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(0.01, "$0.01"), (-0.35, "-$0.35"), (0.999, "$1.00"), (0.004, "$0"), (0, "$0"),
+     (1.4, "$1"), (2959.0, "$2,959"), (-35, "-$35"), (999e12, "$999,000,000,000,000"),
+     (1e15, "$1.00e+15"), (1e300, "$1.00e+300"), (-1e300, "-$1.00e+300")],
+)  # fmt: skip
+def test_dollars_read_as_people_write_them(amount: float, text: str):
+    assert explain.usd(amount) == text
+
+
+def test_a_plan_of_a_cent_says_a_cent():
+    summary = {
+        "total_cost_usd": 0.0, "budget_usd": 0.01, "expected_lift_usd": 0.0,
+        "lift_low_usd": 0.0, "lift_high_usd": 0.0, "expected_roi": None, "optimality_gap": 0.0,
+        "largest_creators_count": 0, "largest_creators_expected_lift_usd": 0.0,
+        "largest_creators_interval_usd": [0.0, 0.0], "left_out": {},
+    }  # fmt: skip
+    assert explain.plan_lines(summary)[0].startswith("  cost $0 of $0.01; ")
 
 
 def test_a_campaign_without_a_gender_target_is_not_called_nan_off_target():

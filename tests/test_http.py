@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -267,33 +268,59 @@ def test_health_and_openapi(server: str):
     assert {"/score", "/plan", "/health"} <= set(spec["paths"])
 
 
+def readme_serve_command(model_dir: Path, port: int) -> str:
+    """The README's `mlflow models serve` line, for this venv, model and port."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    line = next(x for x in readme if "mlflow models serve -m models/latest" in x)
+    assert "$PWD/.venv/bin" in line, line  # the venv's bin on PATH, as MLflow needs it
+    line = line.replace("$PWD/.venv/bin", str(Path(sys.executable).parent))
+    return f"{line.replace('models/latest', str(model_dir))} --host 127.0.0.1 --port {port}"
+
+
+def split_json(frame: pd.DataFrame) -> dict[str, dict[str, list[object]]]:
+    """A frame as a `dataframe_split` body, numbers as JSON writes them (3000, 3000.0)."""
+    return {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
+
+
 @pytest.mark.slow
-def test_mlflow_scoring_server_gives_the_same_scores(model_dir: Path, market):
+def test_mlflow_scoring_server_gives_the_same_scores(model_dir: Path, market, tmp_path: Path):
+    """The README's line, run by a shell without the venv on PATH, serves the model; counts
+    sent as JSON integers or as floats get the library's scores, and a count that is no
+    number a 400 naming it."""
     port = free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(model_dir),
-         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
+    venv = Path(sys.executable).parent
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"PATH": path}
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen(["bash", "-c", readme_serve_command(model_dir, port)],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/ping", process, seconds=120)
+        try:
+            wait_until_up(f"{url}/ping", process, seconds=120)
+        except (RuntimeError, TimeoutError):
+            raise AssertionError((tmp_path / "serve.log").read_text()[-2000:]) from None
         pairs = cross_pairs(market.creators.head(25), pd.DataFrame([CAMPAIGN]))
-        inputs = as_model_input(pairs)
-        body = {
-            "dataframe_split": inputs.astype(object)
-            .where(inputs.notna(), None)
-            .to_dict(orient="split")
-        }
-        body["dataframe_split"].pop("index", None)
-        response = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
-        assert response.status_code == 200, response.text[:500]
-        served = pd.DataFrame(response.json()["predictions"])
-        local = recommender.load_model(model_dir).predict(pairs)
-        assert served["creator_id"].tolist() == local["creator_id"].tolist()
-        assert served["score"].to_numpy() == pytest.approx(local["score"].to_numpy())
+        floats = as_model_input(pairs)
+        counts = ["followers", "following", "recent_posts", "recent_sponsored_posts"]
+        integers = floats.assign(**{c: floats[c].fillna(0).astype("int64") for c in counts})
+        for frame, sent_as in ((floats, float), (integers, int)):
+            body = split_json(frame)
+            split = body["dataframe_split"]
+            first = dict(zip(split["columns"], split["data"][0], strict=True))
+            assert type(first["followers"]) is sent_as  # 3000.0, then 3000
+            response = requests.post(f"{url}/invocations", json=body, timeout=60)
+            assert response.status_code == 200, response.text[:500]
+            served = pd.DataFrame(response.json()["predictions"])
+            local = recommender.load_model(model_dir).predict(frame)
+            assert served["creator_id"].tolist() == local["creator_id"].tolist()
+            assert served["score"].to_numpy() == pytest.approx(local["score"].to_numpy())
+        wrong = split_json(integers.astype({"followers": object}).assign(followers="many"))
+        response = requests.post(f"{url}/invocations", json=wrong, timeout=60)
+        assert response.status_code == 400 and "column followers: 'many'" in response.text
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
 
 

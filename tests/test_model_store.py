@@ -186,6 +186,50 @@ def test_a_replacement_that_died_between_its_renames_is_undone_once(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
 
 
+STAGING_THEN_WAIT = """
+import sys, time
+from pathlib import Path
+from recommender.model_store import staging_beside
+
+with staging_beside(Path(sys.argv[1])) as staging:
+    (staging / "model").mkdir()
+    print(staging, flush=True)
+    time.sleep(600)
+"""
+
+
+def staging_held_by_a_process(target: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A process building a model beside `target`, and its staging folder."""
+    process = subprocess.Popen([sys.executable, "-c", STAGING_THEN_WAIT, str(target)],
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert process.stdout is not None
+    return process, Path(process.stdout.readline().strip())
+
+
+def test_staging_left_by_a_killed_process_is_removed_by_the_next_and_a_live_ones_kept(
+    tmp_path,
+):
+    target = tmp_path / "champion"
+    live, kept = staging_held_by_a_process(target)
+    killed, left = staging_held_by_a_process(target)
+    killed.kill()
+    killed.wait()
+    try:
+        assert left.is_dir() and kept.is_dir()
+        with model_store.staging_beside(target) as mine:
+            assert sorted(p.name for p in tmp_path.iterdir()) == sorted([kept.name, mine.name])
+        # Another machine's staging, of a pid not running here, is not this machine's to judge.
+        prefix, machine, _, rest = kept.name.rsplit("-", 3)
+        elsewhere = tmp_path / f"{prefix}-{'0' * len(machine)}-{killed.pid}-{rest}"
+        elsewhere.mkdir()
+        with model_store.staging_beside(target):
+            pass
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([elsewhere.name, kept.name])
+
+
 def test_planning_with_a_broken_model_is_a_one_line_error(model_dir, market, tmp_path):
     """`plan` loads its model as `score` does (through load_model), so one case stands for all."""
     from recommender.planning import plan

@@ -25,6 +25,7 @@ from helpers import CAMPAIGN, write_retrain_data
 from test_cli import one_line_error as cli_one_line_error
 
 from recommender import champion, tracking
+from recommender.model_store import this_machine
 from recommender.tracking_server import free_port, running_mlflow, running_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,11 +235,11 @@ def test_a_lock_left_by_a_dead_run_is_taken_over_and_a_live_one_waited_for(team:
     client = MlflowClient()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    holder = f"{champion._machine()} pid {dead} x"
+    holder = f"{this_machine()} pid {dead} x"
     client.create_registered_model(champion.LOCK_MODEL, tags={"holder": holder})
     with champion.promotion_lock(client, wait_seconds=5):
         holder = client.get_registered_model(champion.LOCK_MODEL).tags["holder"]
-        assert holder.startswith(f"{champion._machine()} pid {os.getpid()} ")
+        assert holder.startswith(f"{this_machine()} pid {os.getpid()} ")
     assert champion._lock_holder(client) is None  # released
     client.create_registered_model(champion.LOCK_MODEL, tags={"holder": "elsewhere pid 1 y"})
     with pytest.raises(SettingError, match="locked by elsewhere pid 1 y"), \
@@ -331,3 +332,38 @@ def register_older_format_version() -> str:
                                      tracking.as_model_input(trained.test, rows=3)),
         )  # fmt: skip
     return str(info.registered_model_version)
+
+
+@pytest.mark.slow
+def test_the_tracking_server_stops_in_one_line_when_its_postgresql_stops(tmp_path: Path):
+    """`tracking-server` with its PostgreSQL stopped under it: one line naming PostgreSQL,
+    MLflow stopped too, exit code 1 (MLflow's own health check kept answering)."""
+    from recommender.tracking_server import database_folder, mlflow_answers, postgres_bin
+
+    folder, port = tmp_path / "tracking", free_port()
+    command = [sys.executable, "-m", "recommender.cli", "tracking-server", "--folder",
+               str(folder), "--port", str(port)]  # fmt: skip
+    process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    data, user = database_folder(folder), "postgres" if os.geteuid() == 0 else None
+    stop_postgres = [str(postgres_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        started = next((x for x in process.stdout if x.startswith("Ctrl-C stops it")), None)
+        assert started, process.stderr.read()
+        url = f"http://127.0.0.1:{port}"
+        assert mlflow_answers(url)
+        subprocess.run(stop_postgres, user=user, cwd="/", check=True, capture_output=True)
+        assert mlflow_answers(url)  # MLflow alone would go on as if all were well
+        returncode = process.wait(timeout=120)
+        err = process.stderr.read()
+        cli_one_line_error(returncode, err, "PostgreSQL at 127.0.0.1:")
+        assert "stopped answering" in err and "the tracking server is stopped" in err
+        assert not mlflow_answers(url)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+        subprocess.run(stop_postgres, user=user, cwd="/", capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

@@ -3,16 +3,30 @@ registered models score as the library does."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from helpers import CAMPAIGN
 
 from recommender.cli import main
 from recommender.model_store import load_model
-from recommender.schema import pair_frame
+from recommender.schema import cross_pairs, pair_frame
 from recommender.simulate import generate_market, write_market
-from recommender.tracking import as_model_input, export_model, metric_key
+from recommender.tracking import (
+    ENDED_TAG,
+    OWNER_TAG,
+    as_model_input,
+    end_abandoned_runs,
+    export_model,
+    metric_key,
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +111,29 @@ def test_model_input_has_the_signatures_columns_and_types(trained):
     assert metric_key("ndcg_roi@10") == "ndcg_roi_at_10"
 
 
+COUNTS = ["followers", "following", "recent_posts", "recent_sponsored_posts"]
+
+
+def test_the_mlflow_model_takes_counts_as_integers_or_floats(model_dir: Path, market):
+    """Counts are integers in the contract (int64 as pandas reads a file), floats where one
+    is missing: MLflow's pyfunc scores both as the library does, and names a value that is
+    no number."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    pairs = cross_pairs(market.creators.head(20), pd.DataFrame([CAMPAIGN]))
+    integers = pairs.assign(**{c: pairs[c].fillna(0).astype("int64") for c in COUNTS})
+    floats = integers.astype({c: float for c in COUNTS})
+    with_gaps = floats.assign(following=np.nan)
+    served = mlflow.pyfunc.load_model(str(model_dir))
+    library = load_model(model_dir)
+    for frame in (integers, floats, with_gaps):
+        np.testing.assert_allclose(served.predict(frame)["score"], library.predict(frame)["score"])
+    assert served.predict(integers)["score"].tolist() == served.predict(floats)["score"].tolist()
+    with pytest.raises(MlflowException, match="column followers: 'many' is not a number"):
+        served.predict(integers.astype({"followers": object}).assign(followers="many"))
+
+
 class Died(Exception):
     """Stands for the process dying at that point (kill -9, power cut)."""
 
@@ -147,3 +184,97 @@ def test_an_export_that_dies_midway_leaves_a_loadable_model(
     assert (model_uuid(target) == previous) == (swap == "two_renames")
     export_model(trained.recommender, example, target)  # and the next export works
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]  # nothing left beside it
+
+
+# A small tracked train, as a user's script runs it: `recommender.train(..., track=True)`.
+TRACKED_TRAIN = """
+from recommender.modeling.training import TrainConfig
+from recommender.simulate import generate_market
+from recommender.workflow import train
+
+market = generate_market(n_creators=600, n_campaigns=8, seed=4)
+tables = {"creators": market.creators, "campaigns": market.campaigns, "outcomes": market.outcomes}
+train(tables, options=TrainConfig(seed=0, folds=2, n_estimators=20), track=True,
+      experiment="killed", progress=print)
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A fresh sqlite tracking store in tmp_path (its tables made before any run starts);
+    returns the environment a train run against it needs."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    for name in ("CREATOR_RECOMMENDER_MODEL", "CREATOR_RECOMMENDER_HOME",
+                 "CREATOR_RECOMMENDER_MODEL_DIR", "CREATOR_RECOMMENDER_CHAMPION_DIR"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    MlflowClient().search_experiments()
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def running_run(process: subprocess.Popen[str], experiment: str) -> str:
+    """The id of the run `process` logs in `experiment`, once it is RUNNING."""
+    from mlflow import MlflowClient
+
+    client, deadline = MlflowClient(), time.monotonic() + 600
+    while process.poll() is None and time.monotonic() < deadline:
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            running = client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'")
+            if running:
+                return str(running[0].info.run_id)
+        time.sleep(0.05)
+    raise AssertionError(f"no RUNNING run seen; the train ended with {process.returncode}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_a_train_stopped_midway_leaves_no_run_running(
+    store: dict[str, str], tmp_path: Path, signum: int
+):
+    """SIGTERM or Ctrl-C while the run logs: the run ends KILLED and the process stops as
+    the signal asks. kill -9 cannot be caught: the next train ends that run FAILED."""
+    from mlflow import MlflowClient
+
+    command = [sys.executable, "-c", TRACKED_TRAIN]
+    process = subprocess.Popen(command, cwd=tmp_path, env=store, text=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    run_id = running_run(process, "killed")
+    process.send_signal(signum)
+    assert process.wait(timeout=120) == -signum  # stopped by the signal, not an exit
+    client = MlflowClient()
+    if signum != signal.SIGKILL:
+        assert client.get_run(run_id).info.status == "KILLED"
+        return
+    assert client.get_run(run_id).info.status == "RUNNING"
+    subprocess.run(command, cwd=tmp_path, env=store, check=True, capture_output=True)
+    ended = client.get_run(run_id)
+    assert ended.info.status == "FAILED" and "was gone" in ended.data.tags[ENDED_TAG]
+    statuses = [r.info.status for r in client.search_runs([ended.info.experiment_id])]
+    assert sorted(statuses) == ["FAILED", "FINISHED"]
+
+
+def test_only_runs_of_a_process_known_dead_are_ended(store: dict[str, str]):
+    """Left RUNNING: by a live process (this one), by a process of another machine, and by
+    a run this package did not start: all stay; the dead process's run alone is ended."""
+    from mlflow import MlflowClient
+
+    from recommender.model_store import this_machine, this_process
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    client = MlflowClient()
+    experiment = client.create_experiment("abandoned")
+    owners = {"live": this_process(), "elsewhere": f"other-host/1/2 pid {dead}",
+              "dead": f"{this_machine()} pid {dead}"}  # fmt: skip
+    runs = {name: client.create_run(experiment, tags={OWNER_TAG: owner}).info.run_id
+            for name, owner in owners.items()}  # fmt: skip
+    runs["untagged"] = client.create_run(experiment).info.run_id
+    assert end_abandoned_runs(experiment) == [runs["dead"]]
+    status = {name: client.get_run(run).info.status for name, run in runs.items()}
+    assert status == {"live": "RUNNING", "elsewhere": "RUNNING", "dead": "FAILED",
+                      "untagged": "RUNNING"}  # fmt: skip

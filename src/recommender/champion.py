@@ -11,7 +11,8 @@ the best ends champion. Each promotion is a numbered tag on the registered model
 Without a tracking server (config.Settings.tracking_configured), a promotion also
 puts the version in the local champion folder, which is what scoring serves there:
 the folder is staged before the alias moves and swapped in after, and a folder left
-behind by a run that died is repaired by the next gate or `champion --set`.
+behind by a run that died is repaired by the next gate or `champion --set`, which
+also remove the staging folders of a run killed there.
 
 MLflow errors leave this module as SettingError in one line (store_errors).
 """
@@ -21,14 +22,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, wraps
+from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -41,8 +41,11 @@ from recommender.model_store import (
     load_model,
     model_file,
     model_identity,
+    process_gone,
+    remove_stale_staging,
     replace_folder,
     staging_beside,
+    this_process,
     write_lineage,
 )
 
@@ -111,15 +114,6 @@ def champion_version(client: Any) -> str | None:
 # --- the lock -----------------------------------------------------------------------
 
 
-@cache
-def _machine() -> str:
-    """This machine and process namespace: a pid means this process only within it."""
-    with suppress(OSError):
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
-        return f"{socket.gethostname()}/{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
-    return socket.gethostname()
-
-
 @contextmanager
 def promotion_lock(client: Any, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     """Hold the registry's promotion lock while reading, judging and moving the champion.
@@ -131,13 +125,13 @@ def promotion_lock(client: Any, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iter
     waiter has seen the same holder for LOCK_STALE_SECONDS (by its own clock, so
     clocks that disagree do not matter). SettingError after `wait_seconds`.
     """
-    me = f"{_machine()} pid {os.getpid()} {uuid.uuid4().hex[:8]}"
+    me = f"{this_process()} {uuid.uuid4().hex[:8]}"
     deadline, first_seen = time.monotonic() + wait_seconds, dict[str, float]()
     while not _try_lock(client, me):
         holder = _lock_holder(client)
         if holder is not None:
             seen = time.monotonic() - first_seen.setdefault(holder, time.monotonic())
-            if _died(holder) or seen > LOCK_STALE_SECONDS:
+            if process_gone(holder) or seen > LOCK_STALE_SECONDS:
                 _take_over(client, holder)
                 continue
         if time.monotonic() > deadline:
@@ -176,21 +170,6 @@ def _lock_holder(client: Any) -> str | None:
         return str(client.get_registered_model(LOCK_MODEL).tags.get("holder", ""))
     except MlflowException:
         return None
-
-
-def _died(holder: str) -> bool:
-    """Whether the holder was a process of this machine that is gone."""
-    machine, _, rest = holder.partition(" pid ")
-    pid = rest.split(" ", 1)[0]
-    if machine != _machine() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        pass
-    return False
 
 
 def _take_over(client: Any, holder: str) -> None:
@@ -350,6 +329,8 @@ def _staged_champion_folder(client: Any, version: str) -> Iterator[Callable[[], 
 
     settings = config.settings()
     folder = Path(os.path.realpath(settings.champion_dir))
+    if not settings.tracking_configured:
+        remove_stale_staging(folder)  # a killed run's, even when nothing is staged now
     if settings.tracking_configured or champion_folder_version(folder) == version:
         yield lambda: None
         return

@@ -227,7 +227,8 @@ def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sub = commands.add_parser("score", help="score a creators file for one or more campaigns")
     _inputs(sub, "scored.csv")
     sub.add_argument("--top", type=_at_least_one, help="keep the best K creators of each campaign")
-    sub.add_argument("--show", type=int, default=0, help="print the best N rows with reasons")
+    sub.add_argument("--show", type=_at_least_zero, default=0,
+                     help="print the best N rows with reasons")  # fmt: skip
     sub.add_argument("--workers", type=_at_least_one,
                      help="scoring processes (default: one per core for large files)")  # fmt: skip
     sub.add_argument("--engine", choices=("local", "spark"), default="local",
@@ -258,12 +259,23 @@ def _file_path(text: str) -> Any:
 
 def _at_least_one(text: str) -> int:
     """A whole number of 1 or more, for argparse."""
+    return _whole_number(text, 1)
+
+
+def _at_least_zero(text: str) -> int:
+    """A whole number of 0 or more, for argparse."""
+    return _whole_number(text, 0)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     try:
         number = int(text)
     except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1 (got {text!r})")
+        number = minimum - 1
+    if number < minimum:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of at least {minimum} (got {text!r})"
+        )
     return number
 
 
@@ -336,7 +348,7 @@ def run_score_on_spark(args: argparse.Namespace) -> int:
 def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("plan", help="choose creators within a budget")
     _inputs(sub, "plan.csv")
-    sub.add_argument("--budget", required=True, type=float, help="USD")
+    sub.add_argument("--budget", required=True, type=_budget, help="USD")
     sub.add_argument("--explore", type=float, default=0.0, help="share of budget for learning")
     rules = sub.add_argument_group("constraints (the campaign's platform always holds)")
     rules.add_argument("--target-country", help="hire only creators whose audience is there")
@@ -350,6 +362,22 @@ def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     flagged = "also hire accounts flagged suspect_followers or high_sponsorship"
     rules.add_argument("--include-flagged", action="store_true", help=flagged)
     sub.set_defaults(run=run_plan)
+
+
+def _budget(text: str) -> float:
+    """An amount of USD above 0 and no larger than any column of the contract means, for
+    argparse: a budget beyond that is a typo, not a campaign."""
+    from recommender.schema import MAX_MAGNITUDE
+
+    try:
+        amount = float(text)
+    except ValueError:
+        amount = float("nan")
+    if not 0 < amount <= MAX_MAGNITUDE:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive amount of USD up to {MAX_MAGNITUDE:,.0f} (got {text!r})"
+        )
+    return amount
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -631,9 +659,9 @@ def _tracking_server(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def run_tracking_server(args: argparse.Namespace) -> int:
-    """Run PostgreSQL and an MLflow server until Ctrl-C (or SIGTERM), then stop both."""
+    """Run PostgreSQL and an MLflow server until Ctrl-C (or SIGTERM), then stop both; when
+    either stops answering, stop the other and fail in one line naming it."""
     import signal
-    import time
 
     from recommender.tracking_server import running_server
 
@@ -643,15 +671,15 @@ def run_tracking_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)  # a service manager's stop: both go down cleanly
     print(f"starting PostgreSQL and MLflow for {args.folder} (the first start takes a while)")
     try:
-        with running_server(args.folder, args.host, args.port) as url:
-            print(f"tracking server at {url}; artifacts in {args.folder / 'artifacts'}")
-            print(f"use it with: export MLFLOW_TRACKING_URI={url}")
+        with running_server(args.folder, args.host, args.port) as server:
+            print(f"tracking server at {server.url}; artifacts in {args.folder / 'artifacts'}")
+            print(f"use it with: export MLFLOW_TRACKING_URI={server.url}")
             print("Ctrl-C stops it", flush=True)
-            while True:
-                time.sleep(3600)
+            stopped = server.wait_until_stopped()
     except KeyboardInterrupt:
         print("stopped")
-    return 0
+        return 0
+    raise SettingError(f"{stopped}; the tracking server is stopped")
 
 
 if __name__ == "__main__":

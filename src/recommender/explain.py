@@ -138,10 +138,19 @@ def _times(values: np.ndarray) -> list[str]:
 
 
 def usd(value: float) -> str:
-    """Whole dollars for people: $1,234, -$35, $? when unknown."""
+    """Dollars for people: whole dollars ($1,234, -$35), cents under a dollar ($0.01, so
+    that a small amount never reads as none), powers of ten beyond a quadrillion
+    ($1.00e+300), $? when unknown."""
     if pd.isna(value):
         return "$?"
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
+    amount = abs(value)
+    if amount >= 1e15:
+        digits = f"{amount:.2e}"
+    elif 0.005 <= amount < 1:  # below half a cent rounds to $0, as it would to $0.00
+        digits = f"{amount:.2f}"
+    else:
+        digits = f"{amount:,.0f}"
+    return f"-${digits}" if value < 0 else f"${digits}"
 
 
 def _money(values: np.ndarray) -> list[str]:

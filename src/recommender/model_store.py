@@ -20,7 +20,9 @@ replace_folder puts a newly exported model folder in place of the old one so
 that a crash at any moment leaves a whole model there: on Linux by swapping
 the two in one step; elsewhere by two renames, keeping the previous folder
 beside the target until the new one is in, from where the next export or
-load_model puts it back if the target went missing in between.
+load_model puts it back if the target went missing in between. The folder a
+new model is built in beside the target names the process building it, and
+the next run staging there removes those whose process is gone (a kill -9).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ import io
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -384,12 +388,69 @@ def previous_copy(target: Path) -> Path:
     return target.with_name(f".{target.name}.old")
 
 
+@cache
+def this_machine() -> str:
+    """This machine and process namespace: a pid means one process only within it."""
+    with suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        return f"{socket.gethostname()}/{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
+    return socket.gethostname()
+
+
+def this_process() -> str:
+    """This process, as process_gone reads it: 'MACHINE pid N'."""
+    return f"{this_machine()} pid {os.getpid()}"
+
+
+def process_gone(owner: str) -> bool:
+    """Whether the process `owner` names ('MACHINE pid N', anything after) is known to have
+    ended: only one of this machine can be, so another machine's is never taken for gone."""
+    machine, _, rest = owner.partition(" pid ")
+    pid = rest.split(" ", 1)[0]
+    if machine != this_machine() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        pass
+    return False
+
+
+def _staging_prefix(target: Path) -> str:
+    """The start of every staging folder's name beside `target`: its machine (hashed, for a
+    file name) comes before the owning pid, so a run can tell the ones it may judge."""
+    machine = hashlib.sha256(this_machine().encode()).hexdigest()[:8]
+    return f".{target.name}.staging-{machine}-"
+
+
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Remove the staging folders beside `target` that a process of this machine left when
+    it was killed (its pid gone); a live run's, or another machine's, stay. Returns them."""
+    prefix = _staging_prefix(target)
+    removed = []
+    with suppress(OSError):  # no folder yet, or one this run cannot list: nothing to judge
+        for entry in target.parent.iterdir():
+            if not entry.name.startswith(prefix) or not entry.is_dir():
+                continue
+            pid = entry.name[len(prefix) :].split("-", 1)[0]
+            if process_gone(f"{this_machine()} pid {pid}"):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
 @contextmanager
 def staging_beside(target: Path) -> Iterator[Path]:
     """A new empty folder beside `target` (same filesystem, so replace_folder can swap a
-    folder built in it in one step), removed on leaving with whatever is left in it."""
+    folder built in it in one step), removed on leaving with whatever is left in it. Its
+    name holds this process's id, so that where a kill -9 leaves it, the next staging beside
+    `target` removes it (remove_stale_staging)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale_staging(target)
+    prefix = f"{_staging_prefix(target)}{os.getpid()}-"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     try:
         yield staging
     finally:

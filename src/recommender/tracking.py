@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
+import signal
+import sys
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,15 +29,19 @@ from recommender.champion import champion_gate, registered_metric, store_errors
 from recommender.model_store import (
     MODEL_FILE,
     connect_mlflow,
+    process_gone,
     replace_folder,
     save_model,
     staging_beside,
+    this_process,
     write_lineage,
 )
 from recommender.modeling.recommender import Recommender
 from recommender.modeling.training import TrainResult
 
 MODEL_NAME = config.MODEL_NAME
+OWNER_TAG = "creator_recommender.owner"  # 'MACHINE pid N': the train process logging the run
+ENDED_TAG = "creator_recommender.ended"  # why a run was ended by another process
 PACKAGE_DIR = Path(__file__).resolve().parent  # read only: shipped inside each MLflow model
 MODEL_CODE = PACKAGE_DIR / "pyfunc_model.py"
 RUNTIME_PACKAGES = ("pandas", "numpy", "scikit-learn", "lightgbm", "joblib", "pyarrow", "mlflow")
@@ -94,13 +103,20 @@ def metric_key(name: str) -> str:
 
 
 def signature() -> Any:
-    """The pyfunc's signature: a pair frame in, the prediction columns out."""
+    """The pyfunc's signature: a pair frame in, the prediction columns out.
+
+    Numeric columns are declared of any type: MLflow converts no int64 column to a
+    declared double, nor a float to a declared long, and the contract's counts come as
+    integers or, with a missing value, as floats. The model turns them into floats
+    itself and refuses what is no number (pyfunc_model.numbers_as_floats)."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
+    number = AnyType()  # type: ignore[no-untyped-call]
     inputs = Schema(
         [
-            ColSpec("double" if numeric else "string", name, required=required)
+            ColSpec(number if numeric else "string", name, required=required)
             for name, numeric, required in schema.pair_columns()
         ]
     )
@@ -170,12 +186,16 @@ def track_training(
     params: Mapping[str, Any],
     experiment: str,
 ) -> TrackedRun:
-    """Log a training run to MLflow, register its model, and put it through the champion gate."""
+    """Log a training run to MLflow, register its model, and put it through the champion gate.
+
+    The run ends FAILED on an error and KILLED on Ctrl-C or SIGTERM; one left RUNNING by a
+    process killed outright (kill -9, a power cut) is ended FAILED by the next call on the
+    same machine and experiment (end_abandoned_runs)."""
     import mlflow
 
     uri = set_tracking()
-    use_experiment(experiment)
-    with mlflow.start_run() as run:
+    end_abandoned_runs(use_experiment(experiment))
+    with mlflow.start_run(tags={OWNER_TAG: this_process()}) as run, _killed_if_stopped():
         version = _log_run(result, tables, params)
         promoted, message = champion_gate(
             version, result.gate_metric, registered_metric(result.test)
@@ -183,6 +203,72 @@ def track_training(
         mlflow.set_tag("champion_gate", message)
         mlflow.set_tag("promoted", str(promoted).lower())
     return TrackedRun(run.info.run_id, version, promoted, message, uri)
+
+
+class _Stopped(BaseException):
+    """A stop signal (SIGTERM, SIGHUP) raised where the process was, to end its run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _killed_if_stopped() -> Iterator[None]:
+    """Inside an active MLflow run: Ctrl-C, SIGTERM or SIGHUP end the run KILLED instead of
+    leaving it RUNNING. A signal then stops the process as it would have (its default
+    action, after the unwinding); Ctrl-C goes on as KeyboardInterrupt. Signals a program
+    handles or ignores itself (nohup) are left to it, as are threads other than the main."""
+    import mlflow
+
+    ours = [number for number in (signal.SIGTERM, signal.SIGHUP) if _default_action(number)]
+    for number in ours:
+        signal.signal(number, _raise_stopped)
+    try:
+        yield
+    except (KeyboardInterrupt, _Stopped) as stop:
+        _restore_default(ours)  # a second signal acts at once
+        with suppress(Exception):  # the store out of reach: the next train ends the run
+            mlflow.end_run("KILLED")
+        if isinstance(stop, _Stopped):
+            with suppress(OSError, ValueError):  # what was printed is not lost with the process
+                sys.stdout.flush()
+            os.kill(os.getpid(), stop.signum)
+        raise
+    finally:
+        _restore_default(ours)
+
+
+def _restore_default(signals: list[signal.Signals]) -> None:
+    for number in signals:
+        signal.signal(number, signal.SIG_DFL)
+
+
+def _default_action(signum: int) -> bool:
+    main = threading.current_thread() is threading.main_thread()
+    return main and signal.getsignal(signum) == signal.SIG_DFL
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
+def end_abandoned_runs(experiment_id: str) -> list[str]:
+    """End FAILED the experiment's runs left RUNNING by a train of this machine whose process
+    is gone (killed outright); returns their ids. Another machine's runs, a live process's,
+    and runs this package did not start are left as they are."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    ended = []
+    running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+    for run in running:
+        owner = run.data.tags.get(OWNER_TAG)
+        if owner and process_gone(owner):
+            client.set_tag(run.info.run_id, ENDED_TAG, f"{owner} was gone; a later train ended it")
+            client.set_terminated(run.info.run_id, "FAILED")
+            ended.append(run.info.run_id)
+    return ended
 
 
 def _log_run(

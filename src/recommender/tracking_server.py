@@ -3,7 +3,8 @@ server in front of it, artifacts in a folder on disk.
 
     creator-recommender tracking-server [--folder tracking] [--port 5000]
 
-starts both and stops both on Ctrl-C; the test suite starts the same pair
+starts both and stops both on Ctrl-C; when either stops answering, it says which
+in one line, stops the other and exits 1. The test suite starts the same pair
 through `running_server`. For a team's real server, run `mlflow server` against
 the team's PostgreSQL with the artifacts on shared storage (the README's team
 section); this module is for trying that on one machine.
@@ -35,6 +36,9 @@ from recommender.errors import SettingError
 DATABASE = "mlflow"
 SUPERUSER = "postgres"
 START_SECONDS = 120.0  # the first start of MLflow on a new database creates its tables
+POLL_SECONDS = 2.0  # how often a running server's PostgreSQL and MLflow are asked
+ANSWER_SECONDS = 5.0  # how long each may take to answer
+MISSES = 3  # unanswered polls in a row that mean stopped
 
 
 @dataclass(frozen=True)
@@ -196,21 +200,63 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path | None) 
         if server.poll() is not None:
             where = f"; see {log}" if log else ""
             raise SettingError(f"mlflow server exited with code {server.returncode}{where}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
+        if mlflow_answers(url, timeout=2):
+            return
+        time.sleep(0.5)
     raise SettingError(f"mlflow server did not answer at {url} within {START_SECONDS:.0f} s")
+
+
+def mlflow_answers(url: str, timeout: float = ANSWER_SECONDS) -> bool:
+    """Whether the MLflow server at `url` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def postgres_answers(database: Postgres) -> bool:
+    """Whether the PostgreSQL server accepts connections (its own pg_isready)."""
+    command = [str(database.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p",
+               str(database.port), "-t", str(int(ANSWER_SECONDS)), "-q"]  # fmt: skip
+    return subprocess.run(command, capture_output=True, cwd="/").returncode == 0
+
+
+@dataclass(frozen=True)
+class TrackingServer:
+    """A tracking server running_server started: MLflow's URL and the PostgreSQL behind it."""
+
+    url: str
+    database: Postgres
+
+    def stopped(self) -> str | None:
+        """Which of the two no longer answers, in one line; None while both do. MLflow's
+        own health check does not look at its database, so each is asked."""
+        if not postgres_answers(self.database):
+            return (f"PostgreSQL at 127.0.0.1:{self.database.port} stopped answering (its "
+                    f"log: {self.database.data_dir / 'server.log'})")  # fmt: skip
+        if not mlflow_answers(self.url):
+            return f"the MLflow server at {self.url} stopped answering"
+        return None
+
+    def wait_until_stopped(self, poll_seconds: float = POLL_SECONDS) -> str:
+        """Block while both answer; return stopped()'s line once it has held for MISSES polls
+        in a row (a busy moment is not a stop)."""
+        missed = 0
+        while True:
+            problem = self.stopped()
+            missed = missed + 1 if problem else 0
+            if problem and missed >= MISSES:
+                return problem
+            time.sleep(poll_seconds)
 
 
 @contextlib.contextmanager
 def running_server(
     folder: Path, host: str = "127.0.0.1", port: int | None = None, workers: int = 2
-) -> Iterator[str]:
+) -> Iterator[TrackingServer]:
     """PostgreSQL and MLflow for a tracking folder (artifacts in folder/artifacts, the
-    server's log in folder/mlflow.log); yields the tracking URI."""
+    server's log in folder/mlflow.log); yields them, as a TrackingServer, once both answer."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "artifacts").mkdir(exist_ok=True)
     with (
@@ -219,4 +265,4 @@ def running_server(
             database.uri, folder / "artifacts", host, port, workers, folder / "mlflow.log"
         ) as url,  # fmt: skip
     ):
-        yield url
+        yield TrackingServer(url, database)
