@@ -176,7 +176,7 @@ def test_a_thin_file_with_a_sponsorship_limit_is_planned_not_a_500(server: str, 
      ({"constraints": {"max_segment_share": 2}}, "max_segment_share"),
      ({"constraints": {"min_followers": 9_000, "max_followers": 10}}, "above max_followers"),
      ({"budget_usd": float("inf")}, "budget_usd"), ({"budget_usd": float("nan")}, "budget_usd"),
-     ({"budget_usd": -5}, "budget_usd"),
+     ({"budget_usd": -5}, "budget_usd"), ({"budget_usd": 1e300}, "budget_usd"),
      ({"constraints": {"target_country": "usa"}}, "two-letter country code")],
 )  # fmt: skip
 def test_impossible_plans_get_a_422(server: str, market, extra, message):
@@ -751,6 +751,10 @@ def test_ports_outside_0_to_65535_are_refused_in_one_line(capsys):
         assert "must be a port from 0 to 65535" in capsys.readouterr().err.splitlines()[-1]
     for port in ("0", "65535"):
         assert build_parser().parse_args(["http", "--port", port]).port == int(port)
+    for port in ("99999", "0"):  # the tracking server's URL names its port: not "any"
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["tracking-server", "--port", port])
+        assert "must be a port from 1 to 65535" in capsys.readouterr().err.splitlines()[-1]
 
 
 def cli(*args: str) -> list[str]:

@@ -221,7 +221,9 @@ def test_a_budget_below_every_price_is_an_empty_plan(market, model, budget: floa
     assert result.summary["optimality_gap"] == 0
 
 
-@pytest.mark.parametrize("budget", [0.0, -5.0, float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize(
+    "budget", [0.0, -5.0, float("nan"), float("inf"), -float("inf"), 1e300, 1.01e12]
+)
 def test_a_budget_no_plan_can_use_is_a_setting_error(market, model, budget: float):
     with pytest.raises(SettingError, match="budget must be a positive amount"):
         recommender.plan(market.creators.head(10), CAMPAIGN, budget, model)

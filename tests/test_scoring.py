@@ -117,6 +117,25 @@ def test_bad_campaigns_are_one_line_errors(market: Market, model: Recommender):
         recommender.score(market.creators[["creator_id"]], CAMPAIGN, model)
 
 
+@pytest.mark.parametrize(
+    ("typo", "column"),
+    [("target_county", "target_country"), ("Platfrom", "platform"), ("objectve", "objective")],
+)
+def test_a_campaign_column_one_typo_away_is_refused_its_own_columns_kept(
+    market: Market, model: Recommender, typo: str, column: str
+):
+    """Scored without the column it misspells, the campaign would lose what was meant."""
+    creators = market.creators.head(5)
+    campaign = {k: v for k, v in CAMPAIGN.items() if k != column}
+    for written in ({**campaign, typo: "x"}, pd.DataFrame([{**campaign, typo: "x"}])):
+        with pytest.raises(ScoringError, match=f"{typo}: not a campaigns column "
+                           rf"\(did you mean {column}\?"):  # fmt: skip
+            recommender.score(creators, written, model)
+    own = {**CAMPAIGN, "notes": "spring push", "brand_manager": "kim", "start_date": "2026-03"}
+    kept = recommender.score(creators, own, model)
+    assert kept["score"].tolist() == recommender.score(creators, CAMPAIGN, model)["score"].tolist()
+
+
 def test_platform_rejects_are_the_rows_as_given(market: Market, model: Recommender):
     creators = market.creators.head(20).astype(str)
     result = score_with_rejects(creators, {**CAMPAIGN, "platform": "youtube"}, model)

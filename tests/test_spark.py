@@ -339,7 +339,7 @@ def test_a_part_that_cannot_be_scored_is_refused_naming_it_before_spark(
         score_on_spark(parts, campaign, tmp_path / "out", say=lambda _: None)
     nested = tmp_path / "nested"
     shutil.copytree(parts, nested / "old")
-    with pytest.raises(DataFileError, match=re.escape("no part files (folders in it are not")):
+    with pytest.raises(DataFileError, match=re.escape("old: a folder inside the input folder")):
         score_on_spark(nested, campaign, tmp_path / "out", say=lambda _: None)
 
 

@@ -458,15 +458,20 @@ def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sub.set_defaults(run=run_http)
 
 
-def _port(text: str) -> int:
-    """A TCP port, 0 to 65535 (0: any free one), for argparse."""
+def _port(text: str, lowest: int = 0) -> int:
+    """A TCP port, `lowest` (0: any free one) to 65535, for argparse."""
     try:
         port = int(text)
     except ValueError:
         port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535 (got {text!r})")
+    if not lowest <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from {lowest} to 65535 (got {text!r})")
     return port
+
+
+def _named_port(text: str) -> int:
+    """A TCP port from 1 to 65535 (one a server's URL can name), for argparse."""
+    return _port(text, lowest=1)
 
 
 def _megabytes(text: str) -> float:
@@ -654,7 +659,7 @@ def _tracking_server(commands: argparse._SubParsersAction[argparse.ArgumentParse
     where = "where the database and the artifacts live (default tracking/)"
     sub.add_argument("--folder", type=Path, default=Path("tracking"), help=where)
     sub.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to let a team reach it")
-    sub.add_argument("--port", type=int, default=5000)
+    sub.add_argument("--port", type=_named_port, default=5000, help="1 to 65535 (default 5000)")
     sub.set_defaults(run=run_tracking_server)
 
 

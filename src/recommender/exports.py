@@ -196,6 +196,43 @@ def contract_headers(
     return HeaderMatch(frame.rename(columns=renames), tuple(renames.items()))
 
 
+def misspelt_column(
+    headers: Iterable[object], table: str, columns: Iterable[str]
+) -> tuple[str, str] | None:
+    """(header, column) for the first header that is no column of `table` but nearly spells
+    one the headers lack (`target_county` beside no target_country), else None. A table's
+    own extra columns are kept by the contract; one this close to a contract column is
+    taken for a typo, since the column it meant would otherwise be silently missing."""
+    import difflib
+
+    given = [str(h) for h in headers]
+    try:
+        read_as = contract_headers(pd.DataFrame(columns=given), table, columns).frame.columns
+    except ContractError:  # two headers for one column: validation says so
+        return None
+    known = set(columns) | set(HEADER_SYNONYMS.get(table, {}))
+    spellings = {
+        header_key(spelling): column
+        for column in known.difference(read_as)
+        for spelling in (column, *HEADER_SYNONYMS.get(table, {}).get(column, ()))
+    }
+    for header, name in zip(given, read_as, strict=True):
+        if name in known:
+            continue
+        meant = difflib.get_close_matches(header_key(header), spellings, n=1, cutoff=0.8)
+        if meant:
+            return header, spellings[meant[0]]
+    return None
+
+
+def misspelt_text(table: str, column: str) -> str:
+    """What to say of a header that misspells `table`'s `column` (see misspelt_column)."""
+    return (
+        f"not a {table} column (did you mean {column}? a column of the table's own is "
+        "kept, but one this close to a contract column is taken for a typo)"
+    )
+
+
 def renamed_text(renamed: Iterable[tuple[str, str]]) -> str:
     """The renames as people read them: "'Avg. Likes' -> avg_likes, ..."."""
     return ", ".join(f"{header!r} -> {column}" for header, column in renamed)

@@ -221,7 +221,7 @@ class PlanRequest(BaseModel):
     creators: list[dict[str, Any]] = Field(
         min_length=1, description="candidates, in the creators contract"
     )
-    budget_usd: float = Field(gt=0, allow_inf_nan=False)
+    budget_usd: float = Field(gt=0, le=schema.MAX_MAGNITUDE, allow_inf_nan=False)
     explore: float = Field(default=0.0, ge=0, lt=1, description="budget share for learning")
     constraints: PlanConstraints = Field(default_factory=PlanConstraints)
     echo_extras: bool = Field(
@@ -950,27 +950,11 @@ def _misspelt_campaign_key(campaign: Mapping[str, Any]) -> Answer | None:
     keeps unknown columns, so a client may send its campaign record as it stores it."""
     if _CAMPAIGN_KEYS.issuperset(campaign):
         return None
-    keys = list(campaign)
-    try:
-        read_as = exports.contract_headers(pd.DataFrame(columns=keys), "campaigns",
-                                           schema.CAMPAIGNS.names).frame.columns  # fmt: skip
-    except ContractError:  # two keys for one column: the scoring process says so
+    typo = exports.misspelt_column(campaign, "campaigns", schema.CAMPAIGNS.names)
+    if typo is None:
         return None
-    spellings = {
-        exports.header_key(spelling): column
-        for column in _CAMPAIGN_KEYS.difference(read_as)
-        for spelling in (column, *exports.HEADER_SYNONYMS["campaigns"].get(column, ()))
-    }
-    for key, name in zip(keys, read_as, strict=True):
-        if name in _CAMPAIGN_KEYS:
-            continue
-        meant = difflib.get_close_matches(exports.header_key(key), spellings, n=1, cutoff=0.8)
-        if meant:
-            return Answer.of({"error": f"campaign.{key}: not a campaigns column (did you mean "
-                              f"{spellings[meant[0]]}? a key of the campaign's own is kept, "
-                              "but one this close to a column is taken for a typo)"},
-                             status=422)  # fmt: skip
-    return None
+    said = exports.misspelt_text("campaigns", typo[1])
+    return Answer.of({"error": f"campaign.{typo[0]}: {said}"}, status=422)
 
 
 def _score(body: ScoreRequest) -> Answer:

@@ -277,17 +277,26 @@ def part_files(path: str | os.PathLike[str]) -> list[Path]:
     folder = Path(path)
     if not folder.is_dir():
         return [folder]
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(("_", ".")))
+    entries = sorted(p for p in folder.iterdir() if is_part_name(p.name))
     inner = [p for p in entries if p.is_dir()]
     if inner:
-        raise DataFileError(
-            f"{inner[0]}: a folder inside the input folder {path}; only the part files "
-            "directly in it are read: move that folder out"
-        )
-    parts = [p for p in entries if p.is_file() and not p.name.endswith(".crc")]
+        raise DataFileError(inner_folder_text(inner[0], path))
+    parts = [p for p in entries if p.is_file()]
     if not parts:
         raise DataFileError(f"{path}: an empty folder; expected Parquet part files in it")
     return parts
+
+
+def is_part_name(name: str) -> bool:
+    """Whether an entry of this name in a folder of parts is one: hidden and _-prefixed
+    files (_SUCCESS, _summary.json) and .crc checksums are not."""
+    return not name.startswith(("_", ".")) and not name.endswith(".crc")
+
+
+def inner_folder_text(inner: object, path: object) -> str:
+    """Why a folder of parts holding a folder is refused (its rows would go unread)."""
+    return (f"{inner}: a folder inside the input folder {path}; only the part files "
+            "directly in it are read: move that folder out")  # fmt: skip
 
 
 def _parquet_part(part: Path) -> Any:

@@ -340,8 +340,9 @@ def plan(
     """
     budget_usd = setting_number(budget_usd, "budget")
     explore = setting_number(explore, "explore")
-    if not 0 < budget_usd < np.inf:
-        raise SettingError(f"budget must be a positive amount (got {budget_usd})")
+    if not 0 < budget_usd <= schema.MAX_MAGNITUDE:  # beyond any campaign: a typo
+        raise SettingError(f"budget must be a positive amount of USD up to "
+                           f"{schema.MAX_MAGNITUDE:,.0f} (got {budget_usd:g})")  # fmt: skip
     if not 0 <= explore < 1:
         raise SettingError("explore must be a share of the budget, from 0 to below 1")
     constraints = constraints or Constraints()

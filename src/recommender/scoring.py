@@ -144,6 +144,9 @@ def _checked_plain(items: tuple[tuple[str, type, object], ...]) -> schema.Valida
 
 
 def _checked_frame(frame: pd.DataFrame) -> schema.Validated:
+    typo = exports.misspelt_column(frame.columns, "campaigns", schema.CAMPAIGNS.names)
+    if typo is not None:  # the campaign would be scored without what was meant
+        raise ScoringError(f"{typo[0]}: {exports.misspelt_text('campaigns', typo[1])}")
     try:
         objects = all(pd.api.types.is_object_dtype(dtype) for dtype in frame.dtypes)
         as_objects = frame if objects else frame.astype(object)

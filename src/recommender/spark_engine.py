@@ -37,7 +37,14 @@ import pandas as pd
 from recommender import config, schema
 from recommender.batch import valid_campaigns
 from recommender.errors import DataFileError, ScoringError
-from recommender.io import csv_dialect, file_format, one_line, unnamed_file
+from recommender.io import (
+    csv_dialect,
+    file_format,
+    inner_folder_text,
+    is_part_name,
+    one_line,
+    unnamed_file,
+)
 from recommender.model_store import ModelIdentity, loaded_model
 from recommender.scoring import (
     ModelRef,
@@ -394,13 +401,6 @@ def _local_parts(creators: str, campaigns: pd.DataFrame) -> list[str] | None:
     return parts
 
 
-def _is_part(name: str) -> bool:
-    """Whether a file of this name in an input folder is one of its parts (io.part_files'
-    rule: hidden and _-prefixed files such as _SUCCESS and _summary.json, and checksums,
-    are not)."""
-    return not name.startswith(("_", ".")) and not name.endswith(".crc")
-
-
 def _read(spark: SparkSession, parts: list[str]) -> tuple[DataFrame, list[str]]:
     """(the part files `parts` as given, CSV cells as text, their columns numbered _c0,
     _c1... with each row's file and an id that follows the file's order within it; the
@@ -708,12 +708,14 @@ def _own_parts(folders: _FileSystem, path: str) -> list[str]:
         raise DataFileError(f"{path}: no such file or folder")
     if folders.is_file(path):
         return [path]
-    entries = folders.entries(path)
-    parts = sorted(name for name, is_file in entries if is_file and _is_part(name))
-    if not parts:
-        found = "no part files (folders in it are not read)" if entries else "an empty folder"
-        raise DataFileError(f"{path}: {found}; expected Parquet part files in it")
-    return [f"{path.rstrip('/')}/{name}" for name in parts]
+    entries = sorted((name, is_file) for name, is_file in folders.entries(path)
+                     if is_part_name(name))  # fmt: skip
+    inner = [name for name, is_file in entries if not is_file]
+    if inner:  # as the local engine: rows left unread would vanish unsaid
+        raise DataFileError(inner_folder_text(f"{path.rstrip('/')}/{inner[0]}", path))
+    if not entries:
+        raise DataFileError(f"{path}: an empty folder; expected Parquet part files in it")
+    return [f"{path.rstrip('/')}/{name}" for name, _ in entries]
 
 
 @contextmanager
