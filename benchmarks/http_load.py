@@ -44,7 +44,7 @@ def free_port() -> int:
 def request_body(creators: int, endpoint: str) -> bytes:
     import numpy as np
 
-    from recommender.simulate import generate_creators
+    from recommender.datasets.simulate import generate_creators
 
     frame, _ = generate_creators(creators, np.random.default_rng(7))
     rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")

@@ -14,8 +14,8 @@ import argparse
 import statistics
 import warnings
 
+from recommender.datasets.simulate import generate_market
 from recommender.modeling.training import TrainConfig, fit_and_evaluate
-from recommender.simulate import generate_market
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 import recommender
-from recommender.batch import native_stdout_silenced
-from recommender.planning import Constraints, knapsack
-from recommender.simulate import generate_creators
+from recommender.datasets.simulate import generate_creators
+from recommender.engines.local import native_stdout_silenced
+from recommender.scoring.planning import Constraints, knapsack
 
 
 def main() -> None:

@@ -37,10 +37,10 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.model_selection import GroupKFold
 
+from recommender.datasets.simulate import expected_outcomes, generate_market
 from recommender.modeling.training import TrainConfig, fit_and_evaluate
-from recommender.planning import Constraints, knapsack, plan
 from recommender.scoring import candidate_pairs, checked_campaigns
-from recommender.simulate import expected_outcomes, generate_market
+from recommender.scoring.planning import Constraints, knapsack, plan
 
 HIDDEN = ["fake_follower_share", "genuine_engagement_rate", "engagement_quality",
           "sponsored_ratio", "true_audience_age_median", "true_audience_female_share",

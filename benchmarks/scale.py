@@ -87,7 +87,7 @@ def market(rows: int, folder: Path) -> tuple[Path, Path, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from recommender.simulate import generate_creators
+    from recommender.datasets.simulate import generate_creators
 
     creators, _ = generate_creators(rows, np.random.default_rng(1))
     rng = np.random.default_rng(2)

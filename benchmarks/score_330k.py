@@ -60,8 +60,8 @@ def measure(mode: str, creators: Path, campaign: Path, model: str, out: Path) ->
 def run_size(rows: int, runs: int, model: str, tmp: Path) -> None:
     import numpy as np
 
+    from recommender.datasets.simulate import generate_creators
     from recommender.io import write_table
-    from recommender.simulate import generate_creators
 
     creators, _ = generate_creators(rows, np.random.default_rng(1))
     path = tmp / f"creators_{rows}.csv"

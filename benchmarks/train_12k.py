@@ -18,9 +18,9 @@ import time
 import warnings
 from pathlib import Path
 
+from recommender.api import train
+from recommender.datasets.simulate import generate_market, write_market
 from recommender.modeling.training import TrainConfig
-from recommender.simulate import generate_market, write_market
-from recommender.workflow import train
 
 
 def main() -> None:

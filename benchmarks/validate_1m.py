@@ -1,4 +1,4 @@
-"""Time validating a 1M-row creators CSV (read + validate), as recommender.validate does.
+"""Time validating a 1M-row creators CSV (read + validate), as recommender.contract.validation does.
 
     python benchmarks/validate_1m.py [--rows 1000000] [--runs 3] [--bad-share 0.01]
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from recommender.contract.tables import CREATORS, validate
+from recommender.datasets.simulate import generate_creators
 from recommender.io import read_table, write_table
-from recommender.schema import CREATORS, validate
-from recommender.simulate import generate_creators
 
 BREAKAGES = {"followers": "-5", "avg_likes": "n/a", "platform": "myspace", "niche": "",
              "audience_female_share": "1.7", "price_per_post_usd": "inf"}  # fmt: skip

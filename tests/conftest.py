@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from helpers import CAMPAIGN
 
-from recommender.modeling.recommender import Recommender
+from recommender.datasets.simulate import Market, generate_market
+from recommender.mlops.tracking import as_model_input, export_model
+from recommender.modeling.estimator import Recommender
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
-from recommender.simulate import Market, generate_market
-from recommender.tracking import as_model_input, export_model
 
 # Small and quick, yet enough campaigns for the metrics to mean something.
 FAST = TrainConfig(seed=1, folds=3, n_estimators=200)

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender import schema
+from recommender import contract
+from recommender.contract.tables import CAMPAIGN_PREFIX
 from recommender.features import (
     _PAIR_SEP,
     FEATURES,
@@ -20,7 +21,6 @@ from recommender.features import (
     MatchFeatures,
     PairFeatures,
 )
-from recommender.schema import CAMPAIGN_PREFIX
 
 
 def transform(features: PairFeatures, X: pd.DataFrame) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def creator_basics(frame: pd.DataFrame) -> pd.DataFrame:
     followers = _col(frame, "followers")
     likes, comments = _col(frame, "avg_likes"), _col(frame, "avg_comments")
     platform = _text(frame, "platform").map(PLATFORM_CODES)
-    tier = pd.Series(schema.tier_of(followers), index=frame.index)
+    tier = pd.Series(contract.tier_of(followers), index=frame.index)
     return pd.DataFrame(
         {
             "log_followers": np.log10(followers + 1),
@@ -139,7 +139,7 @@ def match_features(fitted: MatchFeatures, X: pd.DataFrame) -> pd.DataFrame:
     gender_gap = (
         _col(X, "audience_female_share") - _col(X, f"{CAMPAIGN_PREFIX}target_female_share")
     ).abs()
-    objective = _text(X, f"{CAMPAIGN_PREFIX}objective").fillna(schema.DEFAULT_OBJECTIVE)
+    objective = _text(X, f"{CAMPAIGN_PREFIX}objective").fillna(contract.DEFAULT_OBJECTIVE)
     return pd.DataFrame(
         {
             **_niche_features(fitted, X),
@@ -168,7 +168,7 @@ def _niche_features(fitted: MatchFeatures, X: pd.DataFrame) -> dict[str, np.ndar
     related = pair_key.map(similarity).fillna(0.0 if len(similarity) else np.nan)
     related[niche == campaign_niche] = 1.0
     items = _text(X, "secondary_niches").reset_index(drop=True)
-    items = items.str.split(schema.LIST_SEPARATOR).explode().str.strip()
+    items = items.str.split(contract.LIST_SEPARATOR).explode().str.strip()
     items = items[items.notna() & (items != "")]
     wanted = campaign_niche.loc[items.index]
     in_secondary = (items == wanted).groupby(level=0).any().reindex(niche.index, fill_value=False)

@@ -56,7 +56,7 @@ def write_retrain_data(folder: Path, seed: int = 2) -> tuple[Path, Path]:
 
     import numpy as np
 
-    from recommender.simulate import generate_market, write_market
+    from recommender.datasets.simulate import generate_market, write_market
 
     market = generate_market(n_creators=1_500, n_campaigns=20, seed=seed)
     dates = pd.date_range("2025-01-06", periods=len(market.campaigns), freq="7D")
@@ -75,12 +75,12 @@ def write_retrain_data(folder: Path, seed: int = 2) -> tuple[Path, Path]:
 
 def rename_fails(monkeypatch, folder: Path, number: int) -> None:
     """Make the `number`th rename into `folder` fail as on a full disk (ENOSPC), whatever
-    call makes it: os.replace, os.rename, or renameat2's exchange (recommender.libc)."""
+    call makes it: os.replace, os.rename, or renameat2's exchange (recommender._libc)."""
     import errno
     import itertools
     import os
 
-    from recommender import libc
+    from recommender import _libc
 
     calls = itertools.count(1)
 
@@ -93,7 +93,7 @@ def rename_fails(monkeypatch, folder: Path, number: int) -> None:
 
         return rename
 
-    for owner, name in ((os, "replace"), (os, "rename"), (libc, "exchange")):
+    for owner, name in ((os, "replace"), (os, "rename"), (_libc, "exchange")):
         monkeypatch.setattr(owner, name, failing(getattr(owner, name)))
 
 

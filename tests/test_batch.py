@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from helpers import CAMPAIGN
 
-from recommender.batch import native_stdout_silenced, plan_file, score_file
-from recommender.planning import Constraints
+from recommender.engines.local import native_stdout_silenced, plan_file, score_file
+from recommender.scoring.planning import Constraints
 
 
 @pytest.mark.parametrize("per_row_campaigns", [False, True])
@@ -215,9 +215,9 @@ def test_workers_end_when_the_scoring_process_is_killed(
     pd.concat(copies, ignore_index=True).to_csv(tmp_path / "big.csv", index=False)
     (tmp_path / "campaign.json").write_text(json.dumps(CAMPAIGN))
     script = (
-        "import sys; from recommender import batch; "
-        + ("batch.libc.die_with_parent = lambda: False; " if guard == "watchdog" else "")
-        + "batch.score_file(*sys.argv[1:6], say=print, progress=False, workers=2, chunk_rows=500"
+        "import sys; from recommender.engines import local; "
+        + ("local._libc.die_with_parent = lambda: False; " if guard == "watchdog" else "")
+        + "local.score_file(*sys.argv[1:6], say=print, progress=False, workers=2, chunk_rows=500"
         + (", preloaded_workers=True)" if guard == "preloaded" else ")")
     )
     files = ["big.csv", "campaign.json", "out.csv", "rejects.csv", str(model_dir)]
@@ -270,7 +270,7 @@ def test_with_preloaded_workers_the_reading_process_imports_no_model_library(
     server imports them while the process that reads goes on without them."""
     script = (
         "import sys\n"
-        "from recommender.batch import score_file\n"
+        "from recommender.engines.local import score_file\n"
         "if __name__ == '__main__':\n"
         "    report = score_file(*sys.argv[1:6], say=print, workers=2, chunk_rows=40,\n"
         "                        preloaded_workers=True)\n"
@@ -297,7 +297,7 @@ def test_preloaded_workers_say_a_model_that_cannot_load_and_write_nothing(
     import shutil
 
     from recommender.errors import ModelNotFound
-    from recommender.model_store import model_file
+    from recommender.mlops.model_store import model_file
 
     model = tmp_path / "model"
     if fault == "damaged":
@@ -342,9 +342,9 @@ def test_chunks_scored_by_two_models_stop_the_run(tmp_path: Path):
     """Workers load the model file each: a promotion between their loads is caught."""
     from concurrent.futures import Future
 
-    from recommender.batch import BatchReport, _ChunkScoring
+    from recommender.engines.local import BatchReport, _ChunkScoring
     from recommender.errors import ScoringError
-    from recommender.model_store import ModelIdentity
+    from recommender.mlops.model_store import ModelIdentity
     from recommender.scoring import empty_scored
 
     def scored_by(trained_at: str) -> Future:
@@ -367,7 +367,7 @@ def test_chunks_scored_by_two_models_stop_the_run(tmp_path: Path):
 def test_a_worker_whose_job_is_already_gone_ends_at_once():
     """The job's process can end before a worker (forked from the worker server, not from
     the job) starts watching it."""
-    script = ("from recommender.scoring_worker import die_with_job; die_with_job(-1); "
+    script = ("from recommender.engines._worker import die_with_job; die_with_job(-1); "
               "print('alive')")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (1, ""), done.stderr
@@ -376,7 +376,7 @@ def test_a_worker_whose_job_is_already_gone_ends_at_once():
 def test_a_worker_killed_from_outside_is_one_line_and_writes_nothing(
     candidate_files: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import recommender.scoring_worker as scoring_worker
+    import recommender.engines._worker as scoring_worker
     from recommender.errors import ScoringError
 
     monkeypatch.setattr(scoring_worker, "timed_score", lambda *args: os._exit(9))  # OOM killer

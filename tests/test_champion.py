@@ -198,8 +198,8 @@ def test_the_http_service_serves_the_champion_and_follows_a_promotion(
 def test_an_mlflow_error_leaves_the_champion_code_as_one_line(workspace: Path):
     from mlflow.exceptions import MlflowException
 
-    from recommender.champion import store_errors
     from recommender.errors import SettingError
+    from recommender.mlops.champion import store_errors
 
     @store_errors
     def server_fails() -> None:
@@ -220,8 +220,8 @@ def test_the_gate_judges_over_a_champion_that_cannot_load_not_one_out_of_reach(
     gate stops in one line and the champion stays."""
     from mlflow import MlflowClient
 
-    from recommender import champion, tracking
     from recommender.errors import ModelNotFound, ModelUnreachable, SettingError
+    from recommender.mlops import champion, tracking
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'team.db'}")
     tracking.set_tracking()
@@ -253,8 +253,8 @@ def register_twice(trained: Any) -> None:
     """Versions 1 and 2 of the registered model in the workspace's store (one model)."""
     import mlflow
 
-    from recommender import tracking
-    from recommender.model_store import save_model
+    from recommender.mlops import tracking
+    from recommender.mlops.model_store import save_model
 
     tracking.set_tracking()
     tracking.use_experiment("registered")

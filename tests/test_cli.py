@@ -17,8 +17,8 @@ import pytest
 from helpers import CAMPAIGN, files_in, scored_output_problems
 
 from recommender.cli import main
+from recommender.datasets.simulate import generate_market, write_market
 from recommender.io import read_table, write_table
-from recommender.simulate import generate_market, write_market
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -626,7 +626,7 @@ def test_feedback_keeps_a_decimal_comma_history_readable(tmp_path, capsys):
 
 def test_score_sizes_its_input_to_start_the_worker_server_early(tmp_path: Path):
     """A file, a folder of parts (summed), a URI and a missing path (0: said later)."""
-    from recommender.worker_server import size_bytes as _bytes
+    from recommender.engines._forkserver import size_bytes as _bytes
 
     (tmp_path / "parts").mkdir()
     (tmp_path / "parts" / "part-0.parquet").write_bytes(b"x" * 300)

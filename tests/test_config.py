@@ -8,7 +8,7 @@ import pytest
 
 from recommender import config
 from recommender.errors import ModelNotFound
-from recommender.model_store import load_model
+from recommender.mlops.model_store import load_model
 
 
 def test_defaults_are_relative_to_the_working_directory(tmp_path, monkeypatch):

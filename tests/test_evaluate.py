@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import evaluate
-from recommender.evaluate import coverage, ndcg_at_k, spearman, split_campaigns
+from recommender.modeling import evaluation
+from recommender.modeling.evaluation import coverage, ndcg_at_k, spearman, split_campaigns
 
 
 def frame(score: list[float], gain: list[float], group: str = "c1") -> pd.DataFrame:
@@ -75,7 +75,7 @@ def test_baselines_rank_what_they_say():
         {"log_followers": [3.0, 5.0, 4.0], "engagement_rate": [0.05, 0.01, 0.08],
          "niche_exact": [1.0, 0.0, 0.0]}
     )  # fmt: skip
-    order = {name: list(np.argsort(-fn(features, 0))) for name, fn in evaluate.BASELINES.items()}
+    order = {name: list(np.argsort(-fn(features, 0))) for name, fn in evaluation.BASELINES.items()}
     assert order["most_followers"] == [1, 2, 0]
     assert order["highest_engagement"] == [2, 0, 1]
     assert order["niche_then_engagement"] == [0, 2, 1]
@@ -90,14 +90,14 @@ def gate_frame(roi: list[float], roi_truth: list[float]) -> pd.DataFrame:
     """One campaign's predictions and truth: the lift ranking puts the best hire last."""
     return pd.DataFrame(
         {"campaign_id": "c1", "expected_roi": roi, "expected_lift_usd": [3.0, 2.0, 1.0],
-         evaluate.TRUTH_ROI: roi_truth, evaluate.TRUTH_LIFT: [0.0, 1.0, 4.0]}
+         evaluation.TRUTH_ROI: roi_truth, evaluation.TRUTH_LIFT: [0.0, 1.0, 4.0]}
     )  # fmt: skip
 
 
 def test_gate_metric_judges_roi_where_it_is_known():
     f = gate_frame([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
-    assert evaluate.roi_is_known(f)
-    assert evaluate.gate_metric(f) == pytest.approx(1.0)
+    assert evaluation.roi_is_known(f)
+    assert evaluation.gate_metric(f) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_gate_metric_judges_roi_where_it_is_known():
 )  # fmt: skip
 def test_gate_metric_without_a_known_roi_judges_the_lift_ranking(roi, roi_truth):
     f = gate_frame(roi, roi_truth)
-    assert not evaluate.roi_is_known(f)
+    assert not evaluation.roi_is_known(f)
     ranked = 0 + 1 / math.log2(3) + 4 / math.log2(4)  # gains 0, 1, 4 in the lift order
     ideal = 4 + 1 / math.log2(3)
-    assert evaluate.gate_metric(f) == pytest.approx(ranked / ideal)
+    assert evaluation.gate_metric(f) == pytest.approx(ranked / ideal)

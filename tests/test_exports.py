@@ -8,10 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import schema
+from recommender.contract.headers import HEADER_SYNONYMS, contract_headers, header_key, read_numbers
+from recommender.contract.tables import (
+    CAMPAIGNS,
+    CREATORS,
+    OUTCOMES,
+    REJECT_REASON,
+    TABLES,
+    validate,
+)
 from recommender.errors import ContractError
-from recommender.exports import HEADER_SYNONYMS, contract_headers, header_key, read_numbers
-from recommender.schema import CREATORS, OUTCOMES, REJECT_REASON, validate
 
 # The spellings users meet in platform exports (issue 13), each with the column it means.
 CREATOR_HEADERS = {
@@ -42,7 +48,7 @@ def test_export_headers_mean_contract_columns(header, column):
 
 @pytest.mark.parametrize("table", sorted(HEADER_SYNONYMS))
 def test_the_synonym_table_names_contract_columns_and_no_spelling_twice(table):
-    contract = set(schema.TABLES[table].names) | {"campaign_id", "start_date"}
+    contract = set(TABLES[table].names) | {"campaign_id", "start_date"}
     assert set(HEADER_SYNONYMS[table]) <= contract
     claimed: dict[str, str] = {}
     for column, spellings in HEADER_SYNONYMS[table].items():
@@ -222,9 +228,7 @@ def test_an_unknown_number_written_as_a_placeholder_is_empty(creators_frame, cel
 
 def test_a_campaigns_start_date_is_found_under_its_display_name():
     campaigns = pd.DataFrame({"Campaign": ["k"], "Category": ["pet"], "Start Date": ["2026-01-05"]})
-    assert schema.validate(campaigns, schema.CAMPAIGNS).valid["start_date"].tolist() == [
-        "2026-01-05"
-    ]
+    assert validate(campaigns, CAMPAIGNS).valid["start_date"].tolist() == ["2026-01-05"]
 
 
 def test_secondary_niches_sent_as_a_list_are_read(creators_frame):

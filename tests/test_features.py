@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recommender.contract.tables import cross_pairs, pair_frame
+from recommender.datasets.simulate import generate_market
 from recommender.features import (
     FEATURES,
     CreatorFeatures,
@@ -18,8 +20,6 @@ from recommender.features import (
     niche_similarity,
     sponsorship_ratio,
 )
-from recommender.schema import cross_pairs, pair_frame
-from recommender.simulate import generate_market
 
 
 def creators(**overrides: list[object]) -> pd.DataFrame:

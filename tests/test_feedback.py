@@ -10,12 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.feedback import HISTORY_LOCK, add_outcome_file, add_outcomes
+from recommender.contract.tables import REJECT_REASON
+from recommender.datasets.feedback import HISTORY_LOCK, add_outcome_file, add_outcomes
+from recommender.datasets.simulate import (
+    generate_campaigns,
+    generate_market,
+    outcomes_for,
+    write_market,
+)
 from recommender.io import folder_lock
 from recommender.modeling.training import TrainConfig, fit_and_evaluate
-from recommender.planning import plan
-from recommender.schema import REJECT_REASON
-from recommender.simulate import generate_campaigns, generate_market, outcomes_for, write_market
+from recommender.scoring.planning import plan
 
 CLI = Path(sys.executable).parent / "creator-recommender"
 

@@ -23,9 +23,9 @@ import requests
 from helpers import CAMPAIGN
 
 import recommender
-from recommender.planning import Constraints
-from recommender.schema import cross_pairs
-from recommender.tracking import as_model_input
+from recommender.contract.tables import cross_pairs
+from recommender.mlops.tracking import as_model_input
+from recommender.scoring.planning import Constraints
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -376,7 +376,7 @@ def test_the_api_key_is_required_and_compared_whole(guarded: str, market):
 
 def test_the_api_key_comes_from_the_environment_when_no_file_is_given(monkeypatch, tmp_path):
     from recommender.errors import SettingError
-    from recommender.http_api import API_KEY_ENV, ServiceSettings
+    from recommender.serving.app import API_KEY_ENV, ServiceSettings
 
     monkeypatch.delenv(API_KEY_ENV, raising=False)
     assert ServiceSettings().api_key() is None  # no key anywhere: open, as before
@@ -490,7 +490,7 @@ def test_non_scalar_contract_values_are_rejected_row_by_row(server: str, market)
 
 
 def test_health_names_the_model_and_says_it_is_ready(server: str, model_dir: Path):
-    from recommender.model_store import model_identity
+    from recommender.mlops.model_store import model_identity
 
     health = requests.get(f"{server}/health", timeout=10)
     payload = health.json()
@@ -572,7 +572,7 @@ def test_what_json_answers_cannot_hold_is_refused_not_a_500(server: str, market)
 
 def test_a_plan_whose_model_went_missing_is_a_503_not_the_requests_fault(tmp_path, market):
     from recommender.errors import ModelNotFound
-    from recommender.http_api import PlanRequest, ServiceSettings, _plan, _worker_settings
+    from recommender.serving.app import PlanRequest, ServiceSettings, _plan, _worker_settings
 
     _worker_settings["settings"] = ServiceSettings(model=str(tmp_path / "gone"), workers=1)
     body = PlanRequest(campaign=CAMPAIGN, creators=creators_json(market, 3), budget_usd=100)
@@ -604,7 +604,7 @@ def test_the_service_meets_its_openapi_document(which: str, request):
 
 
 def test_answers_write_missing_values_as_null_and_numbers_as_plain_json():
-    from recommender.http_api import Answer, _records
+    from recommender.serving.app import Answer, _records
 
     frame = pd.DataFrame({
         "creator_id": pd.array(["a", None, "c"], dtype="str"),

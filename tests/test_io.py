@@ -641,7 +641,7 @@ def test_a_set_is_put_in_place_whole_or_not_at_all(tmp_path, monkeypatch, failin
         write_set(outputs, tmp_path, "old")
     before = files_in(tmp_path)
     if not exchange:  # as where renameat2 cannot swap two files: two renames each
-        monkeypatch.setattr("recommender.libc.exchange", lambda a, b: False)
+        monkeypatch.setattr("recommender._libc.exchange", lambda a, b: False)
     rename_fails(monkeypatch, tmp_path, failing)
     failure = pytest.raises(DataFileError, match="cannot be put in place: No space left")
     with failure as info, output_set() as outputs:

@@ -14,9 +14,9 @@ import joblib
 import pytest
 from helpers import CAMPAIGN
 
-from recommender import model_store
 from recommender.errors import USER_ERRORS, ModelNotFound
-from recommender.model_store import (
+from recommender.mlops import model_store
+from recommender.mlops.model_store import (
     load_model,
     model_file,
     previous_copy,
@@ -125,7 +125,7 @@ def test_score_with_a_broken_model_is_a_one_line_error(how, model_dir, candidate
 
 @pytest.mark.parametrize("how", BROKEN_MODELS)
 def test_the_http_service_refuses_a_broken_model_at_start(how, model_dir, tmp_path):
-    from recommender.http_api import ServiceSettings, create_app
+    from recommender.serving.app import ServiceSettings, create_app
 
     folder = broken_model(model_dir, tmp_path, how)
     with pytest.raises(USER_ERRORS) as refused:
@@ -167,7 +167,7 @@ def test_replace_folder_puts_the_new_folder_in_and_leaves_nothing_beside(
     tmp_path, monkeypatch, one_step
 ):
     if not one_step:
-        monkeypatch.setattr(model_store.libc, "exchange", lambda new, old: False)
+        monkeypatch.setattr(model_store._libc, "exchange", lambda new, old: False)
     target = tmp_path / "latest"
     replace_folder(folder(tmp_path / "first", "1"), target)  # nothing there yet
     replace_folder(folder(tmp_path / "second", "2"), target)
@@ -189,7 +189,7 @@ def test_a_replacement_that_died_between_its_renames_is_undone_once(tmp_path):
 STAGING_THEN_WAIT = """
 import sys, time
 from pathlib import Path
-from recommender.model_store import staging_beside
+from recommender.mlops.model_store import staging_beside
 
 with staging_beside(Path(sys.argv[1])) as staging:
     (staging / "model").mkdir()
@@ -232,7 +232,7 @@ def test_staging_left_by_a_killed_process_is_removed_by_the_next_and_a_live_ones
 
 def test_planning_with_a_broken_model_is_a_one_line_error(model_dir, market, tmp_path):
     """`plan` loads its model as `score` does (through load_model), so one case stands for all."""
-    from recommender.planning import plan
+    from recommender.scoring.planning import plan
 
     folder = broken_model(model_dir, tmp_path, "truncated")
     with pytest.raises(ModelNotFound, match="not a readable model") as refused:

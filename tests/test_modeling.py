@@ -12,7 +12,9 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
+from recommender.contract.tables import pair_frame
 from recommender.features import CreatorFeatures, MatchFeatures, PairFeatures
+from recommender.modeling.estimator import Recommender, without_outcomes
 from recommender.modeling.lift import (
     ReturnRegressor,
     conformal_margin,
@@ -22,9 +24,7 @@ from recommender.modeling.lift import (
     to_model_scale,
 )
 from recommender.modeling.ranker import CampaignFitRanker, campaign_fit_labels
-from recommender.modeling.recommender import Recommender, without_outcomes
 from recommender.modeling.training import TrainResult
-from recommender.schema import pair_frame
 
 # The feature transformers and the recommender take a pair frame: a DataFrame whose
 # columns are the contract's. These checks of scikit-learn's feed arrays, so they fail

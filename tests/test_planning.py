@@ -11,7 +11,7 @@ import pytest
 
 import recommender
 from recommender.errors import SettingError
-from recommender.planning import Constraints, knapsack, lp_bound, segments
+from recommender.scoring.planning import Constraints, knapsack, lp_bound, segments
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "product_price_usd": 30}
@@ -198,7 +198,7 @@ def test_plan_honours_audience_constraints(market, model_dir):
 
 
 def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
-    from recommender import plots
+    from recommender.scoring import plots
 
     result = recommender.plan(market.creators.head(400), CAMPAIGN, 2_000, model_dir, explore=0.2)
     figure = plots.plan_budget(result.chosen, result.summary)

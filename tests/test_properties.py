@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from recommender import schema
+from recommender import contract
+from recommender.contract.headers import HEADER_SYNONYMS, read_numbers
+from recommender.contract.tables import CREATORS, REJECT_REASON, validate
 from recommender.errors import ContractError, DataFileError
-from recommender.exports import HEADER_SYNONYMS, read_numbers
 from recommender.io import read_table
-from recommender.schema import CREATORS, REJECT_REASON, validate
 
 PROPERTY = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
@@ -237,4 +237,4 @@ def test_every_spelling_of_a_handle_is_one_account(handles, data):
         .str.startswith("creator_id: duplicate of an earlier row")
         .all()
     )
-    assert schema.account(pd.Series(ids)).tolist() == rows
+    assert contract.account(pd.Series(ids)).tolist() == rows

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recommender import schema
+from recommender import contract
+from recommender.datasets.real import load_real_creators
 from recommender.errors import DataFileError
-from recommender.real import load_real_creators
 
 REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "external" / "instagram"
 
@@ -52,7 +52,7 @@ def test_hand_checked_rows(source):
 
 
 def test_accounts_without_posts_are_rejected_with_a_reason(source):
-    checked = schema.validate(load_real_creators(source), schema.CREATORS)
+    checked = contract.validate(load_real_creators(source), contract.CREATORS)
     assert checked.valid["creator_id"].tolist() == ["anna", "bo"]
     assert checked.rejects["reject_reason"].item() == (
         "avg_likes: required value missing; avg_comments: required value missing"
@@ -62,7 +62,7 @@ def test_accounts_without_posts_are_rejected_with_a_reason(source):
 def test_the_real_data_loads_into_the_contract():
     creators = load_real_creators(REAL_DATA)
     assert len(creators) == 33_935
-    checked = schema.validate(creators, schema.CREATORS)
+    checked = contract.validate(creators, contract.CREATORS)
     assert checked.counts[0] > 22_000
     assert set(checked.rejects["reject_reason"]) == {
         "avg_likes: required value missing; avg_comments: required value missing"

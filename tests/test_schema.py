@@ -10,12 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recommender import schema
+from recommender import contract
+from recommender.contract import tables
+from recommender.contract.tables import (
+    CAMPAIGNS,
+    CREATORS,
+    OUTCOMES,
+    REJECT_REASON,
+    KeySet,
+    validate,
+)
 from recommender.errors import ContractError
-from recommender.schema import CAMPAIGNS, CREATORS, OUTCOMES, REJECT_REASON, KeySet, validate
 
 
-def one_bad(frame: pd.DataFrame, column: str, value: object) -> schema.Validated:
+def one_bad(frame: pd.DataFrame, column: str, value: object) -> contract.Validated:
     frame = frame.copy()
     frame[column] = frame[column].astype(object)
     frame.loc[1, column] = value
@@ -208,7 +216,7 @@ def test_an_outcome_joins_its_creator_however_spelled(creators_frame):
     outcomes = pd.DataFrame(
         {"campaign_id": ["k1", "k1"], "creator_id": ["@HANDLE", "nobody"], "sales_lift_usd": [1, 2]}
     )
-    pairs = schema.pair_frame(creators, campaigns, outcomes)
+    pairs = contract.pair_frame(creators, campaigns, outcomes)
     assert pairs["creator_id"].tolist() == ["Handle", "nobody"]  # as the creators file has it
     assert pairs["followers"].tolist()[0] == 0  # creator b's row, now called Handle
     assert pd.isna(pairs["followers"].tolist()[1])
@@ -341,7 +349,7 @@ def test_tiers():
     followers = np.array(
         [0, 999, 1_000, 9_999, 10_000, 99_999, 100_000, 500_000, 1_000_000, np.nan]
     )
-    assert schema.tier_of(followers).tolist() == [
+    assert contract.tier_of(followers).tolist() == [
         "nano", "nano", "nano", "nano", "micro", "micro", "mid", "macro", "mega", "nano",
     ]  # fmt: skip
 
@@ -409,7 +417,7 @@ def test_absurd_magnitudes_are_rejected(creators_frame, column, cell, problem):
     ],
 )
 def test_plain_numbers_parse_as_pandas_parses_them(cells: list[str]):
-    from recommender.schema import _numeric
+    from recommender.contract.tables import _numeric
 
     text = pd.Series(cells, dtype="string")
     expected = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(float, na_value=np.nan)
@@ -418,20 +426,20 @@ def test_plain_numbers_parse_as_pandas_parses_them(cells: list[str]):
 
 def test_pair_frame_prefixes_campaign_columns(creators_frame):
     campaigns = pd.DataFrame({"campaign_id": ["k"], "niche": ["pet"], "platform": ["tiktok"]})
-    pairs = schema.pair_frame(
+    pairs = contract.pair_frame(
         creators_frame, campaigns, pd.DataFrame({"campaign_id": ["k"], "creator_id": ["b"]})
     )
     assert pairs.loc[0, "niche"] == "food" and pairs.loc[0, "campaign_niche"] == "pet"
     assert pairs.loc[0, "platform"] == "TikTok" and pairs.loc[0, "campaign_platform"] == "tiktok"
-    assert len(schema.cross_pairs(creators_frame, campaigns)) == 3
+    assert len(contract.cross_pairs(creators_frame, campaigns)) == 3
 
 
 def test_output_columns_are_named_once():
     assert (
-        tuple(c for c in schema.SCORED_COLUMNS if c not in ("rank", "flags", "reasons"))
-        == schema.PREDICTION_COLUMNS
+        tuple(c for c in contract.SCORED_COLUMNS if c not in ("rank", "flags", "reasons"))
+        == contract.PREDICTION_COLUMNS
     )
-    names = [name for name, _, _ in schema.pair_columns()]
+    names = [name for name, _, _ in contract.pair_columns()]
     assert names[0] == "campaign_id" and "campaign_niche" in names and "followers" in names
     assert len(names) == len(set(names))
 
@@ -465,7 +473,7 @@ def test_a_key_set_answers_as_a_python_set_does(batches):
 
 
 def test_a_key_set_tells_keys_apart_whose_hashes_collide(monkeypatch):
-    monkeypatch.setattr(schema, "_hashed", lambda texts: np.zeros(len(texts), np.uint64))
+    monkeypatch.setattr(tables, "_hashed", lambda texts: np.zeros(len(texts), np.uint64))
     keys = KeySet()
     keys.add(np.array(["a", "b"], dtype=object))
     keys.add(np.array(["c"], dtype=object))
@@ -474,9 +482,9 @@ def test_a_key_set_tells_keys_apart_whose_hashes_collide(monkeypatch):
 
 def test_reason_first_orders_the_rejects_columns():
     rejects = pd.DataFrame({"x": [1], REJECT_REASON: ["bad"], "table": ["creators"]})
-    assert list(schema.reason_first(rejects)) == [REJECT_REASON, "x", "table"]
-    assert list(schema.reason_first(rejects, "table")) == ["table", REJECT_REASON, "x"]
-    assert list(schema.reason_first(pd.DataFrame())) == [REJECT_REASON]
+    assert list(contract.reason_first(rejects)) == [REJECT_REASON, "x", "table"]
+    assert list(contract.reason_first(rejects, "table")) == ["table", REJECT_REASON, "x"]
+    assert list(contract.reason_first(pd.DataFrame())) == [REJECT_REASON]
 
 
 def test_the_readme_documents_the_contract_as_it_is():
@@ -484,7 +492,7 @@ def test_the_readme_documents_the_contract_as_it_is():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for table in schema.TABLES.values():
+    for table in contract.TABLES.values():
         start = readme.index(f"\n`{table.name}`: ")
         block = readme[start : readme.index("\n\n", readme.index("| column", start))]
         rows = [line.split("|")[1:4] for line in block.splitlines() if line.startswith("| `")]
@@ -541,8 +549,8 @@ def test_one_campaign_pairs_as_the_joins_pair_it(creators_frame):
             [campaigns["campaign_id"], some["creator_id"]], names=["campaign_id", "creator_id"]
         ).to_frame(index=False)
         pd.testing.assert_frame_equal(
-            schema.cross_pairs(some, campaigns),
-            schema.pair_frame(some, campaigns, ids),
+            contract.cross_pairs(some, campaigns),
+            contract.pair_frame(some, campaigns, ids),
             check_exact=True,
             check_column_type=True,
         )

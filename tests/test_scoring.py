@@ -12,18 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import recommender
-from recommender import explain, schema
+from recommender import contract
+from recommender.datasets.simulate import Market
 from recommender.errors import ScoringError, SettingError
 from recommender.features import FEATURES
-from recommender.modeling.recommender import Recommender
-from recommender.scoring import RejectedRowsWarning, score_with_rejects
-from recommender.simulate import Market
+from recommender.modeling.estimator import Recommender
+from recommender.scoring import RejectedRowsWarning, explain, score_with_rejects
 
 
 def test_every_row_scored_once_with_the_contract_columns(market: Market, model: Recommender):
     creators = market.creators.head(300).assign(agency="x")
     scored = recommender.score(creators, CAMPAIGN, model)
-    assert list(scored.columns[: len(schema.SCORED_COLUMNS)]) == list(schema.SCORED_COLUMNS)
+    assert list(scored.columns[: len(contract.SCORED_COLUMNS)]) == list(contract.SCORED_COLUMNS)
     assert "agency" in scored.columns and (scored["agency"] == "x").all()
     assert sorted(scored["rank"]) == list(range(1, 301))
     assert scored["score"].is_monotonic_decreasing
@@ -39,7 +39,7 @@ def test_reasons_come_from_the_models_contributions(market: Market, model: Recom
     parts = first["reasons"].split("; ")
     assert len(parts) == 3 and all(p[:2] in ("+ ", "- ") for p in parts)
     # The strongest reason is the feature with the largest contribution for that row.
-    from recommender.schema import cross_pairs
+    from recommender.contract.tables import cross_pairs
 
     pairs = cross_pairs(creators[creators["creator_id"] == first["creator_id"]],
                         pd.DataFrame([CAMPAIGN]).assign(objective="sales"))  # fmt: skip
@@ -103,7 +103,7 @@ def test_top_keeps_the_best_per_campaign(market: Market, model: Recommender):
 
 
 def test_thin_candidate_lists_score(market: Market, model: Recommender):
-    thin = market.creators.head(30)[list(schema.CREATORS.required)]
+    thin = market.creators.head(30)[list(contract.CREATORS.required)]
     scored = recommender.score(thin, {"campaign_id": "k", "niche": "pet"}, model)
     assert len(scored) == 30 and scored["expected_roi"].notna().all()
 
@@ -152,7 +152,7 @@ def test_invalid_campaigns_are_reported_not_dropped(market: Market, model: Recom
 
 
 def test_reasons_never_show_nan(market: Market, model: Recommender):
-    thin = market.creators.head(40)[list(schema.CREATORS.required)].assign(followers=0)
+    thin = market.creators.head(40)[list(contract.CREATORS.required)].assign(followers=0)
     scored = recommender.score(thin, {"campaign_id": "k", "niche": "pet"}, model)
     assert not scored["reasons"].str.contains("nan").any()
 
@@ -168,7 +168,7 @@ def test_score_warns_about_the_rows_it_leaves_out(market: Market, model: Recomme
 def test_awareness_and_content_campaigns_explain_the_fit_ranking(
     market: Market, model: Recommender
 ):
-    from recommender.schema import cross_pairs
+    from recommender.contract.tables import cross_pairs
 
     creators = market.creators.head(20)
     campaigns = pd.DataFrame([{**CAMPAIGN, "campaign_id": o, "objective": o}
@@ -249,7 +249,7 @@ def scored_frame(draw: st.DrawFn) -> pd.DataFrame:
     """Scored rows with ties in every key, gaps in the scores and an input's own column."""
     rows = draw(st.integers(min_value=0, max_value=30))
     column = lambda values: draw(st.lists(values, min_size=rows, max_size=rows))  # noqa: E731
-    scored = pd.DataFrame({c: np.full(rows, 1.5) for c in schema.PREDICTION_COLUMNS})
+    scored = pd.DataFrame({c: np.full(rows, 1.5) for c in contract.PREDICTION_COLUMNS})
     scored["campaign_id"] = pd.Series(column(st.sampled_from(["a", "b", "B", "é"])), dtype="str")
     scored["creator_id"] = pd.Series(column(st.sampled_from(["c1", "c2", "c10", "C"])),
                                      dtype=draw(st.sampled_from(["str", "string"])))  # fmt: skip
@@ -276,7 +276,9 @@ plain_value = st.one_of(
 )
 json_campaign = st.fixed_dictionaries(
     {"campaign_id": plain_value, "niche": plain_value},
-    optional={c: plain_value for c in schema.CAMPAIGNS.names if c not in ("campaign_id", "niche")},
+    optional={
+        c: plain_value for c in contract.CAMPAIGNS.names if c not in ("campaign_id", "niche")
+    },
 )
 
 
@@ -337,14 +339,14 @@ def test_predictions_are_rounded_as_rounding_the_frame_rounds_them():
 def test_one_campaign_is_paired_as_the_joins_pair_it(market: Market):
     from recommender.scoring import checked_campaigns
 
-    valid = schema.validate(market.creators.head(12), schema.CREATORS).valid
+    valid = contract.validate(market.creators.head(12), contract.CREATORS).valid
     campaigns = checked_campaigns(CAMPAIGN).valid
     for creators in (valid, valid.iloc[3:]):  # numbered 0, 1, 2... and not
         ids = pd.MultiIndex.from_product(
             [campaigns["campaign_id"], creators["creator_id"]], names=["campaign_id", "creator_id"]
         ).to_frame(index=False)
-        expected = schema.pair_frame(creators, campaigns, ids)
-        pd.testing.assert_frame_equal(schema.cross_pairs(creators, campaigns), expected)
+        expected = contract.pair_frame(creators, campaigns, ids)
+        pd.testing.assert_frame_equal(contract.cross_pairs(creators, campaigns), expected)
 
 
 def test_scored_rows_with_a_name_twice_are_the_frames_side_by_side(

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recommender import schema
-from recommender.schema import tier_of
-from recommender.simulate import generate_market, write_market
+from recommender import contract
+from recommender.contract.tables import tier_of
+from recommender.datasets.simulate import generate_market, write_market
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -30,11 +30,11 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
 
 
 def test_every_file_passes_the_contract(market):
-    creators = schema.validate(market.creators, schema.CREATORS)
-    campaigns = schema.validate(market.campaigns, schema.CAMPAIGNS)
-    outcomes = schema.validate(
+    creators = contract.validate(market.creators, contract.CREATORS)
+    campaigns = contract.validate(market.campaigns, contract.CAMPAIGNS)
+    outcomes = contract.validate(
         market.outcomes,
-        schema.OUTCOMES,
+        contract.OUTCOMES,
         known={
             "creator_id": creators.valid["creator_id"],
             "campaign_id": campaigns.valid["campaign_id"],

@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 from test_cli import one_line_error
 
-from recommender import spark_engine
-from recommender.batch import score_file
+from recommender.engines import spark as spark_engine
+from recommender.engines.local import score_file
+from recommender.engines.spark import score_on_spark, spark_session
 from recommender.errors import DataFileError
-from recommender.spark_engine import score_on_spark, spark_session
 
 CLI = Path(sys.executable).parent / "creator-recommender"
 COMPARED = ["campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
@@ -110,7 +110,7 @@ def test_spark_judges_every_spelling_of_an_account_as_the_local_engine(
 ):
     """Copies of an account spelled otherwise ('@NAME', a zero-width space, a Cyrillic letter)
     get one partition key, so they meet where validation calls them duplicates."""
-    from recommender.spark_engine import KEY, _key_column
+    from recommender.engines.spark import KEY, _key_column
 
     ids = ["cr0000010", "@CR0000010", "cr00000\u200b10", "\u0441r0000010", "cr0000011"]
     cells = spark.createDataFrame(pd.DataFrame({"_c0": ["k1"] * 5, "_c1": ids}))
@@ -218,10 +218,10 @@ def test_a_killed_spark_job_leaves_the_earlier_output(market, model_dir: Path, t
 def test_the_mlflow_model_scores_pairs_as_a_spark_udf(spark, market, model_dir: Path):
     import mlflow.pyfunc
 
-    from recommender.model_store import load_model
-    from recommender.schema import PREDICTION_COLUMNS
+    from recommender.contract.tables import PREDICTION_COLUMNS
+    from recommender.mlops.model_store import load_model
+    from recommender.mlops.tracking import as_model_input
     from recommender.scoring import candidate_pairs, checked_campaigns
-    from recommender.tracking import as_model_input
 
     campaigns = checked_campaigns(market.campaigns.head(2)).valid
     pairs, _ = candidate_pairs(market.creators.head(40), campaigns)
@@ -359,9 +359,7 @@ def test_parts_that_disagree_score_as_the_local_engine_scores_them(
     creators_part(["g", "h", "i"], followers=[3000.0, 4.5, float("nan")]).to_parquet(
         parts / "part-2.parquet", index=False)  # fmt: skip
     plain = shutil.copytree(parts, tmp_path / "plain")  # the same parts alone, for the local engine
-    (parts / "scored.parquet").mkdir()
-    creators_part(["z"]).to_parquet(parts / "scored.parquet" / "part-0.parquet", index=False)
-    (parts / "_summary.json").write_text('{"engine": "spark"}')
+    (parts / "_summary.json").write_text('{"engine": "spark"}')  # not a part: not read
 
     report = score_on_spark(parts, campaign, tmp_path / "spark", model=model_dir, spark=spark,
                             say=lambda _: None)  # fmt: skip
@@ -459,7 +457,7 @@ def test_a_failed_swap_puts_both_earlier_folders_back(
 
 KILLED_BETWEEN_RENAMES = """
 import os, signal, sys
-from recommender import spark_engine
+from recommender.engines import spark as spark_engine
 rename = spark_engine._Folders.rename
 
 def killed(self, source, target):

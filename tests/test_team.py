@@ -24,9 +24,9 @@ import pytest
 from helpers import CAMPAIGN, write_retrain_data
 from test_cli import one_line_error as cli_one_line_error
 
-from recommender import champion, tracking
-from recommender.model_store import this_machine
-from recommender.tracking_server import free_port, running_mlflow, running_postgres
+from recommender.mlops import champion, tracking
+from recommender.mlops.model_store import this_machine
+from recommender.mlops.tracking_server import free_port, running_mlflow, running_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = tracking.MODEL_NAME
@@ -175,7 +175,7 @@ def _gate(
 def _warm(_: int) -> None:
     import mlflow.tracking  # noqa: F401  (a worker's imports, before the race)
 
-    import recommender.tracking  # noqa: F401
+    import recommender.mlops.tracking  # noqa: F401
 
 
 def race(pool: ProcessPoolExecutor, url: str, locked: bool, rounds: int = 5) -> tuple[int, int]:
@@ -315,9 +315,9 @@ def register_older_format_version() -> str:
 
     import mlflow
 
-    from recommender.model_store import save_model
+    from recommender.datasets.simulate import generate_market
+    from recommender.mlops.model_store import save_model
     from recommender.modeling.training import TrainConfig, fit_and_evaluate
-    from recommender.simulate import generate_market
 
     market = generate_market(n_creators=600, n_campaigns=8, seed=4)
     trained = fit_and_evaluate(market.creators, market.campaigns, market.outcomes, None,
@@ -338,7 +338,7 @@ def register_older_format_version() -> str:
 def test_the_tracking_server_stops_in_one_line_when_its_postgresql_stops(tmp_path: Path):
     """`tracking-server` with its PostgreSQL stopped under it: one line naming PostgreSQL,
     MLflow stopped too, exit code 1 (MLflow's own health check kept answering)."""
-    from recommender.tracking_server import database_folder, mlflow_answers, postgres_bin
+    from recommender.mlops.tracking_server import database_folder, mlflow_answers, postgres_bin
 
     folder, port = tmp_path / "tracking", free_port()
     command = [sys.executable, "-m", "recommender.cli", "tracking-server", "--folder",

@@ -16,10 +16,10 @@ import pytest
 from helpers import CAMPAIGN
 
 from recommender.cli import main
-from recommender.model_store import load_model
-from recommender.schema import cross_pairs, pair_frame
-from recommender.simulate import generate_market, write_market
-from recommender.tracking import (
+from recommender.contract.tables import cross_pairs, pair_frame
+from recommender.datasets.simulate import generate_market, write_market
+from recommender.mlops.model_store import load_model
+from recommender.mlops.tracking import (
     ENDED_TAG,
     OWNER_TAG,
     as_model_input,
@@ -152,22 +152,22 @@ def test_an_export_that_dies_midway_leaves_a_loadable_model(
     """Dying right after the first step of replacing the model folder leaves a model at the
     target: the new one (one atomic exchange), or the previous one, put back by the next
     load where the system can only rename (two renames, the previous copy kept beside)."""
-    from recommender import model_store
+    from recommender.mlops import model_store
 
     target, example = tmp_path / "latest", as_model_input(trained.test, rows=3)
     export_model(trained.recommender, example, target)
     previous = model_uuid(target)
     if swap == "exchange":
-        exchange = model_store.libc.exchange
+        exchange = model_store._libc.exchange
 
         def exchange_then_die(new: Path, old: Path) -> bool:
             if not exchange(new, old):
                 pytest.skip("this system cannot swap two folders in one step")
             raise Died
 
-        monkeypatch.setattr(model_store.libc, "exchange", exchange_then_die)
+        monkeypatch.setattr(model_store._libc, "exchange", exchange_then_die)
     else:
-        monkeypatch.setattr(model_store.libc, "exchange", lambda new, old: False)
+        monkeypatch.setattr(model_store._libc, "exchange", lambda new, old: False)
         rename, renamed = Path.rename, []
 
         def rename_once_then_die(self: Path, to: Path) -> Path:
@@ -189,8 +189,8 @@ def test_an_export_that_dies_midway_leaves_a_loadable_model(
 # A small tracked train, as a user's script runs it: `recommender.train(..., track=True)`.
 TRACKED_TRAIN = """
 from recommender.modeling.training import TrainConfig
-from recommender.simulate import generate_market
-from recommender.workflow import train
+from recommender.datasets.simulate import generate_market
+from recommender.api import train
 
 market = generate_market(n_creators=600, n_campaigns=8, seed=4)
 tables = {"creators": market.creators, "campaigns": market.campaigns, "outcomes": market.outcomes}
@@ -263,7 +263,7 @@ def test_only_runs_of_a_process_known_dead_are_ended(store: dict[str, str]):
     a run this package did not start: all stay; the dead process's run alone is ended."""
     from mlflow import MlflowClient
 
-    from recommender.model_store import this_machine, this_process
+    from recommender.mlops.model_store import this_machine, this_process
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip

@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 from conftest import FAST
 
-from recommender import schema
-from recommender.modeling.recommender import LIFT_USD
+from recommender import contract
+from recommender.datasets.simulate import Market
+from recommender.modeling.estimator import LIFT_USD
 from recommender.modeling.training import (
     TrainConfig,
     TrainResult,
     fit_and_evaluate,
     split_by_campaign,
 )
-from recommender.simulate import Market
 
 
 def test_held_out_campaigns_are_never_trained_on(trained: TrainResult):
@@ -45,7 +45,7 @@ def test_predictions_are_consistent(trained: TrainResult):
     sales = test["campaign_objective"] == "sales"
     assert np.allclose(test.loc[sales, "score"], test.loc[sales, "expected_roi"])
     assert test["fit_score"].between(0, 1).all()
-    assert set(test["tier"]) <= set(schema.TIERS)
+    assert set(test["tier"]) <= set(contract.TIERS)
     comparison = trained.recommender.loss_comparison_
     assert set(comparison.index) == {"l2", "huber", "fair", "l1"}
     assert trained.recommender.lift_loss_ == comparison["oof_ndcg_roi@10"].idxmax()
@@ -61,9 +61,9 @@ def test_same_seed_and_data_give_the_same_metrics(market: Market, trained: Train
 
 
 def test_thin_exports_with_only_required_columns_still_train(market: Market):
-    creators = market.creators[list(schema.CREATORS.required)]
-    campaigns = market.campaigns[list(schema.CAMPAIGNS.required)]
-    outcomes = market.outcomes[list(schema.OUTCOMES.required)]
+    creators = market.creators[list(contract.CREATORS.required)]
+    campaigns = market.campaigns[list(contract.CAMPAIGNS.required)]
+    outcomes = market.outcomes[list(contract.OUTCOMES.required)]
     result = fit_and_evaluate(creators, campaigns, outcomes, None, FAST)
     assert result.truth == "measured"
     assert result.recommender.target_ == LIFT_USD  # no price, no cost: lift in USD
@@ -83,18 +83,18 @@ def test_campaigns_with_dates_are_split_by_time(market: Market):
 
 
 def test_the_gate_metric_is_the_metrics_tables(trained: TrainResult):
-    from recommender import evaluate
+    from recommender.modeling import evaluation
 
-    assert trained.gate_metric == trained.metrics.at["model", evaluate.GATE_METRIC]
-    assert evaluate.gate_metric(trained.test) == pytest.approx(trained.gate_metric)
+    assert trained.gate_metric == trained.metrics.at["model", evaluation.GATE_METRIC]
+    assert evaluation.gate_metric(trained.test) == pytest.approx(trained.gate_metric)
 
 
 QUICK = TrainConfig(seed=0, folds=2, n_estimators=40, losses=("l2", "huber"))
 
 
 def test_too_few_campaigns_is_one_clear_error():
+    from recommender.datasets.simulate import generate_market
     from recommender.errors import DataFileError
-    from recommender.simulate import generate_market
 
     small = generate_market(n_creators=500, n_campaigns=2, seed=1)
     with pytest.raises(DataFileError, match=r"cover 2 campaign.*at least 3"):
@@ -145,7 +145,7 @@ def test_few_campaigns_keep_two_to_learn_from_and_one_to_measure(
 
 def test_internal_folds_are_capped_by_the_campaigns(market: Market):
     creators, campaigns, outcomes = first_campaigns(market, 2)
-    history = schema.pair_frame(creators, campaigns, outcomes)
+    history = contract.pair_frame(creators, campaigns, outcomes)
     fitted = (
         TrainConfig(folds=5, n_estimators=20, losses=("l2", "huber")).recommender().fit(history)
     )
@@ -153,16 +153,18 @@ def test_internal_folds_are_capped_by_the_campaigns(market: Market):
 
 
 def test_a_history_without_costs_has_a_finite_gate_metric(market: Market):
-    from recommender import evaluate
+    from recommender.modeling import evaluation
 
     creators, campaigns, outcomes = first_campaigns(market, 6)
     creators = creators.drop(columns=["price_per_post_usd"])
     result = fit_and_evaluate(creators, campaigns, outcomes.drop(columns=["cost_usd"]), None, QUICK)
-    assert result.test["expected_roi"].isna().all() and result.test[evaluate.TRUTH_ROI].isna().all()
+    assert (
+        result.test["expected_roi"].isna().all() and result.test[evaluation.TRUTH_ROI].isna().all()
+    )
     assert np.isfinite(result.gate_metric)
     # With no cost known every hire costs alike: ROI orders as lift does, for every ranking.
     metrics = result.metrics
     pd.testing.assert_series_equal(
         metrics["ndcg_roi@10"], metrics["ndcg_lift@10"], check_names=False
     )
-    assert evaluate.gate_metric(result.test) == pytest.approx(result.gate_metric)
+    assert evaluation.gate_metric(result.test) == pytest.approx(result.gate_metric)

@@ -8,8 +8,8 @@ import pytest
 from lightgbm import LGBMRegressor
 from sklearn.ensemble import IsolationForest
 
-from recommender.modeling.lgbm import lgbm_params
-from recommender.trees import BLOCK_ROWS, Trees
+from recommender._trees import BLOCK_ROWS, Trees
+from recommender.modeling._lgbm import lgbm_params
 
 
 def _data(n: int = 3_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -90,7 +90,7 @@ def test_isolation_scores_equal_sklearn(max_features: float):
 
 
 def test_the_single_thread_kernel_gives_the_same_results():
-    from recommender import trees as module
+    from recommender import _trees as module
 
     X, y = _data()
     model = LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y)
@@ -121,7 +121,7 @@ def test_a_few_rows_are_walked_as_in_a_long_list():
 def test_deciding_every_split_adds_what_walking_adds(max_depth: int, zero_as_missing: bool):
     """The two kernels, on the same trees and rows (a leaf above the deepest, NaN, zero,
     values on the thresholds; one block and many): equal to the bit."""
-    from recommender.trees import COMPLETE_MAX_DEPTH, SPLIT_BLOCK_ROWS, _Complete, walk
+    from recommender._trees import COMPLETE_MAX_DEPTH, SPLIT_BLOCK_ROWS, _Complete, walk
 
     X, y = _data()
     leaves = max(2**max_depth - 1, 2)

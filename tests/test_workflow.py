@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 import recommender
+from recommender.datasets.simulate import generate_market, write_market
 from recommender.errors import DataFileError
 from recommender.modeling.training import TrainConfig
-from recommender.simulate import generate_market, write_market
 
 QUICK = TrainConfig(seed=0, folds=2, n_estimators=60, losses=("l2", "huber"))
 

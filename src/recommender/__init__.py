@@ -21,11 +21,11 @@ import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recommender.model_store import load_model
+    from recommender.api import train
+    from recommender.mlops.model_store import load_model
     from recommender.modeling.training import TrainResult
-    from recommender.planning import Constraints, Plan, plan
     from recommender.scoring import Scored, score, score_with_rejects
-    from recommender.workflow import train
+    from recommender.scoring.planning import Constraints, Plan, plan
 
 try:
     __version__ = importlib.metadata.version("creator-recommender")
@@ -34,15 +34,15 @@ except importlib.metadata.PackageNotFoundError:  # run from a source tree that i
 
 # Where each public name lives; imported on first use.
 _PUBLIC = {
-    "train": "recommender.workflow",
+    "train": "recommender.api",
     "TrainResult": "recommender.modeling.training",
     "score": "recommender.scoring",
     "score_with_rejects": "recommender.scoring",
     "Scored": "recommender.scoring",
-    "plan": "recommender.planning",
-    "Constraints": "recommender.planning",
-    "Plan": "recommender.planning",
-    "load_model": "recommender.model_store",
+    "plan": "recommender.scoring.planning",
+    "Constraints": "recommender.scoring.planning",
+    "Plan": "recommender.scoring.planning",
+    "load_model": "recommender.mlops.model_store",
 }
 
 __all__ = [

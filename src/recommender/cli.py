@@ -31,7 +31,7 @@ from recommender import config
 from recommender.errors import SettingError
 
 if TYPE_CHECKING:
-    from recommender.champion import ChampionStatus
+    from recommender.mlops.champion import ChampionStatus
 
 PROG = "creator-recommender"
 Command = Callable[[argparse.Namespace], int]
@@ -120,7 +120,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     """Write a demo market: creators, campaigns, outcomes, and the truth under truth/."""
     if args.creators < 100 or args.campaigns < 1:
         raise SettingError("need at least 100 creators and 1 campaign")
-    from recommender.simulate import generate_market, write_market
+    from recommender.datasets.simulate import generate_market, write_market
 
     market = generate_market(args.creators, args.campaigns, args.seed)
     for path in write_market(market, args.out or config.settings().demo_data, args.format):
@@ -150,8 +150,9 @@ def _validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def run_validate(args: argparse.Namespace) -> int:
     """Count valid and rejected rows per table, name the common problems, write the rejects.
     Exits 1 when a table has no valid row."""
+    from recommender.contract.validation import combined_rejects, summarise
+    from recommender.datasets.files import load_tables
     from recommender.io import check_outputs, write_table
-    from recommender.validate import combined_rejects, load_tables, summarise
 
     paths = {"creators": args.creators, "campaigns": args.campaigns, "outcomes": args.outcomes}
     check_outputs({"rejects file": args.rejects}, {f"{k} file": v for k, v in paths.items()})
@@ -188,12 +189,12 @@ def _train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, print the held-out metrics against the baselines, log, gate and export."""
-    from recommender.workflow import train
+    from recommender.api import train
 
     settings = config.settings()
     data = args.data
     if data is None:
-        from recommender.simulate import generate_market, write_market
+        from recommender.datasets.simulate import generate_market, write_market
 
         data = settings.demo_data
         write_market(generate_market(seed=args.seed), data)
@@ -287,10 +288,10 @@ def _rejects_path(args: argparse.Namespace) -> Path:
 def run_score(args: argparse.Namespace) -> int:
     """Score a creators file; print the counts (and the best rows with --show)."""
     if args.engine != "spark" and args.workers != 1:
-        from recommender import worker_server
+        from recommender.engines import _forkserver
 
-        worker_server.start_for(args.creators)  # before the imports below: beside them
-    from recommender.batch import score_file
+        _forkserver.start_for(args.creators)  # before the imports below: beside them
+    from recommender.engines.local import score_file
     from recommender.io import bounded_memory
 
     if args.engine == "spark":
@@ -308,7 +309,7 @@ def run_score(args: argparse.Namespace) -> int:
         print("error: nothing could be scored; see the rejects file", file=sys.stderr)
         return 1
     if args.show:
-        from recommender.explain import top_rows
+        from recommender.scoring.explain import top_rows
 
         print(top_rows(report.best))
     return 0
@@ -317,7 +318,7 @@ def run_score(args: argparse.Namespace) -> int:
 def _say_how_inputs_are_read(args: argparse.Namespace) -> None:
     """Print which sheet of a workbook is read and what title rows are skipped; refuse, in
     one line, a sheet that does not hold the table."""
-    from recommender.validate import reading_notes
+    from recommender.datasets.files import reading_notes
 
     for path, sheet, table in ((args.creators, args.sheet, "creators"),
                                (args.campaign, None, "campaigns")):  # fmt: skip
@@ -327,7 +328,7 @@ def _say_how_inputs_are_read(args: argparse.Namespace) -> None:
 
 def run_score_on_spark(args: argparse.Namespace) -> int:
     """Score on Spark: Parquet folders out (--out, default scored.parquet, and --rejects)."""
-    from recommender.spark_engine import score_on_spark
+    from recommender.engines.spark import score_on_spark
 
     if args.workers or args.sheet:
         raise SettingError("--workers and --sheet are for the local engine")
@@ -338,8 +339,8 @@ def run_score_on_spark(args: argparse.Namespace) -> int:
         print("error: nothing could be scored; see the rejects folder", file=sys.stderr)
         return 1
     if args.show:
-        from recommender.explain import top_rows
-        from recommender.spark_engine import first_rows
+        from recommender.engines.spark import first_rows
+        from recommender.scoring.explain import top_rows
 
         print(top_rows(first_rows(str(out), args.show, args.master)))
     return 0
@@ -367,7 +368,7 @@ def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _budget(text: str) -> float:
     """An amount of USD above 0 and no larger than any column of the contract means, for
     argparse: a budget beyond that is a typo, not a campaign."""
-    from recommender.schema import MAX_MAGNITUDE
+    from recommender.contract.tables import MAX_MAGNITUDE
 
     try:
         amount = float(text)
@@ -382,9 +383,9 @@ def _budget(text: str) -> float:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Plan, write the plan's files, print its summary; exit 1 when nobody could be hired."""
-    from recommender.batch import plan_file
-    from recommender.explain import left_out_text, plan_lines
-    from recommender.planning import EXCLUDED_FLAGS, Constraints
+    from recommender.engines.local import plan_file
+    from recommender.scoring.explain import left_out_text, plan_lines
+    from recommender.scoring.planning import EXCLUDED_FLAGS, Constraints
 
     constraints = Constraints(
         target_country=args.target_country,
@@ -498,8 +499,8 @@ def run_http(args: argparse.Namespace) -> int:
     """Serve the scoring API until stopped."""
     import ipaddress
 
-    from recommender.http_api import ServiceSettings, create_app, listening_socket, serve
-    from recommender.model_store import model_identity
+    from recommender.mlops.model_store import model_identity
+    from recommender.serving.app import ServiceSettings, create_app, listening_socket, serve
 
     settings = ServiceSettings(
         model=args.model,
@@ -548,7 +549,7 @@ def _feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def run_feedback(args: argparse.Namespace) -> int:
     """Append new outcomes once each; exit 1 when none was added."""
-    from recommender.feedback import add_outcome_file
+    from recommender.datasets.feedback import add_outcome_file
 
     rejects = args.rejects or args.new.with_name(f"{args.new.stem}.rejects.csv")
     result, outcomes = add_outcome_file(args.data, args.new, rejects, waiting=lambda: print(
@@ -569,8 +570,8 @@ def _real(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run_real(args: argparse.Namespace) -> int:
     """Write the real creators in the creators contract."""
+    from recommender.datasets.real import load_real_creators
     from recommender.io import write_table
-    from recommender.real import load_real_creators
 
     creators = load_real_creators(args.src)
     write_table(creators, args.out)
@@ -593,7 +594,7 @@ def _champion(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def run_champion(args: argparse.Namespace) -> int:
     """Print the champion and its history; with --set, move it first (recorded as by hand)."""
-    from recommender.champion import champion_status, set_champion
+    from recommender.mlops.champion import champion_status, set_champion
 
     if args.set is not None:
         version = args.set.strip()
@@ -668,7 +669,7 @@ def run_tracking_server(args: argparse.Namespace) -> int:
     either stops answering, stop the other and fail in one line naming it."""
     import signal
 
-    from recommender.tracking_server import running_server
+    from recommender.mlops.tracking_server import running_server
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

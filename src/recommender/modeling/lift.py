@@ -22,7 +22,7 @@ from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from recommender.modeling.lgbm import KernelWalkedModel, lgbm_params
+from recommender.modeling._lgbm import KernelWalkedModel, lgbm_params
 
 LOSSES = ("l2", "huber", "fair", "l1")
 

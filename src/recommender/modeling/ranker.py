@@ -10,7 +10,7 @@ from lightgbm import LGBMRanker
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from recommender.modeling.lgbm import KernelWalkedModel, lgbm_params
+from recommender.modeling._lgbm import KernelWalkedModel, lgbm_params
 
 MAX_LABEL = 4
 

@@ -19,11 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from recommender import evaluate, schema
+from recommender import contract
 from recommender.errors import DataFileError
+from recommender.modeling import evaluation
+from recommender.modeling.estimator import LIFT_USD, Recommender, without_outcomes
 from recommender.modeling.lift import measured_cost, measured_return
 from recommender.modeling.ranker import campaign_fit_labels
-from recommender.modeling.recommender import LIFT_USD, Recommender, without_outcomes
 
 DATE_COLUMN = "start_date"
 # Recommender.fit calibrates out of fold over campaigns, so it needs two; one more is held out.
@@ -81,8 +82,8 @@ class TrainResult:
 
     @property
     def gate_metric(self) -> float:
-        """The held-out metric the champion gate compares (evaluate.GATE_METRIC)."""
-        return float(self.metrics.at["model", evaluate.GATE_METRIC])  # type: ignore[arg-type]
+        """The held-out metric the champion gate compares (evaluation.GATE_METRIC)."""
+        return float(self.metrics.at["model", evaluation.GATE_METRIC])  # type: ignore[arg-type]
 
 
 def split_by_campaign(
@@ -104,7 +105,7 @@ def split_by_campaign(
                 max(1, round(config.test_fraction * len(ordered))),
             )
             return set(ordered[:-n_test]), set(ordered[-n_test:])
-    return evaluate.split_campaigns(
+    return evaluation.split_campaigns(
         used, config.test_fraction, config.seed, min_development=MIN_DEVELOPMENT_CAMPAIGNS
     )
 
@@ -131,7 +132,7 @@ def fit_and_evaluate(
             "measure the model on)"
         )
     start = time.perf_counter()
-    pairs = schema.pair_frame(creators, campaigns, outcomes)
+    pairs = contract.pair_frame(creators, campaigns, outcomes)
     dev_ids, test_ids = split_by_campaign(campaigns, outcomes, config)
     dev = pairs[pairs["campaign_id"].isin(dev_ids)].reset_index(drop=True)
     test = pairs[pairs["campaign_id"].isin(test_ids)].reset_index(drop=True)
@@ -141,8 +142,8 @@ def fit_and_evaluate(
     )
     recommender = config.recommender().fit(dev, progress=say)
     test_frame, X_test = _predict_held_out(recommender, test)
-    test_frame, truth = evaluate.attach_truth(test_frame, expected)
-    metrics = evaluate.metrics_table(test_frame, X_test, config.seed)
+    test_frame, truth = evaluation.attach_truth(test_frame, expected)
+    metrics = evaluation.metrics_table(test_frame, X_test, config.seed)
     return TrainResult(
         recommender=recommender,
         metrics=metrics,

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from recommender import evaluate, schema
-from recommender.explain import usd
+from recommender import contract
+from recommender.modeling import evaluation
+from recommender.scoring.explain import usd
 
 if TYPE_CHECKING:
     from recommender.modeling.training import TrainResult
@@ -33,8 +34,8 @@ def close(figures: Iterable[Figure]) -> None:
 def training_figures(result: TrainResult) -> dict[str, Figure]:
     """A training run's figures by name: feature importance, NDCG by k, lift calibration."""
     seed = result.recommender.random_state or 0
-    frame, baselines = evaluate.with_baselines(result.test, result.test_features, seed)
-    ndcg = evaluate.ndcg_by_k(frame, {"model": "expected_roi", **baselines}, range(1, 51))
+    frame, baselines = evaluation.with_baselines(result.test, result.test_features, seed)
+    ndcg = evaluation.ndcg_by_k(frame, {"model": "expected_roi", **baselines}, range(1, 51))
     return {
         "feature_importance": feature_importance(result.recommender.feature_importance()),
         "ndcg_by_k": ndcg_by_k(ndcg, result.truth),
@@ -74,13 +75,13 @@ def ndcg_by_k(table: pd.DataFrame, truth: str) -> Figure:
 
 def lift_calibration(test: pd.DataFrame, bins: int = 10) -> Figure:
     """Predicted expected lift (binned by decile) against measured and true mean lift."""
-    frame = test[["expected_lift_usd", "sales_lift_usd", evaluate.TRUTH_LIFT]].dropna()
+    frame = test[["expected_lift_usd", "sales_lift_usd", evaluation.TRUTH_LIFT]].dropna()
     decile = pd.qcut(frame["expected_lift_usd"].rank(method="first"), bins, labels=False)
     means = frame.groupby(decile).mean()
     figure, ax = plt.subplots(figsize=(6, 5))
     ax.plot(means["expected_lift_usd"], means["sales_lift_usd"], "o-", label="measured")
-    if not frame[evaluate.TRUTH_LIFT].equals(frame["sales_lift_usd"]):
-        ax.plot(means["expected_lift_usd"], means[evaluate.TRUTH_LIFT], "s-", label="noise-free")
+    if not frame[evaluation.TRUTH_LIFT].equals(frame["sales_lift_usd"]):
+        ax.plot(means["expected_lift_usd"], means[evaluation.TRUTH_LIFT], "s-", label="noise-free")
     top = float(max(means.max().max(), 1.0))
     ax.plot([0, top], [0, top], color="grey", linewidth=1, label="perfect")
     ax.set_xscale("symlog")
@@ -97,7 +98,7 @@ def plan_budget(chosen: pd.DataFrame, summary: Mapping[str, Any]) -> Figure:
     """Where a plan's budget goes (by tier, exploiting vs exploring) and what it is expected
     to return against the same budget on the largest creators, with intervals."""
     figure, (spend, lift) = plt.subplots(1, 2, figsize=(11, 4.5))
-    tiers = [t for t in schema.TIERS if t in set(chosen["tier"])]
+    tiers = [t for t in contract.TIERS if t in set(chosen["tier"])]
     bottom = np.zeros(len(tiers))
     for exploring, label in ((False, "best expected return"), (True, "exploring")):
         rows = chosen[chosen["exploration"] == exploring]

@@ -44,12 +44,12 @@ from typing import TYPE_CHECKING, Any
 
 import joblib
 
-from recommender import config, libc
+from recommender import _libc, config
 from recommender.errors import DataFileError, ModelNotFound, ModelUnreachable
 from recommender.io import one_line
 
 if TYPE_CHECKING:  # imported where a model is read: ModelIdentity needs none of its libraries
-    from recommender.modeling.recommender import Recommender
+    from recommender.modeling.estimator import Recommender
 
 MODEL_FILE = "recommender.joblib"
 LINEAGE_FILE = "lineage.json"  # which registered version and run an exported folder holds
@@ -144,7 +144,7 @@ def read_model_file(path: str | os.PathLike[str]) -> Recommender:
         raise ModelNotFound(older) from None
     except Exception as exc:  # truncated or corrupted: the unpickler raises any kind
         raise ModelNotFound(f"{unreadable} ({one_line(exc)})") from None
-    from recommender.modeling.recommender import MODEL_FORMAT, Recommender
+    from recommender.modeling.estimator import MODEL_FORMAT, Recommender
 
     if not isinstance(loaded, Recommender):
         raise ModelNotFound(f"{path}: not a creator-recommender model")
@@ -176,7 +176,7 @@ def loaded_model(
     """load_model and model_identity from one load, so an output names the very model that
     made it even when a promotion lands in between."""
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        from recommender.modeling.recommender import Recommender
+        from recommender.modeling.estimator import Recommender
 
         if isinstance(model, Recommender):
             return model, _identity_of(model, "(in memory)", None, None)
@@ -469,7 +469,7 @@ def replace_folder(new: str | os.PathLike[str], target: str | os.PathLike[str]) 
     restore_replaced(target)
     if target.exists():
         shutil.rmtree(backup, ignore_errors=True)  # stale: a run died after both renames
-        if libc.exchange(new, target):
+        if _libc.exchange(new, target):
             shutil.rmtree(new, ignore_errors=True)  # it holds the previous folder now
             return
         target.rename(backup)

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from recommender import exports, schema
+from recommender import contract
+from recommender.contract.tables import CAMPAIGN_PREFIX
 from recommender.errors import ContractError, ScoringError, SettingError
-from recommender.schema import CAMPAIGN_PREFIX
 
 # The models (and scikit-learn, LightGBM and numba under them) load where a model is used:
 # a batch job's main process validates and ranks without them (batch.py).
 if TYPE_CHECKING:
-    from recommender.modeling.recommender import Recommender
+    from recommender.modeling.estimator import Recommender
 
 OUTPUT_DECIMALS = {
     "score": 6, "fit_score": 4, "expected_roi": 6, "expected_lift_usd": 2, "lift_low_usd": 2,
@@ -48,7 +48,7 @@ class RejectedRowsWarning(UserWarning):
 class Scored:
     """Every input row in exactly one place: scored, or rejected with its reason.
 
-    scored: the scored columns (schema.SCORED_COLUMNS), then the input's own, ranked;
+    scored: the scored columns (contract.SCORED_COLUMNS), then the input's own, ranked;
     rejects: the creator rows that could not be scored, as given, with reject_reason;
     campaign_rejects: campaigns that break the contract (the others are scored).
     """
@@ -84,7 +84,7 @@ def score(
     """
     result = score_with_rejects(creators, campaign, model, top)
     if len(result.rejects):
-        first = result.rejects[schema.REJECT_REASON].iloc[0]
+        first = result.rejects[contract.REJECT_REASON].iloc[0]
         warnings.warn(
             f"{len(result.rejects):,} creator row(s) rejected, e.g. {first}; "
             "score_with_rejects() returns them with their reasons",
@@ -103,7 +103,7 @@ def score_with_rejects(
     """Like `score`, and also the rows and campaigns that could not be scored, with reasons."""
     if top is not None and (isinstance(top, bool) or not isinstance(top, Integral) or top < 1):
         raise SettingError(f"top must be a whole number of at least 1 (got {top!r})")
-    from recommender.model_store import load_model
+    from recommender.mlops.model_store import load_model
 
     recommender = load_model(model)
     campaigns = checked_campaigns(campaign)
@@ -115,7 +115,7 @@ def score_with_rejects(
     return Scored(ranked, rejects, campaigns.rejects)
 
 
-def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
+def checked_campaigns(campaign: CampaignInput | pd.Series) -> contract.Validated:
     """Valid and rejected campaigns from a dict, a Series or a DataFrame; ScoringError if
     none is valid."""
     if isinstance(campaign, pd.DataFrame):
@@ -124,7 +124,7 @@ def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
         campaign = dict(campaign)
         if _plain(campaign):  # a service scores the same campaign again and again
             checked = _checked_plain(tuple((k, type(v), v) for k, v in campaign.items()))
-            return schema.Validated(checked.valid.copy(), checked.rejects.copy(),
+            return contract.Validated(checked.valid.copy(), checked.rejects.copy(),
                                     checked.renamed)  # fmt: skip
         frame = pd.DataFrame([campaign])
     else:
@@ -133,7 +133,7 @@ def checked_campaigns(campaign: CampaignInput | pd.Series) -> schema.Validated:
 
 
 @functools.lru_cache(maxsize=256)
-def _checked_plain(items: tuple[tuple[str, type, object], ...]) -> schema.Validated:
+def _checked_plain(items: tuple[tuple[str, type, object], ...]) -> contract.Validated:
     """A campaign of plain values, checked once (the value's type is in the key: True and
     1 are equal keys, not equal campaigns). Callers copy the frames it returns.
 
@@ -143,18 +143,18 @@ def _checked_plain(items: tuple[tuple[str, type, object], ...]) -> schema.Valida
     return _checked_frame(pd.DataFrame({name: [value] for name, _, value in items}, dtype=object))
 
 
-def _checked_frame(frame: pd.DataFrame) -> schema.Validated:
-    typo = exports.misspelt_column(frame.columns, "campaigns", schema.CAMPAIGNS.names)
+def _checked_frame(frame: pd.DataFrame) -> contract.Validated:
+    typo = contract.misspelt_column(frame.columns, "campaigns", contract.CAMPAIGNS.names)
     if typo is not None:  # the campaign would be scored without what was meant
-        raise ScoringError(f"{typo[0]}: {exports.misspelt_text('campaigns', typo[1])}")
+        raise ScoringError(f"{typo[0]}: {contract.misspelt_text('campaigns', typo[1])}")
     try:
         objects = all(pd.api.types.is_object_dtype(dtype) for dtype in frame.dtypes)
         as_objects = frame if objects else frame.astype(object)
-        checked = schema.validate(as_objects, schema.CAMPAIGNS)
+        checked = contract.validate(as_objects, contract.CAMPAIGNS)
     except ContractError as exc:
         raise ScoringError(str(exc)) from None
     if not len(checked.valid):
-        raise ScoringError(f"no valid campaign: {checked.rejects[schema.REJECT_REASON].iloc[0]}")
+        raise ScoringError(f"no valid campaign: {checked.rejects[contract.REJECT_REASON].iloc[0]}")
     return checked
 
 
@@ -170,7 +170,7 @@ def _plain(campaign: dict[Any, Any]) -> bool:
 
 
 def candidate_pairs(
-    creators: pd.DataFrame, campaigns: pd.DataFrame, seen: schema.KeySet | None = None
+    creators: pd.DataFrame, campaigns: pd.DataFrame, seen: contract.KeySet | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pair frame of valid candidates, rejected input rows with reasons).
 
@@ -181,9 +181,9 @@ def candidate_pairs(
         creators = _own_campaign_columns_apart(creator_headers(creators).frame)
         per_row = "campaign_id" in creators.columns
         original = creators.reset_index(drop=True)
-        checked = schema.validate(
+        checked = contract.validate(
             original.assign(_row=np.arange(len(original))),
-            schema.CREATORS,
+            contract.CREATORS,
             known={"campaign_id": campaigns["campaign_id"]} if per_row else None,
             key=("campaign_id", "creator_id") if per_row else None,
             seen=seen,
@@ -194,9 +194,9 @@ def candidate_pairs(
     del rejects["_row"]  # (validate's own frame: cheaper than a copy without it)
     if per_row:
         valid["campaign_id"] = valid["campaign_id"].astype("string").str.strip()
-        pairs = schema.attach_campaigns(valid, campaigns)
+        pairs = contract.attach_campaigns(valid, campaigns)
     else:
-        pairs = schema.cross_pairs(valid, campaigns)
+        pairs = contract.cross_pairs(valid, campaigns)
     pairs, elsewhere = _on_the_campaigns_platform(pairs, valid, original)
     rejects = pd.concat([rejects, elsewhere], ignore_index=True) if len(elsewhere) else rejects
     return pairs.reset_index(drop=True), rejects
@@ -213,9 +213,11 @@ def _own_campaign_columns_apart(creators: pd.DataFrame) -> pd.DataFrame:
     return creators.rename(columns=own) if own else creators
 
 
-def creator_headers(creators: pd.DataFrame) -> exports.HeaderMatch:
+def creator_headers(creators: pd.DataFrame) -> contract.HeaderMatch:
     """A candidate list's headers read as the creators contract's (a campaign_id included)."""
-    return exports.contract_headers(creators, "creators", [*schema.CREATORS.names, "campaign_id"])
+    return contract.contract_headers(
+        creators, "creators", [*contract.CREATORS.names, "campaign_id"]
+    )
 
 
 def _on_the_campaigns_platform(
@@ -240,13 +242,15 @@ def _on_the_campaigns_platform(
         f"platform: the campaign wants {wanted[r]} (got '{p}')"
         for r, p in zip(excluded["_row"], excluded["platform"], strict=True)
     ]
-    as_given = original.iloc[excluded["_row"].to_numpy()].assign(**{schema.REJECT_REASON: reasons})
+    as_given = original.iloc[excluded["_row"].to_numpy()].assign(
+        **{contract.REJECT_REASON: reasons}
+    )
     return pairs.loc[allowed], as_given
 
 
 def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """The scored columns (rank left to `rank`) and the input's own columns."""
-    from recommender import explain
+    from recommender.scoring import explain
 
     scores = recommender.score_pairs(pairs)
     flagged = explain.flags(scores.features, scores.anomaly_threshold)
@@ -255,7 +259,7 @@ def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     given = [c for c in own if c not in ("campaign_id", "creator_id")]
     clashing = _clashing(given)
     columns = _rounded_columns(scores.predictions)
-    names = [*scores.predictions.columns, *schema.EXPLANATION_COLUMNS,
+    names = [*scores.predictions.columns, *contract.EXPLANATION_COLUMNS,
              *(clashing.get(c, c) for c in given)]  # fmt: skip
     if columns is None or not pairs.columns.is_unique or len(set(names)) < len(names):
         # (a name twice: the frames are put side by side as they are)
@@ -301,7 +305,7 @@ def _rounded_columns(predictions: pd.DataFrame) -> dict[Hashable, Any] | None:
 
 def _clashing(columns: Iterable[str]) -> dict[str, str]:
     """An input column named like an output (a scored file scored again) is kept, renamed."""
-    return {c: f"{c}_input" for c in columns if c in schema.SCORED_COLUMNS}
+    return {c: f"{c}_input" for c in columns if c in contract.SCORED_COLUMNS}
 
 
 def read_names(input_columns: Iterable[str]) -> list[str]:
@@ -342,7 +346,7 @@ def _rank_order(scored: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     if (
         not scored.columns.is_unique
         or not {"rank", "_score", "_fit"}.isdisjoint(names)
-        or not set(schema.SCORED_COLUMNS) - {"rank"} <= names
+        or not set(contract.SCORED_COLUMNS) - {"rank"} <= names
         or any(scored[c].dtype != np.float64 for c in ("score", "fit_score"))
     ):
         return None
@@ -376,13 +380,13 @@ def rank(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
         rows, ranks = in_order
         if top is not None:
             rows, ranks = rows[ranks <= top], ranks[ranks <= top]
-        own = [c for c in scored.columns if c not in schema.SCORED_COLUMNS]
-        columns = [c for c in schema.SCORED_COLUMNS if c != "rank"] + own
+        own = [c for c in scored.columns if c not in contract.SCORED_COLUMNS]
+        columns = [c for c in contract.SCORED_COLUMNS if c != "rank"] + own
         ranked = scored.iloc[rows]
         if list(scored.columns) != columns:  # (scored_rows' own frames are in order)
             ranked = ranked[columns]
         ranked.index = pd.RangeIndex(len(ranked))  # (a frame of its own: reset_index costs more)
-        ranked.insert(schema.SCORED_COLUMNS.index("rank"), "rank", ranks)
+        ranked.insert(contract.SCORED_COLUMNS.index("rank"), "rank", ranks)
         return ranked
     return _ranked_by_sorting(scored, top)
 
@@ -393,13 +397,13 @@ def _ranked_by_sorting(scored: pd.DataFrame, top: int | None) -> pd.DataFrame:
     order["rank"] = order.groupby("campaign_id", sort=False).cumcount() + 1
     if top is not None:
         order = order[order["rank"] <= top]
-    columns = list(schema.SCORED_COLUMNS) + [
-        c for c in order.columns if c not in (*schema.SCORED_COLUMNS, "_score", "_fit")
+    columns = list(contract.SCORED_COLUMNS) + [
+        c for c in order.columns if c not in (*contract.SCORED_COLUMNS, "_score", "_fit")
     ]  # an input's own _notes stay
     return order[columns].reset_index(drop=True)
 
 
 def empty_scored(input_columns: Iterable[str]) -> pd.DataFrame:
     """A scored output with no rows: the scored columns, then the input's own."""
-    own = [c for c in input_columns if c not in schema.SCORED_COLUMNS]
-    return pd.DataFrame(columns=list(schema.SCORED_COLUMNS) + own)
+    own = [c for c in input_columns if c not in contract.SCORED_COLUMNS]
+    return pd.DataFrame(columns=list(contract.SCORED_COLUMNS) + own)

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from recommender.trees import Trees
+from recommender._trees import Trees
 
 
 def lgbm_params(random_state: int | None, **overrides: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recommender import exports
+from recommender.contract import headers
 from recommender.errors import ContractError
 
 REJECT_REASON = "reject_reason"
@@ -337,7 +337,7 @@ class Validated:
 
     valid: pd.DataFrame
     rejects: pd.DataFrame
-    # Headers read as contract columns: (header as given, column), as exports.contract_headers.
+    # Headers read as contract columns: (header as given, column), as headers.contract_headers.
     renamed: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -509,12 +509,12 @@ def _numeric(raw: pd.Series, col: Column, text: pa.ChunkedArray | None = None) -
         return _dots_as_thousands(cells, number) if col.kind == Kind.INT else number
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         # A column written 12,5 and 1.250,50 is read in decimal points first.
-        written = exports.decimal_points(_as_series(text, raw))
+        written = headers.decimal_points(_as_series(text, raw))
         number = pd.to_numeric(written, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     # What plain parsing refused may be written for people: 12.5K, 3,400, 62.5%, $1,250.
     rows = np.flatnonzero(np.isnan(number) & (written != "").fillna(False).to_numpy(dtype=bool))
     if rows.size:
-        number[rows] = exports.read_numbers(written.iloc[rows], percent=col.share, money=col.money)
+        number[rows] = headers.read_numbers(written.iloc[rows], percent=col.share, money=col.money)
     return number
 
 
@@ -556,10 +556,10 @@ def _check_column(
 ) -> pd.Series:
     """Check one column; return its typed, normalised values (NaN/<NA> where empty).
     `reported`: cells rejected already for a reason of their own (a NUL character)."""
-    nested = exports.nested_cells(raw)
+    nested = headers.nested_cells(raw)
     if col.kind == Kind.LIST and nested.any():
         raw = _lists_joined(raw, nested)
-        nested = exports.nested_cells(raw)
+        nested = headers.nested_cells(raw)
     if nested.any():
         reasons.add(nested, col.name, "not a single value", raw)
     if reported is not None:
@@ -610,7 +610,7 @@ def _spreadsheet_errors(
     if not pc.any(pc.fill_null(pc.starts_with(cells, "#"), False)).as_py():
         return found  # (a first-character test: most columns hold no such cell)
     shown = pc.utf8_upper(cells)
-    for error in sorted(exports.EXCEL_ERRORS):
+    for error in sorted(headers.EXCEL_ERRORS):
         hit = np.zeros(len(text), dtype=bool)
         equal = pc.fill_null(pc.equal(shown, error), False).to_numpy(zero_copy_only=False)
         hit[where[equal]] = True
@@ -674,7 +674,7 @@ def _check_number(
     if unread.size:  # exports write an unknown number as "-", "N/A"...: it is empty
         text = _stripped(raw) if text is None else text
         said = pc.utf8_lower(text.take(pa.array(unread)))
-        unknown = pa.array(sorted(exports.UNKNOWN_NUMBER), type=said.type)
+        unknown = pa.array(sorted(headers.UNKNOWN_NUMBER), type=said.type)
         placeholder = np.zeros(len(raw), dtype=bool)
         placeholder[unread] = pc.fill_null(pc.is_in(said, value_set=unknown), False).to_numpy()
         empty = empty | placeholder | _spreadsheet_errors(text, col.name, reasons, unread)
@@ -1149,7 +1149,7 @@ def validate(
     cell rejects its row. Raises ContractError when a required column is missing
     altogether.
     """
-    match = exports.contract_headers(frame, table.name, [*table.names, *(known or {})], source)
+    match = headers.contract_headers(frame, table.name, [*table.names, *(known or {})], source)
     frame = match.frame
     check_columns(frame, table, source)
     frame = frame.reset_index(drop=True)

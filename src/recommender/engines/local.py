@@ -40,9 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from recommender import config, libc, schema, worker_server
+from recommender import _libc, config, contract
+from recommender.contract.headers import renamed_text
+from recommender.engines import _forkserver
+from recommender.engines._spill import RankedRuns
 from recommender.errors import DataFileError, ScoringError
-from recommender.exports import renamed_text
 from recommender.io import (
     OutputSet,
     check_outputs,
@@ -62,13 +64,12 @@ from recommender.scoring import (
     creator_headers,
     rank,
 )
-from recommender.spill import RankedRuns
 
 if TYPE_CHECKING:  # (imported where used: see the module's docstring)
-    from recommender.model_store import ModelIdentity
-    from recommender.modeling.recommender import Recommender
-    from recommender.planning import Constraints, Plan
-    from recommender.scoring_worker import ScoredChunk
+    from recommender.engines._worker import ScoredChunk
+    from recommender.mlops.model_store import ModelIdentity
+    from recommender.modeling.estimator import Recommender
+    from recommender.scoring.planning import Constraints, Plan
 
 CHUNK_ROWS = 50_000  # small enough that workers share the last chunks evenly
 MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
@@ -221,7 +222,7 @@ def _chosen_scorer(
     """(the scorer, how many chunks may be scored or wait at once). Preloaded workers load
     the model themselves; meanwhile this process reads and validates ahead."""
     if preloaded and workers > 1 and _by_path(model):
-        from recommender.model_store import local_model_file
+        from recommender.mlops.model_store import local_model_file
 
         local_model_file(model)  # one that is not there is said now, before the file is read
         return _preloaded_scorer(model, workers), 4 * workers
@@ -232,7 +233,7 @@ def _load_model(
     model: ModelRef, report: BatchReport, say: Callable[[str], None]
 ) -> tuple[Recommender, ModelIdentity]:
     """The model and its identity, timed, the identity kept in the report and said."""
-    from recommender.model_store import loaded_model
+    from recommender.mlops.model_store import loaded_model
 
     start = time.perf_counter()
     recommender, report.model = loaded_model(model)
@@ -247,7 +248,7 @@ def _by_path(model: ModelRef) -> bool:
     might differ), where there is a forkserver (not Windows)."""
     if model is not None and not isinstance(model, (str, os.PathLike)):
         return False
-    return worker_server.available() and not config.is_model_uri(
+    return _forkserver.available() and not config.is_model_uri(
         str(model or config.settings().model)
     )
 
@@ -259,7 +260,7 @@ def valid_campaigns(path: str | os.PathLike[str], say: Callable[[str], None]) ->
     except ScoringError as exc:
         raise DataFileError(f"{path}: {exc}") from None
     _say_renamed(checked.renamed, path, say)
-    for reason in checked.rejects.get(schema.REJECT_REASON, pd.Series(dtype=str)):
+    for reason in checked.rejects.get(contract.REJECT_REASON, pd.Series(dtype=str)):
         say(f"skipped a campaign of {path}: {reason}")
     return checked.valid
 
@@ -322,7 +323,7 @@ class _ChunkScoring:
         self.runs = RankedRuns(spill_folder)  # every row, ranked at the end
         self.best: list[pd.DataFrame] = []  # with `top`: each chunk's best rows of a campaign
         self.rejects: list[pd.DataFrame] = []
-        self.seen = schema.KeySet()  # keys of valid rows: later copies are rejected
+        self.seen = contract.KeySet()  # keys of valid rows: later copies are rejected
         self.pending: deque[Future[ScoredChunk]] = deque()
         self.input_columns: list[str] = []
 
@@ -351,7 +352,7 @@ class _ChunkScoring:
         """Wait for every chunk still being scored."""
         while self.pending:
             self._collect()
-        self.seen = schema.KeySet()  # every row is in: the keys are no longer needed
+        self.seen = contract.KeySet()  # every row is in: the keys are no longer needed
 
     def _collect(self) -> None:
         scored, seconds, model = self.pending.popleft().result()
@@ -386,7 +387,7 @@ def _write_outputs(
         chunks.runs.add(rank(pd.concat(chunks.best, ignore_index=True), top))
     report.best = chunks.runs.write(outputs, out_path, chunks.input_columns, show)
     report.scored = chunks.runs.rows
-    outputs.table(schema.reason_first(rejected), rejects_path)
+    outputs.table(contract.reason_first(rejected), rejects_path)
     report.add_time("rank and write", time.perf_counter() - tick)
     report.rejected = len(rejected)
 
@@ -395,16 +396,16 @@ def _write_outputs(
 def _scorer(
     model: tuple[Recommender, ModelIdentity], workers: int
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
-    """submit(pairs) -> a future of scoring_worker.timed_score(model, pairs), here or in
+    """submit(pairs) -> a future of _worker.timed_score(model, pairs), here or in
     `workers` processes. On Linux they are forked, which takes milliseconds where spawning
     takes seconds of imports; the workers walk trees without OpenMP (not fork-safe)."""
     if workers <= 1:
 
         def here(pairs: pd.DataFrame) -> Future[ScoredChunk]:
             done: Future[ScoredChunk] = Future()
-            from recommender import scoring_worker
+            from recommender.engines import _worker
 
-            done.set_result(scoring_worker.timed_score(model, pairs))
+            done.set_result(_worker.timed_score(model, pairs))
             return done
 
         yield here
@@ -420,8 +421,8 @@ def _preloaded_scorer(
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
     """_scorer's submit, by `workers` processes that load `model` (a folder or file; None:
     the champion) themselves, forked from worker_server as this process reads."""
-    worker_server.start()  # from this thread: it starts the server deaf to Ctrl-C
-    context = worker_server.context()
+    _forkserver.start()  # from this thread: it starts the server deaf to Ctrl-C
+    context = _forkserver.context()
     # Starting a process waits until the server has imported those modules: a thread
     # hands the chunks to the pool, so that this one reads and validates meanwhile.
     with (
@@ -480,7 +481,7 @@ def _worker_pool(
     context: Any, workers: int, model: Any
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
     """submit(pairs) for a pool of `workers` processes started by `context`, each given
-    `model` (see scoring_worker.start) and what a worker forked from the worker server
+    `model` (see _worker.start) and what a worker forked from the worker server
     would not inherit from this process: its warning filters, memory setting, working
     folder and environment (a relative model path, or the champion, means what it means
     here)."""
@@ -515,15 +516,15 @@ def _end_workers(pool: ProcessPoolExecutor) -> None:
 # The workers' functions, named here: the pool sends them by name, and this process need
 # not import scoring_worker (which loads the compiled kernels) to name them.
 def _start_worker(model: Any, job_pid: int, *job: Any) -> None:
-    from recommender import scoring_worker
+    from recommender.engines import _worker
 
-    scoring_worker.start(model, job_pid, scoring_worker.Job(*job))
+    _worker.start(model, job_pid, _worker.Job(*job))
 
 
 def _score_in_worker(pairs: pd.DataFrame) -> ScoredChunk:
-    from recommender import scoring_worker
+    from recommender.engines import _worker
 
-    return scoring_worker.score(pairs)
+    return _worker.score(pairs)
 
 
 def _progress_bar(total: int | None, wanted: bool | None) -> Any:
@@ -580,7 +581,7 @@ def plan_file(
             raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
         creators = read_table(creators_path, sheet, require_rows=True)
         _say_renamed(creator_headers(creators.head(0)).renamed, creators_path, say)
-        from recommender.planning import plan
+        from recommender.scoring.planning import plan
 
         with native_stdout_silenced():
             result = plan(creators, campaign, budget_usd, model, explore, constraints)
@@ -590,8 +591,8 @@ def plan_file(
             summary=summary,
             figure=figure if result.summary["creators"] else None,
         )
-        outputs.table(result.chosen, files.chosen, own_words=schema.EXPLANATION_COLUMNS)
-        outputs.table(schema.reason_first(result.rejects), files.rejects)
+        outputs.table(result.chosen, files.chosen, own_words=contract.EXPLANATION_COLUMNS)
+        outputs.table(contract.reason_first(result.rejects), files.rejects)
         outputs.json(result.summary, files.summary)
         if files.figure is not None:
             _save_plan_figure(outputs, result.chosen, result.summary, files.figure)
@@ -601,7 +602,7 @@ def plan_file(
 def _save_plan_figure(
     outputs: OutputSet, chosen: pd.DataFrame, summary: dict[str, Any], path: Path
 ) -> None:
-    from recommender import plots
+    from recommender.scoring import plots
 
     figure = plots.plan_budget(chosen, summary)
     try:
@@ -628,6 +629,6 @@ def native_stdout_silenced() -> Iterator[None]:
             os.dup2(null.fileno(), 1)
             yield
     finally:
-        libc.flush_c_stdout()  # what native code buffered goes to /dev/null, not after
+        _libc.flush_c_stdout()  # what native code buffered goes to /dev/null, not after
         os.dup2(saved, 1)
         os.close(saved)

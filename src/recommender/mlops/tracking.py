@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender import config, schema
-from recommender.champion import champion_gate, registered_metric, store_errors
-from recommender.model_store import (
+from recommender import config, contract
+from recommender.mlops.champion import champion_gate, registered_metric, store_errors
+from recommender.mlops.model_store import (
     MODEL_FILE,
     connect_mlflow,
     process_gone,
@@ -36,14 +36,14 @@ from recommender.model_store import (
     this_process,
     write_lineage,
 )
-from recommender.modeling.recommender import Recommender
+from recommender.modeling.estimator import Recommender
 from recommender.modeling.training import TrainResult
 
 MODEL_NAME = config.MODEL_NAME
 OWNER_TAG = "creator_recommender.owner"  # 'MACHINE pid N': the train process logging the run
 ENDED_TAG = "creator_recommender.ended"  # why a run was ended by another process
-PACKAGE_DIR = Path(__file__).resolve().parent  # read only: shipped inside each MLflow model
-MODEL_CODE = PACKAGE_DIR / "pyfunc_model.py"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # read only: shipped inside each MLflow model
+MODEL_CODE = Path(__file__).resolve().with_name("pyfunc_model.py")
 RUNTIME_PACKAGES = ("pandas", "numpy", "scikit-learn", "lightgbm", "joblib", "pyarrow", "mlflow")
 
 
@@ -117,11 +117,11 @@ def signature() -> Any:
     inputs = Schema(
         [
             ColSpec(number if numeric else "string", name, required=required)
-            for name, numeric, required in schema.pair_columns()
+            for name, numeric, required in contract.pair_columns()
         ]
     )
     out_types = {"campaign_id": "string", "creator_id": "string", "tier": "string"}
-    outputs = Schema([ColSpec(out_types.get(c, "double"), c) for c in schema.PREDICTION_COLUMNS])
+    outputs = Schema([ColSpec(out_types.get(c, "double"), c) for c in contract.PREDICTION_COLUMNS])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
@@ -129,7 +129,7 @@ def as_model_input(pairs: pd.DataFrame, rows: int | None = None) -> pd.DataFrame
     """Pair rows with exactly the signature's columns and types (all rows, or the first `rows`)."""
     rows = len(pairs) if rows is None else rows
     example = pd.DataFrame(index=pairs.index[:rows])
-    for name, numeric, _ in schema.pair_columns():
+    for name, numeric, _ in contract.pair_columns():
         values = (
             pairs[name].iloc[:rows]
             if name in pairs.columns
@@ -278,7 +278,7 @@ def _log_run(
     registered version."""
     import mlflow
 
-    from recommender import plots
+    from recommender.scoring import plots
 
     recommender = result.recommender
     mlflow.log_params({**params, "lift_loss": recommender.lift_loss_})

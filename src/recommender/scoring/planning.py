@@ -34,11 +34,11 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from recommender import explain, schema
+from recommender import contract
 from recommender.errors import SettingError
 from recommender.features import sponsorship_ratio
-from recommender.model_store import loaded_model
-from recommender.scoring import CampaignInput, ModelRef, score_with_rejects
+from recommender.mlops.model_store import loaded_model
+from recommender.scoring import CampaignInput, ModelRef, explain, score_with_rejects
 
 MIP_GAP = 1e-3
 MIP_SECONDS = 10.0
@@ -76,8 +76,8 @@ class Constraints:
                 object.__setattr__(self, name, setting_number(getattr(self, name), name))
         if self.platform is not None:
             platform = str(self.platform).strip().lower()
-            if platform not in schema.PLATFORMS:
-                raise SettingError(f"platform must be one of {', '.join(schema.PLATFORMS)} "
+            if platform not in contract.PLATFORMS:
+                raise SettingError(f"platform must be one of {', '.join(contract.PLATFORMS)} "
                                    f"(got {self.platform!r})")  # fmt: skip
             object.__setattr__(self, "platform", platform)  # as creators' are: lower case
         for name in ("max_niche_share", "max_segment_share"):
@@ -340,9 +340,9 @@ def plan(
     """
     budget_usd = setting_number(budget_usd, "budget")
     explore = setting_number(explore, "explore")
-    if not 0 < budget_usd <= schema.MAX_MAGNITUDE:  # beyond any campaign: a typo
+    if not 0 < budget_usd <= contract.MAX_MAGNITUDE:  # beyond any campaign: a typo
         raise SettingError(f"budget must be a positive amount of USD up to "
-                           f"{schema.MAX_MAGNITUDE:,.0f} (got {budget_usd:g})")  # fmt: skip
+                           f"{contract.MAX_MAGNITUDE:,.0f} (got {budget_usd:g})")  # fmt: skip
     if not 0 <= explore < 1:
         raise SettingError("explore must be a share of the budget, from 0 to below 1")
     constraints = constraints or Constraints()

@@ -34,8 +34,8 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-from recommender import config, schema
-from recommender.batch import valid_campaigns
+from recommender import config, contract
+from recommender.engines.local import valid_campaigns
 from recommender.errors import DataFileError, ScoringError
 from recommender.io import (
     csv_dialect,
@@ -45,7 +45,7 @@ from recommender.io import (
     one_line,
     unnamed_file,
 )
-from recommender.model_store import ModelIdentity, loaded_model
+from recommender.mlops.model_store import ModelIdentity, loaded_model
 from recommender.scoring import (
     ModelRef,
     candidate_pairs,
@@ -65,12 +65,12 @@ ROW = "__row_id"
 FILE = "__file"
 KEY = "__key"
 PREDICTED = {  # scored_rows' columns as Spark types (rank comes later)
-    c: "string" if c in ("campaign_id", "creator_id", "tier", *schema.EXPLANATION_COLUMNS)
+    c: "string" if c in ("campaign_id", "creator_id", "tier", *contract.EXPLANATION_COLUMNS)
     else "double"
-    for c in schema.SCORED_COLUMNS if c != "rank"
+    for c in contract.SCORED_COLUMNS if c != "rank"
 }  # fmt: skip
 QUIET_LOG = Path(__file__).with_name("spark-log4j2.properties")
-KIND_TYPES = {schema.Kind.INT: "bigint", schema.Kind.FLOAT: "double"}  # other kinds: string
+KIND_TYPES = {contract.Kind.INT: "bigint", contract.Kind.FLOAT: "double"}  # other kinds: string
 SUMMARY = "_summary.json"  # the run, in both output folders: it marks them as this engine's
 
 
@@ -510,7 +510,7 @@ def _own_columns(
         candidate_pairs(pd.DataFrame({c: pd.Series([], dtype=str) for c in headers}), campaigns)
     except ScoringError as exc:
         raise DataFileError(f"{source}: {exc}") from None
-    kinds = {c.name: c.kind for c in schema.CREATORS.columns}
+    kinds = {c.name: c.kind for c in contract.CREATORS.columns}
     number = {h: f"_c{i}" for i, h in enumerate(headers)}
     return [(number[h], out, KIND_TYPES.get(kinds[out], "string") if out in kinds else "")
             for h, out in own_output_columns(headers)]  # fmt: skip
@@ -529,7 +529,7 @@ def _ddl(columns: dict[str, str]) -> str:
 
 def _key_column(headers: list[str]) -> Any:
     """A column equal for rows the validation would call duplicates, so that copies of
-    a key meet in one partition: a creator id as the account it names (schema.account,
+    a key meet in one partition: a creator id as the account it names (contract.account,
     on the executors: '@Handle' and 'handle' are one), a campaign id with every
     character but letters and digits removed (validation strips blanks). Reads the
     numbered columns of `headers`."""
@@ -537,14 +537,14 @@ def _key_column(headers: list[str]) -> Any:
     from pyspark.sql.pandas.functions import pandas_udf
 
     def accounts(ids: pd.Series) -> pd.Series:
-        return schema.account(ids).fillna("")
+        return contract.account(ids).fillna("")
 
     # (PySpark's stubs type a Series-to-Series function's Series otherwise than pandas-stubs)
     as_account = pandas_udf(accounts, "string")  # type: ignore[call-overload]
     read_as = {name: f"_c{i}" for i, name in enumerate(read_names(headers))}
     key = ("campaign_id", "creator_id") if "campaign_id" in read_as else ("creator_id",)
     parts = [
-        as_account(F.col(read_as[k]).cast("string")) if k in schema.ACCOUNT_COLUMNS
+        as_account(F.col(read_as[k]).cast("string")) if k in contract.ACCOUNT_COLUMNS
         else F.coalesce(F.regexp_replace(F.col(read_as[k]).cast("string"),
                                          r"[^\p{L}\p{N}]", ""), F.lit(""))
         for k in key
@@ -560,16 +560,16 @@ def _scored_partition(
 ) -> Iterator[pd.DataFrame]:
     """Validate and score one partition's batches, in file order, as the local engine
     scores a file's chunks: rows of `columns`."""
-    from recommender import trees
+    from recommender import _trees
 
-    trees.use_threads(False)  # each task has one core
-    seen = schema.KeySet()
+    _trees.use_threads(False)  # each task has one core
+    seen = contract.KeySet()
     for batch in batches:
         pairs, rejects = candidate_pairs(batch, campaigns, seen)
         parts = []
         if len(rejects):
-            parts.append(rejects[[ROW, schema.REJECT_REASON]].rename(
-                columns={schema.REJECT_REASON: REJECT}))  # fmt: skip
+            parts.append(rejects[[ROW, contract.REJECT_REASON]].rename(
+                columns={contract.REJECT_REASON: REJECT}))  # fmt: skip
         if len(pairs):
             scored = scored_rows(recommender, pairs)
             parts.append(scored[[c for c in columns if c != REJECT]])
@@ -601,8 +601,8 @@ def _rejects(stage: DataFrame, raw: DataFrame, headers: list[str]) -> DataFrame:
     reasons = stage.where(F.col(REJECT).isNotNull()).select(ROW, REJECT)
     joined = reasons.join(raw, ROW).orderBy(FILE, ROW)
     given = [F.col(f"_c{i}").alias(name) for i, name in enumerate(read_names(headers))
-             if name != schema.REJECT_REASON]  # fmt: skip
-    return joined.select(F.col(REJECT).alias(schema.REJECT_REASON), *given)
+             if name != contract.REJECT_REASON]  # fmt: skip
+    return joined.select(F.col(REJECT).alias(contract.REJECT_REASON), *given)
 
 
 def _ranked(
@@ -629,7 +629,7 @@ def _ranked(
     ranked = scored.withColumn("rank", F.row_number().over(by_score).cast("bigint"))
     if top is not None:
         ranked = ranked.where(F.col("rank") <= top)
-    columns = [*schema.SCORED_COLUMNS, *[out for _, out, _ in own]]
+    columns = [*contract.SCORED_COLUMNS, *[out for _, out, _ in own]]
     return ranked.select(*[_col(c) for c in columns]).orderBy("campaign_id", "rank")
 
 

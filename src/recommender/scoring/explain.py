@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recommender.contract.tables import CAMPAIGN_PREFIX, DEFAULT_OBJECTIVE, tier_of
 from recommender.features import FEATURES
-from recommender.schema import CAMPAIGN_PREFIX, DEFAULT_OBJECTIVE, tier_of
 
 # Flag thresholds; each is a risk a brand would want to see before hiring.
 HIGH_SPONSORSHIP = 0.3  # about one post in three sponsored

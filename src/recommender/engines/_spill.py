@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender import schema
+from recommender import contract
 from recommender.errors import DataFileError
 from recommender.io import OutputSet, arrow_table, unnamed_file, write_error
 from recommender.scoring import empty_scored, rank
@@ -88,7 +88,7 @@ class RankedRuns:
         path: str | os.PathLike[str],
         input_columns: list[str],
         show: int = 0,
-        own_words: Collection[str] = schema.EXPLANATION_COLUMNS,
+        own_words: Collection[str] = contract.EXPLANATION_COLUMNS,
     ) -> pd.DataFrame:
         """Write every row ranked as `path` in the run's `outputs`; returns the first `show`
         rows."""

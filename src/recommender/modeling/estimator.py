@@ -24,9 +24,10 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
-from recommender import evaluate, schema
+from recommender import contract
 from recommender.features import FEATURES, PairFeatures
-from recommender.modeling.lgbm import Checked
+from recommender.modeling import evaluation
+from recommender.modeling._lgbm import Checked
 from recommender.modeling.lift import (
     LOSSES,
     ReturnRegressor,
@@ -40,7 +41,7 @@ from recommender.modeling.lift import (
 from recommender.modeling.ranker import CampaignFitRanker, campaign_fit_labels
 
 # Raised when a saved model's structure changes; an older model must be retrained.
-MODEL_FORMAT = 5
+MODEL_FORMAT = 6  # 6: classes moved to the subpackages (recommender.modeling.estimator)
 MIN_COST_USD = 1.0  # a gifted post still costs something (product, time)
 MIN_COSTS = 50  # hires with a known cost needed to learn return per dollar
 RETURN_PER_DOLLAR, LIFT_USD = "return_per_dollar", "lift_usd"  # what the lift models learn
@@ -67,7 +68,7 @@ OBJECTIVES = {
     "awareness": Objective("fit", lambda parts: parts.fit_score * parts.engagements_per_dollar),
     "content": Objective("fit", lambda parts: parts.fit_score),
 }
-assert set(OBJECTIVES) == set(schema.OBJECTIVES)
+assert set(OBJECTIVES) == set(contract.OBJECTIVES)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         (sales_lift_usd; cost_usd and fit_rating where known); `y` is ignored.
         `progress` is told what is happening. Returns self."""
         say = progress or (lambda message: None)
-        history = schema.require_pair_frame(X, type(self).__name__).reset_index(drop=True)
+        history = contract.require_pair_frame(X, type(self).__name__).reset_index(drop=True)
         if history["campaign_id"].nunique() < 2:
             raise ValueError(
                 "fit needs hires from at least 2 campaigns (its calibration is out of fold); "
@@ -129,7 +130,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         grades = campaign_fit_labels(
             history.get("fit_rating"), pd.Series(target), history["campaign_id"]
         )
-        affinity_signal = evaluate.within_group_percentile(
+        affinity_signal = evaluation.within_group_percentile(
             history.assign(_return=target), "_return"
         ).fillna(0.5)
         self.return_scale_ = return_scale(target)  # over the hires whose return is known
@@ -186,8 +187,8 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         for loss in self.losses:
             scored["_pred"] = oof[loss][has_return]
             comparison[loss] = {
-                "oof_ndcg_roi@10": evaluate.ndcg_at_k(scored, "_pred", "_return", 10),
-                "oof_spearman_roi": evaluate.spearman(scored, "_pred", "_return"),
+                "oof_ndcg_roi@10": evaluation.ndcg_at_k(scored, "_pred", "_return", 10),
+                "oof_spearman_roi": evaluation.spearman(scored, "_pred", "_return"),
             }
         self.loss_comparison_ = pd.DataFrame.from_dict(comparison, orient="index")
         self.loss_comparison_.index.name = "loss"
@@ -250,21 +251,21 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
     def features_for(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """The FEATURES of each pair, as the models read them."""
         check_is_fitted(self, "features_")
-        return self.features_.transform(schema.require_pair_frame(pairs, type(self).__name__))
+        return self.features_.transform(contract.require_pair_frame(pairs, type(self).__name__))
 
     def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """PREDICTION_COLUMNS for each row of the pair frame `pairs` (same index)."""
         X = self.features_for(pairs)
         checked = self._checked(X)
         lift_point = self.lift_.predict_transformed(checked)
-        return self._predictions(pairs, X, checked, lift_point, schema.objectives(pairs))
+        return self._predictions(pairs, X, checked, lift_point, contract.objectives(pairs))
 
     def score_pairs(self, pairs: pd.DataFrame) -> PairScores:
         """Predictions, features and the contributions behind each row's score, in one pass."""
         X = self.features_for(pairs)
         checked = self._checked(X)
         lift_contributions = self.lift_.contributions(checked)
-        objective = schema.objectives(pairs)
+        objective = contract.objectives(pairs)
         # The contributions add up to the lift model's prediction.
         lift_point = lift_contributions.sum(axis=1)
         predictions = self._predictions(pairs, X, checked, lift_point, objective)
@@ -328,7 +329,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             "lift_high_usd": lift_high,
             "cost_usd": cost,
             "expected_roi": expected_roi,
-            "tier": schema.tier_of(pairs["followers"]),
+            "tier": contract.tier_of(pairs["followers"]),
         }
         # (in PREDICTION_COLUMNS order already: naming them again would only reindex)
         return pd.DataFrame(columns, index=pairs.index)
@@ -345,4 +346,4 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
 
 def without_outcomes(pairs: pd.DataFrame) -> pd.DataFrame:
     """The pair frame without what a hire brought: what a model may see before hiring."""
-    return pairs.drop(columns=[c for c in schema.OUTCOME_COLUMNS if c in pairs.columns])
+    return pairs.drop(columns=[c for c in contract.OUTCOME_COLUMNS if c in pairs.columns])

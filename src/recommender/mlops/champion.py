@@ -32,10 +32,10 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from recommender import config, evaluate
+from recommender import config
 from recommender.errors import ModelNotFound, ModelUnreachable, SettingError
 from recommender.io import one_line
-from recommender.model_store import (
+from recommender.mlops.model_store import (
     NOT_FOUND,
     connect_mlflow,
     load_model,
@@ -48,6 +48,7 @@ from recommender.model_store import (
     this_process,
     write_lineage,
 )
+from recommender.modeling import evaluation
 
 MODEL_NAME = config.MODEL_NAME
 CHAMPION = config.CHAMPION_ALIAS
@@ -205,7 +206,7 @@ def champion_gate(
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    name = evaluate.GATE_METRIC
+    name = evaluation.GATE_METRIC
     with promotion_lock(client):
         current = champion_version(client)
         if current is None:
@@ -232,13 +233,13 @@ def champion_gate(
 def registered_metric(test: Any) -> Callable[[str], float]:
     """A function giving a registered version's gate metric on the held-out frame `test`
     (ModelNotFound when the version cannot be loaded)."""
-    from recommender.tracking import as_model_input
+    from recommender.mlops.tracking import as_model_input
 
     def metric(version: str) -> float:
         predicted = load_model(version_uri(version)).predict(as_model_input(test))
         # Both predictions the gate may judge by: ROI, or lift where no cost is known.
         judged = {c: predicted[c].to_numpy() for c in ("expected_roi", "expected_lift_usd")}
-        return evaluate.gate_metric(test.assign(**judged))
+        return evaluation.gate_metric(test.assign(**judged))
 
     return metric
 

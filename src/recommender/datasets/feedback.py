@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from recommender import exports, schema
+from recommender import contract
 from recommender.errors import DataFileError
 from recommender.io import check_outputs, find_table, folder_lock, output_set, read_table
 
@@ -48,11 +48,11 @@ def add_outcomes(
     if campaign_ids is not None:
         known["campaign_id"] = campaign_ids
     # A rejects file fed back in (fixed by hand) brings its reasons: they are not outcomes.
-    new = new.drop(columns=[schema.REJECT_REASON], errors="ignore")
-    key = list(schema.OUTCOMES.key)
+    new = new.drop(columns=[contract.REJECT_REASON], errors="ignore")
+    key = list(contract.OUTCOMES.key)
     held = history[key].apply(lambda column: column.astype("string").str.strip())
-    checked = schema.validate(
-        new, schema.OUTCOMES, known=known, seen=schema.KeySet(held),
+    checked = contract.validate(
+        new, contract.OUTCOMES, known=known, seen=contract.KeySet(held),
         seen_problem=ALREADY_KNOWN,
     )  # fmt: skip
     combined = pd.concat([history, checked.valid], ignore_index=True)
@@ -63,8 +63,8 @@ def _typed(history: pd.DataFrame) -> pd.DataFrame:
     """The history's rows typed as the contract reads them, so that new rows (typed) and old
     ones write in one convention (an export's 15,36 and a new 9.02 could not be read
     back together); rows the contract refuses stay as they were, after the others."""
-    checked = schema.validate(history, schema.OUTCOMES)
-    kept = checked.rejects.drop(columns=[schema.REJECT_REASON])
+    checked = contract.validate(history, contract.OUTCOMES)
+    kept = checked.rejects.drop(columns=[contract.REJECT_REASON])
     return pd.concat([checked.valid, kept], ignore_index=True) if len(kept) else checked.valid
 
 
@@ -97,11 +97,11 @@ def _added_to_history(
     """add_outcome_file's reading, merging and writing, with the folder locked."""
     # A folder of exports is read in the contract's columns, and the history rewritten so.
     tables = {
-        name: exports.contract_headers(read_table(path), name, schema.TABLES[name].names).frame
+        name: contract.contract_headers(read_table(path), name, contract.TABLES[name].names).frame
         for name, path in paths.items()
     }
     needed = {"creators": ["creator_id"], "campaigns": ["campaign_id"],
-              "outcomes": list(schema.OUTCOMES.key)}  # fmt: skip
+              "outcomes": list(contract.OUTCOMES.key)}  # fmt: skip
     for name, columns in needed.items():
         missing = [c for c in columns if c not in tables[name].columns]
         if missing:
@@ -112,5 +112,5 @@ def _added_to_history(
     )  # fmt: skip
     with output_set(paths["outcomes"], rejects_path) as outputs:
         outputs.table(result.combined, paths["outcomes"])
-        outputs.table(schema.reason_first(result.rejects), rejects_path)
+        outputs.table(contract.reason_first(result.rejects), rejects_path)
     return result, paths["outcomes"]

@@ -1,7 +1,7 @@
 """What a batch job's scoring worker process runs (batch.py starts them): set up with a
 model, or with the path of one to load, then score chunks of pairs one at a time.
 
-Importing this module loads the compiled tree kernels (trees.warm_up): a worker
+Importing this module loads the compiled tree kernels (_trees.warm_up): a worker
 forked from a process that imported it (worker_server preloads it) starts with
 them loaded instead of loading them itself, a third of a second apiece.
 """
@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
-from recommender import libc, trees
+from recommender import _libc, _trees
 from recommender.io import bounded_memory
 from recommender.scoring import scored_rows
 
 if TYPE_CHECKING:
-    from recommender.model_store import ModelIdentity
-    from recommender.modeling.recommender import Recommender
+    from recommender.mlops.model_store import ModelIdentity
+    from recommender.modeling.estimator import Recommender
 
 # scored_rows' rows, the seconds they took, and the model that scored them
 ScoredChunk = tuple[pd.DataFrame, float, "ModelIdentity"]
@@ -72,11 +72,11 @@ def start(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_job(job_pid)
     job.apply()
-    trees.use_threads(False)  # the workers already use every core
+    _trees.use_threads(False)  # the workers already use every core
     if isinstance(model, tuple):
         _model = model
         return
-    from recommender.model_store import loaded_model
+    from recommender.mlops.model_store import loaded_model
 
     try:
         _model = loaded_model(model)
@@ -109,7 +109,7 @@ def die_with_job(job_pid: int) -> None:
     checks the job every JOB_POLL_SECONDS.
     """
     forked_by_job = os.getppid() == job_pid
-    if forked_by_job and sys.platform == "linux" and libc.die_with_parent():
+    if forked_by_job and sys.platform == "linux" and _libc.die_with_parent():
         # The job may have died before the request: this worker is already orphaned.
         if os.getppid() != job_pid:
             os._exit(1)
@@ -147,4 +147,4 @@ def _exit_when_gone(alive: Callable[[], bool]) -> None:
     os._exit(1)  # from a thread, sys.exit would end only the thread
 
 
-trees.warm_up()
+_trees.warm_up()

@@ -15,8 +15,9 @@ from contextlib import suppress
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
-WORKER_MODULES = ("recommender.scoring_worker", "recommender.explain", "recommender.model_store",
-                  "recommender.modeling.recommender", "sklearn.ensemble", "lightgbm")  # fmt: skip
+WORKER_MODULES = ("recommender.engines._worker", "recommender.scoring.explain",
+                  "recommender.mlops.model_store",
+                  "recommender.modeling.estimator", "sklearn.ensemble", "lightgbm")  # fmt: skip
 # A creators file this large is most likely more than one chunk (batch.CHUNK_ROWS: about
 # 4 MB of CSV), which workers score.
 EARLY_START_BYTES = 4_000_000

@@ -1,6 +1,6 @@
 """Feature engineering: pure DataFrame -> DataFrame scikit-learn transformers.
 
-The input is a pair frame (schema.pair_frame): one row per (campaign, creator),
+The input is a pair frame (contract.pair_frame): one row per (campaign, creator),
 the creator's contract columns as they are and the campaign's under a
 `campaign_` prefix. `PairFeatures` turns it into the numeric features every
 model reads (FEATURES, in that order); the same fitted transformer runs in
@@ -24,14 +24,14 @@ from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
-from recommender import schema
-from recommender.schema import CAMPAIGN_PREFIX, require_pair_frame
-from recommender.trees import Trees
+from recommender import contract
+from recommender._trees import Trees
+from recommender.contract.tables import CAMPAIGN_PREFIX, require_pair_frame
 
 _PAIR_SEP = "\x1f"  # joins (creator niche, campaign niche) into one lookup key
-PLATFORM_CODES = {name: i for i, name in enumerate(schema.PLATFORMS)}
-OBJECTIVE_CODES = {name: i for i, name in enumerate(schema.OBJECTIVES)}
-TIER_CODES = {name: i for i, name in enumerate(schema.TIERS)}
+PLATFORM_CODES = {name: i for i, name in enumerate(contract.PLATFORMS)}
+OBJECTIVE_CODES = {name: i for i, name in enumerate(contract.OBJECTIVES)}
+TIER_CODES = {name: i for i, name in enumerate(contract.TIERS)}
 # Pseudo-count of the niche-pair affinity's prior: pairs seen fewer times lean on it.
 AFFINITY_SMOOTHING = 5.0
 
@@ -177,7 +177,7 @@ def _basics(frame: pd.DataFrame, platform: _Coded) -> dict[str, np.ndarray]:
         engagements = likes + comments
     return {
         "log_followers": np.log10(followers + 1),
-        "tier_code": _mapped(_coded(schema.tier_of(followers)), TIER_CODES),
+        "tier_code": _mapped(_coded(contract.tier_of(followers)), TIER_CODES),
         "platform_code": _mapped(platform, PLATFORM_CODES),
         "engagement_rate": _ratio_of(engagements, followers),
         "comment_like_ratio": _ratio_of(comments, likes),
@@ -370,7 +370,7 @@ def niche_similarity(X: pd.DataFrame) -> pd.Series:
     primary = _text(creators, "niche").reset_index(drop=True)
     items = _text(creators, "secondary_niches").reset_index(drop=True)
     listed = items.notna() & primary.notna()
-    items = items[listed].str.split(schema.LIST_SEPARATOR).explode().str.strip()
+    items = items[listed].str.split(contract.LIST_SEPARATOR).explode().str.strip()
     items = items[items.notna() & (items != "")]
     if items.empty:
         return pd.Series(dtype=float)
@@ -402,7 +402,7 @@ def _list_items(lists: Sequence[str]) -> list[list[str]]:
     string methods, as `_text` cleans the lists)."""
     if not len(lists):
         return []
-    items = pd.Series(list(lists), dtype="string").str.split(schema.LIST_SEPARATOR).explode()
+    items = pd.Series(list(lists), dtype="string").str.split(contract.LIST_SEPARATOR).explode()
     items = items.str.strip()
     items = items[items.notna() & (items != "")]
     out: list[list[str]] = [[] for _ in lists]
@@ -501,7 +501,7 @@ class MatchFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         # How far outside the range, on either side (NaN there: not outside it).
         age_gap = np.where(below >= 0, below, 0.0) + np.where(above >= 0, above, 0.0)
         targeted = ~np.isnan(age) & (~np.isnan(low) | ~np.isnan(high))
-        default = OBJECTIVE_CODES.get(schema.DEFAULT_OBJECTIVE, np.nan)
+        default = OBJECTIVE_CODES.get(contract.DEFAULT_OBJECTIVE, np.nan)
         return {
             **self._niche_features(texts, prior, affinity),
             "country_match": self._country_match(texts),

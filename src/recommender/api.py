@@ -18,15 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from recommender import config, evaluate, schema
+from recommender import config, contract
+from recommender.contract.validation import combined_rejects, summarise, validate_tables
+from recommender.datasets.files import TABLE_NAMES, find_tables, load_tables, read_truth
 from recommender.errors import DataFileError
-from recommender.io import find_table, read_table
-from recommender.model_store import check_model_dir
+from recommender.mlops.model_store import check_model_dir
+from recommender.modeling import evaluation
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
-from recommender.validate import combined_rejects, load_tables, summarise, validate_tables
-
-TABLE_NAMES = ("creators", "campaigns", "outcomes")
-TRUTH_FILE = "expected_outcomes"  # a simulator's noise-free truth, under truth/
 
 TrainingData = str | os.PathLike[str] | Mapping[str, pd.DataFrame]
 
@@ -69,14 +67,14 @@ def train(
             raise DataFileError(f"the training data has no {', '.join(missing)} table")
         where, checked = "", validate_tables(data)
     else:
-        where, checked = f"{data}: ", load_tables(_find(Path(data)), say=say)
+        where, checked = f"{data}: ", load_tables(find_tables(Path(data)), say=say)
     for line in summarise(checked):
         say(line)
     empty = [name for name in TABLE_NAMES if not len(checked[name].valid)]
     if empty:
         raise DataFileError(f"{where}no valid rows in {', '.join(empty)}")
     if truth is None and not isinstance(data, Mapping):
-        truth = _read_truth(Path(data), say)
+        truth = read_truth(Path(data), say)
     valid = {name: checked[name].valid for name in TABLE_NAMES}
     train_config = options or TrainConfig(seed=seed)
     result = fit_and_evaluate(
@@ -94,50 +92,24 @@ def train(
 
 def format_metrics(metrics: pd.DataFrame, truth: str) -> str:
     """The held-out metrics table with the model's lead over the best baseline."""
-    best_baseline = metrics.drop(index="model")[evaluate.GATE_METRIC].max()
-    ratio = metrics.loc["model", evaluate.GATE_METRIC] / best_baseline
+    best_baseline = metrics.drop(index="model")[evaluation.GATE_METRIC].max()
+    ratio = metrics.loc["model", evaluation.GATE_METRIC] / best_baseline
     table = metrics.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
     return (
         f"held-out campaigns, {truth} truth:\n{table}\n"
-        f"model / best baseline on {evaluate.GATE_METRIC}: {ratio:.2f}x"
+        f"model / best baseline on {evaluation.GATE_METRIC}: {ratio:.2f}x"
     )
-
-
-def _find(folder: Path) -> dict[str, Path]:
-    """The three table files of a training folder."""
-    if not folder.is_dir():
-        raise DataFileError(f"{folder}: no such folder")
-    return {name: find_table(folder, name) for name in TABLE_NAMES}
-
-
-def _read_truth(folder: Path, say: Callable[[str], None]) -> pd.DataFrame | None:
-    """A simulator's noise-free truth under folder/truth/, if there is one."""
-    if not (folder / "truth").is_dir():
-        return None
-    path = find_table(folder / "truth", TRUTH_FILE, required=False)
-    if path is None:
-        return None
-    expected = read_table(path)
-    numbers = ("expected_lift_usd", "true_fit", "true_cost_usd")
-    missing = [c for c in ("campaign_id", "creator_id", *numbers) if c not in expected.columns]
-    if missing:
-        raise DataFileError(f"{path}: missing column(s) {', '.join(missing)}")
-    expected = expected.astype({"campaign_id": str, "creator_id": str})
-    for column in numbers:
-        expected[column] = pd.to_numeric(expected[column], errors="coerce")
-    say(f"evaluating against the noise-free truth in {path}")
-    return expected
 
 
 def _track(
     result: TrainResult,
-    checked: Mapping[str, schema.Validated],
+    checked: Mapping[str, contract.Validated],
     train_config: TrainConfig,
     data: TrainingData,
     experiment: str | None,
     say: Callable[[str], None],
 ) -> TrainResult:
-    from recommender import tracking
+    from recommender.mlops import tracking
 
     params = {
         "seed": train_config.seed,
@@ -170,7 +142,7 @@ def _check_destinations(
         check_model_dir(model_dir, keep)
     if not track:
         return
-    from recommender.champion import check_store
+    from recommender.mlops.champion import check_store
 
     check_store()
     settings = config.settings()
@@ -179,7 +151,7 @@ def _check_destinations(
 
 
 def _export(result: TrainResult, model_dir: Path) -> None:
-    from recommender import tracking
+    from recommender.mlops import tracking
 
     run = result.run
     tracking.export_model(

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from recommender import libc
+from recommender import _libc
 from recommender.errors import SettingError
 
 DATABASE = "mlflow"
@@ -177,7 +177,7 @@ def running_mlflow(
     }
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
-                              preexec_fn=libc.die_with_parent, start_new_session=True)  # fmt: skip
+                              preexec_fn=_libc.die_with_parent, start_new_session=True)  # fmt: skip
     url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     try:
         _wait_until_up(url, server, log)

@@ -72,11 +72,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from recommender import __version__, config, exports, schema, trees
+from recommender import __version__, _trees, config, contract
 from recommender.errors import ContractError, ModelNotFound, ScoringError, SettingError
-from recommender.model_store import ModelIdentity, load_model, loaded_model
-from recommender.planning import EXCLUDED_FLAGS, Constraints, plan
+from recommender.mlops.model_store import ModelIdentity, load_model, loaded_model
 from recommender.scoring import read_names, score_with_rejects
+from recommender.scoring.planning import EXCLUDED_FLAGS, Constraints, plan
 
 MAX_CREATORS = 100_000
 MAX_BODY_BYTES = 8 * 2**20  # about 30,000 creators of the contract's columns
@@ -89,9 +89,9 @@ MAX_HEADER_BYTES = 64 * 2**10  # the request line and headers: clients send a fe
 API_KEY_ENV = "CREATOR_RECOMMENDER_API_KEY"
 # Readable without the API key: the service's description, nothing it serves.
 OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-_CONTRACT_KEYS = frozenset([*schema.CREATORS.names, "campaign_id"])
+_CONTRACT_KEYS = frozenset([*contract.CREATORS.names, "campaign_id"])
 # A campaign's keys the contract reads: its columns, and the other columns exports carry.
-_CAMPAIGN_KEYS = frozenset([*schema.CAMPAIGNS.names, *exports.HEADER_SYNONYMS["campaigns"]])
+_CAMPAIGN_KEYS = frozenset([*contract.CAMPAIGNS.names, *contract.HEADER_SYNONYMS["campaigns"]])
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class ScoreResponse(BaseModel):
 
 
 class PlanConstraints(BaseModel):
-    """recommender.planning.Constraints, which checks the values (a 422 when it refuses).
+    """recommender.scoring.planning.Constraints, which checks the values (a 422 when it refuses).
     A key it does not have is refused: the plan would break the limit that was meant."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -221,7 +221,7 @@ class PlanRequest(BaseModel):
     creators: list[dict[str, Any]] = Field(
         min_length=1, description="candidates, in the creators contract"
     )
-    budget_usd: float = Field(gt=0, le=schema.MAX_MAGNITUDE, allow_inf_nan=False)
+    budget_usd: float = Field(gt=0, le=contract.MAX_MAGNITUDE, allow_inf_nan=False)
     explore: float = Field(default=0.0, ge=0, lt=1, description="budget share for learning")
     constraints: PlanConstraints = Field(default_factory=PlanConstraints)
     echo_extras: bool = Field(
@@ -420,7 +420,7 @@ class _Scorer:
         # Forked from a server that imported only this module: no threads or OpenMP state
         # of the listening process's to inherit, and quick to start.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["recommender.http_api"])
+        context.set_forkserver_preload(["recommender.serving.app"])
         self.pipe, theirs = context.Pipe()
         self.process = context.Process(target=_serve, args=(theirs, settings), daemon=True)
         self.process.start()
@@ -521,7 +521,7 @@ def _start_scorer(settings: ServiceSettings) -> None:
     not pay for loading compiled code."""
     _worker_settings["settings"] = settings
     if settings.workers > 1:
-        trees.use_threads(False)
+        _trees.use_threads(False)
     try:
         recommender = load_model(settings.model)
     except ModelNotFound:  # gone since the service started: each request says so (a 503)
@@ -950,10 +950,10 @@ def _misspelt_campaign_key(campaign: Mapping[str, Any]) -> Answer | None:
     keeps unknown columns, so a client may send its campaign record as it stores it."""
     if _CAMPAIGN_KEYS.issuperset(campaign):
         return None
-    typo = exports.misspelt_column(campaign, "campaigns", schema.CAMPAIGNS.names)
+    typo = contract.misspelt_column(campaign, "campaigns", contract.CAMPAIGNS.names)
     if typo is None:
         return None
-    said = exports.misspelt_text("campaigns", typo[1])
+    said = contract.misspelt_text("campaigns", typo[1])
     return Answer.of({"error": f"campaign.{typo[0]}: {said}"}, status=422)
 
 

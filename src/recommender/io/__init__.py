@@ -48,10 +48,10 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from recommender import exports, libc
+from recommender import _libc
+from recommender.contract.headers import HEADER_SEARCH_ROWS, header_row, known_headers, nested_cells
+from recommender.contract.tables import KEY_COLUMNS
 from recommender.errors import DataFileError
-from recommender.exports import HEADER_SEARCH_ROWS, header_row, known_headers
-from recommender.schema import KEY_COLUMNS
 
 FORMATS = {
     ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -430,7 +430,7 @@ def _not_text(head: bytes) -> str | None:
 def _header_line(text: str) -> tuple[int, int, str]:
     """(the header's line from 0, the lines with cells above it, the delimiter) of a CSV's
     first lines. The header is the line naming the most contract columns, split by the
-    delimiter that names the most (exports.header_row); when that is the first line with
+    delimiter that names the most (contract.header_row); when that is the first line with
     cells, or no line names two, the first line and the delimiter `_delimiter` finds."""
     lines = text.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
@@ -554,7 +554,7 @@ def _cell(value: Any) -> Any:
 
 def _header_index(rows: list[list[Any]]) -> int:
     """The header's row in a sheet's rows: the one naming the most contract columns, below
-    any title rows (exports.header_row), else the first with a cell."""
+    any title rows (contract.header_row), else the first with a cell."""
     found = header_row(rows)
     if found is not None:
         return found
@@ -789,11 +789,11 @@ _memory = {"bounded": False}
 
 def bounded_memory() -> None:
     """Let a long job's freed memory go back to the system as it goes (for a command that
-    owns its process): large blocks from glibc's own pages (libc.give_back_large_frees),
+    owns its process): large blocks from glibc's own pages (_libc.give_back_large_frees),
     and Arrow's buffers from the system allocator, which keeps no pool of its own."""
     import pyarrow as pa
 
-    libc.give_back_large_frees()
+    _libc.give_back_large_frees()
     pa.set_memory_pool(pa.system_memory_pool())
     _memory["bounded"] = True
 
@@ -1047,7 +1047,7 @@ class _Staged:
         """Give an unnamed file its hidden temporary name beside the target."""
         if self.fd is not None and self.name is None:
             name = _temporary_name(self.target)
-            libc.link_open_file(self.fd, name)
+            _libc.link_open_file(self.fd, name)
             self.name = name
 
     def discard(self) -> None:
@@ -1110,7 +1110,7 @@ def _swap(new: Path, target: Path) -> Path | None:
     if not target.exists():
         os.replace(new, target)
         return None
-    if libc.exchange(new, target):  # one step: the earlier file is now at `new`
+    if _libc.exchange(new, target):  # one step: the earlier file is now at `new`
         return new
     # Without an exchange, the target is missing for an instant between the two renames.
     kept = _temporary_name(target)
@@ -1180,7 +1180,7 @@ def unnamed_file(folder: str | os.PathLike[str]) -> int:
 def _unnamed_file(folder: Path, access: int = os.O_WRONLY) -> int | None:
     """An unnamed file in `folder` (it vanishes with the process unless linked), or None."""
     flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or not libc.has("linkat"):  # without linkat it could not be named
+    if flag is None or not _libc.has("linkat"):  # without linkat it could not be named
         return None
     try:
         return os.open(folder, flag | access, 0o666)  # the kernel applies the umask
@@ -1306,7 +1306,7 @@ def _single_values(frame: pd.DataFrame) -> pd.DataFrame:
     nested = {
         column: frame[column].map(_json_text)
         for column in frame.columns
-        if exports.nested_cells(frame[column]).any()
+        if nested_cells(frame[column]).any()
     }
     return frame.assign(**nested) if nested else frame
 
