@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.contract.tables import CREATORS, validate
+from recommender.contract import CREATORS, validate
 from recommender.datasets.simulate import generate_creators
 from recommender.io import read_table, write_table
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import contract
-from recommender.contract.tables import CAMPAIGN_PREFIX
+from recommender.contract import CAMPAIGN_PREFIX
 from recommender.features import (
     _PAIR_SEP,
     FEATURES,

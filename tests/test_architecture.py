@@ -14,9 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "recommender"
 # layer and those below, never one above (function-level imports included).
 LAYERS = {
     "_trees": 0, "config": 0, "errors": 0, "contract.headers": 0, "_libc": 0,
-    "engines._forkserver": 0,
-    "io": 1, "contract.tables": 1,
-    "contract.validation": 2, "contract": 2,
+    "engines._forkserver": 0, "contract.numbers": 0, "contract.tables": 0,
+    "contract._cells": 1, "contract.accounts": 1, "contract._keyset": 1, "contract._frames": 1,
+    "contract.pairs": 1, "contract.duplicates": 1, "contract.validation": 1, "contract": 1,
+    "io": 1,
     "features": 2, "modeling.evaluation": 2, "datasets.simulate": 2, "datasets.real": 2,
     "datasets": 2, "datasets.files": 2,
     "modeling": 3, "modeling._lgbm": 3, "modeling.lift": 3, "modeling.ranker": 3,

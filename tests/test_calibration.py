@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.contract.tables import tier_of
+from recommender.contract import tier_of
 from recommender.datasets.real import load_real_creators, read_posts
 from recommender.datasets.simulate import REAL_NICHES, generate_market
 

@@ -121,7 +121,7 @@ def test_two_features_saying_the_same_thing_are_said_once():
 def test_a_rows_reasons_are_those_it_gets_alone(market, model):
     """Reasons are phrased feature by feature over the rows that cite it: the other rows
     change nothing."""
-    from recommender.contract.tables import cross_pairs
+    from recommender.contract import cross_pairs
 
     campaigns = market.campaigns.head(3).assign(objective=["sales", "awareness", "content"])
     pairs = cross_pairs(market.creators.head(40), campaigns).set_axis(range(200, 80, -1))

@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.contract.headers import HEADER_SYNONYMS, contract_headers, header_key, read_numbers
-from recommender.contract.tables import (
+from recommender.contract import (
     CAMPAIGNS,
     CREATORS,
+    HEADER_SYNONYMS,
     OUTCOMES,
     REJECT_REASON,
     TABLES,
+    contract_headers,
+    header_key,
+    read_numbers,
     validate,
 )
 from recommender.errors import ContractError

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommender.contract.tables import cross_pairs, pair_frame
+from recommender.contract import cross_pairs, pair_frame
 from recommender.datasets.simulate import generate_market
 from recommender.features import (
     FEATURES,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.contract.tables import REJECT_REASON
+from recommender.contract import REJECT_REASON
 from recommender.datasets.feedback import HISTORY_LOCK, add_outcome_file, add_outcomes
 from recommender.datasets.simulate import (
     generate_campaigns,

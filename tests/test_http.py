@@ -23,7 +23,7 @@ import requests
 from helpers import CAMPAIGN
 
 import recommender
-from recommender.contract.tables import cross_pairs
+from recommender.contract import cross_pairs
 from recommender.mlops.tracking import as_model_input
 from recommender.scoring.planning import Constraints
 

@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from recommender.contract.tables import pair_frame
+from recommender.contract import pair_frame
 from recommender.features import CreatorFeatures, MatchFeatures, PairFeatures
 from recommender.modeling.estimator import Recommender, without_outcomes
 from recommender.modeling.lift import (

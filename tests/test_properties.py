@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from recommender import contract
-from recommender.contract.headers import HEADER_SYNONYMS, read_numbers
-from recommender.contract.tables import CREATORS, REJECT_REASON, validate
+from recommender.contract import CREATORS, HEADER_SYNONYMS, REJECT_REASON, read_numbers, validate
 from recommender.errors import ContractError, DataFileError
 from recommender.io import read_table
 

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import contract
-from recommender.contract import tables
-from recommender.contract.tables import (
+from recommender.contract import (
     CAMPAIGNS,
     CREATORS,
     OUTCOMES,
     REJECT_REASON,
     KeySet,
+    _keyset,
     validate,
 )
 from recommender.errors import ContractError
@@ -417,11 +417,11 @@ def test_absurd_magnitudes_are_rejected(creators_frame, column, cell, problem):
     ],
 )
 def test_plain_numbers_parse_as_pandas_parses_them(cells: list[str]):
-    from recommender.contract.tables import _numeric
+    from recommender.contract._cells import numeric
 
     text = pd.Series(cells, dtype="string")
     expected = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(float, na_value=np.nan)
-    np.testing.assert_array_equal(_numeric(text, CREATORS.column("avg_likes")), expected)
+    np.testing.assert_array_equal(numeric(text, CREATORS.column("avg_likes")), expected)
 
 
 def test_pair_frame_prefixes_campaign_columns(creators_frame):
@@ -473,7 +473,7 @@ def test_a_key_set_answers_as_a_python_set_does(batches):
 
 
 def test_a_key_set_tells_keys_apart_whose_hashes_collide(monkeypatch):
-    monkeypatch.setattr(tables, "_hashed", lambda texts: np.zeros(len(texts), np.uint64))
+    monkeypatch.setattr(_keyset, "hashed", lambda texts: np.zeros(len(texts), np.uint64))
     keys = KeySet()
     keys.add(np.array(["a", "b"], dtype=object))
     keys.add(np.array(["c"], dtype=object))
@@ -509,7 +509,7 @@ def test_a_frame_read_with_the_wrong_delimiter_gets_a_hint():
 # --- quick paths read as the general ones do -----------------------------------------------
 
 # Numbers as JSON clients send them, with those whose text reads another way (1.125 in a
-# count is 1125: see _dots_as_thousands) and those too large for a float.
+# count is 1125: see dots_as_thousands) and those too large for a float.
 json_number = st.one_of(
     st.none(),
     st.integers(min_value=-(2**70), max_value=2**70),

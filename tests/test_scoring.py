@@ -39,7 +39,7 @@ def test_reasons_come_from_the_models_contributions(market: Market, model: Recom
     parts = first["reasons"].split("; ")
     assert len(parts) == 3 and all(p[:2] in ("+ ", "- ") for p in parts)
     # The strongest reason is the feature with the largest contribution for that row.
-    from recommender.contract.tables import cross_pairs
+    from recommender.contract import cross_pairs
 
     pairs = cross_pairs(creators[creators["creator_id"] == first["creator_id"]],
                         pd.DataFrame([CAMPAIGN]).assign(objective="sales"))  # fmt: skip
@@ -168,7 +168,7 @@ def test_score_warns_about_the_rows_it_leaves_out(market: Market, model: Recomme
 def test_awareness_and_content_campaigns_explain_the_fit_ranking(
     market: Market, model: Recommender
 ):
-    from recommender.contract.tables import cross_pairs
+    from recommender.contract import cross_pairs
 
     creators = market.creators.head(20)
     campaigns = pd.DataFrame([{**CAMPAIGN, "campaign_id": o, "objective": o}

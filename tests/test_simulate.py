@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import contract
-from recommender.contract.tables import tier_of
+from recommender.contract import tier_of
 from recommender.datasets.simulate import generate_market, write_market
 
 

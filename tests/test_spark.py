@@ -218,7 +218,7 @@ def test_a_killed_spark_job_leaves_the_earlier_output(market, model_dir: Path, t
 def test_the_mlflow_model_scores_pairs_as_a_spark_udf(spark, market, model_dir: Path):
     import mlflow.pyfunc
 
-    from recommender.contract.tables import PREDICTION_COLUMNS
+    from recommender.contract import PREDICTION_COLUMNS
     from recommender.mlops.model_store import load_model
     from recommender.mlops.tracking import as_model_input
     from recommender.scoring import candidate_pairs, checked_campaigns

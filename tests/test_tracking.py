@@ -16,7 +16,7 @@ import pytest
 from helpers import CAMPAIGN
 
 from recommender.cli import main
-from recommender.contract.tables import cross_pairs, pair_frame
+from recommender.contract import cross_pairs, pair_frame
 from recommender.datasets.simulate import generate_market, write_market
 from recommender.mlops.model_store import load_model
 from recommender.mlops.tracking import (

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from recommender import config, contract
-from recommender.contract.validation import combined_rejects, summarise, validate_tables
+from recommender.contract import combined_rejects, summarise, validate_tables
 from recommender.datasets.files import TABLE_NAMES, find_tables, load_tables, read_truth
 from recommender.errors import DataFileError
 from recommender.mlops.model_store import check_model_dir

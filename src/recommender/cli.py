@@ -150,7 +150,7 @@ def _validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def run_validate(args: argparse.Namespace) -> int:
     """Count valid and rejected rows per table, name the common problems, write the rejects.
     Exits 1 when a table has no valid row."""
-    from recommender.contract.validation import combined_rejects, summarise
+    from recommender.contract import combined_rejects, summarise
     from recommender.datasets.files import load_tables
     from recommender.io import check_outputs, write_table
 
@@ -368,7 +368,7 @@ def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _budget(text: str) -> float:
     """An amount of USD above 0 and no larger than any column of the contract means, for
     argparse: a budget beyond that is a typo, not a campaign."""
-    from recommender.contract.tables import MAX_MAGNITUDE
+    from recommender.contract import MAX_MAGNITUDE
 
     try:
         amount = float(text)

@@ -1,27 +1,56 @@
-"""The data contract: the tables and their columns, pair frames, validation, and headers
-and numbers as people write them. Pure: frames in, frames out."""
+"""The data contract: tables and their columns, pair frames, validation, the accounts ids
+name, and headers and numbers as people write them. Pure: frames in, frames out.
+
+    tables      the tables (CREATORS, CAMPAIGNS, OUTCOMES), tiers, the scored columns
+    pairs       the pair frame: a creator's columns beside its campaign's
+    validation  validate one table, or a brand's tables together; the rejects' reasons
+    duplicates  rows that repeat a key (an account), rejected
+    accounts    which account an id names (@Handle is handle)
+    headers     headers as exports write them, read as the contract's columns
+    numbers     numbers, placeholders and spreadsheet errors as people write them
+"""
 
 from __future__ import annotations
 
+from recommender.contract._keyset import KeySet
+from recommender.contract.accounts import (
+    ACCOUNT_COLUMNS,
+    AS_LATIN,
+    account,
+    compared_keys,
+)
+from recommender.contract.duplicates import (
+    reject_duplicates,
+)
 from recommender.contract.headers import (
-    EXCEL_ERRORS,
     HEADER_SEARCH_ROWS,
     HEADER_SYNONYMS,
-    UNKNOWN_NUMBER,
     HeaderMatch,
     contract_headers,
-    decimal_points,
     header_key,
     header_row,
     known_headers,
     misspelt_column,
     misspelt_text,
-    nested_cells,
-    read_numbers,
     renamed_text,
 )
+from recommender.contract.numbers import (
+    EXCEL_ERRORS,
+    UNKNOWN_NUMBER,
+    decimal_points,
+    nested_cells,
+    read_numbers,
+)
+from recommender.contract.pairs import (
+    attach_campaigns,
+    campaign_column,
+    cross_pairs,
+    objectives,
+    pair_columns,
+    pair_frame,
+    require_pair_frame,
+)
 from recommender.contract.tables import (
-    ACCOUNT_COLUMNS,
     CAMPAIGN_PREFIX,
     CAMPAIGNS,
     CREATORS,
@@ -43,35 +72,25 @@ from recommender.contract.tables import (
     TIER_BOUNDS,
     TIERS,
     Column,
-    KeySet,
     Kind,
     Table,
-    Validated,
-    account,
-    attach_campaigns,
-    campaign_column,
-    check_columns,
-    compared_keys,
-    cross_pairs,
-    key_texts,
-    missing_columns,
-    objectives,
-    pair_columns,
-    pair_frame,
-    reason_first,
-    require_pair_frame,
     tier_of,
-    validate,
 )
 from recommender.contract.validation import (
     TABLE_COLUMN,
+    Validated,
+    check_columns,
     combined_rejects,
+    missing_columns,
+    reason_first,
     summarise,
+    validate,
     validate_tables,
 )
 
 __all__ = [
     "ACCOUNT_COLUMNS",
+    "AS_LATIN",
     "CAMPAIGNS",
     "CAMPAIGN_PREFIX",
     "CREATORS",
@@ -114,7 +133,6 @@ __all__ = [
     "decimal_points",
     "header_key",
     "header_row",
-    "key_texts",
     "known_headers",
     "missing_columns",
     "misspelt_column",
@@ -125,6 +143,7 @@ __all__ = [
     "pair_frame",
     "read_numbers",
     "reason_first",
+    "reject_duplicates",
     "renamed_text",
     "require_pair_frame",
     "summarise",

@@ -15,9 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from recommender.contract.headers import contract_headers, known_headers
-from recommender.contract.tables import TABLES, Table, Validated, missing_columns
-from recommender.contract.validation import validate_tables
+from recommender.contract import (
+    TABLES,
+    Table,
+    Validated,
+    contract_headers,
+    known_headers,
+    missing_columns,
+    validate_tables,
+)
 from recommender.errors import ContractError, DataFileError
 from recommender.io import Layout, file_format, find_table, read_table, sheet_headers, table_layout
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from recommender import _libc, config, contract
-from recommender.contract.headers import renamed_text
+from recommender.contract import renamed_text
 from recommender.engines import _forkserver
 from recommender.engines._spill import RankedRuns
 from recommender.errors import DataFileError, ScoringError

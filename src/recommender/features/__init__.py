@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from recommender import contract
 from recommender._trees import Trees
-from recommender.contract.tables import CAMPAIGN_PREFIX, require_pair_frame
+from recommender.contract import CAMPAIGN_PREFIX, require_pair_frame
 
 _PAIR_SEP = "\x1f"  # joins (creator niche, campaign niche) into one lookup key
 PLATFORM_CODES = {name: i for i, name in enumerate(contract.PLATFORMS)}

@@ -49,8 +49,13 @@ import numpy as np
 import pandas as pd
 
 from recommender import _libc
-from recommender.contract.headers import HEADER_SEARCH_ROWS, header_row, known_headers, nested_cells
-from recommender.contract.tables import KEY_COLUMNS
+from recommender.contract import (
+    HEADER_SEARCH_ROWS,
+    KEY_COLUMNS,
+    header_row,
+    known_headers,
+    nested_cells,
+)
 from recommender.errors import DataFileError
 
 FORMATS = {

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.model import PythonModel
 
-from recommender.contract.tables import pair_columns
+from recommender.contract import pair_columns
 from recommender.mlops.model_store import read_model_file
 
 NUMERIC_COLUMNS = tuple(name for name, numeric, _ in pair_columns() if numeric)

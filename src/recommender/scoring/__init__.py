@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import contract
-from recommender.contract.tables import CAMPAIGN_PREFIX
+from recommender.contract import CAMPAIGN_PREFIX
 from recommender.errors import ContractError, ScoringError, SettingError
 
 # The models (and scikit-learn, LightGBM and numba under them) load where a model is used:

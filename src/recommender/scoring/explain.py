@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.contract.tables import CAMPAIGN_PREFIX, DEFAULT_OBJECTIVE, tier_of
+from recommender.contract import CAMPAIGN_PREFIX, DEFAULT_OBJECTIVE, tier_of
 from recommender.features import FEATURES
 
 # Flag thresholds; each is a risk a brand would want to see before hiring.
