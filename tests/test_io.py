@@ -63,7 +63,7 @@ def test_failed_write_leaves_the_old_file_alone(tmp_path, monkeypatch):
     def boom(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("recommender.io._to_csv", boom)
+    monkeypatch.setattr("recommender.io.writers._to_csv", boom)
     with pytest.raises(RuntimeError):
         write_table(pd.DataFrame({"a": [1]}), path)
     assert path.read_text() == "old\n"
@@ -443,7 +443,7 @@ def test_the_fallback_writer_keeps_modes_and_the_umask_too(
     tmp_path, monkeypatch, existing_mode, unnamed
 ):
     if not unnamed:  # as on a filesystem without O_TMPFILE, or not Linux
-        monkeypatch.setattr("recommender.io._unnamed_file", lambda folder: None)
+        monkeypatch.setattr("recommender.io.outputs.unnamed_file_or_none", lambda folder: None)
     (tmp_path / "old.csv").write_text("a\n")
     (tmp_path / "old.csv").chmod(existing_mode)
     old = os.umask(0o077)
@@ -688,18 +688,18 @@ def test_a_member_the_run_did_not_write_is_removed_at_commit(tmp_path):
 
 
 def test_ctrl_c_during_the_commit_acts_once_the_set_is_in_place(tmp_path, monkeypatch):
-    import recommender.io as io_module
+    from recommender.io import outputs as io_outputs
 
-    with io_module.output_set() as outputs:
+    with io_outputs.output_set() as outputs:
         write_set(outputs, tmp_path, "old")
-    real_swap = io_module._swap
+    real_swap = io_outputs.swap
 
     def swap_then_ctrl_c(new: Path, target: Path) -> Path | None:
         os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C between two renames
         return real_swap(new, target)
 
-    monkeypatch.setattr(io_module, "_swap", swap_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt) as info, io_module.output_set() as outputs:
+    monkeypatch.setattr(io_outputs, "swap", swap_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as info, io_outputs.output_set() as outputs:
         write_set(outputs, tmp_path, "new")
     assert not getattr(info.value, "__notes__", None)  # written: no "nothing was written"
     assert read_table(tmp_path / "out.csv")["a"].tolist() == ["new"]

@@ -291,8 +291,8 @@ def run_score(args: argparse.Namespace) -> int:
         from recommender.engines import _forkserver
 
         _forkserver.start_for(args.creators)  # before the imports below: beside them
+    from recommender.engines._memory import bounded_memory
     from recommender.engines.local import score_file
-    from recommender.io import bounded_memory
 
     if args.engine == "spark":
         return run_score_on_spark(args)

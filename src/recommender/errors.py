@@ -32,5 +32,11 @@ class SettingError(ValueError):
     """A setting no run can use (a budget of 0, a share above 1, an unknown flag)."""
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 # Everything a command reports in one line.
 USER_ERRORS = (DataFileError, ContractError, ScoringError, SettingError)

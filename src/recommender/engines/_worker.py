@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pandas as pd
 
 from recommender import _libc, _trees
-from recommender.io import bounded_memory
+from recommender.engines._memory import bounded_memory
 from recommender.scoring import scored_rows
 
 if TYPE_CHECKING:

@@ -43,14 +43,13 @@ import pandas as pd
 from recommender import _libc, config, contract
 from recommender.contract import renamed_text
 from recommender.engines import _forkserver
+from recommender.engines._memory import memory_bounded
 from recommender.engines._spill import RankedRuns
-from recommender.errors import DataFileError, ScoringError
+from recommender.errors import DataFileError, ScoringError, one_line
 from recommender.io import (
     OutputSet,
     check_outputs,
     file_format,
-    memory_bounded,
-    one_line,
     output_set,
     part_files,
     read_chunks,

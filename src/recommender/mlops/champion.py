@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from recommender import config
-from recommender.errors import ModelNotFound, ModelUnreachable, SettingError
-from recommender.io import one_line
+from recommender.errors import ModelNotFound, ModelUnreachable, SettingError, one_line
 from recommender.mlops.model_store import (
     NOT_FOUND,
     connect_mlflow,

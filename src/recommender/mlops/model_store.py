@@ -45,8 +45,7 @@ from typing import TYPE_CHECKING, Any
 import joblib
 
 from recommender import _libc, config
-from recommender.errors import DataFileError, ModelNotFound, ModelUnreachable
-from recommender.io import one_line
+from recommender.errors import DataFileError, ModelNotFound, ModelUnreachable, one_line
 
 if TYPE_CHECKING:  # imported where a model is read: ModelIdentity needs none of its libraries
     from recommender.modeling.estimator import Recommender
