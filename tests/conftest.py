@@ -14,7 +14,8 @@ import pytest
 from helpers import CAMPAIGN
 
 from recommender.datasets.simulate import Market, generate_market
-from recommender.mlops.tracking import as_model_input, export_model
+from recommender.mlops.signature import as_model_input
+from recommender.mlops.tracking import export_model
 from recommender.modeling.estimator import Recommender
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
 

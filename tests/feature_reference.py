@@ -11,16 +11,9 @@ import pandas as pd
 
 from recommender import contract
 from recommender.contract import CAMPAIGN_PREFIX
-from recommender.features import (
-    _PAIR_SEP,
-    FEATURES,
-    OBJECTIVE_CODES,
-    PLATFORM_CODES,
-    TIER_CODES,
-    CreatorFeatures,
-    MatchFeatures,
-    PairFeatures,
-)
+from recommender.features import FEATURES, CreatorFeatures, MatchFeatures, PairFeatures
+from recommender.features.creator import PLATFORM_CODES, TIER_CODES
+from recommender.features.match import _PAIR_SEP, OBJECTIVE_CODES
 
 
 def transform(features: PairFeatures, X: pd.DataFrame) -> pd.DataFrame:

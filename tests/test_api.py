@@ -13,12 +13,15 @@ import pytest
 import recommender
 
 PUBLIC = ("train", "score", "score_with_rejects", "plan", "load_model", "Constraints", "Plan",
-          "Scored", "TrainResult", "__version__")  # fmt: skip
+          "Scored", "TrainResult", "Recommender", "__version__")  # fmt: skip
+# What a caller catches, and the warning score() gives.
+ERRORS = ("DataFileError", "ContractError", "ScoringError", "ModelNotFound", "ModelUnreachable",
+          "SettingError", "RejectedRowsWarning")  # fmt: skip
 
 
 def test_every_public_name_is_there_and_listed():
-    assert set(PUBLIC) <= set(recommender.__all__)
-    assert set(PUBLIC) <= set(dir(recommender))
+    assert set(PUBLIC + ERRORS) <= set(recommender.__all__)
+    assert set(PUBLIC + ERRORS) <= set(dir(recommender))
     for name in PUBLIC:
         assert getattr(recommender, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
@@ -72,3 +75,17 @@ def test_features_load_without_the_models():
     code = "import sys, recommender.features; print('lightgbm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+@pytest.mark.parametrize("name", ERRORS)
+def test_the_errors_a_caller_catches_are_the_ones_raised(name: str):
+    from recommender import errors
+
+    assert getattr(recommender, name) is getattr(errors, name)
+    assert issubclass(getattr(recommender, name), Exception)
+
+
+def test_the_estimator_is_the_one_models_are_made_of():
+    from recommender.modeling.estimator import Recommender
+
+    assert recommender.Recommender is Recommender

@@ -1,5 +1,6 @@
-"""The shape of the package: layers import one way, units stay readable, public names say
-what they promise. These read the source; they run nothing."""
+"""The shape of the package: rooms import one way with no cycle, the core stays pure, units
+stay readable, public names say what they promise. These read the source; apart from
+importing the packages' __init__ to check what they offer, they run nothing."""
 
 from __future__ import annotations
 
@@ -10,31 +11,39 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "recommender"
 
-# files -> schema -> features -> models -> scores -> files: a module may import its own
-# layer and those below, never one above (function-level imports included).
-LAYERS = {
-    "_trees": 0, "config": 0, "errors": 0, "contract.headers": 0, "_libc": 0,
-    "engines._forkserver": 0, "contract.numbers": 0, "contract.tables": 0,
-    "contract._cells": 1, "contract.accounts": 1, "contract._keyset": 1, "contract._frames": 1,
-    "contract.pairs": 1, "contract.duplicates": 1, "contract.validation": 1, "contract": 1,
-    "io": 1, "io.paths": 1, "io._csv": 1, "io._xlsx": 1, "io._json": 1, "io._formulas": 1,
-    "io.writers": 1, "io._atomic": 1, "io.outputs": 1, "io.readers": 1, "engines._memory": 1,
-    "features": 2, "modeling.evaluation": 2, "datasets.simulate": 2, "datasets.real": 2,
-    "datasets": 2, "datasets.files": 2,
-    "modeling": 3, "modeling._lgbm": 3, "modeling.lift": 3, "modeling.ranker": 3,
-    "modeling.estimator": 3, "modeling.training": 3,
-    "mlops": 4, "mlops.model_store": 4, "scoring.explain": 4, "scoring.plots": 4,
-    "scoring": 5,
-    "scoring.planning": 6, "engines._spill": 6, "engines._worker": 6,
-    "engines": 7, "engines.local": 7, "mlops.champion": 7, "mlops.tracking": 7,
-    "mlops.tracking_server": 7, "api": 7, "datasets.feedback": 7,
-    "serving": 7, "serving.app": 7, "mlops.pyfunc_model": 7, "engines.spark": 7,
-    "cli": 8,
+# The rooms (a subpackage, or a top-level module) and the rooms each may import: data flows
+# from the contract through features and models to scores; the edges (io, datasets, mlops,
+# engines, serving, api, cli) read, write, serve and resolve models around that core.
+ROOMS: dict[str, set[str]] = {
+    "errors": set(), "config": set(), "_trees": set(), "_libc": set(),
+    "contract": {"errors"},
+    "features": {"contract", "_trees"},
+    "modeling": {"features", "contract", "errors", "_trees"},
+    "scoring": {"modeling", "features", "contract", "errors"},
+    "io": {"contract", "errors", "_libc"},
+    "datasets": {"io", "contract", "config", "errors"},
+    "mlops": {"modeling", "io", "contract", "config", "errors", "_libc"},
+    "api": {"datasets", "modeling", "scoring", "mlops", "contract", "config", "errors"},
+    "engines": {"api", "scoring", "mlops", "io", "contract", "config", "errors", "_libc",
+                "_trees"},
+    "serving": {"api", "engines", "scoring", "mlops", "contract", "config", "errors", "_trees"},
+    "cli": {"api", "engines", "serving", "datasets", "scoring", "mlops", "io", "contract",
+            "config", "errors"},
 }  # fmt: skip
+
+# The pure core: frames and fitted models in, frames out. No disk, no MLflow, no processes.
+PURE_ROOMS = ("contract", "features", "modeling", "scoring")
+IMPURE_MODULES = {"os", "sys", "pathlib", "shutil", "tempfile", "subprocess", "multiprocessing",
+                  "threading", "signal", "socket", "pickle", "joblib", "mlflow", "pyspark",
+                  "fastapi", "uvicorn", "io", "glob", "fcntl"}  # fmt: skip
+IMPURE_CALLS = {"open", "read_csv", "read_parquet", "read_excel", "read_json", "to_csv",
+                "to_parquet", "to_excel", "to_json", "savefig", "read_text",
+                "write_text"}  # fmt: skip
 MAX_FUNCTION_LINES = 60
 
 
 def modules() -> dict[str, Path]:
+    """Every module by dotted name under the package (a package by its own name)."""
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
@@ -43,15 +52,24 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def project_imports(path: Path) -> set[str]:
-    """The recommender modules `path` imports anywhere (TYPE_CHECKING blocks aside)."""
-    tree = ast.parse(path.read_text())
-    typing_only = {
+def room(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _typing_only(tree: ast.AST) -> set[int]:
+    return {
         id(node)
         for block in ast.walk(tree)
         if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
         for node in ast.walk(block)
     }
+
+
+def project_imports(path: Path) -> set[str]:
+    """The recommender modules `path` imports anywhere, function-level imports included
+    (TYPE_CHECKING blocks aside): `from package import module` imports that module."""
+    tree = ast.parse(path.read_text())
+    typing_only, known = _typing_only(tree), modules()
     names: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in typing_only:
@@ -59,27 +77,115 @@ def project_imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            # `from package import module` imports that module; `from module import name`,
-            # the module
             submodules = {f"{node.module}.{alias.name}" for alias in node.names}
-            inner = {name for name in submodules if name.removeprefix("recommender.") in LAYERS}
+            inner = {name for name in submodules if name.removeprefix("recommender.") in known}
             names |= inner or {node.module}
-    local = {name.removeprefix("recommender.") for name in names}
-    return local & set(LAYERS)
+    local = {name.removeprefix("recommender.") for name in names if name.startswith("recommender.")}
+    return local & set(known)
 
 
-def test_every_module_has_a_layer():
-    assert set(modules()) == set(LAYERS)
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules importing it runs: each named one, and, from outside a
+    package, the package's __init__ that Python runs first."""
+    graph = {}
+    for name, path in modules().items():
+        edges = set()
+        for imported in project_imports(path):
+            edges.add(imported)
+            parts = imported.split(".")
+            edges |= {".".join(parts[:n]) for n in range(1, len(parts))
+                      if not name.startswith(".".join(parts[:n]) + ".")}  # fmt: skip
+        graph[name] = edges - {name}
+    return graph
 
 
-@pytest.mark.parametrize("module", sorted(LAYERS))
-def test_imports_go_one_way(module: str):
-    upward = {
-        imported
-        for imported in project_imports(modules()[module])
-        if LAYERS[imported] > LAYERS[module]
+def test_every_room_is_declared():
+    assert {room(m) for m in modules()} == set(ROOMS)
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_a_module_imports_only_the_rooms_its_room_may(module: str):
+    others = {room(m) for m in project_imports(modules()[module])} - {room(module)}
+    assert others <= ROOMS[room(module)], (
+        f"{module} imports {sorted(others - ROOMS[room(module)])}, which {room(module)} may not"
+    )
+
+
+def test_the_rooms_import_one_way():
+    """The rooms' own rule has no cycle, so no cycle between rooms can pass it."""
+    assert not _cycle({name: set(allowed) for name, allowed in ROOMS.items()})
+
+
+def test_no_import_cycle_at_all():
+    """Module by module, function-level imports and packages' __init__ included."""
+    cycle = _cycle(import_graph())
+    assert not cycle, " -> ".join(cycle)
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of `graph` (a list of nodes, the first repeated at its end), or []."""
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+@pytest.mark.parametrize("module", sorted(m for m in modules() if room(m) in PURE_ROOMS))
+def test_the_core_touches_no_disk_mlflow_or_processes(module: str):
+    tree = ast.parse(modules()[module].read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
     }
-    assert not upward, f"{module} (layer {LAYERS[module]}) imports {upward} from above"
+    called = {
+        node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+    assert not imported & IMPURE_MODULES, f"{module} imports {imported & IMPURE_MODULES}"
+    assert not called & IMPURE_CALLS, f"{module} calls {called & IMPURE_CALLS}"
+
+
+@pytest.mark.parametrize(
+    "package", sorted(m for m, p in modules().items() if p.name == "__init__.py")
+)
+def test_each_room_says_what_it_offers(package: str):
+    """A subpackage's __init__ has a docstring and lists its public names in __all__, each
+    of them there."""
+    import importlib
+
+    tree = ast.parse(modules()[package].read_text())
+    assert ast.get_docstring(tree), f"{package} has no docstring"
+    loaded = importlib.import_module(f"recommender.{package}")
+    offered = getattr(loaded, "__all__", None)
+    assert offered, f"{package} lists nothing in __all__"
+    assert all(hasattr(loaded, name) for name in offered)
 
 
 def test_the_tree_kernel_imports_nothing_of_the_project():

@@ -20,6 +20,7 @@ import requests
 from helpers import CAMPAIGN, write_retrain_data
 
 from recommender.cli import main
+from recommender.mlops.signature import as_model_input
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -258,7 +259,7 @@ def register_twice(trained: Any) -> None:
 
     tracking.set_tracking()
     tracking.use_experiment("registered")
-    example = tracking.as_model_input(trained.test, rows=3)
+    example = as_model_input(trained.test, rows=3)
     for _ in range(2):
         with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
             save_model(trained.recommender, Path(tmp) / "recommender.joblib")

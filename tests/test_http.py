@@ -24,7 +24,7 @@ from helpers import CAMPAIGN
 
 import recommender
 from recommender.contract import cross_pairs
-from recommender.mlops.tracking import as_model_input
+from recommender.mlops.signature import as_model_input
 from recommender.scoring.planning import Constraints
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -232,7 +232,7 @@ def test_staging_left_by_a_killed_process_is_removed_by_the_next_and_a_live_ones
 
 def test_planning_with_a_broken_model_is_a_one_line_error(model_dir, market, tmp_path):
     """`plan` loads its model as `score` does (through load_model), so one case stands for all."""
-    from recommender.scoring.planning import plan
+    from recommender.api import plan
 
     folder = broken_model(model_dir, tmp_path, "truncated")
     with pytest.raises(ModelNotFound, match="not a readable model") as refused:

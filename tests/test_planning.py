@@ -201,7 +201,7 @@ def test_plan_figure_shows_the_spend_by_tier_and_both_lifts(market, model_dir):
     from recommender.scoring import plots
 
     result = recommender.plan(market.creators.head(400), CAMPAIGN, 2_000, model_dir, explore=0.2)
-    figure = plots.plan_budget(result.chosen, result.summary)
+    figure = plots.plan_figure(result.chosen, result.summary)
     spend, lift = figure.axes
     heights = [bar.get_height() for bar in spend.patches]
     assert sum(heights) == pytest.approx(result.chosen["cost_usd"].sum())

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import recommender
-from recommender import contract
+from recommender import contract, scoring
 from recommender.datasets.simulate import Market
-from recommender.errors import ScoringError, SettingError
+from recommender.errors import RejectedRowsWarning, ScoringError, SettingError
 from recommender.features import FEATURES
 from recommender.modeling.estimator import Recommender
-from recommender.scoring import RejectedRowsWarning, explain, score_with_rejects
+from recommender.scoring import explain, score_with_rejects
 
 
 def test_every_row_scored_once_with_the_contract_columns(market: Market, model: Recommender):
@@ -160,9 +160,27 @@ def test_reasons_never_show_nan(market: Market, model: Recommender):
 def test_score_warns_about_the_rows_it_leaves_out(market: Market, model: Recommender):
     creators = market.creators.head(5).astype(object)
     creators.loc[2, "followers"] = "lots"
-    with pytest.warns(RejectedRowsWarning, match="1 creator row"):
+    with pytest.warns(RejectedRowsWarning, match="1 creator row") as warned:
         scored = recommender.score(creators, CAMPAIGN, model)
     assert len(scored) == 4
+    assert warned[0].filename == __file__  # the caller's line, not the library's
+    with pytest.warns(RejectedRowsWarning, match="1 creator row") as warned:
+        assert len(scoring.score(creators, CAMPAIGN, model)) == 4
+    assert warned[0].filename == __file__
+
+
+def test_the_library_scores_with_a_fitted_model_and_loads_none(market: Market, model_dir):
+    """Resolving a model (a path, MLflow, the champion) is recommender.api's; scoring and
+    planning take the fitted model."""
+    from recommender.scoring import planning
+
+    creators = market.creators.head(5)
+    for call in (
+        lambda: scoring.score_with_rejects(creators, CAMPAIGN, str(model_dir)),
+        lambda: planning.plan(creators, CAMPAIGN, 1_000, None),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(SettingError, match="model must be a fitted Recommender"):
+            call()
 
 
 def test_awareness_and_content_campaigns_explain_the_fit_ranking(
@@ -260,7 +278,7 @@ def scored_frame(draw: st.DrawFn) -> pd.DataFrame:
 @settings(max_examples=150, deadline=None)
 @given(scored_frame(), st.sampled_from([None, 1, 2, 50]))
 def test_ranking_on_arrays_ranks_as_sorting_the_frame_does(scored, top):
-    from recommender.scoring import _ranked_by_sorting, rank
+    from recommender.scoring.rank import _ranked_by_sorting, rank
 
     pd.testing.assert_frame_equal(rank(scored, top), _ranked_by_sorting(scored, top))
 
@@ -299,7 +317,7 @@ def test_a_campaign_given_as_a_dict_reads_as_a_table_of_it_does(campaign):
 
 
 def test_a_campaign_checked_again_comes_from_the_cache_unchanged_by_what_was_done_to_it():
-    from recommender.scoring import _checked_plain, checked_campaigns
+    from recommender.scoring.score import _checked_plain, checked_campaigns
 
     campaign = {**CAMPAIGN, "budget_usd": 1}
     first = checked_campaigns(campaign)
@@ -324,7 +342,7 @@ def test_writing_to_the_scored_rows_leaves_the_input_as_it_was(market: Market, m
 
 
 def test_predictions_are_rounded_as_rounding_the_frame_rounds_them():
-    from recommender.scoring import OUTPUT_DECIMALS, _rounded
+    from recommender.scoring.score import OUTPUT_DECIMALS, _rounded
 
     rng = np.random.default_rng(3)
     predictions = pd.DataFrame({
@@ -352,7 +370,7 @@ def test_one_campaign_is_paired_as_the_joins_pair_it(market: Market):
 def test_scored_rows_with_a_name_twice_are_the_frames_side_by_side(
     market: Market, model: Recommender
 ):
-    from recommender.scoring import _rounded, candidate_pairs, checked_campaigns, scored_rows
+    from recommender.scoring.score import _rounded, candidate_pairs, checked_campaigns, scored_rows
 
     creators = market.creators.head(4).assign(score=1.0, score_input="mine")
     pairs, _ = candidate_pairs(creators, checked_campaigns(CAMPAIGN).valid)

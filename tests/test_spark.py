@@ -220,7 +220,7 @@ def test_the_mlflow_model_scores_pairs_as_a_spark_udf(spark, market, model_dir: 
 
     from recommender.contract import PREDICTION_COLUMNS
     from recommender.mlops.model_store import load_model
-    from recommender.mlops.tracking import as_model_input
+    from recommender.mlops.signature import as_model_input
     from recommender.scoring import candidate_pairs, checked_campaigns
 
     campaigns = checked_campaigns(market.campaigns.head(2)).valid

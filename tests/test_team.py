@@ -26,6 +26,7 @@ from test_cli import one_line_error as cli_one_line_error
 
 from recommender.mlops import champion, tracking
 from recommender.mlops.model_store import this_machine
+from recommender.mlops.signature import as_model_input
 from recommender.mlops.tracking_server import free_port, running_mlflow, running_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,7 +330,7 @@ def register_older_format_version() -> str:
         info = mlflow.pyfunc.log_model(
             name="model", registered_model_name=NAME,
             **tracking._model_kwargs(Path(tmp) / "recommender.joblib",
-                                     tracking.as_model_input(trained.test, rows=3)),
+                                     as_model_input(trained.test, rows=3)),
         )  # fmt: skip
     return str(info.registered_model_version)
 

@@ -19,10 +19,10 @@ from recommender.cli import main
 from recommender.contract import cross_pairs, pair_frame
 from recommender.datasets.simulate import generate_market, write_market
 from recommender.mlops.model_store import load_model
+from recommender.mlops.signature import as_model_input
 from recommender.mlops.tracking import (
     ENDED_TAG,
     OWNER_TAG,
-    as_model_input,
     end_abandoned_runs,
     export_model,
     metric_key,

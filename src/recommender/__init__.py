@@ -7,11 +7,14 @@
     plan = recommender.plan(creators, campaign, 3000, explore=0.2,
                             constraints=recommender.Constraints(max_niche_share=0.5))
 
-The public API: `train`, `score`, `score_with_rejects`, `plan`, `load_model`,
-`Constraints`, `Plan`, `Scored`, `TrainResult` and `__version__`. Each is the
-function or class itself (help() shows its signature and documentation); they
-load on first use, so `import recommender` stays light (no MLflow, no LightGBM).
-Defaults (the model, the MLflow store) come from recommender.config.
+The public API: the functions `train`, `score`, `score_with_rejects`, `plan` and
+`load_model` (recommender.api); what they return (`Recommender`, `TrainResult`,
+`Scored`, `Plan`) and take (`Constraints`); the errors a caller catches
+(`DataFileError`, `ContractError`, `ScoringError`, `ModelNotFound`,
+`ModelUnreachable`, `SettingError`); the `RejectedRowsWarning` score() gives; and
+`__version__`. Each is the function or class itself (help() shows its signature and
+documentation); they load on first use, so `import recommender` stays light (no MLflow,
+no LightGBM). Defaults (the model, the MLflow store) come from recommender.config.
 """
 
 from __future__ import annotations
@@ -21,11 +24,20 @@ import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recommender.api import train
-    from recommender.mlops.model_store import load_model
+    from recommender.api import load_model, plan, score, score_with_rejects, train
+    from recommender.errors import (
+        ContractError,
+        DataFileError,
+        ModelNotFound,
+        ModelUnreachable,
+        RejectedRowsWarning,
+        ScoringError,
+        SettingError,
+    )
+    from recommender.modeling.estimator import Recommender
     from recommender.modeling.training import TrainResult
-    from recommender.scoring import Scored, score, score_with_rejects
-    from recommender.scoring.planning import Constraints, Plan, plan
+    from recommender.scoring import Scored
+    from recommender.scoring.planning import Constraints, Plan
 
 try:
     __version__ = importlib.metadata.version("creator-recommender")
@@ -35,20 +47,41 @@ except importlib.metadata.PackageNotFoundError:  # run from a source tree that i
 # Where each public name lives; imported on first use.
 _PUBLIC = {
     "train": "recommender.api",
+    "score": "recommender.api",
+    "score_with_rejects": "recommender.api",
+    "plan": "recommender.api",
+    "load_model": "recommender.api",
+    "Recommender": "recommender.modeling.estimator",
     "TrainResult": "recommender.modeling.training",
-    "score": "recommender.scoring",
-    "score_with_rejects": "recommender.scoring",
     "Scored": "recommender.scoring",
-    "plan": "recommender.scoring.planning",
     "Constraints": "recommender.scoring.planning",
     "Plan": "recommender.scoring.planning",
-    "load_model": "recommender.mlops.model_store",
+    **dict.fromkeys(
+        [
+            "ContractError",
+            "DataFileError",
+            "ModelNotFound",
+            "ModelUnreachable",
+            "RejectedRowsWarning",
+            "ScoringError",
+            "SettingError",
+        ],
+        "recommender.errors",
+    ),
 }
 
 __all__ = [
     "Constraints",
+    "ContractError",
+    "DataFileError",
+    "ModelNotFound",
+    "ModelUnreachable",
     "Plan",
+    "Recommender",
+    "RejectedRowsWarning",
     "Scored",
+    "ScoringError",
+    "SettingError",
     "TrainResult",
     "__version__",
     "load_model",

@@ -1,12 +1,15 @@
-"""Training as users run it: data in (a folder or frames), a trained model and its metrics out.
+"""The public functions: each resolves what it is given (a data folder, a model path, an
+MLflow URI, the champion) and calls the library with it.
 
     import recommender
     result = recommender.train("data/demo")                  # validate, train, evaluate
     result = recommender.train("data/demo", track=True)      # ... and log to MLflow, gate
-    result.metrics, result.recommender
+    scored = recommender.score(creators, campaign)           # the champion, or model=...
+    plan = recommender.plan(creators, campaign, 3000, explore=0.2)
 
-The command line's `train` calls this too; the pure training step is
-modeling.training.fit_and_evaluate.
+The command line calls these too. The library under them takes what is resolved:
+modeling.training.fit_and_evaluate frames, scoring and scoring.planning a fitted
+Recommender.
 """
 
 from __future__ import annotations
@@ -22,9 +25,15 @@ from recommender import config, contract
 from recommender.contract import combined_rejects, summarise, validate_tables
 from recommender.datasets.files import TABLE_NAMES, find_tables, load_tables, read_truth
 from recommender.errors import DataFileError
-from recommender.mlops.model_store import check_model_dir
+from recommender.mlops.model_store import ModelRef, check_model_dir, load_model, loaded_model
 from recommender.modeling import evaluation
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
+from recommender.scoring import CampaignInput, Scored, warn_of_rejects
+from recommender.scoring import score_with_rejects as _score_with_rejects
+from recommender.scoring.planning import Constraints, Plan
+from recommender.scoring.planning import plan as _plan
+
+__all__ = ["TrainingData", "load_model", "plan", "score", "score_with_rejects", "train"]
 
 TrainingData = str | os.PathLike[str] | Mapping[str, pd.DataFrame]
 
@@ -152,12 +161,72 @@ def _check_destinations(
 
 def _export(result: TrainResult, model_dir: Path) -> None:
     from recommender.mlops import tracking
+    from recommender.mlops.signature import as_model_input
 
     run = result.run
     tracking.export_model(
         result.recommender,
-        tracking.as_model_input(result.test, rows=3),
+        as_model_input(result.test, rows=3),
         model_dir,
         run.version if run else None,
         run.run_id if run else None,
     )
+
+
+def score(
+    creators: pd.DataFrame,
+    campaign: CampaignInput,
+    model: ModelRef = None,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """Rank `creators` for `campaign`: the scored columns, then the input's own.
+
+    creators: rows in the creators contract (text or typed; extra columns pass
+    through). With a campaign_id column, each row is scored for its own campaign.
+    campaign: one campaign as a dict, or a campaigns DataFrame.
+    model: a Recommender, a model directory or file, an MLflow URI, or None for
+    the configured default (see recommender.config).
+    top: keep the best `top` rows of each campaign.
+
+    Rows that break the contract are left out with a RejectedRowsWarning; use
+    `score_with_rejects` to get them with their reasons. Raises ScoringError
+    when nothing can be scored (no valid campaign, a required column missing).
+    """
+    result = score_with_rejects(creators, campaign, model, top)
+    warn_of_rejects(result, stacklevel=2)
+    return result.scored
+
+
+def score_with_rejects(
+    creators: pd.DataFrame,
+    campaign: CampaignInput,
+    model: ModelRef = None,
+    top: int | None = None,
+) -> Scored:
+    """Like `score`, and also the rows and campaigns that could not be scored, with reasons."""
+    return _score_with_rejects(creators, campaign, load_model(model), top)
+
+
+def plan(
+    creators: pd.DataFrame,
+    campaign: CampaignInput,
+    budget_usd: float,
+    model: ModelRef = None,
+    explore: float = 0.0,
+    constraints: Constraints | None = None,
+) -> Plan:
+    """Score the candidates for one campaign, then choose whom to hire within `budget_usd`.
+
+    creators and campaign: as for `score` (one campaign only).
+    model: a Recommender, a model directory or file, an MLflow URI, or None for
+    the configured default; the summary's "model" names the one that scored.
+    explore: the share of the budget (0 to below 1) kept for creators in audience
+    segments the plan does not already hire in.
+    constraints: what to rule out or cap (Constraints(); flagged accounts are
+    left out by default). Raises SettingError (a ValueError) for settings no plan
+    can meet, ScoringError when nothing can be scored.
+    """
+    recommender, identity = loaded_model(model)  # one load: the summary names what scored
+    result = _plan(creators, campaign, budget_usd, recommender, explore, constraints)
+    result.summary["model"] = identity.as_dict()
+    return result

@@ -32,6 +32,10 @@ class SettingError(ValueError):
     """A setting no run can use (a budget of 0, a share above 1, an unknown flag)."""
 
 
+class RejectedRowsWarning(UserWarning):
+    """score() left out rows that break the contract (score_with_rejects says why)."""
+
+
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type when it has none)."""
     text = str(exc).strip()

@@ -56,7 +56,6 @@ from recommender.io import (
     read_table,
 )
 from recommender.scoring import (
-    ModelRef,
     best_of_each_campaign,
     candidate_pairs,
     checked_campaigns,
@@ -66,7 +65,7 @@ from recommender.scoring import (
 
 if TYPE_CHECKING:  # (imported where used: see the module's docstring)
     from recommender.engines._worker import ScoredChunk
-    from recommender.mlops.model_store import ModelIdentity
+    from recommender.mlops.model_store import ModelIdentity, ModelRef
     from recommender.modeling.estimator import Recommender
     from recommender.scoring.planning import Constraints, Plan
 
@@ -580,7 +579,7 @@ def plan_file(
             raise DataFileError(f"{campaign_path}: plan takes exactly one campaign")
         creators = read_table(creators_path, sheet, require_rows=True)
         _say_renamed(creator_headers(creators.head(0)).renamed, creators_path, say)
-        from recommender.scoring.planning import plan
+        from recommender.api import plan
 
         with native_stdout_silenced():
             result = plan(creators, campaign, budget_usd, model, explore, constraints)
@@ -603,7 +602,7 @@ def _save_plan_figure(
 ) -> None:
     from recommender.scoring import plots
 
-    figure = plots.plan_budget(chosen, summary)
+    figure = plots.plan_figure(chosen, summary)
     try:
         with outputs.file(path) as tmp_name:
             figure.savefig(tmp_name, dpi=100, format="png")

@@ -38,9 +38,8 @@ from recommender import config, contract
 from recommender.engines.local import valid_campaigns
 from recommender.errors import DataFileError, ScoringError, one_line
 from recommender.io import csv_dialect, file_format, inner_folder_text, is_part_name, unnamed_file
-from recommender.mlops.model_store import ModelIdentity, loaded_model
+from recommender.mlops.model_store import ModelIdentity, ModelRef, loaded_model
 from recommender.scoring import (
-    ModelRef,
     candidate_pairs,
     own_output_columns,
     read_names,

@@ -47,6 +47,7 @@ from recommender.mlops.model_store import (
     this_process,
     write_lineage,
 )
+from recommender.mlops.signature import as_model_input
 from recommender.modeling import evaluation
 
 MODEL_NAME = config.MODEL_NAME
@@ -232,7 +233,6 @@ def champion_gate(
 def registered_metric(test: Any) -> Callable[[str], float]:
     """A function giving a registered version's gate metric on the held-out frame `test`
     (ModelNotFound when the version cannot be loaded)."""
-    from recommender.mlops.tracking import as_model_input
 
     def metric(version: str) -> float:
         predicted = load_model(version_uri(version)).predict(as_model_input(test))

@@ -40,7 +40,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import joblib
 
@@ -49,6 +49,10 @@ from recommender.errors import DataFileError, ModelNotFound, ModelUnreachable, o
 
 if TYPE_CHECKING:  # imported where a model is read: ModelIdentity needs none of its libraries
     from recommender.modeling.estimator import Recommender
+
+# A model as callers name it: fitted already, a model directory or file, an MLflow URI, or
+# None for the configured default (the champion).
+ModelRef: TypeAlias = "str | os.PathLike[str] | Recommender | None"
 
 MODEL_FILE = "recommender.joblib"
 LINEAGE_FILE = "lineage.json"  # which registered version and run an exported folder holds
@@ -152,7 +156,7 @@ def read_model_file(path: str | os.PathLike[str]) -> Recommender:
     return loaded
 
 
-def load_model(model: str | os.PathLike[str] | Recommender | None = None) -> Recommender:
+def load_model(model: ModelRef = None) -> Recommender:
     """A trained Recommender: given, or from a model directory, a model file or an MLflow URI.
 
     None takes the configured default, the champion (config.settings().model:
@@ -170,7 +174,7 @@ def model_identity(model: str | os.PathLike[str] | Recommender | None = None) ->
 
 
 def loaded_model(
-    model: str | os.PathLike[str] | Recommender | None = None,
+    model: ModelRef = None,
 ) -> tuple[Recommender, ModelIdentity]:
     """load_model and model_identity from one load, so an output names the very model that
     made it even when a promotion lands in between."""

@@ -1,1 +1,18 @@
-"""Models: the campaign-fit ranker, the sales-lift model with intervals, and the recommender."""
+"""Models: the campaign-fit ranker, the sales-lift model with intervals, and the recommender
+that holds both.
+
+Modules:
+    ranker       CampaignFitRanker: a LightGBM ranker of creators within a campaign
+    lift         the sales-lift model and its calibrated intervals
+    estimator    Recommender: features, ranker and lift model, fitted together
+    training     fit_and_evaluate: split, fit, measure on held-out campaigns
+    evaluation   NDCG and ROI metrics, the baselines, the gate's metric
+    plots        a training run's figures
+"""
+
+from __future__ import annotations
+
+from recommender.modeling.estimator import MODEL_FORMAT, Recommender
+from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
+
+__all__ = ["MODEL_FORMAT", "Recommender", "TrainConfig", "TrainResult", "fit_and_evaluate"]

@@ -1,7 +1,6 @@
 """Budget plans: which creators to hire so total expected lift is highest within the budget.
 
-    recommender.plan(creators, campaign, budget_usd, model=None, explore=0.0,
-                     constraints=None) -> Plan
+    plan(creators, campaign, budget_usd, recommender, explore=0.0, constraints=None) -> Plan
 
 The selection is a 0/1 knapsack solved exactly by dynamic programming over
 costs rounded up to 1/20,000 of the budget (so never over budget). Caps on the
@@ -27,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,8 +36,11 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from recommender import contract
 from recommender.errors import SettingError
 from recommender.features import sponsorship_ratio
-from recommender.mlops.model_store import loaded_model
-from recommender.scoring import CampaignInput, ModelRef, explain, score_with_rejects
+from recommender.scoring import explain
+from recommender.scoring.score import CampaignInput, score_with_rejects
+
+if TYPE_CHECKING:
+    from recommender.modeling.estimator import Recommender
 
 MIP_GAP = 1e-3
 MIP_SECONDS = 10.0
@@ -324,15 +326,15 @@ def plan(
     creators: pd.DataFrame,
     campaign: CampaignInput,
     budget_usd: float,
-    model: ModelRef = None,
+    model: Recommender,
     explore: float = 0.0,
     constraints: Constraints | None = None,
 ) -> Plan:
     """Score the candidates for one campaign, then choose whom to hire within `budget_usd`.
 
     creators and campaign: as for `recommender.score` (one campaign only).
-    model: a Recommender, a model directory or file, an MLflow URI, or None for
-    the configured default. explore: the share of the budget (0 to below 1) kept
+    model: a fitted Recommender (recommender.plan loads one from a path or MLflow,
+    and names it in the summary). explore: the share of the budget (0 to below 1) kept
     for creators in audience segments the plan does not already hire in.
     constraints: what to rule out or cap (Constraints(); flagged accounts are
     left out by default). Raises SettingError (a ValueError) for settings no plan
@@ -346,15 +348,13 @@ def plan(
     if not 0 <= explore < 1:
         raise SettingError("explore must be a share of the budget, from 0 to below 1")
     constraints = constraints or Constraints()
-    recommender, identity = loaded_model(model)  # one load: the summary names what scored
-    result = score_with_rejects(creators, campaign, recommender)
+    result = score_with_rejects(creators, campaign, model)
     scored = result.scored.copy()
     if scored["campaign_id"].nunique() > 1:
         raise SettingError("plan one campaign at a time")
     scored["why_not"] = eligibility(scored, constraints)
     hired, gap = _hire(scored[scored["why_not"] == ""], budget_usd, explore, constraints)
     summary = _summary(scored, hired, budget_usd, gap)
-    summary["model"] = identity.as_dict()
     first = ["rank", "creator_id", "exploration", "cost_usd", "expected_lift_usd", "lift_low_usd",
              "lift_high_usd", "expected_roi", "tier", "flags", "why"]  # fmt: skip
     columns = first + [c for c in hired.columns if c not in first and c != "why_not"]

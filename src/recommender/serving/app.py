@@ -73,10 +73,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from recommender import __version__, _trees, config, contract
+from recommender.api import plan
 from recommender.errors import ContractError, ModelNotFound, ScoringError, SettingError
 from recommender.mlops.model_store import ModelIdentity, load_model, loaded_model
 from recommender.scoring import read_names, score_with_rejects
-from recommender.scoring.planning import EXCLUDED_FLAGS, Constraints, plan
+from recommender.scoring.planning import EXCLUDED_FLAGS, Constraints
 
 MAX_CREATORS = 100_000
 MAX_BODY_BYTES = 8 * 2**20  # about 30,000 creators of the contract's columns
