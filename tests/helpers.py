@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-# DESIGN.md's scored output, copied from the document: a change to schema.py is caught here.
+# The scored output as the data contract in docs/ states it, copied from there: a change to
+# contract/tables.py is caught here.
 SCORED_COLUMNS = (
     "campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
     "lift_low_usd", "lift_high_usd", "cost_usd", "expected_roi", "tier", "flags", "reasons",
@@ -16,12 +17,12 @@ CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "target_country": "US", "produc
 
 
 def scored_output_problems(creators: Path, scored: Path, rejects: Path) -> list[str]:
-    """What breaks DESIGN.md's contract in a scored CSV and its rejects (empty: none).
+    """What breaks the documented contract in a scored CSV and its rejects (empty: none).
 
     The contract's columns come first; ranks run 1..n within each campaign;
     every scored row has reasons and every rejected row a reason; intervals
     hold their expected lift; with one campaign, scored + rejected = input rows.
-    Written from DESIGN.md, not from the code under test.
+    Written from the data contract in docs/, not from the code under test.
     """
     given = pd.read_csv(creators, dtype=str, keep_default_na=False)
     out = pd.read_csv(scored, dtype={"creator_id": str, "campaign_id": str},

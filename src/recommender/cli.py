@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_simulate, _validate, _train, _score, _plan, _http, _feedback, _real,
-                _champion, _tracking_server):  # fmt: skip
+    for add in (_add_simulate, _add_validate, _add_train, _add_score, _add_plan, _add_http,
+                _add_feedback, _add_real, _add_champion, _add_tracking_server):  # fmt: skip
         add(commands)
     return parser
 
@@ -106,7 +106,7 @@ def _version() -> str:
 # --- simulate -----------------------------------------------------------------------
 
 
-def _simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("simulate", help="generate the demo market (deterministic in --seed)")
     sub.add_argument("--out", type=Path, help="output folder (default data/demo)")
     sub.add_argument("--seed", type=int, default=0)
@@ -135,7 +135,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 # --- validate -----------------------------------------------------------------------
 
 
-def _validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("validate", help="check files against the data contract")
     sub.add_argument("--creators", required=True,
                      help="creators file (.csv/.tsv/.parquet/.jsonl/.json/.xlsx)")  # fmt: skip
@@ -176,7 +176,7 @@ def run_validate(args: argparse.Namespace) -> int:
 # --- train --------------------------------------------------------------------------
 
 
-def _train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("train", help="train on campaign history, track it in MLflow")
     sub.add_argument("--data", type=Path, help="folder with creators, campaigns, outcomes "
                      "(default: generate the demo market into data/demo)")  # fmt: skip
@@ -224,7 +224,7 @@ def _inputs(sub: argparse.ArgumentParser, out: str) -> None:
                      "counting from 1 (default the first)")  # fmt: skip
 
 
-def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("score", help="score a creators file for one or more campaigns")
     _inputs(sub, "scored.csv")
     sub.add_argument("--top", type=_at_least_one, help="keep the best K creators of each campaign")
@@ -346,7 +346,7 @@ def run_score_on_spark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("plan", help="choose creators within a budget")
     _inputs(sub, "plan.csv")
     sub.add_argument("--budget", required=True, type=_budget, help="USD")
@@ -422,7 +422,7 @@ def run_plan(args: argparse.Namespace) -> int:
 # --- http ---------------------------------------------------------------------------
 
 
-def _http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("http", help="serve POST /score, POST /plan and GET /health")
     sub.add_argument(
         "--host",
@@ -537,7 +537,7 @@ def run_http(args: argparse.Namespace) -> int:
 # --- feedback and real --------------------------------------------------------------
 
 
-def _feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("feedback", help="add new campaign outcomes to a training folder")
     sub.add_argument("--data", required=True, type=Path,
                      help="training folder (creators, campaigns, outcomes)")  # fmt: skip
@@ -559,7 +559,7 @@ def run_feedback(args: argparse.Namespace) -> int:
     return 0 if result.added else 1
 
 
-def _real(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_real(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("real", help="turn the research dataset of real creators into a "
                               "creators file")  # fmt: skip
     sub.add_argument("--src", type=Path, help="folder with influencers.tsv and posts.csv.gz "
@@ -584,7 +584,7 @@ def run_real(args: argparse.Namespace) -> int:
 # --- champion and tracking-server ----------------------------------------------------
 
 
-def _champion(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_champion(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("champion", help="show the champion and its promotion history, "
                               "or set it by hand")  # fmt: skip
     moved = "make this registered version the champion (a rollback, or forward again)"
@@ -654,7 +654,7 @@ def _judged(event: dict[str, Any]) -> str:
     return text
 
 
-def _tracking_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_tracking_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("tracking-server", help="start a PostgreSQL-backed MLflow tracking "
                               "server on this machine (to try a team's set-up)")  # fmt: skip
     where = "where the database and the artifacts live (default tracking/)"

@@ -216,7 +216,7 @@ def _failure(exc: BaseException) -> str:
     text = str(exc).strip()
     if not messages and "Traceback (most recent call last)" in text:
         messages = [text.splitlines()[-1]]  # a Python worker's exception, as Python ends it
-    lines = [_plain(m) for m in messages or [text]]
+    lines = [_cause_alone(m) for m in messages or [text]]
     lines = [line for line in lines if line] or [type(exc).__name__]
     for at, line in enumerate(lines):
         reading = re.search(r"reading file (\S+?)\.(?:\s+(.*))?$", line)
@@ -230,7 +230,7 @@ def _failure(exc: BaseException) -> str:
     return lines[-1]
 
 
-def _plain(message: str) -> str:
+def _cause_alone(message: str) -> str:
     """The first line of a Spark message without its error class and SQLSTATE."""
     line = message.strip().splitlines()[0] if message.strip() else ""
     line = re.sub(r"^.*?\w+(?:\.\w+)*(?:Exception|Error): ", "", line)  # a wrapped job's cause
