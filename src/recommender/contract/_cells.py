@@ -61,7 +61,7 @@ def is_empty(raw: pd.Series, text: pa.ChunkedArray | None = None) -> np.ndarray:
 
 
 def missing_cells(raw: pd.Series) -> np.ndarray:
-    """raw.isna() as a writable array (an object column's straight from its cells: cheaper)."""
+    """raw.isna() as a writable array."""
     if raw.dtype == object:
         return np.asarray(pd.isna(raw.to_numpy()), dtype=bool)
     return np.array(raw.isna().to_numpy(), dtype=bool)

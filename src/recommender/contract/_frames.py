@@ -1,6 +1,6 @@
-"""Frames built from columns at once, where the result is what pandas' own joins and
-assignments would give: for a short list those steps cost more than the work itself.
-A first reading can skip this module; each function says when it applies.
+"""Frames built from columns at once, each equal to what pandas' own joins and assignments
+give for the same input. A first reading can skip this module; each function says the
+input it applies to, and what it returns.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def one_campaign_to_repeat(creators: pd.DataFrame, campaigns: pd.DataFrame) -> b
 
 
 def with_the_campaign(creators: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
-    """cross_pairs for one campaign (see one_campaign_to_repeat), without the joins: for a
-    short list of creators they cost more than everything else in pairing them."""
+    """cross_pairs(creators, campaigns) for one campaign (see one_campaign_to_repeat): the
+    same frame, built without joins."""
     if not numbered(creators.index):
         creators = creators.reset_index(drop=True)
     # The campaign's row repeated, taken at once (not column by column), on the creators' index.
@@ -66,9 +66,9 @@ def typed_frame(frame: pd.DataFrame, typed: Mapping[str, pd.Series]) -> pd.DataF
         for name, values in typed.items():
             out[name] = values
         return out
-    # One frame built from the columns at once: setting them one by one costs more than
-    # checking them, for a small frame. (From Series, so that copy-on-write knows the
-    # columns are shared with `frame`: writing to one leaves the other as it was.)
+    # The same frame as setting the columns one by one, built at once. (From Series, so
+    # that copy-on-write knows the columns are shared with `frame`: writing to one leaves
+    # the other as it was.)
     columns = {
         name: typed[name] if isinstance(name, str) and name in typed else frame[name]
         for name in frame.columns

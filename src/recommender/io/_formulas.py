@@ -47,7 +47,7 @@ def runs_as_formula(text: str, key: bool = False) -> bool:
 
 
 def formulas_quoted_arrow(table: Any, own_words: Collection[str]) -> Any:
-    """Arrow's fast path of `formulas_quoted`: only text columns with such a cell change."""
+    """`formulas_quoted` for an Arrow table: the same cells quoted, in text columns only."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

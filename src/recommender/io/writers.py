@@ -154,8 +154,8 @@ def arrow_table(frame: pd.DataFrame) -> Any:
 
 
 def _to_csv(frame: pd.DataFrame, path: str, delimiter: str, own_words: Collection[str]) -> None:
-    """pyarrow's CSV writer, about 9x faster than pandas' on scored files; pandas writes
-    what Arrow cannot type (a rejected column mixing numbers and text)."""
+    """The frame as CSV, by pyarrow's writer where Arrow can type every column, else by
+    pandas' (a rejected column mixing numbers and text): the same text either way."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 

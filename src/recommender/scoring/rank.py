@@ -41,7 +41,7 @@ def rank(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
         ranked = scored.iloc[rows]
         if list(scored.columns) != columns:  # (scored_rows' own frames are in order)
             ranked = ranked[columns]
-        ranked.index = pd.RangeIndex(len(ranked))  # (a frame of its own: reset_index costs more)
+        ranked.index = pd.RangeIndex(len(ranked))  # (what reset_index(drop=True) gives)
         ranked.insert(contract.SCORED_COLUMNS.index("rank"), "rank", ranks)
         return ranked
     return _ranked_by_sorting(scored, top)
