@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
+import requests
+from nbclient import NotebookClient
+
+from recommender.mlops.tracking_server import free_port
 
 # The scored output as the data contract in docs/ states it, copied from there: a change to
 # contract/tables.py is caught here.
@@ -101,3 +108,40 @@ def rename_fails(monkeypatch, folder: Path, number: int) -> None:
 def files_in(folder: Path) -> dict[str, bytes]:
     """Every file in `folder` (hidden ones too) and its bytes."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+# --- what the integration tests share ------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+__all__ = ["NOTEBOOKS", "ROOT", "free_port", "one_line_error", "run_notebook", "wait_until_up"]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(url)
+
+
+def one_line_error(code: int, err: str, message: str) -> None:
+    assert code == 1
+    assert err.strip().startswith("error:") and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def run_notebook(path: Path) -> list[dict[str, object]]:
+    """Execute a notebook on a fresh kernel (with this process's environment); its errors."""
+    book = nbformat.read(path, as_version=4)
+    client = NotebookClient(book, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})  # fmt: skip
+    client.execute()
+    return [output for cell in book.cells for output in cell.get("outputs", [])
+            if output.get("output_type") == "error"]  # fmt: skip

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+from helpers import NOTEBOOKS, run_notebook
 
 
 def test_there_are_three_notebooks_without_outputs():
@@ -24,13 +22,3 @@ def test_there_are_three_notebooks_without_outputs():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path: Path):
     assert not run_notebook(path)
-
-
-def run_notebook(path: Path) -> list[dict[str, object]]:
-    """Execute a notebook on a fresh kernel (with this process's environment); its errors."""
-    book = nbformat.read(path, as_version=4)
-    client = NotebookClient(book, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})  # fmt: skip
-    client.execute()
-    return [output for cell in book.cells for output in cell.get("outputs", [])
-            if output.get("output_type") == "error"]  # fmt: skip

@@ -241,7 +241,7 @@ def test_planning_with_a_broken_model_is_a_one_line_error(model_dir, market, tmp
 
 
 def test_the_docs_say_a_model_file_runs_code_when_loaded():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for text in (readme, model_store.__doc__ or ""):
         flat = " ".join(text.split())
         assert "loading a model runs code" in flat or "loading one runs code" in flat

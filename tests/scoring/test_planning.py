@@ -13,7 +13,7 @@ import recommender
 from recommender.errors import SettingError
 from recommender.scoring.planning import Constraints, knapsack, lp_bound, segments
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "product_price_usd": 30}
 
 

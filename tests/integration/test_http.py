@@ -20,34 +20,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from helpers import CAMPAIGN
+from helpers import CAMPAIGN, free_port, wait_until_up
 
 import recommender
 from recommender.contract import cross_pairs
 from recommender.mlops.signature import as_model_input
 from recommender.scoring.planning import Constraints
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(url)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_server(model_dir: Path, *flags: str) -> tuple[str, subprocess.Popen[bytes]]:

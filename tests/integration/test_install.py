@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = '{"campaign_id": "launch", "niche": "pet", "objective": "sales"}'
 
 

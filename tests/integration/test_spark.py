@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli import one_line_error
+from helpers import one_line_error
 
 from recommender.engines import spark as spark_engine
 from recommender.engines.local import score_file

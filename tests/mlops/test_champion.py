@@ -22,7 +22,7 @@ from helpers import CAMPAIGN, write_retrain_data
 from recommender.cli import main
 from recommender.mlops.signature import as_model_input
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_a_train_killed_midway_leaves_the_champion_as_it_was(
 def test_the_http_service_serves_the_champion_and_follows_a_promotion(
     workspace: Path, histories: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ):
-    from test_http import free_port, wait_until_up
+    from helpers import free_port, wait_until_up
 
     real, shuffled = histories
     run(capsys, "train", "--data", str(real))

@@ -10,7 +10,7 @@ from recommender import contract
 from recommender.datasets.real import load_real_creators
 from recommender.errors import DataFileError
 
-REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "external" / "instagram"
+REAL_DATA = Path(__file__).resolve().parents[2] / "data" / "external" / "instagram"
 
 INFLUENCERS = """Username\tCategory\t#Followers\t#Followees\t#Posts
 ==========================================

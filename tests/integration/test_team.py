@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 from helpers import CAMPAIGN, write_retrain_data
-from test_cli import one_line_error as cli_one_line_error
+from helpers import one_line_error as cli_one_line_error
 
 from recommender.mlops import champion, tracking
 from recommender.mlops.model_store import this_machine
 from recommender.mlops.signature import as_model_input
 from recommender.mlops.tracking_server import free_port, running_mlflow, running_postgres
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAME = tracking.MODEL_NAME
 
 
@@ -250,8 +250,8 @@ def test_a_lock_left_by_a_dead_run_is_taken_over_and_a_live_one_waited_for(team:
 
 @pytest.mark.slow
 def test_the_training_notebook_works_against_the_team_server(team: Path):
+    from helpers import NOTEBOOKS, run_notebook
     from mlflow import MlflowClient
-    from test_notebooks import NOTEBOOKS, run_notebook
 
     assert not run_notebook(next(p for p in NOTEBOOKS if p.name.startswith("02-")))
     client = MlflowClient()
@@ -359,7 +359,7 @@ def test_the_tracking_server_stops_in_one_line_when_its_postgresql_stops(tmp_pat
         assert mlflow_answers(url)  # MLflow alone would go on as if all were well
         returncode = process.wait(timeout=120)
         err = process.stderr.read()
-        cli_one_line_error(returncode, err, "PostgreSQL at 127.0.0.1:")
+        one_line_error(returncode, err, "PostgreSQL at 127.0.0.1:")
         assert "stopped answering" in err and "the tracking server is stopped" in err
         assert not mlflow_answers(url)
     finally:

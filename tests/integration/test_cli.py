@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import CAMPAIGN, files_in, scored_output_problems
+from helpers import CAMPAIGN, files_in, one_line_error, scored_output_problems
 
 from recommender.cli import main
 from recommender.datasets.simulate import generate_market, write_market
 from recommender.io import read_table, write_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
@@ -29,12 +29,6 @@ def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, st
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def one_line_error(code: int, err: str, message: str) -> None:
-    assert code == 1
-    assert err.strip().startswith("error:") and message in err, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 # --- score --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from recommender.contract import tier_of
 from recommender.datasets.real import load_real_creators, read_posts
 from recommender.datasets.simulate import REAL_NICHES, generate_market
 
-REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "external" / "instagram"
+REAL_DATA = Path(__file__).resolve().parents[2] / "data" / "external" / "instagram"
 BINS = [1_000, 5_000, 10_000, 100_000, 1_000_000, np.inf]
 
 
