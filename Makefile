@@ -8,7 +8,7 @@ REAL ?= data/external/instagram
 CLI := $(BIN)/creator-recommender
 SEED ?= 0
 
-.PHONY: demo test lint check bench clean tracking-server
+.PHONY: demo test unit lint check bench clean tracking-server
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# The tests of each subpackage alone, without tests/integration (CLI, install, notebooks,
+# team server, Spark, HTTP end to end).
+unit: $(INSTALLED)
+	$(BIN)/python -m pytest --ignore=tests/integration
 
 # A PostgreSQL-backed MLflow server on this machine (database and artifacts in tracking/).
 tracking-server: $(INSTALLED)
