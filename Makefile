@@ -13,7 +13,7 @@ SEED ?= 0
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
@@ -41,10 +41,12 @@ unit: $(INSTALLED)
 tracking-server: $(INSTALLED)
 	$(CLI) tracking-server --folder tracking --port $(or $(PORT),5000)
 
+# The docs build strictly; not with --quiet, which hides the warnings --strict counts.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 check: lint test
 
@@ -59,4 +61,4 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/http_load.py
 
 clean:
-	rm -rf $(VENV) data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) site data/demo data/real mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

@@ -233,7 +233,7 @@ def test_every_public_class_and_function_says_what_it_does():
 
 
 def test_docstrings_quote_no_timings():
-    """Timings go stale: they live in benchmarks/ and the README."""
+    """Timings go stale: they live in benchmarks/ and docs/benchmarks.md."""
     import re
 
     timing = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|seconds|microseconds)\b")

@@ -487,14 +487,15 @@ def test_reason_first_orders_the_rejects_columns():
     assert list(contract.reason_first(pd.DataFrame())) == [REJECT_REASON]
 
 
-def test_the_readme_documents_the_contract_as_it_is():
-    """The README's tables of columns list exactly the contract's, with what is required."""
+def test_the_docs_document_the_contract_as_it_is():
+    """The data contract page's tables of columns list exactly the contract's, with what is
+    required."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "data.md").read_text()
     for table in contract.TABLES.values():
-        start = readme.index(f"\n`{table.name}`: ")
-        block = readme[start : readme.index("\n\n", readme.index("| column", start))]
+        start = page.index(f"\n`{table.name}`: ")
+        block = page[start : page.index("\n\n", page.index("| column", start))]
         rows = [line.split("|")[1:4] for line in block.splitlines() if line.startswith("| `")]
         documented = [(name.strip(" `"), required.strip() == "yes") for name, _, required in rows]
         assert documented == [(c.name, c.required) for c in table.columns], table.name

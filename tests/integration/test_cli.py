@@ -500,10 +500,10 @@ def test_validate_prints_each_header_it_read_as_a_contract_column(tmp_path, caps
                    "columns 'Username' and 'Handle' both mean creator_id; keep one")  # fmt: skip
 
 
-def test_the_readmes_export_example_prints_what_the_readme_shows(tmp_path, capsys, monkeypatch):
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_export_example_prints_what_the_docs_show(tmp_path, capsys, monkeypatch):
+    page = (ROOT / "docs" / "data.md").read_text()
     command = "$ creator-recommender validate --creators examples/platform_export.csv"
-    shown = readme.split(command, 1)[1].split("```", 1)[0].splitlines()[1:]
+    shown = page.split(command, 1)[1].split("```", 1)[0].splitlines()[1:]
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "validate", "--creators", ROOT / "examples" / "platform_export.csv",
                        "--rejects", "rejects.csv")  # fmt: skip
@@ -511,17 +511,17 @@ def test_the_readmes_export_example_prints_what_the_readme_shows(tmp_path, capsy
     assert out.replace(str(ROOT / "examples") + "/", "examples/").splitlines() == shown
 
 
-def test_the_readmes_validate_example_prints_what_it_shows_on_make_demos_market(
+def test_the_docs_validate_example_prints_what_it_shows_on_make_demos_market(
     tmp_path, capsys, monkeypatch
 ):
-    """The README's validate command, on the market `make demo` simulates (its own line),
-    prints the README's lines."""
+    """The validate command of the commands page, on the market `make demo` simulates (its
+    own line), prints the page's lines."""
     makefile = (ROOT / "Makefile").read_text()
     assert "$(CLI) simulate --out $(DEMO) --seed $(SEED)\n" in makefile
     assert "DEMO := data/demo\n" in makefile and "SEED ?= 0\n" in makefile
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("```bash\ncreator-recommender validate --creators data/demo/")
-    command, shown = readme[start:].split("```")[1:4:2]
+    page = (ROOT / "docs" / "commands.md").read_text()
+    start = page.index("```bash\ncreator-recommender validate --creators data/demo/")
+    command, shown = page[start:].split("```")[1:4:2]
     args = shlex.split(command.removeprefix("bash\n").replace("\\\n", " "))
     assert args[0] == "creator-recommender"
     monkeypatch.chdir(tmp_path)

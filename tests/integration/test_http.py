@@ -248,10 +248,10 @@ def test_health_and_openapi(server: str):
     assert {"/score", "/plan", "/health"} <= set(spec["paths"])
 
 
-def readme_serve_command(model_dir: Path, port: int) -> str:
-    """The README's `mlflow models serve` line, for this venv, model and port."""
-    readme = (ROOT / "README.md").read_text().splitlines()
-    line = next(x for x in readme if "mlflow models serve -m models/latest" in x)
+def docs_serve_command(model_dir: Path, port: int) -> str:
+    """The HTTP page's `mlflow models serve` line, for this venv, model and port."""
+    page = (ROOT / "docs" / "http.md").read_text().splitlines()
+    line = next(x for x in page if "mlflow models serve -m models/latest" in x)
     assert "$PWD/.venv/bin" in line, line  # the venv's bin on PATH, as MLflow needs it
     line = line.replace("$PWD/.venv/bin", str(Path(sys.executable).parent))
     return f"{line.replace('models/latest', str(model_dir))} --host 127.0.0.1 --port {port}"
@@ -264,7 +264,7 @@ def split_json(frame: pd.DataFrame) -> dict[str, dict[str, list[object]]]:
 
 @pytest.mark.slow
 def test_mlflow_scoring_server_gives_the_same_scores(model_dir: Path, market, tmp_path: Path):
-    """The README's line, run by a shell without the venv on PATH, serves the model; counts
+    """The docs' line, run by a shell without the venv on PATH, serves the model; counts
     sent as JSON integers or as floats get the library's scores, and a count that is no
     number a 400 naming it."""
     port = free_port()
@@ -272,7 +272,7 @@ def test_mlflow_scoring_server_gives_the_same_scores(model_dir: Path, market, tm
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv)
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"PATH": path}
     with open(tmp_path / "serve.log", "wb") as log:
-        process = subprocess.Popen(["bash", "-c", readme_serve_command(model_dir, port)],
+        process = subprocess.Popen(["bash", "-c", docs_serve_command(model_dir, port)],
                                    stdout=log, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
