@@ -26,12 +26,11 @@ import pandas as pd
 from recommender import contract
 from recommender.contract import CAMPAIGN_PREFIX
 from recommender.errors import ContractError, RejectedRowsWarning, ScoringError, SettingError
-from recommender.scoring import explain
 from recommender.scoring._arrays import rounded_columns
 from recommender.scoring.rank import empty_scored, rank
 
-# The models' libraries (scikit-learn, LightGBM, numba) load where a model is used: a batch
-# job's main process validates and ranks without them.
+# The models' and features' libraries (scikit-learn, SciPy, LightGBM, numba) load where a
+# model is used: a batch job's main process validates and ranks without them.
 if TYPE_CHECKING:
     from recommender.modeling.estimator import Recommender
 
@@ -251,6 +250,8 @@ def _on_the_campaigns_platform(
 
 def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     """The scored columns (rank left to `rank`) and the input's own columns."""
+    from recommender.scoring import explain  # (with the features' libraries: see above)
+
     scores = recommender.score_pairs(pairs)
     flagged = explain.flags(scores.features, scores.anomaly_threshold)
     reasons = explain.reasons(scores.contributions, scores.features, pairs)
