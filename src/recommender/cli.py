@@ -287,15 +287,15 @@ def _rejects_path(args: argparse.Namespace) -> Path:
 
 def run_score(args: argparse.Namespace) -> int:
     """Score a creators file; print the counts (and the best rows with --show)."""
-    if args.engine != "spark" and args.workers != 1:
+    if args.engine == "spark":
+        return run_score_on_spark(args)
+    if args.workers != 1:
         from recommender.engines import _forkserver
 
         _forkserver.start_for(args.creators)  # before the imports below: beside them
     from recommender.engines._memory import bounded_memory
     from recommender.engines.local import score_file
 
-    if args.engine == "spark":
-        return run_score_on_spark(args)
     if args.master:
         raise SettingError("--master is for --engine spark")
     args.out = args.out or Path("scored.csv")

@@ -36,6 +36,11 @@ class RejectedRowsWarning(UserWarning):
     """score() left out rows that break the contract (score_with_rejects says why)."""
 
 
+class MissingExtra(ImportError):
+    """A part of the package whose optional dependencies a plain install leaves out; the
+    message names the `pip install` that adds them."""
+
+
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type when it has none)."""
     text = str(exc).strip()
@@ -43,4 +48,4 @@ def one_line(exc: BaseException) -> str:
 
 
 # Everything a command reports in one line.
-USER_ERRORS = (DataFileError, ContractError, ScoringError, SettingError)
+USER_ERRORS = (DataFileError, ContractError, ScoringError, SettingError, MissingExtra)

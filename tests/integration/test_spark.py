@@ -22,10 +22,11 @@ import pandas as pd
 import pytest
 from helpers import one_line_error
 
+from recommender.cli import main
 from recommender.engines import spark as spark_engine
 from recommender.engines.local import score_file
 from recommender.engines.spark import score_on_spark, spark_session
-from recommender.errors import DataFileError
+from recommender.errors import DataFileError, MissingExtra
 
 CLI = Path(sys.executable).parent / "creator-recommender"
 COMPARED = ["campaign_id", "creator_id", "rank", "score", "fit_score", "expected_lift_usd",
@@ -431,6 +432,44 @@ def test_a_jvm_that_cannot_start_is_one_line_saying_why(model_dir: Path, tmp_pat
     one_line_error(done.returncode, done.stderr, "Spark could not start: ")
     assert f"{tmp_path / 'no-java'}/bin/java: No such file" in done.stderr
     assert not list(tmp_path.glob("*out*"))
+
+
+@pytest.fixture
+def without_pyspark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as a plain install leaves it: importing PySpark or py4j fails as a
+    missing module's import does (None in sys.modules). tests/test_install.py runs the
+    same command where PySpark is really absent."""
+    loaded = [name for name in sys.modules if name.partition(".")[0] in ("pyspark", "py4j")]
+    for name in {"pyspark", "py4j", *loaded}:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+NEEDS_PYSPARK = (
+    "the Spark engine needs PySpark: pip install 'creator-recommender[spark]' (and Java 17)"
+)
+
+
+def test_without_pyspark_the_command_names_the_extra_in_one_line_before_any_work(
+    without_pyspark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # nothing exists: a word about any input would be work done
+    code = main(["score", "--engine", "spark", "--creators", "creators.parquet",
+                 "--campaign", "campaign.json", "--model", "no-model", "--show", "3"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (1, "", f"error: {NEEDS_PYSPARK}\n")
+    assert not list(tmp_path.iterdir())
+
+
+def test_without_pyspark_the_library_raises_missing_extra_before_reading(
+    without_pyspark, tmp_path: Path
+):
+    with pytest.raises(MissingExtra) as raised:
+        score_on_spark(tmp_path / "nowhere", tmp_path / "none.json", tmp_path / "out",
+                       model=tmp_path / "no-model", say=lambda _: None)  # fmt: skip
+    assert str(raised.value) == NEEDS_PYSPARK and isinstance(raised.value, ImportError)
+    with pytest.raises(MissingExtra):
+        spark_session("local[1]")
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ killed job leaves `out` as it was.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import posixpath
@@ -36,7 +37,7 @@ import pandas as pd
 
 from recommender import config, contract
 from recommender.engines.local import valid_campaigns
-from recommender.errors import DataFileError, ScoringError, one_line
+from recommender.errors import DataFileError, MissingExtra, ScoringError, one_line
 from recommender.io import csv_dialect, file_format, inner_folder_text, is_part_name, unnamed_file
 from recommender.mlops.model_store import ModelIdentity, ModelRef, loaded_model
 from recommender.scoring import (
@@ -64,6 +65,7 @@ PREDICTED = {  # scored_rows' columns as Spark types (rank comes later)
 QUIET_LOG = Path(__file__).with_name("spark-log4j2.properties")
 KIND_TYPES = {contract.Kind.INT: "bigint", contract.Kind.FLOAT: "double"}  # other kinds: string
 SUMMARY = "_summary.json"  # the run, in both output folders: it marks them as this engine's
+INSTALL = "pip install 'creator-recommender[spark]'"  # a plain install leaves PySpark out
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ def spark_session(master: str | None = None) -> SparkSession:
     """The session to score on: `master`, else $SPARK_MASTER, else the active session,
     else a new local[*] one. A session this makes runs its Python workers on this
     interpreter, with no web UI, and keeps the JVM's own output (its log, its warnings)
-    off the terminal: a failure reaches the caller as an exception."""
+    off the terminal: a failure reaches the caller as an exception; MissingExtra when
+    PySpark is not installed."""
+    _require_pyspark()
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
@@ -122,6 +126,17 @@ def spark_session(master: str | None = None) -> SparkSession:
     session = SparkSession(_quiet_context(conf))
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _require_pyspark() -> None:
+    """MissingExtra, naming the install that adds it, when PySpark is not installed."""
+    try:
+        for name in ("pyspark", "py4j"):
+            importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in ("pyspark", "py4j"):
+            raise  # PySpark is there and broken: a bug to show, not an extra to install
+        raise MissingExtra(f"the Spark engine needs PySpark: {INSTALL} (and Java 17)") from None
 
 
 def _quiet_context(conf: SparkConf) -> SparkContext:
@@ -167,7 +182,9 @@ def score_on_spark(
     load) raise before Spark starts, and so do outputs that would replace or hold an input,
     lie inside one, or replace a file or folder that is not an earlier output of this
     engine (remote outputs: once Spark is up, before any work). A failed Spark job raises
-    ScoringError in one line naming the part file it was reading and the cause."""
+    ScoringError in one line naming the part file it was reading and the cause. Without
+    PySpark (a plain install), MissingExtra names the install, before anything is read."""
+    _require_pyspark()
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
