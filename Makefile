@@ -13,7 +13,7 @@ SEED ?= 0
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,docs]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
