@@ -16,7 +16,7 @@ PUBLIC = ("train", "score", "score_with_rejects", "plan", "load_model", "Constra
           "Scored", "TrainResult", "Recommender", "__version__")  # fmt: skip
 # What a caller catches, and the warning score() gives.
 ERRORS = ("DataFileError", "ContractError", "ScoringError", "ModelNotFound", "ModelUnreachable",
-          "SettingError", "RejectedRowsWarning")  # fmt: skip
+          "SettingError", "MissingExtra", "RejectedRowsWarning")  # fmt: skip
 
 
 def test_every_public_name_is_there_and_listed():

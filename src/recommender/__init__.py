@@ -11,10 +11,11 @@ The public API: the functions `train`, `score`, `score_with_rejects`, `plan` and
 `load_model` (recommender.api); what they return (`Recommender`, `TrainResult`,
 `Scored`, `Plan`) and take (`Constraints`); the errors a caller catches
 (`DataFileError`, `ContractError`, `ScoringError`, `ModelNotFound`,
-`ModelUnreachable`, `SettingError`); the `RejectedRowsWarning` score() gives; and
-`__version__`. Each is the function or class itself (help() shows its signature and
-documentation); they load on first use, so `import recommender` stays light (no MLflow,
-no LightGBM). Defaults (the model, the MLflow store) come from recommender.config.
+`ModelUnreachable`, `SettingError`, and `MissingExtra` for a part whose extra is not
+installed); the `RejectedRowsWarning` score() gives; and `__version__`. Each is the
+function or class itself (help() shows its signature and documentation); they load on
+first use, so `import recommender` stays light (no MLflow, no LightGBM). Defaults (the
+model, the MLflow store) come from recommender.config.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from recommender.errors import (
         ContractError,
         DataFileError,
+        MissingExtra,
         ModelNotFound,
         ModelUnreachable,
         RejectedRowsWarning,
@@ -60,6 +62,7 @@ _PUBLIC = {
         [
             "ContractError",
             "DataFileError",
+            "MissingExtra",
             "ModelNotFound",
             "ModelUnreachable",
             "RejectedRowsWarning",
@@ -74,6 +77,7 @@ __all__ = [
     "Constraints",
     "ContractError",
     "DataFileError",
+    "MissingExtra",
     "ModelNotFound",
     "ModelUnreachable",
     "Plan",
