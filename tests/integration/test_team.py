@@ -359,7 +359,7 @@ def test_the_tracking_server_stops_in_one_line_when_its_postgresql_stops(tmp_pat
         assert mlflow_answers(url)  # MLflow alone would go on as if all were well
         returncode = process.wait(timeout=120)
         err = process.stderr.read()
-        one_line_error(returncode, err, "PostgreSQL at 127.0.0.1:")
+        cli_one_line_error(returncode, err, "PostgreSQL at 127.0.0.1:")
         assert "stopped answering" in err and "the tracking server is stopped" in err
         assert not mlflow_answers(url)
     finally:
