@@ -69,6 +69,15 @@ def test_jobs_are_shared_by_the_workers():
         assert first.result(timeout=60) != second.result(timeout=60)  # one each, at once
 
 
+def test_large_jobs_handed_over_two_at_a_time_do_not_wait_on_their_answers():
+    """The next job is sent while the worker writes the last answer, both larger than a
+    pipe holds: neither side may wait for the other to read."""
+    data = os.urandom(8 * 2**20)
+    with ModelWorkers(MODEL, 1, FORK, depth=2) as pool:
+        jobs = [pool.submit(echo, data) for _ in range(4)]
+        assert all(job.result(timeout=60)[2] == (data,) for job in jobs)
+
+
 def test_what_a_job_raises_its_future_raises_and_the_worker_goes_on():
     with ModelWorkers(MODEL, 1, FORK) as pool:
         pid = pool.submit(echo).result(timeout=60)[3]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import sys
 import threading
 import time
@@ -35,20 +36,32 @@ def serve(
     follow: bool,
 ) -> None:
     """Set up (see _pool.WorkerSetup), hold the model, warm up, say "ready", then answer
-    each job sent, ("done", result) or ("raised", exception), until the pipe closes. A
-    model that cannot load is raised by every job, so that the caller says it."""
+    each job sent, in order, ("done", result) or ("raised", exception), until the pipe
+    closes. A model that cannot load is raised by every job, so that the caller says it."""
     die_with(setup.parent_pid)
     setup.apply()
     holder = _Holder(model, follow)
     if warm_up is not None:
         holder.warm_up(warm_up)
     pipe.send_bytes(pickle.dumps(("ready", None)))
-    while True:
+    jobs: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    threading.Thread(target=_take_jobs, args=(pipe, jobs), name="jobs", daemon=True).start()
+    while (job := jobs.get()) is not None:
         try:
-            job = pipe.recv_bytes()
-        except (EOFError, OSError):  # the starting process is gone: so is the work
+            pipe.send_bytes(_answer(job, holder))
+        except OSError:  # the starting process is gone: so is the work
             return
-        pipe.send_bytes(_answer(job, holder))
+
+
+def _take_jobs(pipe: Connection, jobs: queue.SimpleQueue[bytes | None]) -> None:
+    """Put each job in `jobs` as it arrives, then None when the pipe closes. Read apart
+    from the answers: a process that sends the next job while this one writes its answer
+    would otherwise wait on it, each for the other."""
+    try:
+        while True:
+            jobs.put(pipe.recv_bytes())
+    except (EOFError, OSError):  # the starting process is gone, or closed the pipe
+        jobs.put(None)
 
 
 def _answer(job: bytes, holder: _Holder) -> bytes:
