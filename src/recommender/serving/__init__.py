@@ -45,7 +45,7 @@ models), `protocol` (a body and a model in, an Answer out: plain functions), `gu
 
 from __future__ import annotations
 
-from recommender.serving.app import create_app, listening_socket, scoring_processes, serve
+from recommender.serving.app import create_app, listening_socket, serve
 from recommender.serving.protocol import Answer, plan_answer, refusal, score_answer
 from recommender.serving.requests import (
     PlanConstraints,
@@ -70,6 +70,5 @@ __all__ = [
     "plan_answer",
     "refusal",
     "score_answer",
-    "scoring_processes",
     "serve",
 ]

@@ -65,7 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.workers = workers = scoring_processes(settings)
+        app.state.workers = workers = _scoring_processes(settings)
         try:
             await asyncio.to_thread(workers.wait_ready)
             yield
@@ -106,7 +106,7 @@ def _document_with_a_key(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def scoring_processes(settings: ServiceSettings) -> ModelWorkers:
+def _scoring_processes(settings: ServiceSettings) -> ModelWorkers:
     """`settings.workers` processes, started, each holding the model and following it
     (a promotion reaches the next request), one request at a time, at most
     `settings.max_waiting` requests waiting for one. Forked from a server that imported
