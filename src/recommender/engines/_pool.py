@@ -142,7 +142,8 @@ class ModelWorkers:
             raise ValueError("workers and depth must be at least 1, max_waiting at least 0")
         self.workers, self.depth, self.max_waiting = workers, depth, max_waiting
         self.context = context
-        self._start = (model, WorkerSetup.here(one_thread=workers > 1), warm_up, follow)
+        self._start = (model, WorkerSetup.here(one_thread=workers > 1), warm_up, follow,
+                       depth > 1)  # fmt: skip
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._waiting = 0  # jobs in the queue
         self._idle = 0  # workers waiting for the queue to give them one
@@ -307,7 +308,7 @@ class _Slot:
 
     def _serve(self, worker: _Process) -> bool:
         """Hand jobs to `worker` until the pool stops it (False) or it ends (True)."""
-        held: deque[_Job] = deque()
+        held: deque[Future[Any]] = deque()  # the futures of the jobs sent, in order
         stopping = False
         try:
             while True:
@@ -315,9 +316,10 @@ class _Slot:
                     job = self.pool._next_job(block=not held)
                     stopping = job is None
                     if job:
-                        held.append(job)  # (failed with the others if the pipe breaks)
+                        held.append(job.done)  # (failed with the others if the pipe breaks)
                         if not worker.send(job):
                             held.pop()
+                        job = None  # sent: its arguments need not be kept here meanwhile
                         continue
                 if not held:
                     if stopping:
@@ -325,13 +327,13 @@ class _Slot:
                         return False
                     continue
                 answer = worker.receive()  # (before the job leaves `held`: it may fail)
-                _settle(held.popleft().done, answer)
+                _settle(held.popleft(), answer)
         except (EOFError, OSError):  # the process ended: the jobs it held with it
             worker.stop()
             died = WorkerDied(f"a worker process ended ({worker.ended()}) while it held "
                               "this job")  # fmt: skip
-            for job in held:
-                job.done.set_exception(died)
+            for done in held:
+                done.set_exception(died)
             return True
 
     def _fail_next(self, error: WorkerNotStarted) -> bool:

@@ -8,6 +8,7 @@ loading them itself.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import queue
@@ -34,34 +35,46 @@ def serve(
     setup: WorkerSetup,
     warm_up: Callable[..., object] | None,
     follow: bool,
+    read_ahead: bool,
 ) -> None:
     """Set up (see _pool.WorkerSetup), hold the model, warm up, say "ready", then answer
     each job sent, in order, ("done", result) or ("raised", exception), until the pipe
-    closes. A model that cannot load is raised by every job, so that the caller says it."""
+    closes. A model that cannot load is raised by every job, so that the caller says it.
+    With `read_ahead` (more than one job is sent at once), a thread takes the next job
+    while this one works: a process that sends it while this one writes its answer
+    would otherwise wait on it, each for the other. (One job at a time, the jobs are
+    read here: a thread reading would take the lock of the interpreter from the job.)"""
     die_with(setup.parent_pid)
     setup.apply()
     holder = _Holder(model, follow)
     if warm_up is not None:
         holder.warm_up(warm_up)
     pipe.send_bytes(pickle.dumps(("ready", None)))
-    jobs: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-    threading.Thread(target=_take_jobs, args=(pipe, jobs), name="jobs", daemon=True).start()
-    while (job := jobs.get()) is not None:
+    next_job: Callable[[], bytes | None] = functools.partial(_received, pipe)
+    if read_ahead:
+        jobs: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=_take_jobs, args=(pipe, jobs), name="jobs", daemon=True).start()
+        next_job = jobs.get
+    while (job := next_job()) is not None:
         try:
             pipe.send_bytes(_answer(job, holder))
         except OSError:  # the starting process is gone: so is the work
             return
 
 
-def _take_jobs(pipe: Connection, jobs: queue.SimpleQueue[bytes | None]) -> None:
-    """Put each job in `jobs` as it arrives, then None when the pipe closes. Read apart
-    from the answers: a process that sends the next job while this one writes its answer
-    would otherwise wait on it, each for the other."""
+def _received(pipe: Connection) -> bytes | None:
+    """The next job from the pipe; None when it closed (the starting process is gone)."""
     try:
-        while True:
-            jobs.put(pipe.recv_bytes())
-    except (EOFError, OSError):  # the starting process is gone, or closed the pipe
-        jobs.put(None)
+        return pipe.recv_bytes()
+    except (EOFError, OSError):
+        return None
+
+
+def _take_jobs(pipe: Connection, jobs: queue.SimpleQueue[bytes | None]) -> None:
+    """Put each job in `jobs` as it arrives, then None when the pipe closes."""
+    while (job := _received(pipe)) is not None:
+        jobs.put(job)
+    jobs.put(None)
 
 
 def _answer(job: bytes, holder: _Holder) -> bytes:
