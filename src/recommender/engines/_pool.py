@@ -373,11 +373,14 @@ class _Process:
     def started(self) -> str | None:
         """Wait until the worker is ready: None, or why it never will be."""
         try:
-            said = self.pipe.recv_bytes()
+            said = pickle.loads(self.pipe.recv_bytes())
         except (EOFError, OSError):
             self.stop()
             return self.ended()
-        return None if pickle.loads(said) == ("ready", None) else "it said something else"
+        if said != ("ready", None):  # (out of step: not a worker to hand jobs to)
+            self.stop()
+            return f"it said {said!r} before it was ready"
+        return None
 
     def send(self, job: _Job) -> bool:
         """Hand `job` to the worker; False when it was cancelled, or failed as it could
