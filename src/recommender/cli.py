@@ -500,7 +500,7 @@ def run_http(args: argparse.Namespace) -> int:
     import ipaddress
 
     from recommender.mlops.model_store import model_identity
-    from recommender.serving.app import ServiceSettings, create_app, listening_socket, serve
+    from recommender.serving import ServiceSettings, create_app, listening_socket, serve
 
     settings = ServiceSettings(
         model=args.model,

@@ -367,7 +367,7 @@ def test_chunks_scored_by_two_models_stop_the_run(tmp_path: Path):
 def test_a_worker_whose_job_is_already_gone_ends_at_once():
     """The job's process can end before a worker (forked from the worker server, not from
     the job) starts watching it."""
-    script = ("from recommender.engines._worker import die_with_job; die_with_job(-1); "
+    script = ("from recommender.engines._worker import die_with; die_with(-1); "
               "print('alive')")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (1, ""), done.stderr
@@ -376,10 +376,10 @@ def test_a_worker_whose_job_is_already_gone_ends_at_once():
 def test_a_worker_killed_from_outside_is_one_line_and_writes_nothing(
     candidate_files: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import recommender.engines._worker as scoring_worker
+    import recommender.engines.local as local
     from recommender.errors import ScoringError
 
-    monkeypatch.setattr(scoring_worker, "timed_score", lambda *args: os._exit(9))  # OOM killer
+    monkeypatch.setattr(local, "scored_rows", lambda *args: os._exit(9))  # OOM killer
     out = candidate_files / "scored.csv"
     with pytest.raises(ScoringError, match="a scoring worker process died"):
         score_file(candidate_files / "creators.csv", candidate_files / "campaign.json", out,

@@ -356,7 +356,7 @@ def test_the_api_key_is_required_and_compared_whole(guarded: str, market):
 
 def test_the_api_key_comes_from_the_environment_when_no_file_is_given(monkeypatch, tmp_path):
     from recommender.errors import SettingError
-    from recommender.serving.app import API_KEY_ENV, ServiceSettings
+    from recommender.serving import API_KEY_ENV, ServiceSettings
 
     monkeypatch.delenv(API_KEY_ENV, raising=False)
     assert ServiceSettings().api_key() is None  # no key anywhere: open, as before
@@ -551,13 +551,20 @@ def test_what_json_answers_cannot_hold_is_refused_not_a_500(server: str, market)
 
 
 def test_a_plan_whose_model_went_missing_is_a_503_not_the_requests_fault(tmp_path, market):
-    from recommender.errors import ModelNotFound
-    from recommender.serving.app import PlanRequest, ServiceSettings, _plan, _worker_settings
+    import multiprocessing
 
-    _worker_settings["settings"] = ServiceSettings(model=str(tmp_path / "gone"), workers=1)
+    from recommender.engines._pool import ModelWorkers
+    from recommender.errors import ModelNotFound
+    from recommender.serving import PlanRequest, ServiceSettings, plan_answer
+
+    settings = ServiceSettings(model=str(tmp_path / "gone"), workers=1)
     body = PlanRequest(campaign=CAMPAIGN, creators=creators_json(market, 3), budget_usd=100)
-    with pytest.raises(ModelNotFound):  # the app's handler answers it with a 503
-        _plan(body)
+    fork = multiprocessing.get_context("fork")
+    # The scoring process follows the model, as the service's do; the plan is asked of it.
+    with ModelWorkers(settings.model, 1, fork, follow=True) as workers:
+        planned = workers.submit(plan_answer, body, settings)
+        with pytest.raises(ModelNotFound):  # the app's handler answers it with a 503
+            planned.result()
 
 
 @pytest.mark.parametrize("which", ["server", "guarded"])
@@ -584,7 +591,7 @@ def test_the_service_meets_its_openapi_document(which: str, request):
 
 
 def test_answers_write_missing_values_as_null_and_numbers_as_plain_json():
-    from recommender.serving.app import Answer, _records
+    from recommender.serving.protocol import Answer, _records
 
     frame = pd.DataFrame({
         "creator_id": pd.array(["a", None, "c"], dtype="str"),

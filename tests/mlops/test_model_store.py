@@ -125,7 +125,7 @@ def test_score_with_a_broken_model_is_a_one_line_error(how, model_dir, candidate
 
 @pytest.mark.parametrize("how", BROKEN_MODELS)
 def test_the_http_service_refuses_a_broken_model_at_start(how, model_dir, tmp_path):
-    from recommender.serving.app import ServiceSettings, create_app
+    from recommender.serving import ServiceSettings, create_app
 
     folder = broken_model(model_dir, tmp_path, how)
     with pytest.raises(USER_ERRORS) as refused:

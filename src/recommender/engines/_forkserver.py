@@ -1,9 +1,9 @@
-"""The server a batch job forks its scoring workers from (multiprocessing's forkserver).
+"""The server the model workers are forked from (multiprocessing's forkserver).
 
 It imports what a worker runs (the models' libraries, a second and more) and loads
-the compiled tree kernels, once; each worker forked from it starts with them. It
-takes that second beside the job, not before it: a job that will want workers
-starts it (`start`) before reading its input, and reads meanwhile.
+the compiled tree kernels, once; each worker forked from it starts with them. A
+batch job takes that second beside its reading, not before it: a job that will want
+workers starts the server (`start`) before reading its input, and reads meanwhile.
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import signal
+from collections.abc import Sequence
 from contextlib import suppress
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
-WORKER_MODULES = ("recommender.engines._worker", "recommender.scoring.explain",
+# The pool's worker side, the batch job's module, and what they run.
+WORKER_MODULES = ("recommender.engines._pool", "recommender.engines._worker",
+                  "recommender.engines.local", "recommender.scoring.explain",
                   "recommender.mlops.model_store",
                   "recommender.modeling.estimator", "sklearn.ensemble", "lightgbm")  # fmt: skip
-# A creators file this large is most likely more than one chunk (batch.CHUNK_ROWS: about
+# A creators file this large is most likely more than one chunk (local.CHUNK_ROWS: about
 # 4 MB of CSV), which workers score.
 EARLY_START_BYTES = 4_000_000
 
@@ -28,10 +31,11 @@ def available() -> bool:
     return "forkserver" in multiprocessing.get_all_start_methods()
 
 
-def context() -> BaseContext:
-    """The forkserver context, its server importing WORKER_MODULES when it starts."""
+def context(also: Sequence[str] = ()) -> BaseContext:
+    """The forkserver context, its server importing WORKER_MODULES, and the modules
+    `also` names (those of the jobs its workers will run), when it starts."""
     forkserver = multiprocessing.get_context("forkserver")
-    forkserver.set_forkserver_preload(list(WORKER_MODULES))
+    forkserver.set_forkserver_preload([*WORKER_MODULES, *also])
     return forkserver
 
 

@@ -21,19 +21,14 @@ the run.
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
-import queue
 import sys
-import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, contextmanager, suppress
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,9 +38,9 @@ import pandas as pd
 from recommender import _libc, config, contract
 from recommender.contract import renamed_text
 from recommender.engines import _forkserver
-from recommender.engines._memory import memory_bounded
+from recommender.engines._pool import ModelWorkers, WorkerDied, WorkerNotStarted
 from recommender.engines._spill import RankedRuns
-from recommender.errors import DataFileError, ScoringError, one_line
+from recommender.errors import DataFileError, ScoringError
 from recommender.io import (
     OutputSet,
     check_outputs,
@@ -61,14 +56,18 @@ from recommender.scoring import (
     checked_campaigns,
     creator_headers,
     rank,
+    scored_rows,
 )
 
 if TYPE_CHECKING:  # (imported where used: see the module's docstring)
-    from recommender.engines._worker import ScoredChunk
+    from multiprocessing.context import BaseContext
+
     from recommender.mlops.model_store import ModelIdentity, ModelRef
     from recommender.modeling.estimator import Recommender
     from recommender.scoring.planning import Constraints, Plan
 
+# scored_rows' rows, the seconds they took, and the model that scored them
+ScoredChunk = tuple[pd.DataFrame, float, "ModelIdentity"]
 CHUNK_ROWS = 50_000  # small enough that workers share the last chunks evenly
 MAX_WORKERS = 4  # scoring processes at most (each holds a chunk); fewer on fewer cores
 PROGRESS_FROM_ROWS = 100_000
@@ -158,7 +157,7 @@ def score_file(
     Where workers are spawned (not Linux), a script calling this with workers
     != 1 needs the `if __name__ == "__main__":` guard; so does one passing
     `preloaded_workers` (the CLI's way: a model folder's workers come from
-    worker_server). `show`: how many best rows to keep in the report's `best`.
+    the forkserver, _forkserver). `show`: how many best rows to keep in the report's `best`.
     `sheet`: an .xlsx's sheet. The summary, naming the model, goes to <out>.summary.json.
     Outputs that would replace an input or each other are refused before any work; the
     three are put in place together at the end, so a run that fails or is stopped
@@ -394,22 +393,20 @@ def _write_outputs(
 def _scorer(
     model: tuple[Recommender, ModelIdentity], workers: int
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
-    """submit(pairs) -> a future of _worker.timed_score(model, pairs), here or in
-    `workers` processes. On Linux they are forked, which takes milliseconds where spawning
-    takes seconds of imports; the workers walk trees without OpenMP (not fork-safe)."""
+    """submit(pairs) -> a future of timed_score(*model, pairs), here or in `workers`
+    processes. On Linux they are forked, which takes milliseconds where spawning takes
+    seconds of imports; the workers walk trees without OpenMP (not fork-safe)."""
     if workers <= 1:
 
         def here(pairs: pd.DataFrame) -> Future[ScoredChunk]:
             done: Future[ScoredChunk] = Future()
-            from recommender.engines import _worker
-
-            done.set_result(_worker.timed_score(model, pairs))
+            done.set_result(timed_score(*model, pairs))
             return done
 
         yield here
         return
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with _worker_pool(context, workers, model) as submit:
+    with _workers(model, workers, context) as submit:
         yield submit
 
 
@@ -418,111 +415,40 @@ def _preloaded_scorer(
     model: str | os.PathLike[str] | None, workers: int
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
     """_scorer's submit, by `workers` processes that load `model` (a folder or file; None:
-    the champion) themselves, forked from worker_server as this process reads."""
+    the champion) themselves, forked from the forkserver while this process reads."""
     _forkserver.start()  # from this thread: it starts the server deaf to Ctrl-C
-    context = _forkserver.context()
-    # Starting a process waits until the server has imported those modules: a thread
-    # hands the chunks to the pool, so that this one reads and validates meanwhile.
-    with (
-        _worker_pool(context, workers, model) as submit,
-        _handed_over(submit) as hand,
-    ):
-        yield hand
+    with _workers(model, workers, _forkserver.context()) as submit:
+        yield submit
 
 
 @contextmanager
-def _handed_over(
-    submit: Callable[[pd.DataFrame], Future[ScoredChunk]],
+def _workers(
+    model: Any, workers: int, context: BaseContext
 ) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
-    """A submit that returns at once: a thread calls `submit`, in order, for each call."""
-    jobs: queue.SimpleQueue[tuple[pd.DataFrame, Future[ScoredChunk]] | None] = queue.SimpleQueue()
-
-    def hand_over() -> None:
-        while (job := jobs.get()) is not None:
-            pairs, done = job
-            try:
-                submit(pairs).add_done_callback(functools.partial(_pass_on, done))
-            except BrokenProcessPool as exc:  # a worker died: said as for any pool
-                done.set_exception(exc)
-            except Exception as exc:  # the worker server could not start (a library broken)
-                done.set_exception(
-                    ScoringError(f"could not start the scoring workers: {one_line(exc)}")
-                )
-
-    thread = threading.Thread(target=hand_over, name="hand-over", daemon=True)
-    thread.start()
-
-    def hand(pairs: pd.DataFrame) -> Future[ScoredChunk]:
-        done: Future[ScoredChunk] = Future()
-        jobs.put((pairs, done))
-        return done
-
-    try:
-        yield hand
-    finally:
-        jobs.put(None)
-        thread.join()
-
-
-def _pass_on(outer: Future[ScoredChunk], inner: Future[ScoredChunk]) -> None:
-    """Settle `outer` as `inner` settled."""
-    if inner.cancelled():
-        outer.cancel()
-    elif inner.exception() is not None:
-        outer.set_exception(inner.exception())
-    else:
-        outer.set_result(inner.result())
-
-
-@contextmanager
-def _worker_pool(
-    context: Any, workers: int, model: Any
-) -> Iterator[Callable[[pd.DataFrame], Future[ScoredChunk]]]:
-    """submit(pairs) for a pool of `workers` processes started by `context`, each given
-    `model` (see _worker.start) and what a worker forked from the worker server
-    would not inherit from this process: its warning filters, memory setting, working
-    folder and environment (a relative model path, or the champion, means what it means
-    here)."""
-    # (filters of a category only the caller's script defines would not unpickle there)
-    filters = [f for f in warnings.filters if getattr(f[2], "__module__", "") != "__main__"]
-    setup = (model, os.getpid(), filters, memory_bounded(), os.getcwd(), dict(os.environ))
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=setup
-    ) as pool:
+    """submit(pairs) for `workers` processes that `context` starts, holding `model` (see
+    _pool.ModelWorkers). Each is handed two chunks at once, so that it never waits for
+    the next to arrive. A worker that died or could not start is said in one line; a
+    run that stops (an error, Ctrl-C) ends them at once, mid-chunk."""
+    with ModelWorkers(model, workers, context, depth=2) as pool:
         try:
-            yield lambda pairs: pool.submit(_score_in_worker, pairs)
-        except BrokenProcessPool:  # a worker killed from outside: the OOM killer, a kill -9
+            yield lambda pairs: pool.submit(timed_score, pairs)
+        except WorkerNotStarted as exc:  # the forkserver could not start (a library broken)
+            raise ScoringError(f"could not start the scoring workers: {exc.why}") from None
+        except WorkerDied:  # a worker killed from outside: the OOM killer, a kill -9
             raise ScoringError(
                 "a scoring worker process died (out of memory?); nothing was written; "
                 "try again, or with --workers 1"
             ) from None
-        except BaseException:  # stop now (Ctrl-C too): no chunk's score will be wanted
-            _end_workers(pool)
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
 
 
-def _end_workers(pool: ProcessPoolExecutor) -> None:
-    """End the pool's workers at once, mid-chunk: shutdown alone waits for the chunks being
-    scored. (ProcessPoolExecutor has no public way before Python 3.14's terminate_workers.)"""
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
-        with suppress(OSError, ValueError):  # one that has ended already
-            process.terminate()
-
-
-# The workers' functions, named here: the pool sends them by name, and this process need
-# not import scoring_worker (which loads the compiled kernels) to name them.
-def _start_worker(model: Any, job_pid: int, *job: Any) -> None:
-    from recommender.engines import _worker
-
-    _worker.start(model, job_pid, _worker.Job(*job))
-
-
-def _score_in_worker(pairs: pd.DataFrame) -> ScoredChunk:
-    from recommender.engines import _worker
-
-    return _worker.score(pairs)
+def timed_score(
+    recommender: Recommender, identity: ModelIdentity, pairs: pd.DataFrame
+) -> ScoredChunk:
+    """scored_rows by the model, the seconds it took, and the model's identity (a
+    worker's job, sent by name)."""
+    begun = time.perf_counter()
+    scored = scored_rows(recommender, pairs)
+    return scored, time.perf_counter() - begun, identity
 
 
 def _progress_bar(total: int | None, wanted: bool | None) -> Any:
