@@ -65,11 +65,12 @@ def _typing_only(tree: ast.AST) -> set[int]:
     }
 
 
-def project_imports(path: Path) -> set[str]:
+def project_imports(path: Path, typing: bool = False) -> set[str]:
     """The recommender modules `path` imports anywhere, function-level imports included
-    (TYPE_CHECKING blocks aside): `from package import module` imports that module."""
+    (TYPE_CHECKING blocks too with `typing`): `from package import module` imports that
+    module."""
     tree = ast.parse(path.read_text())
-    typing_only, known = _typing_only(tree), modules()
+    typing_only, known = set() if typing else _typing_only(tree), modules()
     names: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in typing_only:
@@ -85,12 +86,12 @@ def project_imports(path: Path) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the modules importing it runs: each named one, and, from outside a
-    package, the package's __init__ that Python runs first."""
+    """Module -> the modules it imports (for type checking too): each named one, and, from
+    outside a package, the package's __init__ that Python runs first."""
     graph = {}
     for name, path in modules().items():
         edges = set()
-        for imported in project_imports(path):
+        for imported in project_imports(path, typing=True):
             edges.add(imported)
             parts = imported.split(".")
             edges |= {".".join(parts[:n]) for n in range(1, len(parts))
@@ -117,7 +118,8 @@ def test_the_rooms_import_one_way():
 
 
 def test_no_import_cycle_at_all():
-    """Module by module, function-level imports and packages' __init__ included."""
+    """Module by module, function-level imports, imports for type checking and packages'
+    __init__ included."""
     cycle = _cycle(import_graph())
     assert not cycle, " -> ".join(cycle)
 

@@ -6,8 +6,8 @@ Modules:
     spark   score on a Spark cluster (needs the `spark` extra: PySpark and Java 17)
 
 Private machinery a first reading can skip: _pool (the model processes the batch engine
-and the HTTP service share) and _worker (what each of them runs), _spill (ranking beyond
-memory), _memory, _forkserver.
+and the HTTP service share) and _worker (what each of them runs, set up by _setup), _spill (ranking
+beyond memory), _memory, _forkserver.
 """
 
 from __future__ import annotations

@@ -26,12 +26,10 @@ them), and end with this process, however it ends. The worker's side is _worker.
 
 from __future__ import annotations
 
-import os
 import pickle
 import queue
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -39,6 +37,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Literal
 
+from recommender.engines._setup import WorkerSetup
 from recommender.errors import ScoringError, one_line
 
 if TYPE_CHECKING:
@@ -70,50 +69,6 @@ class WorkersBusy(ScoringError):
     def __init__(self, waiting: int) -> None:
         super().__init__(f"the workers are busy: {waiting} jobs are waiting; try again shortly")
         self.waiting = waiting
-
-
-@dataclass(frozen=True)
-class WorkerSetup:
-    """What a worker takes from the process that starts it, which one forked from the
-    forkserver would not inherit: the working folder (a relative model path, or the
-    champion, means what it means there), the environment, the warning filters, the
-    memory setting; and whether the trees walk on one thread (workers share the cores)."""
-
-    parent_pid: int
-    folder: str
-    environment: dict[str, str]
-    warning_filters: list[Any]
-    memory_bounded: bool
-    one_thread: bool
-
-    @classmethod
-    def here(cls, one_thread: bool) -> WorkerSetup:
-        """This process's settings."""
-        from recommender.engines._memory import memory_bounded
-
-        # (filters of a category only the caller's script defines would not unpickle there)
-        filters = [f for f in warnings.filters if getattr(f[2], "__module__", "") != "__main__"]
-        return cls(os.getpid(), os.getcwd(), dict(os.environ), filters, memory_bounded(),
-                   one_thread)  # fmt: skip
-
-    def apply(self) -> None:
-        """Make this (worker) process's settings those of the process that started it."""
-        os.chdir(self.folder)
-        os.environ.clear()
-        os.environ.update(self.environment)
-        warnings.resetwarnings()
-        for action, message, category, module, line in reversed(self.warning_filters):
-            # (a pattern is compiled, or text, or None: filterwarnings compiles it again)
-            text = [getattr(p, "pattern", p) or "" for p in (message, module)]
-            warnings.filterwarnings(action, text[0], category, text[1], line)
-        if self.memory_bounded:
-            from recommender.engines._memory import bounded_memory
-
-            bounded_memory()
-        if self.one_thread:
-            from recommender import _trees
-
-            _trees.use_threads(False)
 
 
 class ModelWorkers:

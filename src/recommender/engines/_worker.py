@@ -24,7 +24,7 @@ from recommender import _libc, _trees
 from recommender.errors import ScoringError, one_line
 
 if TYPE_CHECKING:
-    from recommender.engines._pool import WorkerSetup
+    from recommender.engines._setup import WorkerSetup
 
 PARENT_POLL_SECONDS = 1.0
 
@@ -37,7 +37,7 @@ def serve(
     follow: bool,
     read_ahead: bool,
 ) -> None:
-    """Set up (see _pool.WorkerSetup), hold the model, warm up, say "ready", then answer
+    """Set up (see _setup.WorkerSetup), hold the model, warm up, say "ready", then answer
     each job sent, in order, ("done", result) or ("raised", exception), until the pipe
     closes. A model that cannot load is raised by every job, so that the caller says it.
     With `read_ahead` (more than one job is sent at once), a thread takes the next job
