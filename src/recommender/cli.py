@@ -1,6 +1,7 @@
 """The `creator-recommender` command: parse arguments, call the package, print.
 
     creator-recommender simulate  --out DIR [--seed N] [--creators N] [--campaigns N]
+                                  [--hires N] [--hiring market|habitual|random]
     creator-recommender validate  --creators F [--campaigns F] [--outcomes F] [--rejects F]
     creator-recommender train     [--data DIR] [--model-dir DIR] [--experiment NAME] [--seed N]
     creator-recommender score     --creators F --campaign F [--model M] [--out F] [--top K] ...
@@ -112,6 +113,19 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--creators", type=int, default=20_000, help="number of creators")
     sub.add_argument("--campaigns", type=int, default=300, help="number of campaigns")
+    sub.add_argument(
+        "--hires",
+        type=_at_least_one,
+        help="creators each campaign hires (default 20 to 60, drawn per campaign)",
+    )
+    sub.add_argument(
+        "--hiring",
+        choices=("market", "habitual", "random"),
+        default="market",
+        help="how brands pick: market (by niche, leaning to bigger names they can "
+        "pay), habitual (the biggest affordable names of their niche, as small "
+        "histories do) or random (uniform on their platform: an experiment)",
+    )
     sub.add_argument("--format", choices=("csv", "parquet", "jsonl"), default="csv")
     sub.set_defaults(run=run_simulate)
 
@@ -122,7 +136,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise SettingError("need at least 100 creators and 1 campaign")
     from recommender.datasets.simulate import generate_market, write_market
 
-    market = generate_market(args.creators, args.campaigns, args.seed)
+    market = generate_market(args.creators, args.campaigns, args.seed, args.hires, args.hiring)
     for path in write_market(market, args.out or config.settings().demo_data, args.format):
         print(f"wrote {path}")
     print(

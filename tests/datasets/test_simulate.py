@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from recommender import contract
 from recommender.contract import tier_of
-from recommender.datasets.simulate import generate_market, write_market
+from recommender.datasets.simulate import NICHES, Hiring, generate_market, write_market
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -88,6 +89,83 @@ def test_hires_lean_to_the_campaign_niche_and_platform(market):
     assert (hired.loc[restricted, "platform"] == hired.loc[restricted, "platform_campaign"]).all()
     per_campaign = hired.groupby("campaign_id").size()
     assert per_campaign.between(20, 60).all()
+
+
+def hires_of(market):
+    """Each hire with its creator's columns and its campaign's (suffixed _campaign)."""
+    return market.outcomes.merge(market.creators, on="creator_id").merge(
+        market.campaigns, on="campaign_id", suffixes=("", "_campaign")
+    )
+
+
+def test_the_default_hiring_is_the_market_of_20_to_60_hires(tmp_path):
+    write_market(generate_market(n_creators=800, n_campaigns=6, seed=11), tmp_path / "default")
+    explicit = generate_market(n_creators=800, n_campaigns=6, seed=11, hires=None, hiring="market")
+    write_market(explicit, tmp_path / "explicit")
+    assert digests(tmp_path / "default") == digests(tmp_path / "explicit")
+
+
+def test_the_hiring_knobs_change_only_who_is_hired():
+    default = generate_market(n_creators=800, n_campaigns=6, seed=11)
+    for hiring in Hiring:
+        other = generate_market(n_creators=800, n_campaigns=6, seed=11, hires=9, hiring=hiring)
+        pd.testing.assert_frame_equal(other.creators, default.creators)
+        pd.testing.assert_frame_equal(other.campaigns, default.campaigns)
+        pd.testing.assert_frame_equal(other.creator_traits, default.creator_traits)
+        assert not other.outcomes[["campaign_id", "creator_id"]].equals(
+            default.outcomes[["campaign_id", "creator_id"]]
+        )
+
+
+@pytest.mark.parametrize("hiring", list(Hiring))
+def test_hires_gives_exactly_that_many_per_campaign(hiring):
+    # 6,000 creators: even the smallest niche on the narrowest platform has 8 to hire.
+    market = generate_market(n_creators=6_000, n_campaigns=40, seed=0, hires=8, hiring=hiring)
+    per_campaign = market.outcomes.groupby("campaign_id").size()
+    assert len(per_campaign) == 40 and (per_campaign == 8).all()
+    assert not market.outcomes.duplicated(["campaign_id", "creator_id"]).any()
+
+
+def test_a_campaign_short_of_creators_hires_what_exists():
+    # 100 creators, 31 of them on TikTok; campaign 5 is TikTok's, campaigns 0 and 1 name
+    # no platform, campaigns 2-4 Instagram's (55 creators).
+    market = generate_market(n_creators=100, n_campaigns=6, seed=1, hires=40, hiring="random")
+    per_campaign = market.outcomes.groupby("campaign_id").size()
+    assert per_campaign.tolist() == [40, 40, 40, 40, 40, 31]
+    habitual = hires_of(generate_market(n_creators=100, n_campaigns=6, seed=1, hires=40,
+                                     hiring="habitual"))  # fmt: skip
+    assert habitual.groupby("campaign_id").size().max() < 40
+    assert (habitual["niche"] == habitual["niche_campaign"]).all()
+
+
+def test_hires_below_one_are_refused():
+    with pytest.raises(ValueError, match="hires must be at least 1"):
+        generate_market(n_creators=100, n_campaigns=1, hires=0)
+
+
+def test_habitual_hires_are_bigger_and_more_in_niche_than_random_ones():
+    habitual, random = (
+        hires_of(generate_market(n_creators=3_000, n_campaigns=40, seed=2, hires=25, hiring=h))
+        for h in ("habitual", "random")
+    )
+    # measured: a median of 50,697 followers against 16,780; in niche 100% against 8%
+    assert habitual["followers"].median() > 2 * random["followers"].median()
+    assert (habitual["niche"] == habitual["niche_campaign"]).all()
+    assert (random["niche"] == random["niche_campaign"]).mean() < 0.25
+    for hires in (habitual, random):  # both stay on the campaign's platform
+        named = hires["platform_campaign"].notna()
+        assert (hires.loc[named, "platform"] == hires.loc[named, "platform_campaign"]).all()
+
+
+def test_random_hires_span_niches():
+    random = hires_of(generate_market(n_creators=3_000, n_campaigns=40, seed=2, hires=25,
+                                   hiring="random"))  # fmt: skip
+    assert set(random["niche"]) == set(NICHES)
+    assert random.groupby("campaign_id")["niche"].nunique().median() >= 6
+    # about as often in the campaign's niche as the niche's share of creators
+    share = random["niche_campaign"].map(random["niche"].value_counts(normalize=True))
+    in_niche = (random["niche"] == random["niche_campaign"]).mean()
+    assert abs(in_niche - share.mean()) < 0.05
 
 
 def test_measured_lift_is_noisy_heavy_tailed_and_centred_on_the_truth(market):

@@ -293,6 +293,38 @@ def test_simulate_writes_a_market_of_the_asked_size(tmp_path, capsys):
                    "need at least 100 creators")  # fmt: skip
 
 
+def test_simulate_hires_by_habit_as_many_as_asked(tmp_path, capsys):
+    # Seed 12: every campaign's niche has 25 creators it can pay (a small niche may not,
+    # and then hires what it has).
+    code, out, err = run(capsys, "simulate", "--out", tmp_path, "--seed", 12, "--campaigns", 12,
+                         "--hires", 25, "--hiring", "habitual", "--creators", 2000)  # fmt: skip
+    assert code == 0, err
+    assert "2,000 creators, 12 campaigns, 300 outcomes" in out
+    outcomes = pd.read_csv(tmp_path / "outcomes.csv")
+    assert len(outcomes) == 300 and (outcomes.groupby("campaign_id").size() == 25).all()
+    hired = outcomes.merge(pd.read_csv(tmp_path / "creators.csv"), on="creator_id").merge(
+        pd.read_csv(tmp_path / "campaigns.csv"), on="campaign_id", suffixes=("", "_campaign")
+    )
+    assert (hired["niche"] == hired["niche_campaign"]).all()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--hires", "0", "--hires: must be a whole number of at least 1 (got '0')"),
+        ("--hiring", "loyal", "--hiring: invalid choice: 'loyal'"),
+    ],
+)
+def test_simulate_refuses_bad_hiring_knobs_in_one_line(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--out", str(tmp_path), flag, value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
 def test_feedback_appends_new_outcomes_once(tmp_path, capsys):
     market = generate_market(n_creators=500, n_campaigns=5, seed=1)
     write_market(market, tmp_path / "data")

@@ -1,12 +1,19 @@
 """The built-in demo market: creators, campaigns, past outcomes and their ground truth.
 
     creator-recommender simulate --out DIR [--seed N] [--creators N] [--campaigns N]
+                                 [--hires N] [--hiring market|habitual|random]
 
 Writes DIR/creators.csv, DIR/campaigns.csv and DIR/outcomes.csv in the data
 contract, and DIR/truth/ with what no real export has: each creator's hidden
 traits (real fake-follower share, genuine engagement, true price) and the
 noise-free expected lift and fit of every outcome pair. The truth is for
 evaluation only; nothing that learns may read it.
+
+Brands hire the way the market does (by niche, leaning to bigger names they can
+pay) unless told otherwise: `hiring="habitual"` makes the small, biased
+histories of brands that always hire the biggest names of their niche, and
+`hiring="random"` an experiment's uniform hires; `hires` fixes how many each
+campaign hires.
 
 Calibration (see tests/test_calibration.py): follower counts, engagement by
 tier, comments-to-likes and niche shares follow the 33,935 real Instagram
@@ -21,6 +28,7 @@ with features.py or the models.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -445,29 +453,38 @@ def expected_outcomes(
     return out.reset_index(drop=True)
 
 
-def pick_hires(
-    creators: pd.DataFrame, campaigns: pd.DataFrame, rng: np.random.Generator
-) -> pd.DataFrame:
-    """The creators each campaign hired, picked the way brands pick.
+class Hiring(StrEnum):
+    """How the brands of a demo market pick the creators they hire."""
 
-    Mostly niche-related creators on the campaign's platform, some others;
+    MARKET = "market"  # by niche, mostly their own, leaning to bigger names they can pay
+    HABITUAL = "habitual"  # by habit: the biggest affordable names of their own niche
+    RANDOM = "random"  # uniformly on their platform, any niche: an experiment
+
+
+def pick_hires(
+    creators: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    rng: np.random.Generator,
+    hires: int | None = None,
+    hiring: Hiring | str = Hiring.MARKET,
+) -> pd.DataFrame:
+    """The creators each campaign hired: `hires` each (default 20 to 60, drawn per
+    campaign), fewer only when the campaign finds fewer, picked the way `hiring` says.
+
+    market: mostly niche-related creators on the campaign's platform, some others;
     brands lean towards bigger names and prices their budget can pay.
+    habitual: by habit, as brands with small histories do: creators of the campaign's
+    niche (and platform) priced at most 3x budget/hires, drawn among the 2*hires
+    biggest, strongly towards the biggest; small names are hired only when the niche
+    has no bigger ones the budget can pay.
+    random: uniformly among the creators on the campaign's platform, any niche.
     """
-    names = list(NICHES)
-    niche_code = pd.Categorical(creators["niche"], categories=names).codes
-    platform_names = list(PLATFORMS)
-    platform_code = pd.Categorical(creators["platform"], categories=platform_names).codes
-    # niche_weight[campaign niche, creator niche]: brands search by niche, so mostly their own.
-    niche_weight = np.ones((len(names), len(names)))
-    for i, name in enumerate(names):
-        niche_weight[i, i] = 60.0
-        for other in NICHES[name][1]:
-            niche_weight[i, names.index(other)] = 8.0
-    followers = creators["followers"].to_numpy(dtype=float)
-    price_known = creators["price_per_post_usd"].to_numpy(dtype=float, na_value=np.nan)
-    price_guess = np.where(np.isnan(price_known), _price(followers), price_known)
-    base = (followers / 10_000) ** 0.15
+    hiring = Hiring(hiring)
+    if hires is not None and hires < 1:
+        raise ValueError(f"hires must be at least 1 (got {hires})")
+    pool = _Pool.of(creators)
     ids = creators["creator_id"].to_numpy(dtype=object)
+    platform_names = list(PLATFORMS)
 
     rows = []
     for campaign_id, niche, platform, budget in zip(
@@ -477,14 +494,104 @@ def pick_hires(
         campaigns["budget_usd"].to_numpy(dtype=float),
         strict=True,
     ):
-        n_hires = int(rng.integers(20, 61))
-        weight = base * niche_weight[names.index(str(niche)), niche_code]
-        if isinstance(platform, str):
-            weight = weight * (platform_code == platform_names.index(platform))
-        weight = weight / (1 + (price_guess / (3 * budget / n_hires)) ** 2)
-        chosen = _sample_without_replacement(rng, weight, n_hires)
+        # Drawn only at the default: the default market's draws stay what they always were.
+        n_hires = int(rng.integers(20, 61)) if hires is None else hires
+        niche_code = _NICHE_NAMES.index(str(niche))
+        platform_code = platform_names.index(platform) if isinstance(platform, str) else None
+        if hiring is Hiring.MARKET:
+            chosen = _hire_like_the_market(pool, niche_code, platform_code, budget, n_hires, rng)
+        elif hiring is Hiring.HABITUAL:
+            chosen = _hire_by_habit(pool, niche_code, platform_code, budget, n_hires, rng)
+        else:
+            chosen = _hire_at_random(pool, platform_code, n_hires, rng)
         rows.append(pd.DataFrame({"campaign_id": campaign_id, "creator_id": ids[chosen]}))
     return pd.concat(rows, ignore_index=True)
+
+
+_NICHE_NAMES = list(NICHES)
+
+
+def _niche_search_weight() -> np.ndarray:
+    """[campaign niche, creator niche]: brands search by niche, so mostly their own."""
+    weight = np.ones((len(_NICHE_NAMES), len(_NICHE_NAMES)))
+    for i, name in enumerate(_NICHE_NAMES):
+        weight[i, i] = 60.0
+        for other in NICHES[name][1]:
+            weight[i, _NICHE_NAMES.index(other)] = 8.0
+    return weight
+
+
+_NICHE_SEARCH_WEIGHT = _niche_search_weight()
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """The creators as brands see them when they hire: niche, platform, size, price."""
+
+    niche: np.ndarray  # codes into _NICHE_NAMES
+    platform: np.ndarray  # codes into PLATFORMS
+    followers: np.ndarray
+    price_guess_usd: np.ndarray  # the price given, else the rate card's
+
+    @classmethod
+    def of(cls, creators: pd.DataFrame) -> _Pool:
+        followers = creators["followers"].to_numpy(dtype=float)
+        price_known = creators["price_per_post_usd"].to_numpy(dtype=float, na_value=np.nan)
+        return cls(
+            niche=pd.Categorical(creators["niche"], categories=_NICHE_NAMES).codes,
+            platform=pd.Categorical(creators["platform"], categories=list(PLATFORMS)).codes,
+            followers=followers,
+            price_guess_usd=np.where(np.isnan(price_known), _price(followers), price_known),
+        )
+
+    def on(self, platform: int | None) -> np.ndarray:
+        """Whether each creator is on the platform (all are when the campaign names none)."""
+        return (
+            np.ones(len(self.niche), dtype=bool) if platform is None else self.platform == platform
+        )
+
+
+def _hire_like_the_market(
+    pool: _Pool,
+    niche: int,
+    platform: int | None,
+    budget_usd: float,
+    n: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Mostly the campaign's niche and related ones, leaning to bigger names it can pay."""
+    weight = (pool.followers / 10_000) ** 0.15 * _NICHE_SEARCH_WEIGHT[niche, pool.niche]
+    weight = weight * pool.on(platform)
+    weight = weight / (1 + (pool.price_guess_usd / (3 * budget_usd / n)) ** 2)
+    return _sample_without_replacement(rng, weight, n)
+
+
+def _hire_by_habit(
+    pool: _Pool,
+    niche: int,
+    platform: int | None,
+    budget_usd: float,
+    n: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """n of the 2n biggest affordable creators of the niche, the bigger the likelier."""
+    affordable = pool.price_guess_usd <= 3 * budget_usd / n
+    candidates = np.flatnonzero((pool.niche == niche) & pool.on(platform) & affordable)
+    if len(candidates) <= n:
+        return candidates
+    biggest = candidates[np.argsort(-pool.followers[candidates], kind="stable")[: 2 * n]]
+    # Weighted sampling without replacement (Efraimidis-Spirakis): the n smallest of
+    # Exp(1) / weight; weights of followers squared keep the randomness little.
+    keys = rng.exponential(size=len(biggest)) / pool.followers[biggest] ** 2
+    return np.sort(biggest[np.argsort(keys, kind="stable")[:n]])
+
+
+def _hire_at_random(
+    pool: _Pool, platform: int | None, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """n creators drawn uniformly on the campaign's platform, whatever their niche."""
+    candidates = np.flatnonzero(pool.on(platform))
+    return np.sort(rng.choice(candidates, size=min(n, len(candidates)), replace=False))
 
 
 def _sample_without_replacement(rng: np.random.Generator, weight: np.ndarray, k: int) -> np.ndarray:
@@ -561,12 +668,21 @@ def outcomes_for(
     return measure_outcomes(expected, campaigns, rng), expected
 
 
-def generate_market(n_creators: int = 20_000, n_campaigns: int = 300, seed: int = 0) -> Market:
-    """A whole demo market, deterministic in `seed`."""
+def generate_market(
+    n_creators: int = 20_000,
+    n_campaigns: int = 300,
+    seed: int = 0,
+    hires: int | None = None,
+    hiring: Hiring | str = Hiring.MARKET,
+) -> Market:
+    """A whole demo market, deterministic in `seed`; `hires` and `hiring` say how many
+    creators each campaign hired and how it picked them (see pick_hires). Creators,
+    their traits and campaigns are the same whatever the two say; only the hires and
+    what they brought change."""
     rng = np.random.default_rng(seed)
     creators, traits = generate_creators(n_creators, rng)
     campaigns = generate_campaigns(n_campaigns, rng)
-    pairs = pick_hires(creators, campaigns, rng)
+    pairs = pick_hires(creators, campaigns, rng, hires, hiring)
     outcomes, expected = outcomes_for(pairs, creators, traits, campaigns, rng)
     return Market(creators, campaigns, outcomes, traits, expected)
 
