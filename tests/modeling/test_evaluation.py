@@ -73,12 +73,27 @@ def test_split_never_shares_a_campaign():
 def test_baselines_rank_what_they_say():
     features = pd.DataFrame(
         {"log_followers": [3.0, 5.0, 4.0], "engagement_rate": [0.05, 0.01, 0.08],
-         "niche_exact": [1.0, 0.0, 0.0]}
+         "niche_exact": [1.0, 0.0, 0.0], "price_usd": [50.0, 900.0, 20.0],
+         "engagements_per_dollar": [4.0, 3.0, 1.0], "niche_in_secondary": [0.0, 1.0, 0.0],
+         "country_match": [1.0, 1.0, 1.0], "sponsorship_ratio": [0.0, 0.0, 0.0]}
     )  # fmt: skip
     order = {name: list(np.argsort(-fn(features, 0))) for name, fn in evaluation.BASELINES.items()}
     assert order["most_followers"] == [1, 2, 0]
     assert order["highest_engagement"] == [2, 0, 1]
     assert order["niche_then_engagement"] == [0, 2, 1]
+    assert order["lowest_price"] == [2, 0, 1]
+    assert order["rule_of_thumb"] == [0, 1, 2]  # 4 in niche, 3 in a secondary (x0.75), 1 out
+
+
+def test_the_rule_of_thumb_discounts_what_a_marketer_would():
+    base = {"engagements_per_dollar": 2.0, "niche_exact": 1.0, "niche_in_secondary": 0.0,
+            "country_match": 1.0, "sponsorship_ratio": 0.0}  # fmt: skip
+    variants = [base, {**base, "niche_exact": 0.0}, {**base, "country_match": 0.0},
+                {**base, "sponsorship_ratio": 0.8}, {**base, "country_match": np.nan}]  # fmt: skip
+    scores = evaluation.BASELINES["rule_of_thumb"](pd.DataFrame(variants), 0)
+    assert scores[0] == pytest.approx(2.0)
+    assert all(score < scores[0] for score in scores[1:])
+    assert scores[4] > scores[2]  # an unknown audience counts between a match and a miss
 
 
 def test_unknown_truth_is_left_out_not_poisoning_the_mean():

@@ -29,6 +29,7 @@ def test_model_beats_the_baselines_on_the_noise_free_truth(trained: TrainResult)
     assert trained.truth == "noise-free"
     assert list(metrics.index) == [
         "model", "random", "most_followers", "highest_engagement", "niche_then_engagement",
+        "lowest_price", "rule_of_thumb",
     ]  # fmt: skip
     best_baseline = metrics.drop(index="model")["ndcg_roi@10"].max()
     assert metrics.loc["model", "ndcg_roi@10"] > best_baseline + 0.1

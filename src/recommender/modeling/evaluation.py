@@ -83,11 +83,33 @@ def _niche_then_engagement(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
     return features["niche_exact"].fillna(0).to_numpy() * 10 + rank
 
 
+def _lowest_price(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    # the cheapest first: the ROI ranking if every hire sold the same
+    return -features["price_usd"].fillna(np.inf).to_numpy(dtype=float)
+
+
+def _rule_of_thumb(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    # A marketer's rule with no learning: engagements per dollar, halved when the niche does
+    # not match, and discounted for an audience elsewhere and for mostly sponsored posts.
+    def column(name: str, unknown: float) -> np.ndarray:
+        return features[name].fillna(unknown).to_numpy(dtype=float)
+
+    niche = np.maximum(column("niche_exact", 0.0), column("niche_in_secondary", 0.0))
+    return np.asarray(
+        column("engagements_per_dollar", 0.0)
+        * (0.5 + 0.5 * niche)
+        * (0.5 + 0.5 * column("country_match", 0.5))
+        * (1 - 0.5 * column("sponsorship_ratio", 0.0).clip(0, 1))
+    )
+
+
 BASELINES: dict[str, Callable[[pd.DataFrame, int], np.ndarray]] = {
     "random": _random,
     "most_followers": _most_followers,
     "highest_engagement": _highest_engagement,
     "niche_then_engagement": _niche_then_engagement,
+    "lowest_price": _lowest_price,
+    "rule_of_thumb": _rule_of_thumb,
 }
 
 
