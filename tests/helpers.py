@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pandas as pd
@@ -79,6 +80,21 @@ def write_retrain_data(folder: Path, seed: int = 2) -> tuple[Path, Path]:
     write_market(market, folder / "real")
     write_market(shuffled, folder / "shuffled")
     return folder / "real", folder / "shuffled"
+
+
+def evidence_of(ndcg: float | list[float], baseline: float = 0.0, campaigns: int = 12) -> Any:
+    """Evidence of a model whose NDCG per campaign is `ndcg` (one value for every campaign, or
+    one each), beside baselines at `baseline` on every campaign: what a gate can be handed
+    without training."""
+    import numpy as np
+
+    from recommender.modeling import evaluation, evidence
+
+    values = np.broadcast_to(np.asarray(ndcg, dtype=float), (campaigns,))
+    index = pd.Index([f"c{i}" for i in range(campaigns)], name="campaign_id")
+    columns = {evidence.MODEL: values, **{name: baseline for name in evaluation.BASELINES}}
+    how = pd.Series("as fitted", index=index)
+    return evidence.Evidence(pd.DataFrame(columns, index=index), "return per dollar", how)
 
 
 def rename_fails(monkeypatch, folder: Path, number: int) -> None:

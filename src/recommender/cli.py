@@ -660,8 +660,21 @@ def champion_lines(status: ChampionStatus) -> list[str]:
 
 
 def _judged(event: dict[str, Any]) -> str:
-    if event.get("value") is None:
-        return "set by hand" if event["by"] == "hand" else "-"
+    """The evidence a promotion was decided on, short: its improvements and campaigns."""
+    if event["by"] == "hand":
+        return "set by hand"
+    record = event.get("evidence")
+    if isinstance(record, dict):  # since the gate weighs evidence
+        parts, campaigns = [], 0
+        for name, label in (("versus_champion", "champion"), ("versus_best_baseline", "baseline")):
+            c = record.get(name)
+            if isinstance(c, dict) and c.get("campaigns"):
+                parts.append(f"{c['estimate']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] vs {label}")
+                campaigns = max(campaigns, int(c["campaigns"]))
+        if parts:
+            return f"{', '.join(parts)} on {campaigns} campaigns"
+    if event.get("value") is None:  # an older promotion
+        return "-"
     text = f"{event['metric']} {event['value']:.4f}"
     if event.get("previous_value") is not None:
         text += f" > {event['previous_value']:.4f}"

@@ -19,9 +19,10 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext, suppress
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import CAMPAIGN, write_retrain_data
+from helpers import CAMPAIGN, evidence_of, write_retrain_data
 from helpers import one_line_error as cli_one_line_error
 
 from recommender.mlops import champion, tracking
@@ -87,19 +88,6 @@ def cli(
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
-def champion_and_metrics() -> tuple[str | None, dict[str, float]]:
-    """The registry's champion, and each version's gate metric on its held-out campaigns."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    key = f"model.{tracking.metric_key('ndcg_roi@10')}"
-    metrics = {
-        str(v.version): client.get_run(v.run_id).data.metrics[key]
-        for v in client.search_model_versions(f"name='{NAME}'")
-    }
-    return champion.champion_version(client), metrics
-
-
 def assert_history_is_a_chain(promoted: int) -> None:
     """Every promotion reported is in the history, each from the champion before it."""
     from mlflow import MlflowClient
@@ -114,9 +102,9 @@ def assert_history_is_a_chain(promoted: int) -> None:
 @pytest.mark.slow
 def test_racing_retrains_leave_the_best_champion(team: Path, histories: tuple[Path, Path]):
     """Three retrains at once: two on the real history (different seeds), one on shuffled
-    lifts. Afterwards the champion is the best version by the gate's metric on the same
-    held-out campaigns (split by date, judged on the same truth), never the shuffled one;
-    every promotion reported is in the history; scoring by default uses the champion.
+    lifts. Afterwards the champion is one of the real history's versions, never the
+    shuffled one, whichever gate ran first; every promotion reported is in the history;
+    scoring by default uses the champion.
     (The gate's race itself is repeated below, where a round costs seconds, not a minute.)"""
     real, shuffled = histories
     processes = []
@@ -135,12 +123,12 @@ def test_racing_retrains_leave_the_best_champion(team: Path, histories: tuple[Pa
         )
     outputs = [p.communicate(timeout=600)[0] for p in processes]
     assert all(p.returncode == 0 for p in processes), outputs
-    winner, metrics = champion_and_metrics()
+    from mlflow import MlflowClient
+
+    winner = champion.champion_version(MlflowClient())
     gates = [line for o in outputs for line in o.splitlines() if "champion" in line]
-    assert winner is not None and metrics[winner] == max(metrics.values()), (
-        winner, metrics, gates)  # fmt: skip
     shuffled_version = re.search(r"registered creator-recommender version (\d+)", outputs[2])
-    assert shuffled_version is not None and winner != shuffled_version.group(1)
+    assert shuffled_version is not None and winner not in (None, shuffled_version.group(1)), gates
     assert_history_is_a_chain(sum("champion now" in o or "first champion" in o for o in outputs))
     done = cli(team, "score", "--creators", str(real / "creators.csv"), "--campaign",
                "campaign.json")  # fmt: skip
@@ -160,13 +148,13 @@ def _gate(
         champion.promotion_lock = lambda client: nullcontext()  # type: ignore[assignment]
     tracking.set_tracking()
 
-    def judge(current: str) -> float:
+    def judge(current: str) -> Any:
         time.sleep(delays[version])
-        return metrics[current]
+        return evidence_of(metrics[current])
 
     time.sleep(max(start_at - time.time(), 0))
     try:
-        return champion.champion_gate(version, metrics[version], judge)[0]
+        return champion.champion_gate(version, evidence_of(metrics[version]), judge).promote
     except Exception:  # without the lock, rival writes of one history entry collide
         if locked:
             raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import CAMPAIGN, write_retrain_data
+from helpers import CAMPAIGN, evidence_of, write_retrain_data
 
 from recommender.cli import main
 from recommender.mlops.signature import as_model_input
@@ -74,7 +75,7 @@ def test_a_refused_retrain_changes_nothing_served_and_set_rolls_back(
     assert summary["model"]["model_format"] and summary["model"]["trained_at"]
 
     trained = run(capsys, "train", "--data", str(shuffled))
-    assert "version 2 does not beat champion version 1" in trained
+    assert re.search(r"challenger v2 .* over champion v1 on \d+ campaigns.*: .*kept v1", trained)
     assert lineage(workspace / "models" / "latest")["version"] == "2"  # kept for inspection
     assert lineage(workspace / "models" / "champion")["version"] == "1"
     assert score(capsys, creators, "after.csv") == before  # byte for byte
@@ -95,7 +96,10 @@ def test_a_refused_retrain_changes_nothing_served_and_set_rolls_back(
     assert shown[1] == f"served by default: {workspace / 'models' / 'champion'}"
     history = shown[shown.index("promotions, oldest first:") + 2 :]
     assert [line.split()[:2] for line in history] == [["1", "1"], ["2", "2"], ["3", "1"]]
-    assert "gate" in history[0] and "ndcg_roi@10" in history[0]
+    assert "gate" in history[0]
+    assert re.search(
+        r"[+-]\d\.\d\d \[[+-]\d\.\d\d, [+-]\d\.\d\d\] vs baseline on 20 campaigns", history[0]
+    )
     assert all("hand" in line and "set by hand" in line for line in history[1:])
     fingerprint = history[0].split()[-1]
     assert len(fingerprint) == 16 and history[2].split()[-1] == fingerprint  # version 1's data
@@ -233,19 +237,20 @@ def test_the_gate_judges_over_a_champion_that_cannot_load_not_one_out_of_reach(
         client.create_model_version(champion.MODEL_NAME, f"{run.info.artifact_uri}/m",
                                     run.info.run_id)  # fmt: skip
 
-    def unreachable(version: str) -> float:
+    def unreachable(version: str) -> Any:
         raise ModelUnreachable("models:/creator-recommender/1: cannot load the model: refused")
 
-    def too_old(version: str) -> float:
+    def too_old(version: str) -> Any:
         raise ModelNotFound("trained by an older version of this package; retrain it")
 
-    assert champion.champion_gate("1", 0.5, lambda v: 0.0) == (
-        True, "version 1 is the first champion")  # fmt: skip
+    first = champion.champion_gate("1", evidence_of(0.5), lambda v: evidence_of(0.0))
+    assert first.promote and first.line.startswith("version 1 is the first champion")
     with pytest.raises(SettingError, match=r"the champion could not be judged: .*refused"):
-        champion.champion_gate("2", 0.1, unreachable)
+        champion.champion_gate("2", evidence_of(0.1), unreachable)
     assert champion.champion_version(client) == "1"
-    promoted, message = champion.champion_gate("3", 0.1, too_old)
-    assert promoted and "champion version 1 could not be evaluated (trained by an older" in message
+    decided = champion.champion_gate("3", evidence_of(0.1), too_old)
+    assert decided.promote
+    assert "champion version 1 could not be evaluated (trained by an older" in decided.line
     assert champion.champion_version(client) == "3"
     assert [e["version"] for e in champion.promotion_history(client)] == ["1", "3"]
 

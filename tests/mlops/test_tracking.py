@@ -60,7 +60,9 @@ def test_train_registers_exports_and_gates(
     assert (workspace / "mlruns").is_dir()  # artifacts beside the tracking database
 
     _, second = train(workspace, capsys, *args)
-    assert "version 2 does not beat champion version 1" in second  # same data, same model
+    # same data, same model: the same predictions, so no improvement to credit
+    assert "challenger v2 +0.00 [+0.00, +0.00] NDCG@10 over champion v1" in second
+    assert "kept v1" in second
 
     import mlflow
     from mlflow import MlflowClient

@@ -1,7 +1,7 @@
 """The champion: the registered version scoring serves, the gate that moves it, its lock and
 its history.
 
-    champion_gate(version, metric, judge)   train's gate: move the champion if it wins
+    champion_gate(version, evidence, judge) train's gate: move the champion if it credibly wins
     set_champion("3")                       by hand: a rollback, or forward again
     champion_status()                       the champion, what is served, every promotion
 
@@ -47,8 +47,8 @@ from recommender.mlops.model_store import (
     this_process,
     write_lineage,
 )
-from recommender.mlops.signature import as_model_input
-from recommender.modeling import evaluation
+from recommender.modeling import evidence
+from recommender.modeling.training import TrainResult, rival_evidence
 
 MODEL_NAME = config.MODEL_NAME
 CHAMPION = config.CHAMPION_ALIAS
@@ -196,51 +196,54 @@ def _take_over(client: Any, holder: str) -> None:
 
 @store_errors
 def champion_gate(
-    version: str, new_metric: float, judge_champion: Callable[[str], float]
-) -> tuple[bool, str]:
-    """Move the champion to `version` only if it beats the champion on the same test.
+    version: str,
+    challenger: evidence.Evidence,
+    judge_champion: Callable[[str], evidence.Evidence],
+    seed: int = 0,
+) -> evidence.Decision:
+    """Move the champion to `version` only if the history credibly says it is better
+    (evidence.decide): ahead of the champion and of the best baseline, the interval on the
+    paired improvement over the campaigns above zero.
 
-    `judge_champion(champion_version)` gives the champion's metric on the new
-    version's held-out campaigns. Returns (promoted, what happened in one line).
-    """
+    `challenger` is the new version's evidence; `judge_champion(champion_version)` gives
+    the champion's over the same history and folds (registered_evidence). Returns the
+    decision, whose line says what happened and why; its record goes in the promotion
+    history."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    name = evaluation.GATE_METRIC
     with promotion_lock(client):
         current = champion_version(client)
         if current is None:
-            _promote(client, version, "gate", None, (name, new_metric, None))
-            return True, f"version {version} is the first champion"
+            decision = evidence.decide(challenger, None, (version, None), seed)
+            _promote(client, version, "gate", None, decision.record)
+            return decision
         try:
-            champion_metric = float(judge_champion(current))
+            judged = judge_champion(current)
         except ModelUnreachable as exc:  # the champion may be fine: judge nothing unseen
             raise SettingError(f"the champion could not be judged: {exc}") from None
         except ModelNotFound as exc:  # an old champion no longer loads with today's code
-            _promote(client, version, "gate", current, (name, new_metric, None))
-            return True, (f"champion version {current} could not be evaluated "
-                          f"({one_line(exc)}); version {version} is champion now")  # fmt: skip
-        compared = f"{name} ({new_metric:.4f} {{}} {champion_metric:.4f})"
-        if new_metric > champion_metric:
-            _promote(client, version, "gate", current, (name, new_metric, champion_metric))
-            return True, (f"version {version} beats champion version {current} on "
-                          f"{compared.format('>')}; it is champion now")  # fmt: skip
-        _repair_champion_folder(client, current)
-    return False, (f"version {version} does not beat champion version {current} on "
-                   f"{compared.format('<=')}; the champion stays")  # fmt: skip
+            decision = evidence.decide(challenger, None, (version, None), seed)
+            _promote(client, version, "gate", current, decision.record)
+            line = (f"champion version {current} could not be evaluated ({one_line(exc)}); "
+                    f"version {version} is champion now")  # fmt: skip
+            return evidence.Decision(True, line, decision.record)
+        decision = evidence.decide(challenger, judged, (version, current), seed)
+        if decision.promote:
+            _promote(client, version, "gate", current, decision.record)
+        else:
+            _repair_champion_folder(client, current)
+    return decision
 
 
-def registered_metric(test: Any) -> Callable[[str], float]:
-    """A function giving a registered version's gate metric on the held-out frame `test`
-    (ModelNotFound when the version cannot be loaded)."""
+def registered_evidence(result: TrainResult, seed: int = 0) -> Callable[[str], evidence.Evidence]:
+    """A function giving a registered version's evidence on the history `result` was judged
+    on (ModelNotFound when the version cannot be loaded)."""
 
-    def metric(version: str) -> float:
-        predicted = load_model(version_uri(version)).predict(as_model_input(test))
-        # Both predictions the gate may judge by: ROI, or lift where no cost is known.
-        judged = {c: predicted[c].to_numpy() for c in ("expected_roi", "expected_lift_usd")}
-        return evaluation.gate_metric(test.assign(**judged))
+    def judged(version: str) -> evidence.Evidence:
+        return rival_evidence(result, load_model(version_uri(version)), seed)
 
-    return metric
+    return judged
 
 
 @store_errors
@@ -274,7 +277,7 @@ def _promote(
     version: str,
     by: str,
     previous: str | None,
-    judged: tuple[str, float, float | None] | None,
+    judged: dict[str, object] | None,
 ) -> None:
     """Stage the local champion folder (without a tracking server), move the alias, record
     the promotion, then swap the folder in. Under promotion_lock only."""
@@ -287,9 +290,7 @@ def _promote(
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "by": by,
             "previous": previous,
-            "metric": judged[0] if judged else None,
-            "value": judged[1] if judged else None,
-            "previous_value": judged[2] if judged else None,
+            "evidence": judged,
             "data_fingerprint": data,
             "run_id": run_id,
         }

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recommender import config
-from recommender.mlops.champion import champion_gate, registered_metric, store_errors
+from recommender.mlops.champion import champion_gate, registered_evidence, store_errors
 from recommender.mlops.model_store import (
     MODEL_FILE,
     connect_mlflow,
@@ -38,6 +38,7 @@ from recommender.mlops.model_store import (
 )
 from recommender.mlops.signature import as_model_input, signature
 from recommender.modeling.estimator import Recommender
+from recommender.modeling.evidence import Decision
 from recommender.modeling.training import TrainResult
 
 MODEL_NAME = config.MODEL_NAME
@@ -158,12 +159,23 @@ def track_training(
     end_abandoned_runs(use_experiment(experiment))
     with mlflow.start_run(tags={OWNER_TAG: this_process()}) as run, _killed_if_stopped():
         version = _log_run(result, tables, params)
-        promoted, message = champion_gate(
-            version, result.gate_metric, registered_metric(result.test)
-        )
-        mlflow.set_tag("champion_gate", message)
-        mlflow.set_tag("promoted", str(promoted).lower())
-    return TrackedRun(run.info.run_id, version, promoted, message, uri)
+        seed = int(params.get("seed", 0))
+        decision = champion_gate(version, result.evidence, registered_evidence(result, seed), seed)
+        _log_decision(decision)
+    return TrackedRun(run.info.run_id, version, decision.promote, decision.line, uri)
+
+
+def _log_decision(decision: Decision) -> None:
+    """The gate's line and its comparison (estimates, intervals, campaigns) on the run."""
+    import mlflow
+
+    mlflow.set_tag("champion_gate", decision.line)
+    mlflow.set_tag("promoted", str(decision.promote).lower())
+    mlflow.log_dict(decision.record, "champion_gate.json")
+    for name in ("versus_champion", "versus_best_baseline"):
+        comparison = decision.record.get(name)
+        if isinstance(comparison, dict):
+            mlflow.log_metrics({f"gate.{name}.{k}": float(v) for k, v in comparison.items()})
 
 
 class _Stopped(BaseException):
@@ -246,6 +258,7 @@ def _log_run(
     mlflow.set_tag("data_fingerprint", fingerprint(tables))
     mlflow.set_tag("evaluation_truth", result.truth)
     _log_metrics(result)
+    mlflow.log_table(_evidence_table(result), "evidence_by_campaign.json")
     mlflow.log_table(result.metrics.reset_index(names="ranking"), "metrics.json")
     mlflow.log_table(recommender.loss_comparison_.reset_index(), "lift_loss_comparison.json")
     if len(result.rejects):
@@ -263,6 +276,13 @@ def _log_run(
             **_model_kwargs(path, as_model_input(result.test, rows=3)),
         )
     return str(info.registered_model_version)
+
+
+def _evidence_table(result: TrainResult) -> pd.DataFrame:
+    """NDCG per campaign of the model (out of sample) and of each baseline, and how the
+    model was judged on it."""
+    table = result.evidence.ndcg.assign(judged=result.evidence.how)
+    return table.reset_index(names="campaign_id")
 
 
 def _log_metrics(result: TrainResult) -> None:

@@ -6,7 +6,8 @@ Modules:
     lift         the sales-lift model and its calibrated intervals
     estimator    Recommender: features, ranker and lift model, fitted together
     training     fit_and_evaluate: split, fit, measure on held-out campaigns
-    evaluation   NDCG and ROI metrics, the baselines, the gate's metric
+    evaluation   NDCG and ROI metrics, the baselines, the held-out metrics
+    evidence     the gate's statistics: NDCG per campaign out of sample, paired intervals
     plots        a training run's figures
 """
 

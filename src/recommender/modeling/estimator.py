@@ -147,6 +147,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         self.lift_ = self._regressor(self.lift_loss_).fit(X_all, target)
         self.lift_low_ = self._regressor("quantile", alpha).fit(X_all, target)
         self.lift_high_ = self._regressor("quantile", 1 - alpha).fit(X_all, target)
+        self.trained_hires_ = np.unique(hire_keys(history))
         self.model_format_ = MODEL_FORMAT
         self.trained_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.fit_seconds_ = {
@@ -154,6 +155,40 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             "final_fit_s": time.perf_counter() - calibrated,
         }
         return self
+
+    def refit_ranking(self, history: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+        """This model's sales ranking learnt afresh from `history` alone: its recipe (the
+        features and the lift model with the loss it chose) fitted on those hires, returned
+        as a function giving each pair's ranking score (expected ROI, or lift where this
+        model learnt lift). How the champion gate judges a model on a campaign it was trained
+        on: by what the same recipe predicts without it. The calibration, a factor, and the
+        interval do not change the order, so they are not refitted."""
+        check_is_fitted(self, "lift_")
+        history = contract.require_pair_frame(history, type(self).__name__).reset_index(drop=True)
+        if self.target_ == RETURN_PER_DOLLAR:
+            target = measured_return(history).to_numpy(dtype=float)
+        else:
+            target = history["sales_lift_usd"].to_numpy(dtype=float)
+        affinity_signal = evaluation.within_group_percentile(
+            history.assign(_return=target), "_return"
+        ).fillna(0.5)
+        features = PairFeatures(random_state=self.random_state)
+        X_train = features.fit_transform(history, affinity_signal)
+        lift = self._regressor(self.lift_loss_, scale=return_scale(target)).fit(X_train, target)
+
+        def ranking(pairs: pd.DataFrame) -> np.ndarray:
+            X = features.transform(without_outcomes(contract.require_pair_frame(pairs, "ranking")))
+            return self._sales(lift.to_return(lift.predict_transformed(X)), X)
+
+        return ranking
+
+    def _sales(self, predicted_return: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+        """What the sales objective ranks by: expected ROI, or lift where costs were unknown;
+        `predicted_return` is the lift model's prediction (before the calibration factor)."""
+        cost = X["price_usd"].to_numpy(dtype=float)
+        if self.target_ == RETURN_PER_DOLLAR:
+            return np.asarray(predicted_return * cost / np.maximum(cost, MIN_COST_USD))
+        return np.asarray(predicted_return, dtype=float)
 
     @property
     def _alpha(self) -> float:
@@ -234,7 +269,9 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             say(f"fold {number}/{n_folds}: compared {len(self.losses)} lift losses")
         return oof
 
-    def _regressor(self, loss: str, alpha: float = 0.5) -> ReturnRegressor:
+    def _regressor(
+        self, loss: str, alpha: float = 0.5, scale: float | None = None
+    ) -> ReturnRegressor:
         # 300 rounds at 0.04 by default; fewer rounds learn proportionally faster. The
         # interval's quantile models get half the rounds at twice the rate: the conformal
         # step corrects their band, and every round costs at scoring time.
@@ -242,7 +279,8 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         if loss == "quantile":
             rounds, rate = max(rounds // 2, 1), min(2 * rate, 0.3)
         return ReturnRegressor(
-            loss=loss, alpha=alpha, scale=self.return_scale_, random_state=self.random_state,
+            loss=loss, alpha=alpha, scale=self.return_scale_ if scale is None else scale,
+            random_state=self.random_state,
             n_estimators=rounds, learning_rate=rate,
         )  # fmt: skip
 
@@ -342,6 +380,16 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             index=list(FEATURES),
         )
         return frame / frame.sum()
+
+
+def hire_keys(pairs: pd.DataFrame) -> np.ndarray:
+    """One number per hire (row) of a history: its campaign, creator and measured lift,
+    hashed. A model keeps its training history's keys so that the champion gate
+    can tell which campaigns it was trained on: a campaign whose lifts were changed (or
+    shuffled) is another campaign."""
+    keys = pairs[["campaign_id", "creator_id"]].astype(str)
+    keys["lift"] = pd.to_numeric(pairs["sales_lift_usd"], errors="coerce").round(2).to_numpy()
+    return pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64)
 
 
 def without_outcomes(pairs: pd.DataFrame) -> pd.DataFrame:

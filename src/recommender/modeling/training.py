@@ -21,7 +21,7 @@ import pandas as pd
 
 from recommender import contract
 from recommender.errors import DataFileError
-from recommender.modeling import evaluation
+from recommender.modeling import evaluation, evidence
 from recommender.modeling.estimator import LIFT_USD, Recommender, without_outcomes
 from recommender.modeling.lift import measured_cost, measured_return
 from recommender.modeling.ranker import campaign_fit_labels
@@ -66,7 +66,10 @@ class TrainResult:
     metrics: the model and the baselines on the held-out campaigns (one row each);
     test: the held-out pairs with predictions and truth columns; test_features:
     their features; truth: "noise-free" (a simulator's truth) or "measured";
-    split: the campaign ids of each side. `recommender.train` also fills
+    split: the campaign ids of each side; evidence: the model's NDCG per campaign of
+    the whole history, out of sample, beside the baselines' (what the champion gate
+    weighs), over `history` (every pair with its outcome) cut into `folds`.
+    `recommender.train` also fills
     `rejects` (rows validation refused) and, when tracking, `run`.
     """
 
@@ -76,6 +79,9 @@ class TrainResult:
     test_features: pd.DataFrame
     truth: str
     split: dict[str, list[str]]
+    evidence: evidence.Evidence
+    history: pd.DataFrame
+    folds: pd.Series
     timings: dict[str, float] = field(default_factory=dict)
     rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
     run: Any = None  # tracking.TrackedRun when the run was logged to MLflow
@@ -144,6 +150,10 @@ def fit_and_evaluate(
     test_frame, X_test = _predict_held_out(recommender, test)
     test_frame, truth = evaluation.attach_truth(test_frame, expected)
     metrics = evaluation.metrics_table(test_frame, X_test, config.seed)
+    history = pairs.reset_index(drop=True)
+    folds = evidence.campaign_folds(history, seed=config.seed)
+    judged = _evidence(recommender, recommender, history, folds, config.seed)
+    say(evidence_line(judged, len(history), config.seed))
     return TrainResult(
         recommender=recommender,
         metrics=metrics,
@@ -151,6 +161,9 @@ def fit_and_evaluate(
         test_features=X_test,
         truth=truth,
         split={"development": sorted(dev_ids), "test": sorted(test_ids)},
+        evidence=judged,
+        history=history,
+        folds=folds,
         timings={**recommender.fit_seconds_, "total_s": time.perf_counter() - start},
     )
 
@@ -176,3 +189,34 @@ def _predict_held_out(
     )
     frame = pd.concat([measured, predicted.drop(columns=["campaign_id", "creator_id"])], axis=1)
     return frame, X_test
+
+
+def _evidence(
+    model: Recommender, trained: Recommender, history: pd.DataFrame, folds: pd.Series, seed: int
+) -> evidence.Evidence:
+    # `model` judged on `history`, beside the baselines on `trained`'s features of it
+    features = trained.features_for(without_outcomes(history))
+    return evidence.Evidence.of(evidence.judge(model, history, folds), history, features, seed)
+
+
+def rival_evidence(result: TrainResult, rival: Recommender, seed: int = 0) -> evidence.Evidence:
+    """Another model (a champion) judged as `result`'s model was: on the same history and
+    folds, beside the same baselines, never by campaigns it was trained on."""
+    return _evidence(rival, result.recommender, result.history, result.folds, seed)
+
+
+def evidence_line(judged: evidence.Evidence, outcomes: int, seed: int = 0) -> str:
+    """How the model stands against the best baseline on the history, in one line."""
+    name, comparison = judged.versus_best_baseline(seed)
+    where = f"{comparison.campaigns} campaigns, {outcomes:,} outcomes"
+    if comparison.campaigns < evidence.MIN_CAMPAIGNS:
+        return (
+            f"{where}: too few campaigns with a positive measured return to tell the model "
+            f"from the baselines ({evidence.MIN_CAMPAIGNS} needed)"
+        )
+    verdict = "credibly ahead" if comparison.credible else "not credibly ahead"
+    return (
+        f"{where}: the model against the best baseline ({name}): {comparison} "
+        f"NDCG@{evidence.K} of {judged.gain}, {verdict} (out of sample, "
+        f"{evidence.LEVEL:.0%} interval)"
+    )

@@ -1,0 +1,281 @@
+"""What a history says about a model: out-of-sample NDCG campaign by campaign, and how sure.
+
+    folds = campaign_folds(history, seed=0)
+    judged = judge(model, history, folds)              # NDCG@10 per campaign, unseen ones only
+    evidence = Evidence.of(judged, history, features)   # beside the baselines on the same campaigns
+    evidence.versus_best_baseline()                     # Comparison: +0.08 [+0.02, +0.14] on 12
+
+A model is judged on every campaign of the history, but never by what it learnt from the
+campaign itself: a campaign it was trained on (most of its hires, lifts included, are among
+the hires it kept the keys of) is predicted by its recipe refitted without that campaign's
+fold (cross-fitting); any other campaign by the model as it is. Two models judged over the
+same folds are paired campaign by campaign, and `paired` puts a bootstrap interval over
+campaigns on the mean difference. The truth is what the history measured: each hire's
+return per dollar, or its lift where no cost is known.
+
+Pure: frames in, numbers out. The champion gate (mlops.champion) decides with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recommender.modeling import evaluation
+from recommender.modeling.estimator import Recommender, hire_keys, without_outcomes
+from recommender.modeling.lift import measured_return
+
+K = 10  # NDCG@K: the gate's metric, of the sales ranking against the measured return
+FOLDS = 5  # campaign folds the refits leave out, one at a time
+LEVEL = 0.90  # the intervals' coverage: a promotion needs the lower end above zero
+BOOTSTRAP = 4000  # resamples of the campaigns behind each interval
+SEEN_SHARE = 0.5  # a campaign is one a model was trained on when this share of its hires is
+MIN_CAMPAIGNS = 4  # fewer judged campaigns than this: no interval can say anything
+MODEL = "model"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The mean paired difference of NDCG@K over `campaigns` campaigns, with its interval."""
+
+    estimate: float
+    low: float
+    high: float
+    campaigns: int
+
+    @property
+    def credible(self) -> bool:
+        """Whether the interval lies above zero: an improvement the evidence supports."""
+        return bool(self.campaigns >= MIN_CAMPAIGNS and self.low > 0)
+
+    def __str__(self) -> str:
+        if not self.campaigns:
+            return "no campaign to compare on"
+        if not np.isfinite(self.low):
+            return f"{self.estimate:+.2f} [no interval]"
+        return f"{self.estimate:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The comparison as plain numbers, for logs and the promotion history."""
+        return {
+            "estimate": round(self.estimate, 4),
+            "low": round(self.low, 4),
+            "high": round(self.high, 4),
+            "campaigns": self.campaigns,
+        }
+
+
+def paired(
+    a: pd.Series, b: pd.Series, seed: int = 0, level: float = LEVEL, n: int = BOOTSTRAP
+) -> Comparison:
+    """Mean of a - b over the campaigns both judge, with a percentile bootstrap interval
+    over campaigns at `level` (two-sided). Fewer than MIN_CAMPAIGNS campaigns: no interval
+    (low -inf, high +inf), so nothing is credible."""
+    both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
+    differences = (both["a"] - both["b"]).to_numpy(dtype=float)
+    if not differences.size:
+        return Comparison(float("nan"), -np.inf, np.inf, 0)
+    estimate = float(differences.mean())
+    if differences.size < MIN_CAMPAIGNS:
+        return Comparison(estimate, -np.inf, np.inf, int(differences.size))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, differences.size, size=(n, differences.size))
+    means = differences[draws].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return Comparison(estimate, float(low), float(high), int(differences.size))
+
+
+def measured_gain(history: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Each hire's measured return per dollar, or its lift when the history knows no cost;
+    and which ("return per dollar" or "lift")."""
+    returns = measured_return(history).to_numpy(dtype=float)
+    if np.isfinite(returns).any():
+        return returns, "return per dollar"
+    return history["sales_lift_usd"].to_numpy(dtype=float), "lift"
+
+
+def campaign_folds(history: pd.DataFrame, folds: int = FOLDS, seed: int = 0) -> pd.Series:
+    """Each campaign's fold (0..folds-1, at random, as even as can be), by campaign id."""
+    ids = np.array(sorted(pd.unique(history["campaign_id"].astype(str))), dtype=object)
+    np.random.default_rng(seed).shuffle(ids)
+    return pd.Series(np.arange(ids.size) % max(1, min(folds, ids.size)), index=ids, name="fold")
+
+
+def ndcg_by_campaign(
+    history: pd.DataFrame, score: np.ndarray, gain: np.ndarray, k: int = K
+) -> pd.Series:
+    """NDCG@k of `score`'s order against `gain`, per campaign (NaN where it cannot be told:
+    no positive gain, or no score); negative gains count as 0, ties count against the score."""
+    frame = pd.DataFrame(
+        {"campaign_id": history["campaign_id"].astype(str).to_numpy(), "s": score, "g": gain}
+    )
+    frame = frame[np.isfinite(frame["s"]) & np.isfinite(frame["g"])]
+    values = {
+        str(campaign): evaluation.ndcg_at_k(group, "s", "g", k)
+        for campaign, group in frame.groupby("campaign_id", sort=True)
+    }
+    return pd.Series(values, dtype=float).reindex(
+        sorted(pd.unique(history["campaign_id"].astype(str)))
+    )
+
+
+def seen_campaigns(model: Recommender, history: pd.DataFrame) -> set[str] | None:
+    """The history's campaigns `model` was trained on (most of their hires, lifts included,
+    among its training hires); None for a model that kept no record of them."""
+    kept = getattr(model, "trained_hires_", None)
+    if kept is None:
+        return None
+    known = np.isin(hire_keys(history), kept)
+    share = pd.Series(known).groupby(history["campaign_id"].astype(str).to_numpy()).mean()
+    return set(share.index[share >= SEEN_SHARE])
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A model's sales-ranking score for every hire of a history, out of sample, and how
+    each campaign was judged: "as fitted" (never seen), "refitted" (seen: cross-fitted),
+    "unknown" (a model with no record of its training: as fitted, which may favour it)."""
+
+    scores: np.ndarray
+    how: pd.Series  # by campaign id
+
+
+def judge(model: Recommender, history: pd.DataFrame, folds: pd.Series) -> Judged:
+    """`model`'s out-of-sample sales ranking over `history` (see the module's docstring)."""
+    history = history.reset_index(drop=True)
+    campaign = history["campaign_id"].astype(str)
+    seen = seen_campaigns(model, history)
+    scores = np.asarray(sales_ranking(model, model.predict(without_outcomes(history))))
+    scores = scores.astype(float, copy=True)
+    how = pd.Series("as fitted" if seen is not None else "unknown", index=folds.index)
+    for fold in sorted(set(folds[list(seen or ())])):
+        held = {c for c in seen or () if folds[c] == fold}
+        rest = campaign.isin(seen or ()) & ~campaign.isin(held)
+        rows = campaign.isin(held).to_numpy()
+        if not rest.any():
+            scores[rows] = np.nan  # nothing left to learn from: not judged
+            how[list(held)] = "not judged"
+            continue
+        refitted = model.refit_ranking(history[rest.to_numpy()])
+        scores[rows] = refitted(history[rows])
+        how[list(held)] = "refitted"
+    return Judged(scores, how)
+
+
+def sales_ranking(model: Recommender, predictions: pd.DataFrame) -> np.ndarray:
+    """What the sales objective ranks by in `predictions`: expected ROI, or expected lift
+    for a model that learnt lift (its training knew no costs)."""
+    column = "expected_roi" if model.target_ == "return_per_dollar" else "expected_lift_usd"
+    return predictions[column].to_numpy(dtype=float)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """NDCG@K per campaign of one model and of each baseline, on one history's campaigns;
+    `gain` names the truth ("return per dollar" or "lift")."""
+
+    ndcg: pd.DataFrame  # index campaign_id; columns MODEL and the baselines' names
+    gain: str
+    how: pd.Series
+
+    @classmethod
+    def of(
+        cls, judged: Judged, history: pd.DataFrame, features: pd.DataFrame, seed: int = 0
+    ) -> Evidence:
+        """`judged`'s NDCG per campaign of `history`, beside each baseline's on `features`
+        (the history's, in its order)."""
+        history = history.reset_index(drop=True)
+        gain, what = measured_gain(history)
+        columns = {MODEL: ndcg_by_campaign(history, judged.scores, gain)}
+        for name, baseline in evaluation.BASELINES.items():
+            score = baseline(features.reset_index(drop=True), seed)
+            columns[name] = ndcg_by_campaign(history, np.asarray(score, dtype=float), gain)
+        return cls(pd.DataFrame(columns), what, judged.how)
+
+    @property
+    def campaigns(self) -> int:
+        """Campaigns whose NDCG the model has (some positive measured gain)."""
+        return int(self.ndcg[MODEL].notna().sum())
+
+    def best_baseline(self) -> str:
+        """The baseline with the highest mean NDCG on these campaigns (random aside)."""
+        means = self.ndcg.drop(columns=[MODEL, "random"]).mean()
+        return str(means.idxmax()) if means.notna().any() else "random"
+
+    def versus(self, other: pd.Series, seed: int = 0) -> Comparison:
+        """This model minus `other` (NDCG per campaign), paired."""
+        return paired(self.ndcg[MODEL], other, seed)
+
+    def versus_best_baseline(self, seed: int = 0) -> tuple[str, Comparison]:
+        """The best baseline's name, and this model minus it, paired."""
+        name = self.best_baseline()
+        return name, self.versus(self.ndcg[name], seed)
+
+    def summary(self, seed: int = 0) -> dict[str, object]:
+        """Means per ranking and the comparison with the best baseline, for logs."""
+        name, comparison = self.versus_best_baseline(seed)
+        return {
+            "gain": self.gain,
+            "mean_ndcg": {k: round(float(v), 4) for k, v in self.ndcg.mean().items()},
+            "best_baseline": name,
+            "versus_best_baseline": comparison.as_dict(),
+            "campaigns": self.campaigns,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the gate decided, the line that says why, and the comparison behind it."""
+
+    promote: bool
+    line: str
+    record: dict[str, object]
+
+
+def decide(
+    challenger: Evidence, champion: Evidence | None, names: tuple[str, str | None], seed: int = 0
+) -> Decision:
+    """Promote the challenger only when the history credibly says it is better: the interval
+    on its paired improvement over the champion, and over the best baseline, above zero.
+    `names` are the challenger's and the champion's versions; a first model (no champion)
+    is promoted, saying how it stands against the baselines."""
+    new, old = names
+    baseline, over_baseline = challenger.versus_best_baseline(seed)
+    against_baseline = f"{over_baseline} over the best baseline ({baseline})"
+    record: dict[str, object] = {
+        "metric": f"ndcg@{K} of {challenger.gain}",
+        "level": LEVEL,
+        "best_baseline": baseline,
+        "versus_best_baseline": over_baseline.as_dict(),
+    }
+    if champion is None or old is None:
+        line = (
+            f"version {new} is the first champion; against the best baseline ({baseline}): "
+            f"{over_baseline} NDCG@{K} on {over_baseline.campaigns} campaigns"
+        )
+        return Decision(True, line, record)
+    over_champion = challenger.versus(champion.ndcg[MODEL], seed)
+    record["versus_champion"] = over_champion.as_dict()
+    record["champion_judged"] = {str(k): int(v) for k, v in champion.how.value_counts().items()}
+    said = (
+        f"challenger v{new} {over_champion} NDCG@{K} over champion v{old} on "
+        f"{over_champion.campaigns} campaigns, {against_baseline}"
+    )
+    if over_champion.campaigns < MIN_CAMPAIGNS:
+        return Decision(False, f"{said}: too few campaigns to tell, kept v{old}", record)
+    if not over_champion.credible:
+        return Decision(False, f"{said}: not credibly better, kept v{old}", record)
+    if not over_baseline.credible:
+        return Decision(
+            False, f"{said}: not credibly ahead of the best baseline, kept v{old}", record
+        )
+    return Decision(True, f"{said}: v{new} is champion now", record)
+
+
+__all__ = [
+    "Comparison", "Decision", "Evidence", "Judged", "campaign_folds", "decide", "judge",
+    "measured_gain", "ndcg_by_campaign", "paired", "sales_ranking", "seen_campaigns",
+]  # fmt: skip
