@@ -54,6 +54,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/validate_1m.py
 	$(BIN)/python benchmarks/train_12k.py
 	$(BIN)/python benchmarks/model_quality.py
+	$(BIN)/python benchmarks/gate_seeds.py
 	$(BIN)/python benchmarks/score_330k.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/plan_10k.py
