@@ -97,7 +97,11 @@ def test_three_campaigns_are_too_few_to_tell():
     decision = evidence.decide(
         evidence_of(0.9, campaigns=3), evidence_of(0.1, campaigns=3), ("2", "1")
     )
-    assert not decision.promote and decision.line.endswith("too few campaigns to tell, kept v1")
+    assert not decision.promote
+    assert decision.line == (
+        "challenger v2 and champion v1 judged on 3 campaigns with a positive measured return, "
+        "fewer than the 4 needed to tell them apart: kept v1"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +178,23 @@ def test_a_retrain_on_shuffled_lifts_never_displaces_a_real_champion(seed):
         rival_evidence(real, noise.recommender, seed).ndcg[evidence.MODEL], seed
     )
     assert over_noise.credible, over_noise
+
+
+@pytest.mark.parametrize("lifts", ["zero", "constant"])
+def test_histories_that_teach_nothing_train_say_so_and_promote_nothing(small, small_run, lifts):
+    creators, campaigns, outcomes = small
+    value = 0.0 if lifts == "zero" else 100.0
+    said: list[str] = []
+    result = fit_and_evaluate(
+        creators, campaigns, outcomes.assign(sales_lift_usd=value),
+        config=TrainConfig(seed=0), progress=said.append,
+    )  # fmt: skip
+    line = next(s for s in said if " outcomes: " in s)
+    if lifts == "zero":  # nothing to rank by: every campaign's ideal ranking is worth 0
+        assert result.evidence.campaigns == 0 and "too few campaigns" in line
+    else:  # the same lift everywhere: return per dollar is the cheapest first, no learning
+        assert "(lowest_price)" in line and "not credibly ahead" in line
+    decision = evidence.decide(
+        result.evidence, rival_evidence(result, small_run.recommender), ("2", "1")
+    )
+    assert not decision.promote, decision.line

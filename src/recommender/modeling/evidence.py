@@ -252,11 +252,13 @@ def decide(
         "versus_best_baseline": over_baseline.as_dict(),
     }
     if champion is None or old is None:
-        line = (
-            f"version {new} is the first champion; against the best baseline ({baseline}): "
-            f"{over_baseline} NDCG@{K} on {over_baseline.campaigns} campaigns"
+        standing = (
+            f"against the best baseline ({baseline}): {over_baseline} NDCG@{K} on "
+            f"{over_baseline.campaigns} campaigns"
+            if over_baseline.campaigns
+            else "no campaign has a positive measured return to judge it by"
         )
-        return Decision(True, line, record)
+        return Decision(True, f"version {new} is the first champion; {standing}", record)
     over_champion = challenger.versus(champion.ndcg[MODEL], seed)
     record["versus_champion"] = over_champion.as_dict()
     record["champion_judged"] = {str(k): int(v) for k, v in champion.how.value_counts().items()}
@@ -265,7 +267,12 @@ def decide(
         f"{over_champion.campaigns} campaigns, {against_baseline}"
     )
     if over_champion.campaigns < MIN_CAMPAIGNS:
-        return Decision(False, f"{said}: too few campaigns to tell, kept v{old}", record)
+        line = (
+            f"challenger v{new} and champion v{old} judged on {over_champion.campaigns} "
+            f"campaigns with a positive measured return, fewer than the {MIN_CAMPAIGNS} needed "
+            f"to tell them apart: kept v{old}"
+        )
+        return Decision(False, line, record)
     if not over_champion.credible:
         return Decision(False, f"{said}: not credibly better, kept v{old}", record)
     if not over_baseline.credible:
