@@ -4,6 +4,7 @@ that holds both.
 Modules:
     ranker       CampaignFitRanker: a LightGBM ranker of creators within a campaign
     lift         the sales-lift model and its calibrated intervals
+    prior        the marketing rule of thumb the lift model starts from
     estimator    Recommender: features, ranker and lift model, fitted together
     training     fit_and_evaluate: split, fit, measure on held-out campaigns
     evaluation   NDCG and ROI metrics, the baselines, the held-out metrics

@@ -41,7 +41,7 @@ from recommender.modeling.lift import (
 from recommender.modeling.ranker import CampaignFitRanker, campaign_fit_labels
 
 # Raised when a saved model's structure changes; an older model must be retrained.
-MODEL_FORMAT = 6  # 6: classes moved to the subpackages (recommender.modeling.estimator)
+MODEL_FORMAT = 7  # 7: the lift models start from the marketing prior; the training hires' keys
 MIN_COST_USD = 1.0  # a gifted post still costs something (product, time)
 MIN_COSTS = 50  # hires with a known cost needed to learn return per dollar
 RETURN_PER_DOLLAR, LIFT_USD = "return_per_dollar", "lift_usd"  # what the lift models learn
@@ -94,7 +94,8 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
 
     Parameters are the training settings: `losses` are the lift losses compared
     out of fold on `folds` campaign folds; the interval is calibrated to
-    `interval_coverage`; `n_estimators` rounds per lift model.
+    `interval_coverage`; `n_estimators` rounds per lift model; with `prior`, the lift
+    models start from the marketing prior (prior.py), as strong as the history says.
     """
 
     def __init__(
@@ -104,7 +105,9 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         folds: int = 4,
         losses: Sequence[str] = LOSSES,
         interval_coverage: float = 0.8,
+        prior: bool = True,
     ) -> None:
+        self.prior = prior
         self.random_state = random_state
         self.n_estimators = n_estimators
         self.folds = folds
@@ -280,7 +283,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             rounds, rate = max(rounds // 2, 1), min(2 * rate, 0.3)
         return ReturnRegressor(
             loss=loss, alpha=alpha, scale=self.return_scale_ if scale is None else scale,
-            random_state=self.random_state,
+            random_state=self.random_state, prior=self.prior,
             n_estimators=rounds, learning_rate=rate,
         )  # fmt: skip
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from recommender.modeling import prior
+
 GROUP = "campaign_id"
 
 
@@ -89,18 +91,10 @@ def _lowest_price(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
 
 
 def _rule_of_thumb(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
-    # A marketer's rule with no learning: engagements per dollar, halved when the niche does
-    # not match, and discounted for an audience elsewhere and for mostly sponsored posts.
-    def column(name: str, unknown: float) -> np.ndarray:
-        return features[name].fillna(unknown).to_numpy(dtype=float)
-
-    niche = np.maximum(column("niche_exact", 0.0), column("niche_in_secondary", 0.0))
-    return np.asarray(
-        column("engagements_per_dollar", 0.0)
-        * (0.5 + 0.5 * niche)
-        * (0.5 + 0.5 * column("country_match", 0.5))
-        * (1 - 0.5 * column("sponsorship_ratio", 0.0).clip(0, 1))
-    )
+    # A marketer's rule with no learning (prior.rule_factors): engagements per dollar, less
+    # off-niche, for an audience elsewhere and for mostly sponsored posts.
+    columns = {name: features[name].to_numpy(dtype=float) for name in prior.COLUMNS}
+    return np.asarray(np.prod(list(prior.rule_factors(columns, 0.0).values()), axis=0))
 
 
 BASELINES: dict[str, Callable[[pd.DataFrame, int], np.ndarray]] = {

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.modeling._lgbm import KernelWalkedModel, lgbm_params
+from recommender.modeling.prior import MarketingPrior
 
 LOSSES = ("l2", "huber", "fair", "l1")
 
@@ -65,6 +66,9 @@ class ReturnRegressor(KernelWalkedModel, RegressorMixin, BaseEstimator):  # type
     quantile with `alpha`). `scale` sets where asinh turns logarithmic; None
     takes `return_scale` of the training targets. Rows with a non-finite target
     are left out of training. `contributions` are on the model's (asinh) scale.
+    With `prior`, the trees boost from the marketing prior (prior.py), whose strength
+    is learnt from the same rows; fit it on a features frame (it finds its columns by
+    name).
     """
 
     def __init__(
@@ -75,7 +79,9 @@ class ReturnRegressor(KernelWalkedModel, RegressorMixin, BaseEstimator):  # type
         random_state: int | None = 0,
         n_estimators: int = 300,
         learning_rate: float = 0.04,
+        prior: bool = False,
     ) -> None:
+        self.prior = prior
         self.loss = loss
         self.alpha = alpha
         self.scale = scale
@@ -103,13 +109,31 @@ class ReturnRegressor(KernelWalkedModel, RegressorMixin, BaseEstimator):  # type
                 **extra,
             )
         )
-        self.model_.fit(X[finite], to_model_scale(target[finite], self.scale_))
+        learnt = to_model_scale(target[finite], self.scale_)
+        self.prior_: MarketingPrior | None = None
+        init = None
+        if self.prior:
+            names = [str(name) for name in getattr(self, "feature_names_in_", [])]
+            self.prior_ = MarketingPrior(names).fit(X[finite], learnt)
+            init = self.prior_.predict(X[finite])
+        self.model_.fit(X[finite], learnt, init_score=init)
         self._walk_trees()
         return self
 
     def predict_transformed(self, X: Any) -> np.ndarray:
         """Predictions on the model's (asinh) scale."""
-        return self._raw(X)
+        raw = self._raw(X)
+        if self.prior_ is None:
+            return raw
+        return np.asarray(raw + self.prior_.predict(self._checked(X)))
+
+    def contributions(self, X: Any) -> np.ndarray:
+        """Per-feature contributions to the prediction on the model's scale, the prior's
+        shared among its features (last column: the bias)."""
+        trees = super().contributions(X)
+        if self.prior_ is None:
+            return trees
+        return np.asarray(trees + self.prior_.contributions(self._checked(X)))
 
     def to_return(self, transformed: np.ndarray) -> np.ndarray:
         """Predictions on the model's scale back to returns per dollar."""
