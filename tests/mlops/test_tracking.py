@@ -76,6 +76,20 @@ def test_train_registers_exports_and_gates(
     assert "model.ndcg_roi_at_10" in run.data.metrics
     assert "niche_then_engagement.ndcg_roi_at_10" in run.data.metrics
     assert "lift_loss.huber.oof_ndcg_roi_at_10" in run.data.metrics
+    # The gate's comparison: on the run (numbers, a JSON record, the evidence per campaign)
+    gate = run.data.metrics
+    assert gate["gate.versus_champion.estimate"] == 0 and gate["gate.versus_champion.campaigns"] > 0
+    assert gate["gate.versus_best_baseline.low"] <= gate["gate.versus_best_baseline.high"]
+    record = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/champion_gate.json")
+    assert record["versus_champion"]["campaigns"] == gate["gate.versus_champion.campaigns"]
+    assert record["level"] == 0.9 and record["best_baseline"] in run.data.tags["champion_gate"]
+    by_campaign = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert "evidence_by_campaign.json" in by_campaign
+    # ... and in the promotion history, for the promotion it decided (version 1's first)
+    from recommender.mlops.champion import promotion_history
+
+    (first,) = promotion_history(client)
+    assert first["evidence"]["versus_best_baseline"]["campaigns"] > 0
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/feature_importance.png", "plots/ndcg_by_k.png",
                          "plots/lift_calibration.png"}  # fmt: skip
