@@ -54,11 +54,10 @@ def fresh_lists(market, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     return contract.pair_frame(market.creators, campaigns, pairs), roi
 
 
-def measure(campaigns: int, hiring: str, seed: int, hires: int) -> dict[str, float]:
+def measure(campaigns: int, hiring: str, seed: int, hires: int, prior: bool) -> dict[str, float]:
     market = generate_market(CREATORS, campaigns, seed=seed, hires=hires, hiring=hiring)
-    result = fit_and_evaluate(
-        market.creators, market.campaigns, market.outcomes, config=TrainConfig(seed=seed)
-    )
+    config = TrainConfig(seed=seed, prior=prior)
+    result = fit_and_evaluate(market.creators, market.campaigns, market.outcomes, config=config)
     model = result.recommender
     pairs, roi = fresh_lists(market, seed)
     frame = pairs[["campaign_id"]].assign(truth=roi)
@@ -83,17 +82,21 @@ def main() -> None:
     parser.add_argument("--hiring", nargs="+", default=["random", "habitual"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--hires", type=int, default=25)
+    parser.add_argument("--no-prior", action="store_true", help="the lift models without it")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    seeds = " ".join(map(str, args.seeds))
     print(f"NDCG@10 by true ROI on {FRESH_CAMPAIGNS} fresh campaigns x {CANDIDATES} random "
-          f"candidates; {args.hires} hires per campaign; mean [min-max] of seeds "
-          f"{' '.join(map(str, args.seeds))}")  # fmt: skip
+          f"candidates; {args.hires} hires per campaign; mean [min-max] of seeds {seeds}"
+          f"{'; without the prior' if args.no_prior else ''}")  # fmt: skip
     print(f"{'campaigns':>9} {'hiring':9} {'model':>17} {'rule_of_thumb':>17} "
           f"{'lowest_price':>17} {'best other':>28}")  # fmt: skip
     start = time.perf_counter()
     for campaigns in args.campaigns:
         for hiring in args.hiring:
-            runs = [measure(campaigns, hiring, seed, args.hires) for seed in args.seeds]
+            runs = [
+                measure(campaigns, hiring, s, args.hires, not args.no_prior) for s in args.seeds
+            ]
             others = [n for n in evaluation.BASELINES if n not in ("rule_of_thumb", "lowest_price")]
             best = max(others, key=lambda n: statistics.mean(run[n] for run in runs))
             cells = [cell(runs, name) for name in ("model", "rule_of_thumb", "lowest_price")]

@@ -127,6 +127,7 @@ def _track(
         "losses_compared": ",".join(train_config.losses),
         "interval_coverage_target": train_config.interval_coverage,
         "n_estimators": train_config.n_estimators,
+        "prior": train_config.prior,
         "data_dir": "(frames)" if isinstance(data, Mapping) else str(data),
         **{f"rows.{name}": len(table.valid) for name, table in checked.items()},
         **{f"rejected.{name}": len(table.rejects) for name, table in checked.items()},

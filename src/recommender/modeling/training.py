@@ -50,12 +50,13 @@ class TrainConfig:
     losses: tuple[str, ...] = tuple(_DEFAULTS["losses"])
     interval_coverage: float = _DEFAULTS["interval_coverage"]
     n_estimators: int = _DEFAULTS["n_estimators"]
+    prior: bool = _DEFAULTS["prior"]
 
     def recommender(self) -> Recommender:
         """An unfitted Recommender with these settings."""
         return Recommender(
             random_state=self.seed, n_estimators=self.n_estimators, folds=self.folds,
-            losses=self.losses, interval_coverage=self.interval_coverage,
+            losses=self.losses, interval_coverage=self.interval_coverage, prior=self.prior,
         )  # fmt: skip
 
 
