@@ -24,7 +24,7 @@ from recommender.modeling.lift import (
     to_model_scale,
 )
 from recommender.modeling.ranker import CampaignFitRanker, campaign_fit_labels
-from recommender.modeling.training import TrainResult
+from recommender.modeling.training import TrainResult, market_sample
 
 # The feature transformers and the recommender take a pair frame: a DataFrame whose
 # columns are the contract's. These checks of scikit-learn's feed arrays, so they fail
@@ -159,7 +159,8 @@ def test_a_cloned_recommender_refits_to_the_same_model(market, trained: TrainRes
     again = clone(trained.recommender)
     assert again.get_params() == trained.recommender.get_params()
     assert not hasattr(again, "lift_")  # a clone holds parameters only
-    assert again.fit(history) is again
+    could_hire = market_sample(market.creators, market.campaigns, history, seed=1)
+    assert again.fit(history, market=could_hire) is again
     pd.testing.assert_frame_equal(history, before)  # fit leaves its input alone
     held_out = without_outcomes(trained.test)
     pd.testing.assert_frame_equal(again.predict(held_out), trained.recommender.predict(held_out))

@@ -197,16 +197,22 @@ def _killed_if_stopped() -> Iterator[None]:
     ours = [number for number in (signal.SIGTERM, signal.SIGHUP) if _default_action(number)]
     for number in ours:
         signal.signal(number, _raise_stopped)
+    _RECEIVED.clear()
     try:
         yield
-    except (KeyboardInterrupt, _Stopped) as stop:
+    except BaseException as stop:
+        # A library that caught the stop on its way out may raise something else instead
+        # (a database session rolled back): a signal received still decides what happens.
+        signum = stop.signum if isinstance(stop, _Stopped) else next(iter(_RECEIVED), None)
+        if signum is None and not isinstance(stop, KeyboardInterrupt):
+            raise
         _restore_default(ours)  # a second signal acts at once
         with suppress(Exception):  # the store out of reach: the next train ends the run
             mlflow.end_run("KILLED")
-        if isinstance(stop, _Stopped):
+        if signum is not None:
             with suppress(OSError, ValueError):  # what was printed is not lost with the process
                 sys.stdout.flush()
-            os.kill(os.getpid(), stop.signum)
+            os.kill(os.getpid(), signum)
         raise
     finally:
         _restore_default(ours)
@@ -222,7 +228,11 @@ def _default_action(signum: int) -> bool:
     return main and signal.getsignal(signum) == signal.SIG_DFL
 
 
+_RECEIVED: list[int] = []  # the stop signals received while a run is logged
+
+
 def _raise_stopped(signum: int, frame: object) -> None:
+    _RECEIVED.append(signum)
     raise _Stopped(signum)
 
 

@@ -5,6 +5,7 @@ Modules:
     ranker       CampaignFitRanker: a LightGBM ranker of creators within a campaign
     lift         the sales-lift model and its calibrated intervals
     prior        the marketing rule of thumb the lift model starts from
+    support      who gets hired: intervals that widen where the history never looked
     estimator    Recommender: features, ranker and lift model, fitted together
     training     fit_and_evaluate: split, fit, measure on held-out campaigns
     evaluation   NDCG and ROI metrics, the baselines, the held-out metrics

@@ -39,6 +39,7 @@ from recommender.modeling.lift import (
     to_model_scale,
 )
 from recommender.modeling.ranker import CampaignFitRanker, campaign_fit_labels
+from recommender.modeling.support import HireSupport
 
 # Raised when a saved model's structure changes; an older model must be retrained.
 MODEL_FORMAT = 7  # 7: the lift models start from the marketing prior; the training hires' keys
@@ -80,13 +81,15 @@ class PairScores:
     contributions: per-feature contributions (plus the bias, last) of the model
     behind each row's score (OBJECTIVES), on that model's own scale;
     anomaly_threshold: the anomaly score above which an account is among the
-    10% most unusual of the training market (for flags).
+    10% most unusual of the training market (for flags);
+    unlike_hires: for each row unlike any the history hired, why ('' for the others).
     """
 
     predictions: pd.DataFrame
     features: pd.DataFrame
     contributions: np.ndarray
     anomaly_threshold: float
+    unlike_hires: np.ndarray
 
 
 class Recommender(BaseEstimator):  # type: ignore[misc]
@@ -117,10 +120,18 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
     # --- training -------------------------------------------------------------------
 
     def fit(
-        self, X: pd.DataFrame, y: Any = None, *, progress: Callable[[str], None] | None = None
+        self,
+        X: pd.DataFrame,
+        y: Any = None,
+        *,
+        progress: Callable[[str], None] | None = None,
+        market: pd.DataFrame | None = None,
     ) -> Recommender:
         """Learn from past hires: X is a pair frame carrying the outcome columns
         (sales_lift_usd; cost_usd and fit_rating where known); `y` is ignored.
+        `market`: pairs of the same campaigns with creators they could have hired (no
+        outcomes), to learn where the history looked (support.py); without it, intervals
+        have one margin and nothing is flagged as unlike past hires.
         `progress` is told what is happening. Returns self."""
         say = progress or (lambda message: None)
         history = contract.require_pair_frame(X, type(self).__name__).reset_index(drop=True)
@@ -150,6 +161,10 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         self.lift_ = self._regressor(self.lift_loss_).fit(X_all, target)
         self.lift_low_ = self._regressor("quantile", alpha).fit(X_all, target)
         self.lift_high_ = self._regressor("quantile", 1 - alpha).fit(X_all, target)
+        self.support_: HireSupport | None = None
+        if market is not None and len(market):
+            X_market = self.features_.transform(without_outcomes(market))
+            self.support_ = HireSupport().fit(X_all, X_market, self.misses_, self.interval_coverage)
         self.trained_hires_ = np.unique(hire_keys(history))
         self.model_format_ = MODEL_FORMAT
         self.trained_at_ = datetime.now(UTC).isoformat(timespec="seconds")
@@ -243,6 +258,8 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             oof["q_low"][has_return], oof["q_high"][has_return],
             to_model_scale(target, scale)[has_return], self.interval_coverage,
         )  # fmt: skip
+        learnt = to_model_scale(target, scale)
+        self.misses_ = np.maximum(oof["q_low"] - learnt, learnt - oof["q_high"])
 
     def _out_of_fold(
         self,
@@ -299,7 +316,8 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         X = self.features_for(pairs)
         checked = self._checked(X)
         lift_point = self.lift_.predict_transformed(checked)
-        return self._predictions(pairs, X, checked, lift_point, contract.objectives(pairs))
+        objective = contract.objectives(pairs)
+        return self._predictions(pairs, X, checked, lift_point, objective)[0]
 
     def score_pairs(self, pairs: pd.DataFrame) -> PairScores:
         """Predictions, features and the contributions behind each row's score, in one pass."""
@@ -309,12 +327,18 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         objective = contract.objectives(pairs)
         # The contributions add up to the lift model's prediction.
         lift_point = lift_contributions.sum(axis=1)
-        predictions = self._predictions(pairs, X, checked, lift_point, objective)
+        predictions, unbounded = self._predictions(pairs, X, checked, lift_point, objective)
+        support = getattr(self, "support_", None)
+        unlike = (
+            support.unlike(X, unbounded)
+            if support is not None
+            else np.full(len(X), "", dtype=object)
+        )
         by_fit = np.isin(objective, [o for o, how in OBJECTIVES.items() if how.model == "fit"])
         contributions = lift_contributions.copy()
         if by_fit.any():
             contributions[by_fit] = self.ranker_.contributions(Checked(checked.matrix[by_fit]))
-        return PairScores(predictions, X, contributions, self.features_.anomaly_threshold)
+        return PairScores(predictions, X, contributions, self.features_.anomaly_threshold, unlike)
 
     def _checked(self, X: pd.DataFrame) -> Checked:
         """features_for's frame as all four models read it, converted once for them.
@@ -335,10 +359,17 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         checked: Checked,
         lift_point: np.ndarray,
         objective: np.ndarray,
-    ) -> pd.DataFrame:
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """PREDICTION_COLUMNS, and which rows are so unlike past hires that their interval
+        could not be bounded by them (the widest margin then)."""
         fit_score = self.ranker_.fit_score(self.ranker_.predict(checked))
-        low = self.lift_low_.predict_transformed(checked) - self.margin_
-        high = self.lift_high_.predict_transformed(checked) + self.margin_
+        support = getattr(self, "support_", None)
+        margin: np.ndarray | float = self.margin_
+        unbounded = np.zeros(len(X), dtype=bool)
+        if support is not None:
+            margin, unbounded = support.margins(X)
+        low = self.lift_low_.predict_transformed(checked) - margin
+        high = self.lift_high_.predict_transformed(checked) + margin
         cost = X["price_usd"].to_numpy(dtype=float)
         # What a predicted return multiplies to give lift in USD: the cost, or 1 when the
         # models learned lift itself (training knew no costs).
@@ -373,7 +404,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             "tier": contract.tier_of(pairs["followers"]),
         }
         # (in PREDICTION_COLUMNS order already: naming them again would only reindex)
-        return pd.DataFrame(columns, index=pairs.index)
+        return pd.DataFrame(columns, index=pairs.index), unbounded
 
     def feature_importance(self) -> pd.DataFrame:
         """Share of split gain per feature, for the lift model and the fit ranker."""

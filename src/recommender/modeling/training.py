@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recommender import contract
@@ -147,7 +148,8 @@ def fit_and_evaluate(
         f"{len(dev):,} development pairs in {len(dev_ids)} campaigns, "
         f"{len(test):,} held-out pairs in {len(test_ids)} campaigns"
     )
-    recommender = config.recommender().fit(dev, progress=say)
+    market = market_sample(creators, campaigns, dev, config.seed)
+    recommender = config.recommender().fit(dev, progress=say, market=market)
     test_frame, X_test = _predict_held_out(recommender, test)
     test_frame, truth = evaluation.attach_truth(test_frame, expected)
     metrics = evaluation.metrics_table(test_frame, X_test, config.seed)
@@ -167,6 +169,27 @@ def fit_and_evaluate(
         folds=folds,
         timings={**recommender.fit_seconds_, "total_s": time.perf_counter() - start},
     )
+
+
+MARKET_PAIRS = 20_000  # at most, over all campaigns
+MARKET_PER_CAMPAIGN = 100  # at most
+
+
+def market_sample(
+    creators: pd.DataFrame, campaigns: pd.DataFrame, history: pd.DataFrame, seed: int
+) -> pd.DataFrame:
+    """Pairs of the history's campaigns with creators drawn at random from the whole
+    creators table: whom the brand could have hired (for Recommender.fit's `market`)."""
+    ids = np.asarray(pd.unique(history["campaign_id"]), dtype=object)
+    per_campaign = max(1, min(MARKET_PER_CAMPAIGN, MARKET_PAIRS // max(len(ids), 1)))
+    per_campaign = min(per_campaign, len(creators))
+    rng = np.random.default_rng(seed)
+    pool = creators["creator_id"].to_numpy()
+    drawn = [rng.choice(pool, per_campaign, replace=False) for _ in ids]
+    pairs = pd.DataFrame(
+        {"campaign_id": np.repeat(ids, per_campaign), "creator_id": np.concatenate(drawn)}
+    )
+    return contract.pair_frame(creators, campaigns, pairs)
 
 
 def _predict_held_out(

@@ -27,11 +27,14 @@ GENDER_GAP = 0.3
 
 
 FLAGS = ("high_sponsorship", "suspect_followers", "price_above_tier", "audience_mismatch",
-         "price_estimated", "price_unknown")  # fmt: skip
+         "price_estimated", "price_unknown", "unlike_past_hires")  # fmt: skip
 
 
-def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
-    """A `;`-joined list of risks per row (empty string when none)."""
+def flags(
+    X: pd.DataFrame, anomaly_threshold: float, unlike_hires: np.ndarray | None = None
+) -> np.ndarray:
+    """A `;`-joined list of risks per row (empty string when none); `unlike_hires` holds
+    why a row is unlike any the history hired ('' for the others)."""
 
     def x(name: str) -> np.ndarray:  # comparisons of NaN are False, as a Series's are
         return X[name].to_numpy(dtype=float)
@@ -50,6 +53,9 @@ def flags(X: pd.DataFrame, anomaly_threshold: float) -> np.ndarray:
         | (x("gender_gap") > GENDER_GAP),
         "price_estimated": x("price_estimated") == 1,
         "price_unknown": np.isnan(x("price_usd")),
+        "unlike_past_hires": (
+            np.zeros(len(X), dtype=bool) if unlike_hires is None else unlike_hires != ""
+        ),
     }
     out = np.full(len(X), "", dtype=object)
     for name in FLAGS:  # in this order, so a row's flags always read the same way
@@ -360,6 +366,18 @@ PHRASES: dict[str, Phrase] = {
     }.items()
 }
 assert set(PHRASES) == set(FEATURES), set(FEATURES) ^ set(PHRASES)
+
+
+def with_unlike_hires(reasons: np.ndarray, unlike_hires: np.ndarray) -> np.ndarray:
+    """Each row's reasons, and for a row unlike past hires, why it is (its interval is wide:
+    the history cannot say how far off the model may be there)."""
+    unlike = np.asarray(unlike_hires, dtype=object) != ""
+    if not unlike.any():
+        return reasons
+    out = np.asarray(reasons, dtype=object).copy()
+    said = "unlike any past hire: " + np.asarray(unlike_hires, dtype=object)[unlike]
+    out[unlike] = [f"{r}; {u}" if r else u for r, u in zip(out[unlike], said, strict=True)]
+    return out
 
 
 def reasons(

@@ -253,8 +253,10 @@ def scored_rows(recommender: Recommender, pairs: pd.DataFrame) -> pd.DataFrame:
     from recommender.scoring import explain  # (with the features' libraries: see above)
 
     scores = recommender.score_pairs(pairs)
-    flagged = explain.flags(scores.features, scores.anomaly_threshold)
-    reasons = explain.reasons(scores.contributions, scores.features, pairs)
+    flagged = explain.flags(scores.features, scores.anomaly_threshold, scores.unlike_hires)
+    reasons = explain.with_unlike_hires(
+        explain.reasons(scores.contributions, scores.features, pairs), scores.unlike_hires
+    )
     own = [c for c in pairs.columns if not c.startswith(CAMPAIGN_PREFIX) and c != "_row"]
     given = [c for c in own if c not in ("campaign_id", "creator_id")]
     clashing = _clashing(given)
