@@ -12,7 +12,7 @@ as `train` asks it:
   real retrain:     the shuffled model is champion, the real one challenges, on the real
                     history.
 Printed per seed: each question's paired improvement over the champion and over the best
-baseline (NDCG@10 of return per dollar, out of sample, 90% bootstrap interval over
+baseline (NDCG@10 of return per dollar, out of sample, 90% Student t interval over
 campaigns) and the decision; then the counts.
 """
 

@@ -164,7 +164,9 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
         self.support_: HireSupport | None = None
         if market is not None and len(market):
             X_market = self.features_.transform(without_outcomes(market))
-            self.support_ = HireSupport().fit(X_all, X_market, self.misses_, self.interval_coverage)
+            self.support_ = HireSupport().fit(
+                X_all, X_market, self.conformal_scores_, self.interval_coverage
+            )
         self.trained_hires_ = np.unique(hire_keys(history))
         self.model_format_ = MODEL_FORMAT
         self.trained_at_ = datetime.now(UTC).isoformat(timespec="seconds")
@@ -259,7 +261,7 @@ class Recommender(BaseEstimator):  # type: ignore[misc]
             to_model_scale(target, scale)[has_return], self.interval_coverage,
         )  # fmt: skip
         learnt = to_model_scale(target, scale)
-        self.misses_ = np.maximum(oof["q_low"] - learnt, learnt - oof["q_high"])
+        self.conformal_scores_ = np.maximum(oof["q_low"] - learnt, learnt - oof["q_high"])
 
     def _out_of_fold(
         self,

@@ -9,8 +9,10 @@ A model is judged on every campaign of the history, but never by what it learnt 
 campaign itself: a campaign it was trained on (most of its hires, lifts included, are among
 the hires it kept the keys of) is predicted by its recipe refitted without that campaign's
 fold (cross-fitting); any other campaign by the model as it is. Two models judged over the
-same folds are paired campaign by campaign, and `paired` puts a bootstrap interval over
-campaigns on the mean difference. The truth is what the history measured: each hire's
+same folds are paired campaign by campaign, and `paired` puts a Student t interval over
+campaigns on the mean difference (a percentile bootstrap was too narrow with few
+campaigns: on pure noise, 14% of its intervals lay above zero at 4 campaigns and 7%
+at 10 and 12, for 5%; the t interval's, 4-5%). The truth is what the history measured: each hire's
 return per dollar, or its lift where no cost is known.
 
 Pure: frames in, numbers out. The champion gate (mlops.champion) decides with them.
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from recommender.modeling import evaluation
 from recommender.modeling.estimator import Recommender, hire_keys, without_outcomes
@@ -30,8 +33,6 @@ from recommender.modeling.lift import measured_return
 K = 10  # NDCG@K: the gate's metric, of the sales ranking against the measured return
 FOLDS = 5  # campaign folds the refits leave out, one at a time
 LEVEL = 0.90  # the intervals' coverage: a promotion needs the lower end above zero
-BOOTSTRAP = 4000  # resamples of the campaigns behind each interval
-SEEN_SHARE = 0.5  # a campaign is one a model was trained on when this share of its hires is
 MIN_CAMPAIGNS = 4  # fewer judged campaigns than this: no interval can say anything
 MODEL = "model"
 
@@ -67,12 +68,11 @@ class Comparison:
         }
 
 
-def paired(
-    a: pd.Series, b: pd.Series, seed: int = 0, level: float = LEVEL, n: int = BOOTSTRAP
-) -> Comparison:
-    """Mean of a - b over the campaigns both judge, with a percentile bootstrap interval
-    over campaigns at `level` (two-sided). Fewer than MIN_CAMPAIGNS campaigns: no interval
-    (low -inf, high +inf), so nothing is credible."""
+def paired(a: pd.Series, b: pd.Series, seed: int = 0, level: float = LEVEL) -> Comparison:
+    """Mean of a - b over the campaigns both judge, with a Student t interval over
+    campaigns at `level` (two-sided). Fewer than MIN_CAMPAIGNS campaigns: no interval
+    (low -inf, high +inf), so nothing is credible. (`seed`: unused, kept for callers that
+    pass one; the interval has no randomness.)"""
     both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
     differences = (both["a"] - both["b"]).to_numpy(dtype=float)
     if not differences.size:
@@ -80,12 +80,9 @@ def paired(
     estimate = float(differences.mean())
     if differences.size < MIN_CAMPAIGNS:
         return Comparison(estimate, -np.inf, np.inf, int(differences.size))
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, differences.size, size=(n, differences.size))
-    means = differences[draws].mean(axis=1)
-    tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return Comparison(estimate, float(low), float(high), int(differences.size))
+    n = differences.size
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * differences.std(ddof=1) / np.sqrt(n))
+    return Comparison(estimate, estimate - half, estimate + half, int(n))
 
 
 def measured_gain(history: pd.DataFrame) -> tuple[np.ndarray, str]:
@@ -112,7 +109,10 @@ def ndcg_by_campaign(
     frame = pd.DataFrame(
         {"campaign_id": history["campaign_id"].astype(str).to_numpy(), "s": score, "g": gain}
     )
-    frame = frame[np.isfinite(frame["s"]) & np.isfinite(frame["g"])]
+    # A pair the ranking cannot score comes last; a campaign it scores not at all, NaN.
+    scored = frame.groupby("campaign_id")["s"].transform(lambda s: np.isfinite(s).any())
+    frame = frame[np.isfinite(frame["g"]) & scored.to_numpy(dtype=bool)]
+    frame = frame.assign(s=frame["s"].where(np.isfinite(frame["s"]), -np.inf))
     values = {
         str(campaign): evaluation.ndcg_at_k(group, "s", "g", k)
         for campaign, group in frame.groupby("campaign_id", sort=True)
@@ -123,14 +123,14 @@ def ndcg_by_campaign(
 
 
 def seen_campaigns(model: Recommender, history: pd.DataFrame) -> set[str] | None:
-    """The history's campaigns `model` was trained on (most of their hires, lifts included,
+    """The history's campaigns `model` was trained on (any of their hires, lift included,
     among its training hires); None for a model that kept no record of them."""
     kept = getattr(model, "trained_hires_", None)
     if kept is None:
         return None
     known = np.isin(hire_keys(history), kept)
     share = pd.Series(known).groupby(history["campaign_id"].astype(str).to_numpy()).mean()
-    return set(share.index[share >= SEEN_SHARE])
+    return set(share.index[share > 0])
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,12 @@ def judge(model: Recommender, history: pd.DataFrame, folds: pd.Series) -> Judged
             scores[rows] = np.nan  # nothing left to learn from: not judged
             how[list(held)] = "not judged"
             continue
-        refitted = model.refit_ranking(history[rest.to_numpy()])
+        try:
+            refitted = model.refit_ranking(history[rest.to_numpy()])
+        except ValueError:  # nothing its target can be learnt from there (no cost known)
+            scores[rows] = np.nan
+            how[list(held)] = "not judged"
+            continue
         scores[rows] = refitted(history[rows])
         how[list(held)] = "refitted"
     return Judged(scores, how)

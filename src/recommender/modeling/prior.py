@@ -76,9 +76,9 @@ class MarketingPrior:
         epd = X[:, self.index["engagements_per_dollar"]]
         known = epd[np.isfinite(epd)]
         self.epd_unknown_ = float(np.median(known)) if known.size else 1.0
-        z = np.sum(list(self._logs(X).values()), axis=0)
-        self.center_ = float(np.mean(z))
-        z = z - self.center_
+        logs = self._logs(X)
+        self.means_ = {name: float(np.mean(values)) for name, values in logs.items()}
+        z = np.sum([values - self.means_[name] for name, values in logs.items()], axis=0)
         spread = float(np.dot(z, z))
         slope = float(np.dot(z, target - target.mean()) / spread) if spread > 0 else 0.0
         self.weight_ = max(slope, 0.0)
@@ -93,9 +93,7 @@ class MarketingPrior:
         """The prior shared out among its features, as the trees' contributions are (one
         column per feature, the intercept last)."""
         parts = np.zeros((len(X), self.n_features + 1))
-        logs = self._logs(X)
-        share = self.center_ / len(logs)  # the centring, spread evenly over the terms
-        for name, values in logs.items():
-            parts[:, self.index[name]] = self.weight_ * (values - share)
+        for name, values in self._logs(X).items():  # each term against its training mean
+            parts[:, self.index[name]] = self.weight_ * (values - self.means_[name])
         parts[:, -1] = self.intercept_
         return parts

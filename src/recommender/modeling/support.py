@@ -9,9 +9,9 @@ prediction (Tibshirani et al. 2019, "Conformal prediction under covariate shift"
 hire's out-of-fold miss counts with the odds that a pair like it is from the market rather
 than a hire, and so does the candidate's own (unknown) miss. A candidate like past hires
 gets about the usual margin; one unlike them a wider one. One so unlike them that the
-hires cannot bound its miss at all gets the `unlike_past_hires` flag with its reason
-(which of size, niche and audience lies outside the hires') and the margin of the least
-typical hire the history has: the widest it can stand behind.
+hires cannot bound its miss at all gets the largest miss seen, and the
+`unlike_past_hires` flag with its reason (which of size, niche and audience lies outside
+the hires').
 """
 
 from __future__ import annotations
@@ -41,19 +41,20 @@ class HireSupport:
     """Who gets hired, and the interval margin and flag that follow from it."""
 
     def fit(
-        self, hires: pd.DataFrame, market: pd.DataFrame, misses: np.ndarray, coverage: float
+        self, hires: pd.DataFrame, market: pd.DataFrame, scores: np.ndarray, coverage: float
     ) -> HireSupport:
-        """`hires` and `market`: FEATURES frames of the hires and of market pairs; `misses`:
-        each hire's out-of-fold conformal score on the model's scale (NaN: unknown)."""
+        """`hires` and `market`: FEATURES frames of the hires and of market pairs; `scores`:
+        each hire's out-of-fold conformal score (its miss) on the model's scale (NaN:
+        unknown)."""
         X = pd.concat([hires[list(COLUMNS)], market[list(COLUMNS)]], ignore_index=True)
         self.fill_ = hires[list(COLUMNS)].median().fillna(0.0)
         y = np.r_[np.ones(len(hires)), np.zeros(len(market))]
         self.model_ = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
         self.model_.fit(X.fillna(self.fill_).to_numpy(dtype=float), y)
-        known = np.isfinite(misses)
-        order = np.argsort(misses[known])
-        self.misses_ = misses[known][order]
-        self.weights_ = self.odds(hires.loc[known])[order]
+        known = np.isfinite(scores)
+        order = np.argsort(scores[known])
+        self.scores_ = scores[known][order]
+        self.weights_ = self.market_odds(hires.loc[known])[order]
         self.cumulative_ = np.cumsum(self.weights_)
         self.coverage_ = coverage
         size = hires["log_followers"].dropna()
@@ -66,7 +67,7 @@ class HireSupport:
         self.audience_matched_ = float((hires["country_match"].fillna(1) >= 0.5).mean())
         return self
 
-    def odds(self, X: pd.DataFrame) -> np.ndarray:
+    def market_odds(self, X: pd.DataFrame) -> np.ndarray:
         """How much likelier each pair is to come from the market than to be a hire."""
         matrix = X[list(COLUMNS)].fillna(self.fill_).to_numpy(dtype=float)
         hired = np.clip(self.model_.predict_proba(matrix)[:, 1], 1e-9, 1 - 1e-9)
@@ -75,15 +76,16 @@ class HireSupport:
     def margins(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Each pair's interval margin (weighted conformal), and whether the hires could not
         bound it at all (then the margin is the largest miss seen)."""
-        if not self.misses_.size:
+        if not self.scores_.size:
             return np.zeros(len(X)), np.zeros(len(X), dtype=bool)
-        own = self.odds(X)
+        own = self.market_odds(X)
         total = self.cumulative_[-1]
-        unbounded = self.coverage_ * (total + own) > total
-        # Beyond what the hires can bound, the candidate counts as the least typical hire.
-        needed = self.coverage_ * (total + np.minimum(own, self.weights_.max()))
-        index = np.searchsorted(self.cumulative_, needed, side="left")
-        return self.misses_[np.minimum(index, self.misses_.size - 1)], unbounded
+        needed = self.coverage_ * (total + own)
+        unbounded = needed > total
+        index = np.minimum(
+            np.searchsorted(self.cumulative_, needed, side="left"), self.scores_.size - 1
+        )
+        return self.scores_[index], unbounded
 
     def unlike(self, X: pd.DataFrame, unbounded: np.ndarray) -> np.ndarray:
         """Why each unbounded pair is unlike past hires ('' for the others)."""
@@ -94,20 +96,31 @@ class HireSupport:
         low, high = self.size_range_
         span = f"{_followers(low)}-{_followers(high)}"
         size = X["log_followers"].to_numpy(dtype=float)[rows]
-        niche = X["niche_exact"].to_numpy(dtype=float)[rows]
-        country = X["country_match"].to_numpy(dtype=float)[rows]
-        for k, row in enumerate(rows):
-            said = []
-            if size[k] < low:
-                said.append(f"{_followers(size[k])} followers, below past hires ({span})")
-            elif size[k] > high:
-                said.append(f"{_followers(size[k])} followers, above past hires ({span})")
-            if niche[k] == 0 and self.in_niche_ >= NEARLY_ALL:
-                said.append(f"outside the niche, where {self.in_niche_:.0%} of past hires were")
-            if country[k] < 0.5 and self.audience_matched_ >= NEARLY_ALL:
-                said.append(
-                    f"audience elsewhere, where {self.audience_matched_:.0%} of past hires' "
-                    "audiences matched"
-                )
-            out[row] = "; ".join(said) or "size, niche and audience together unlike past hires"
+        below, above = size < low, size > high
+        outside_niche = (X["niche_exact"].to_numpy(dtype=float)[rows] == 0) & (
+            self.in_niche_ >= NEARLY_ALL
+        )
+        elsewhere = (X["country_match"].to_numpy(dtype=float)[rows] < 0.5) & (
+            self.audience_matched_ >= NEARLY_ALL
+        )
+        niche_said = f"outside the niche, where {self.in_niche_:.0%} of past hires were"
+        audience_said = (
+            f"audience elsewhere, where {self.audience_matched_:.0%} of past hires' "
+            "audiences matched"
+        )
+        sizes = np.full(rows.size, "", dtype=object)
+        for which, side in ((below, "below"), (above, "above")):
+            sizes[which] = [f"{_followers(v)} followers, {side} past hires ({span})"
+                            for v in size[which]]  # fmt: skip
+        parts = np.stack(
+            [
+                sizes,
+                np.where(outside_niche, niche_said, ""),
+                np.where(elsewhere, audience_said, ""),
+            ],
+            axis=1,
+        ).astype(object)
+        said = np.array(["; ".join(p for p in row if p) for row in parts], dtype=object)
+        said[said == ""] = "size, niche and audience together unlike past hires"
+        out[rows] = said
         return out
