@@ -198,3 +198,22 @@ def test_histories_that_teach_nothing_train_say_so_and_promote_nothing(small, sm
         result.evidence, rival_evidence(result, small_run.recommender), ("2", "1")
     )
     assert not decision.promote, decision.line
+
+
+def test_a_pair_a_ranking_cannot_score_comes_last_not_out_of_the_campaign():
+    history = pd.DataFrame({"campaign_id": ["a"] * 3 + ["b"] * 2})
+    gain = np.array([5.0, 1.0, 0.0, 1.0, 2.0])
+    score = np.array([np.nan, 2.0, 1.0, np.nan, np.nan])  # campaign b: not scored at all
+    ndcg = evidence.ndcg_by_campaign(history, score, gain)
+    # the best hire, unscored, ranked last: 1 + 0 + 5/log2(4) of an ideal 5 + 1/log2(3)
+    assert ndcg["a"] == pytest.approx(3.5 / (5 + 1 / np.log2(3)))
+    assert np.isnan(ndcg["b"])
+
+
+def test_a_champion_whose_target_the_history_cannot_teach_is_not_judged_there(small_run):
+    no_costs = small_run.history.drop(columns=["cost_usd", "price_per_post_usd"])
+    judged = evidence.judge(small_run.recommender, no_costs, small_run.folds)
+    assert set(judged.how[small_run.split["development"]]) == {"not judged"}
+    assert np.isnan(
+        judged.scores[no_costs["campaign_id"].isin(small_run.split["development"])]
+    ).all()

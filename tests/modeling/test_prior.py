@@ -80,3 +80,12 @@ def test_where_the_history_never_looked_the_model_keeps_the_prior():
     assert np.allclose(without.predict(outside), without.predict(X))  # blind to the niche
     contributions = with_prior.contributions(X)
     assert contributions.sum(axis=1) == pytest.approx(with_prior.predict_transformed(X))
+
+
+def test_a_creator_matching_on_every_count_is_never_told_minus_for_it():
+    X = features(300, seed=4)
+    prior = MarketingPrior(NAMES).fit(X.to_numpy(), np.log(rule(X)))
+    ideal = X.iloc[[0]].assign(niche_exact=1.0, country_match=1.0, sponsorship_ratio=0.0)
+    parts = prior.contributions(ideal.to_numpy())[0]
+    for name in ("niche_exact", "country_match", "sponsorship_ratio"):
+        assert parts[NAMES.index(name)] >= 0, name
