@@ -34,7 +34,9 @@ def _followers(log10: float) -> str:
     followers = 10**log10 - 1
     if followers >= 1e6:
         return f"{followers / 1e6:.1f}M"
-    return f"{followers / 1e3:.0f}k" if followers >= 1e3 else f"{followers:.0f}"
+    if followers >= 1e4:
+        return f"{followers / 1e3:.0f}k"
+    return f"{followers / 1e3:.1f}k" if followers >= 1e3 else f"{followers:.0f}"
 
 
 class HireSupport:
