@@ -26,22 +26,31 @@ def dcg(gains: np.ndarray, k: int) -> float:
 
 
 def ndcg_at_k(frame: pd.DataFrame, score: str, gain: str, k: int, group: str = GROUP) -> float:
-    """Mean NDCG@k over groups; negative gains count as 0.
+    """Mean NDCG@k over groups (ndcg_by_group); NaN when no group has an ideal ranking."""
+    values = ndcg_by_group(frame, score, gain, k, group).dropna()
+    return float(np.mean(values.to_numpy())) if len(values) else float("nan")
 
-    A group whose gains are all 0 has no ideal ranking and is left out of the
-    mean; NaN when no group is left. k beyond a group's size uses the whole group.
+
+def ndcg_by_group(
+    frame: pd.DataFrame, score: str, gain: str, k: int, group: str = GROUP
+) -> pd.Series:
+    """NDCG@k of each group (by group key); negative gains count as 0.
+
+    A group whose gains are all 0 has no ideal ranking: NaN. k beyond a group's size
+    uses the whole group.
     """
-    values = []
-    for _, g in frame.groupby(group, sort=False):
+    values = {}
+    for key, g in frame.groupby(group, sort=False):
         g = g[np.isfinite(g[gain].to_numpy(dtype=float))]  # unknown truth: not judged
         gains = g[gain].to_numpy(dtype=float).clip(min=0)
         ideal = dcg(np.sort(gains)[::-1], k)
         if ideal <= 0:
+            values[key] = float("nan")
             continue
         # Sort by score descending, ties broken by gain ascending (pessimistic).
         order = np.lexsort((gains, -g[score].to_numpy(dtype=float)))
-        values.append(dcg(gains[order], k) / ideal)
-    return float(np.mean(values)) if values else float("nan")
+        values[key] = dcg(gains[order], k) / ideal
+    return pd.Series(values, dtype=float)
 
 
 def spearman(frame: pd.DataFrame, prediction: str, truth: str) -> float:

@@ -113,11 +113,7 @@ def ndcg_by_campaign(
     scored = frame.groupby("campaign_id")["s"].transform(lambda s: np.isfinite(s).any())
     frame = frame[np.isfinite(frame["g"]) & scored.to_numpy(dtype=bool)]
     frame = frame.assign(s=frame["s"].where(np.isfinite(frame["s"]), -np.inf))
-    values = {
-        str(campaign): evaluation.ndcg_at_k(group, "s", "g", k)
-        for campaign, group in frame.groupby("campaign_id", sort=True)
-    }
-    return pd.Series(values, dtype=float).reindex(
+    return evaluation.ndcg_by_group(frame, "s", "g", k).reindex(
         sorted(pd.unique(history["campaign_id"].astype(str)))
     )
 
