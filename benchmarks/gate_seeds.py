@@ -63,14 +63,14 @@ def main() -> None:
         }
         print(f"seed {seed}:")
         for name, (challenger, champion) in questions.items():
-            rival = rival_evidence(challenger, champion.recommender, seed)
-            decision = evidence.decide(challenger.evidence, rival, ("2", "1"), seed)
+            rival = rival_evidence(challenger, champion.recommender)
+            decision = evidence.decide(challenger.evidence, rival, ("2", "1"))
             print(f"  {name:16s} {decision.line}")
             kind = name.split()[0]
             counts[f"{kind} promoted"] += decision.promote
             if kind == "real":
                 counts["real credibly over champion"] += challenger.evidence.versus(
-                    rival.ndcg[evidence.MODEL], seed
+                    rival.ndcg[evidence.MODEL]
                 ).credible
     n = len(args.seeds)
     print(f"over {n} seeds ({time.perf_counter() - start:.0f} s):")

@@ -29,10 +29,10 @@ def test_noise_around_zero_is_not_credible_and_the_interval_holds_the_estimate()
     rng = np.random.default_rng(0)
     index = [f"c{i}" for i in range(12)]
     a, b = pd.Series(rng.random(12), index=index), pd.Series(rng.random(12), index=index)
-    compared = evidence.paired(a, b, seed=1)
+    compared = evidence.paired(a, b)
     assert compared.low < compared.estimate < compared.high
     assert compared.low < 0 < compared.high and not compared.credible
-    assert evidence.paired(a, b, seed=1) == compared  # seeded
+    assert evidence.paired(a, b) == compared  # the same every time
 
 
 def test_campaigns_only_one_side_judged_are_left_out_and_too_few_give_no_interval():
@@ -171,12 +171,10 @@ def test_a_retrain_on_shuffled_lifts_never_displaces_a_real_champion(seed):
         for m in (market, shuffled)
     ]
     real, noise = runs
-    on_noise = evidence.decide(noise.evidence, rival_evidence(noise, real.recommender, seed),
-                               ("2", "1"), seed)  # fmt: skip
+    on_noise = evidence.decide(noise.evidence, rival_evidence(noise, real.recommender),
+                               ("2", "1"))  # fmt: skip
     assert not on_noise.promote, on_noise.line
-    over_noise = real.evidence.versus(
-        rival_evidence(real, noise.recommender, seed).ndcg[evidence.MODEL], seed
-    )
+    over_noise = real.evidence.versus(rival_evidence(real, noise.recommender).ndcg[evidence.MODEL])
     assert over_noise.credible, over_noise
 
 

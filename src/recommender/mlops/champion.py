@@ -199,7 +199,6 @@ def champion_gate(
     version: str,
     challenger: evidence.Evidence,
     judge_champion: Callable[[str], evidence.Evidence],
-    seed: int = 0,
 ) -> evidence.Decision:
     """Move the champion to `version` only if the history credibly says it is better
     (evidence.decide): ahead of the champion and of the best baseline, the interval on the
@@ -215,7 +214,7 @@ def champion_gate(
     with promotion_lock(client):
         current = champion_version(client)
         if current is None:
-            decision = evidence.decide(challenger, None, (version, None), seed)
+            decision = evidence.decide(challenger, None, (version, None))
             _promote(client, version, "gate", None, decision.record)
             return decision
         try:
@@ -223,12 +222,12 @@ def champion_gate(
         except ModelUnreachable as exc:  # the champion may be fine: judge nothing unseen
             raise SettingError(f"the champion could not be judged: {exc}") from None
         except ModelNotFound as exc:  # an old champion no longer loads with today's code
-            decision = evidence.decide(challenger, None, (version, None), seed)
+            decision = evidence.decide(challenger, None, (version, None))
             _promote(client, version, "gate", current, decision.record)
             line = (f"champion version {current} could not be evaluated ({one_line(exc)}); "
                     f"version {version} is champion now")  # fmt: skip
             return evidence.Decision(True, line, decision.record)
-        decision = evidence.decide(challenger, judged, (version, current), seed)
+        decision = evidence.decide(challenger, judged, (version, current))
         if decision.promote:
             _promote(client, version, "gate", current, decision.record)
         else:
@@ -236,12 +235,12 @@ def champion_gate(
     return decision
 
 
-def registered_evidence(result: TrainResult, seed: int = 0) -> Callable[[str], evidence.Evidence]:
+def registered_evidence(result: TrainResult) -> Callable[[str], evidence.Evidence]:
     """A function giving a registered version's evidence on the history `result` was judged
     on (ModelNotFound when the version cannot be loaded)."""
 
     def judged(version: str) -> evidence.Evidence:
-        return rival_evidence(result, load_model(version_uri(version)), seed)
+        return rival_evidence(result, load_model(version_uri(version)))
 
     return judged
 

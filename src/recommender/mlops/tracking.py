@@ -159,8 +159,7 @@ def track_training(
     end_abandoned_runs(use_experiment(experiment))
     with mlflow.start_run(tags={OWNER_TAG: this_process()}) as run, _killed_if_stopped():
         version = _log_run(result, tables, params)
-        seed = int(params.get("seed", 0))
-        decision = champion_gate(version, result.evidence, registered_evidence(result, seed), seed)
+        decision = champion_gate(version, result.evidence, registered_evidence(result))
         _log_decision(decision)
     return TrackedRun(run.info.run_id, version, decision.promote, decision.line, uri)
 

@@ -68,11 +68,10 @@ class Comparison:
         }
 
 
-def paired(a: pd.Series, b: pd.Series, seed: int = 0, level: float = LEVEL) -> Comparison:
+def paired(a: pd.Series, b: pd.Series, level: float = LEVEL) -> Comparison:
     """Mean of a - b over the campaigns both judge, with a Student t interval over
     campaigns at `level` (two-sided). Fewer than MIN_CAMPAIGNS campaigns: no interval
-    (low -inf, high +inf), so nothing is credible. (`seed`: unused, kept for callers that
-    pass one; the interval has no randomness.)"""
+    (low -inf, high +inf), so nothing is credible."""
     both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
     differences = (both["a"] - both["b"]).to_numpy(dtype=float)
     if not differences.size:
@@ -190,11 +189,21 @@ class Evidence:
         (the history's, in its order)."""
         history = history.reset_index(drop=True)
         gain, what = measured_gain(history)
-        columns = {MODEL: ndcg_by_campaign(history, judged.scores, gain)}
+        columns = {
+            MODEL: pd.Series(np.nan, index=sorted(pd.unique(history["campaign_id"].astype(str))))
+        }
         for name, baseline in evaluation.BASELINES.items():
             score = baseline(features.reset_index(drop=True), seed)
             columns[name] = ndcg_by_campaign(history, np.asarray(score, dtype=float), gain)
-        return cls(pd.DataFrame(columns), what, judged.how)
+        return cls(pd.DataFrame(columns), what, judged.how).for_model(judged, history)
+
+    def for_model(self, judged: Judged, history: pd.DataFrame) -> Evidence:
+        """Another model's evidence on the same history (the one these baselines were
+        judged on), beside the same baselines."""
+        history = history.reset_index(drop=True)
+        ndcg = self.ndcg.copy()
+        ndcg[MODEL] = ndcg_by_campaign(history, judged.scores, measured_gain(history)[0])
+        return Evidence(ndcg, self.gain, judged.how)
 
     @property
     def campaigns(self) -> int:
@@ -206,25 +215,14 @@ class Evidence:
         means = self.ndcg.drop(columns=[MODEL, "random"]).mean()
         return str(means.idxmax()) if means.notna().any() else "random"
 
-    def versus(self, other: pd.Series, seed: int = 0) -> Comparison:
+    def versus(self, other: pd.Series) -> Comparison:
         """This model minus `other` (NDCG per campaign), paired."""
-        return paired(self.ndcg[MODEL], other, seed)
+        return paired(self.ndcg[MODEL], other)
 
-    def versus_best_baseline(self, seed: int = 0) -> tuple[str, Comparison]:
+    def versus_best_baseline(self) -> tuple[str, Comparison]:
         """The best baseline's name, and this model minus it, paired."""
         name = self.best_baseline()
-        return name, self.versus(self.ndcg[name], seed)
-
-    def summary(self, seed: int = 0) -> dict[str, object]:
-        """Means per ranking and the comparison with the best baseline, for logs."""
-        name, comparison = self.versus_best_baseline(seed)
-        return {
-            "gain": self.gain,
-            "mean_ndcg": {k: round(float(v), 4) for k, v in self.ndcg.mean().items()},
-            "best_baseline": name,
-            "versus_best_baseline": comparison.as_dict(),
-            "campaigns": self.campaigns,
-        }
+        return name, self.versus(self.ndcg[name])
 
 
 @dataclass(frozen=True)
@@ -237,14 +235,14 @@ class Decision:
 
 
 def decide(
-    challenger: Evidence, champion: Evidence | None, names: tuple[str, str | None], seed: int = 0
+    challenger: Evidence, champion: Evidence | None, names: tuple[str, str | None]
 ) -> Decision:
     """Promote the challenger only when the history credibly says it is better: the interval
     on its paired improvement over the champion, and over the best baseline, above zero.
     `names` are the challenger's and the champion's versions; a first model (no champion)
     is promoted, saying how it stands against the baselines."""
     new, old = names
-    baseline, over_baseline = challenger.versus_best_baseline(seed)
+    baseline, over_baseline = challenger.versus_best_baseline()
     against_baseline = f"{over_baseline} over the best baseline ({baseline})"
     record: dict[str, object] = {
         "metric": f"ndcg@{K} of {challenger.gain}",
@@ -260,7 +258,7 @@ def decide(
             else "no campaign has a positive measured return to judge it by"
         )
         return Decision(True, f"version {new} is the first champion; {standing}", record)
-    over_champion = challenger.versus(champion.ndcg[MODEL], seed)
+    over_champion = challenger.versus(champion.ndcg[MODEL])
     record["versus_champion"] = over_champion.as_dict()
     record["champion_judged"] = {str(k): int(v) for k, v in champion.how.value_counts().items()}
     said = (

@@ -155,8 +155,13 @@ def fit_and_evaluate(
     metrics = evaluation.metrics_table(test_frame, X_test, config.seed)
     history = pairs.reset_index(drop=True)
     folds = evidence.campaign_folds(history, seed=config.seed)
-    judged = _evidence(recommender, recommender, history, folds, config.seed)
-    say(evidence_line(judged, len(history), config.seed))
+    judged = evidence.Evidence.of(
+        evidence.judge(recommender, history, folds),
+        history,
+        recommender.features_for(without_outcomes(history)),
+        config.seed,
+    )
+    say(evidence_line(judged, len(history)))
     return TrainResult(
         recommender=recommender,
         metrics=metrics,
@@ -215,23 +220,17 @@ def _predict_held_out(
     return frame, X_test
 
 
-def _evidence(
-    model: Recommender, trained: Recommender, history: pd.DataFrame, folds: pd.Series, seed: int
-) -> evidence.Evidence:
-    # `model` judged on `history`, beside the baselines on `trained`'s features of it
-    features = trained.features_for(without_outcomes(history))
-    return evidence.Evidence.of(evidence.judge(model, history, folds), history, features, seed)
-
-
-def rival_evidence(result: TrainResult, rival: Recommender, seed: int = 0) -> evidence.Evidence:
+def rival_evidence(result: TrainResult, rival: Recommender) -> evidence.Evidence:
     """Another model (a champion) judged as `result`'s model was: on the same history and
-    folds, beside the same baselines, never by campaigns it was trained on."""
-    return _evidence(rival, result.recommender, result.history, result.folds, seed)
+    folds, beside the same baselines (not judged again), never by campaigns it was trained
+    on."""
+    judged = evidence.judge(rival, result.history, result.folds)
+    return result.evidence.for_model(judged, result.history)
 
 
-def evidence_line(judged: evidence.Evidence, outcomes: int, seed: int = 0) -> str:
+def evidence_line(judged: evidence.Evidence, outcomes: int) -> str:
     """How the model stands against the best baseline on the history, in one line."""
-    name, comparison = judged.versus_best_baseline(seed)
+    name, comparison = judged.versus_best_baseline()
     where = f"{comparison.campaigns} campaigns, {outcomes:,} outcomes"
     if comparison.campaigns < evidence.MIN_CAMPAIGNS:
         return (
