@@ -39,6 +39,7 @@ from recommender.contract.numbers import (
     UNKNOWN_NUMBER,
     decimal_points,
     nested_cells,
+    people_count,
     read_numbers,
 )
 from recommender.contract.pairs import (
@@ -141,6 +142,7 @@ __all__ = [
     "objectives",
     "pair_columns",
     "pair_frame",
+    "people_count",
     "read_numbers",
     "reason_first",
     "reject_duplicates",

@@ -8,6 +8,7 @@ its reason; it never guesses ("12,5" is neither 12.5 nor 125). `UNKNOWN_NUMBER`
 are the placeholders exports write for a number nobody knows ("-", "N/A");
 `EXCEL_ERRORS` what a spreadsheet shows where a formula failed (#DIV/0!), to
 reject as such; `nested_cells` finds a list where one value belongs.
+`people_count` writes a count back as people read it ("12.5k").
 """
 
 from __future__ import annotations
@@ -129,3 +130,12 @@ def read_numbers(text: pd.Series, *, percent: bool = False, money: bool = False)
         number[decimals == places] = np.round(number[decimals == places], places)
     values[rows] = np.where(negative.to_numpy(dtype=bool), -number, number)
     return values
+
+
+def people_count(value: float) -> str:
+    """A count (followers) for people: 950, 12.5k, 1.2M."""
+    if value >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.0f}"

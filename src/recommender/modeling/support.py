@@ -22,6 +22,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from recommender import contract
+
 COLUMNS = (
     "log_followers", "niche_exact", "niche_similarity", "country_match", "engagement_rate",
     "log_price",
@@ -31,12 +33,8 @@ SIZE_QUANTILES = (0.01, 0.99)  # the hires' range of sizes
 
 
 def _followers(log10: float) -> str:
-    followers = 10**log10 - 1
-    if followers >= 1e6:
-        return f"{followers / 1e6:.1f}M"
-    if followers >= 1e4:
-        return f"{followers / 1e3:.0f}k"
-    return f"{followers / 1e3:.1f}k" if followers >= 1e3 else f"{followers:.0f}"
+    """log_followers (log10 of followers + 1) as people read a count."""
+    return contract.people_count(10**log10 - 1)
 
 
 class HireSupport:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.contract import CAMPAIGN_PREFIX, DEFAULT_OBJECTIVE, tier_of
+from recommender.contract import CAMPAIGN_PREFIX, DEFAULT_OBJECTIVE, people_count, tier_of
 from recommender.features import FEATURES
 
 # Flag thresholds; each is a risk a brand would want to see before hiring.
@@ -164,15 +164,6 @@ def _money(values: np.ndarray) -> list[str]:
     return ["unknown" if v != v else usd(v) for v in _numbers(values)]
 
 
-def _count(value: float) -> str:
-    """A follower count for people: 950, 12.5k, 1.2M."""
-    if value >= 1e6:
-        return f"{value / 1e6:.1f}M"
-    if value >= 1e3:
-        return f"{value / 1e3:.1f}k"
-    return f"{value:.0f}"
-
-
 def _niche(P: _Table) -> tuple[list[str | None], list[str | None]]:
     """The creator's niche and the campaign's, for each row."""
     return P.texts("niche", "?"), P.texts(f"{CAMPAIGN_PREFIX}niche", "?")
@@ -272,7 +263,7 @@ def _followers(X: _Table, P: _Table) -> list[str]:
     followers = P.numbers("followers")
     tiers = tier_of(followers)
     return [
-        f"{t} creator, {_count(f)} followers"
+        f"{t} creator, {people_count(f)} followers"
         for f, t in zip(_numbers(followers), tiers, strict=True)
     ]
 
