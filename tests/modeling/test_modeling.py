@@ -19,6 +19,7 @@ from recommender.modeling.lift import (
     ReturnRegressor,
     conformal_margin,
     from_model_scale,
+    leaf_size,
     mean_calibration,
     return_scale,
     to_model_scale,
@@ -113,6 +114,18 @@ def test_return_regressor_learns_a_heavy_tailed_relation():
     low = ReturnRegressor(loss="quantile", alpha=0.1, n_estimators=200).fit(X, y).predict(X)
     high = ReturnRegressor(loss="quantile", alpha=0.9, n_estimators=200).fit(X, y).predict(X)
     assert (low < high).mean() > 0.95
+
+
+def test_a_small_history_gets_smaller_leaves_never_below_the_floor():
+    assert [leaf_size(n) for n in (0, 150, 300, 600, 750, 10_000)] == [20, 20, 20, 40, 50, 50]
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.uniform(0, 1, 400)})
+    y = np.where(np.arange(400) < 100, np.nan, np.exp(X["x"]))  # 300 learnable rows
+    model = ReturnRegressor(n_estimators=5).fit(X, y)
+    assert model.model_.get_params()["min_child_samples"] == leaf_size(300)
+    # Each leaf of the trees holds at least that many of the rows learnt from.
+    leaves = model.model_.booster_.predict(X[np.isfinite(y)], pred_leaf=True)
+    assert min(np.unique(tree, return_counts=True)[1].min() for tree in leaves.T) >= 20
 
 
 def test_fit_labels_use_ratings_and_fill_gaps_from_outcomes():
