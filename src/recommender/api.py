@@ -101,12 +101,12 @@ def train(
 
 def format_metrics(metrics: pd.DataFrame, truth: str) -> str:
     """The held-out metrics table with the model's lead over the best baseline."""
-    best_baseline = metrics.drop(index="model")[evaluation.GATE_METRIC].max()
-    ratio = metrics.loc["model", evaluation.GATE_METRIC] / best_baseline
+    best_baseline = metrics.drop(index="model")[evaluation.HEADLINE_METRIC].max()
+    ratio = metrics.loc["model", evaluation.HEADLINE_METRIC] / best_baseline
     table = metrics.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
     return (
         f"held-out campaigns, {truth} truth:\n{table}\n"
-        f"model / best baseline on {evaluation.GATE_METRIC}: {ratio:.2f}x"
+        f"model / best baseline on {evaluation.HEADLINE_METRIC}: {ratio:.2f}x"
     )
 
 

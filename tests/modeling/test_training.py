@@ -83,11 +83,13 @@ def test_campaigns_with_dates_are_split_by_time(market: Market):
     assert len(development) + len(test) == market.outcomes["campaign_id"].nunique()
 
 
-def test_the_gate_metric_is_the_metrics_tables(trained: TrainResult):
+def test_the_headline_metric_is_the_metrics_tables(trained: TrainResult):
     from recommender.modeling import evaluation
 
-    assert trained.gate_metric == trained.metrics.at["model", evaluation.GATE_METRIC]
-    assert evaluation.gate_metric(trained.test) == pytest.approx(trained.gate_metric)
+    assert trained.headline_metric == trained.metrics.at["model", evaluation.HEADLINE_METRIC]
+    assert trained.headline_metric == pytest.approx(
+        evaluation.ndcg_at_k(trained.test, "expected_roi", evaluation.TRUTH_ROI, 10)
+    )
 
 
 QUICK = TrainConfig(seed=0, folds=2, n_estimators=40, losses=("l2", "huber"))
@@ -153,7 +155,7 @@ def test_internal_folds_are_capped_by_the_campaigns(market: Market):
     assert fitted.loss_comparison_.index.tolist() == ["l2", "huber"]
 
 
-def test_a_history_without_costs_has_a_finite_gate_metric(market: Market):
+def test_a_history_without_costs_has_a_finite_headline_metric(market: Market):
     from recommender.modeling import evaluation
 
     creators, campaigns, outcomes = first_campaigns(market, 6)
@@ -162,10 +164,12 @@ def test_a_history_without_costs_has_a_finite_gate_metric(market: Market):
     assert (
         result.test["expected_roi"].isna().all() and result.test[evaluation.TRUTH_ROI].isna().all()
     )
-    assert np.isfinite(result.gate_metric)
+    assert np.isfinite(result.headline_metric)
     # With no cost known every hire costs alike: ROI orders as lift does, for every ranking.
     metrics = result.metrics
     pd.testing.assert_series_equal(
         metrics["ndcg_roi@10"], metrics["ndcg_lift@10"], check_names=False
     )
-    assert evaluation.gate_metric(result.test) == pytest.approx(result.gate_metric)
+    assert result.headline_metric == pytest.approx(
+        evaluation.ndcg_at_k(result.test, "expected_lift_usd", evaluation.TRUTH_LIFT, 10)
+    )

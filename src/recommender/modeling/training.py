@@ -91,9 +91,9 @@ class TrainResult:
     run: Any = None  # tracking.TrackedRun when the run was logged to MLflow
 
     @property
-    def gate_metric(self) -> float:
-        """The held-out metric the champion gate compares (evaluation.GATE_METRIC)."""
-        return float(self.metrics.at["model", evaluation.GATE_METRIC])  # type: ignore[arg-type]
+    def headline_metric(self) -> float:
+        """The model's held-out metric the table leads with (evaluation.HEADLINE_METRIC)."""
+        return float(self.metrics.at["model", evaluation.HEADLINE_METRIC])  # type: ignore[arg-type]
 
 
 def split_by_campaign(
