@@ -49,7 +49,8 @@ def train(
     model_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Validate campaign history, train the recommender, and measure it on held-out campaigns.
+    """Validate campaign history, train the recommender, and measure it on held-out campaigns
+    (the recipe fitted without them; the model returned and logged then learns from all).
 
     data: a folder of creators, campaigns and outcomes files (any format
     io reads; a `truth/expected_outcomes` file there is used for evaluation

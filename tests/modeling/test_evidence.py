@@ -213,7 +213,5 @@ def test_a_pair_a_ranking_cannot_score_comes_last_not_out_of_the_campaign():
 def test_a_champion_whose_target_the_history_cannot_teach_is_not_judged_there(small_run):
     no_costs = small_run.history.drop(columns=["cost_usd", "price_per_post_usd"])
     judged = evidence.judge(small_run.recommender, no_costs, small_run.folds)
-    assert set(judged.how[small_run.split["development"]]) == {"not judged"}
-    assert np.isnan(
-        judged.scores[no_costs["campaign_id"].isin(small_run.split["development"])]
-    ).all()
+    assert set(judged.how) == {"not judged"}  # the model served saw every campaign
+    assert np.isnan(judged.scores).all()

@@ -9,6 +9,7 @@ from conftest import FAST
 
 from recommender import contract
 from recommender.datasets.simulate import Market
+from recommender.modeling import evidence
 from recommender.modeling.estimator import LIFT_USD
 from recommender.modeling.training import (
     TrainConfig,
@@ -18,10 +19,15 @@ from recommender.modeling.training import (
 )
 
 
-def test_held_out_campaigns_are_never_trained_on(trained: TrainResult):
+def test_held_out_campaigns_never_reach_the_model_measured_on_them(trained: TrainResult):
     assert not set(trained.split["development"]) & set(trained.split["test"])
     assert set(trained.test["campaign_id"]) == set(trained.split["test"])
     assert len(trained.split["test"]) == 12
+    seen = evidence.seen_campaigns(trained.development_model, trained.history)
+    assert seen == set(trained.split["development"])
+    # The model served then learnt from every campaign.
+    everything = set(trained.history["campaign_id"])
+    assert evidence.seen_campaigns(trained.recommender, trained.history) == everything
 
 
 def test_model_beats_the_baselines_on_the_noise_free_truth(trained: TrainResult):

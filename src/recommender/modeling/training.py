@@ -66,18 +66,22 @@ class TrainConfig:
 class TrainResult:
     """A trained Recommender and how its recipe did on campaigns it never saw.
 
-    recommender: fitted on the whole history; metrics: the same recipe fitted on the
-    development campaigns alone, and the baselines, on the held-out campaigns (one row each);
+    recommender: fitted on the whole history (the model served); development_model: the
+    same recipe fitted on the development campaigns alone, which `metrics` measured beside
+    the baselines on the held-out campaigns (one row each), and which planning or
+    explaining those campaigns out of sample must use;
     test: the held-out pairs with predictions and truth columns; test_features:
     their features; truth: "noise-free" (a simulator's truth) or "measured";
     split: the campaign ids of each side; evidence: the model's NDCG per campaign of
     the whole history, out of sample, beside the baselines' (what the champion gate
-    weighs), over `history` (every pair with its outcome) cut into `folds`.
+    weighs), over `history` (every pair with its outcome) cut into `folds`; timings:
+    the served model's fit stages, and total_s for all of it (both fits, the judging).
     `recommender.train` also fills
     `rejects` (rows validation refused) and, when tracking, `run`.
     """
 
     recommender: Recommender
+    development_model: Recommender
     metrics: pd.DataFrame
     test: pd.DataFrame
     test_features: pd.DataFrame
@@ -152,8 +156,8 @@ def fit_and_evaluate(
         f"{len(test):,} held-out pairs in {len(test_ids)} campaigns"
     )
     market = market_sample(creators, campaigns, dev, config.seed)
-    measured = config.recommender().fit(dev, progress=say, market=market)
-    test_frame, X_test = _predict_held_out(measured, test)
+    development_model = config.recommender().fit(dev, progress=say, market=market)
+    test_frame, X_test = _predict_held_out(development_model, test)
     test_frame, truth = evaluation.attach_truth(test_frame, expected)
     metrics = evaluation.metrics_table(test_frame, X_test, config.seed)
     history = pairs.reset_index(drop=True)
@@ -174,6 +178,7 @@ def fit_and_evaluate(
     say(evidence_line(judged, len(history)))
     return TrainResult(
         recommender=recommender,
+        development_model=development_model,
         metrics=metrics,
         test=test_frame,
         test_features=X_test,
