@@ -160,13 +160,13 @@ def test_models_refuse_to_predict_before_fit():
         Recommender().predict(pd.DataFrame({"campaign_id": ["k"], "creator_id": ["a"]}))
 
 
-def trained_pairs(market, trained: TrainResult) -> pd.DataFrame:
+def trained_pairs(market) -> pd.DataFrame:
     """The pairs the session's model was fitted on: the whole history."""
     return pair_frame(market.creators, market.campaigns, market.outcomes)
 
 
 def test_a_cloned_recommender_refits_to_the_same_model(market, trained: TrainResult):
-    history = trained_pairs(market, trained)
+    history = trained_pairs(market)
     before = history.copy()
     again = clone(trained.recommender)
     assert again.get_params() == trained.recommender.get_params()

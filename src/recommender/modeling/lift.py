@@ -49,20 +49,18 @@ def return_scale(returns: np.ndarray) -> float:
     return float(max(np.median(np.abs(finite)) / 5, 1e-6))
 
 
-# A leaf of the lift models holds at least this many hires ...
-MIN_LEAF, MAX_LEAF = 20, 50
-LEAF_SHARE = 15  # ... and up to a fifteenth of the rows, at most MAX_LEAF
+# The fewest hires a leaf of the lift models holds: rows // LEAF_SHARE, clipped to
+# [MIN_LEAF, MAX_LEAF]. MAX_LEAF suits dense histories (benchmarks/model_quality.py); with
+# 300 hires it would allow about six leaves. NDCG@10 by true ROI on learning_curve.py's
+# fresh lists, a Recommender fitted on 12 campaigns x 25 habitual hires, mean of 6 seeds:
+# 0.65 with leaves of 50, 0.68 of 20, 0.63 of 10; 5 campaigns: 0.48 and 0.59 (50, 20);
+# 300 x 25 random hires, 3 seeds: 0.912 and 0.913.
+MIN_LEAF, MAX_LEAF, LEAF_SHARE = 20, 50, 15
 
 
 def leaf_size(rows: int) -> int:
-    """The fewest hires a leaf of the lift models holds, by how many they learn from.
-
-    MAX_LEAF suits dense histories (benchmarks/model_quality.py); with 300 hires it
-    would allow about six leaves, and small histories rank fresh candidates better with
-    smaller ones. NDCG@10 by true ROI on learning_curve.py's fresh lists, a Recommender
-    fitted on 12 campaigns x 25 habitual hires, mean of 6 seeds: 0.65 with leaves of 50,
-    0.68 of 20, 0.63 of 10; 5 campaigns: 0.48 and 0.59 (50, 20); 300 x 25 random hires,
-    3 seeds: 0.912 and 0.913."""
+    """The fewest hires a leaf of the lift models holds when they learn from `rows`: fewer
+    for a small history, so that its trees can split at all (see MIN_LEAF)."""
     return int(np.clip(rows // LEAF_SHARE, MIN_LEAF, MAX_LEAF))
 
 
