@@ -189,13 +189,11 @@ class Evidence:
         (the history's, in its order)."""
         history = history.reset_index(drop=True)
         gain, what = measured_gain(history)
-        columns = {
-            MODEL: pd.Series(np.nan, index=sorted(pd.unique(history["campaign_id"].astype(str))))
-        }
+        columns = {MODEL: ndcg_by_campaign(history, judged.scores, gain)}
         for name, baseline in evaluation.BASELINES.items():
             score = baseline(features.reset_index(drop=True), seed)
             columns[name] = ndcg_by_campaign(history, np.asarray(score, dtype=float), gain)
-        return cls(pd.DataFrame(columns), what, judged.how).for_model(judged, history)
+        return cls(pd.DataFrame(columns), what, judged.how)
 
     def for_model(self, judged: Judged, history: pd.DataFrame) -> Evidence:
         """Another model's evidence on the same history (the one these baselines were
