@@ -38,7 +38,7 @@ def main() -> None:
             f"{seed:>4}  {model:.3f}  {best:13.3f}  {model / best:5.2f}  "
             f"{metrics.loc['model', 'interval_coverage']:8.3f}  "
             f"{metrics.loc['model', 'ndcg_fit@10']:6.3f}  "
-            f"{result.recommender.lift_loss_}"
+            f"{result.development_model.lift_loss_}"
         )
     print(
         f"median model {statistics.median(models):.3f}, "

@@ -72,7 +72,7 @@ def main() -> None:
             creators, market.campaigns,
             measured[["campaign_id", "creator_id", "sales_lift_usd", "cost_usd"]],
             config=TrainConfig(seed=args.seed),
-        ).recommender  # fmt: skip
+        ).development_model  # fmt: skip
     rng = np.random.default_rng(args.seed)
     held_out = market.campaigns[market.campaigns["campaign_id"].isin(result.split["test"])]
     rows, candidates = [], []
@@ -87,7 +87,7 @@ def main() -> None:
         )
         truth = expected_outcomes(pairs, market.creators, market.creator_traits, market.campaigns)
         truth = truth.set_index("creator_id")
-        planned = plan(pool, campaign, budget, result.recommender, constraints=Constraints())
+        planned = plan(pool, campaign, budget, result.development_model, constraints=Constraints())
         chosen = planned.chosen
         plan_lift = float(truth.loc[chosen["creator_id"], "expected_lift_usd"].sum())
         plan_spend = float(truth.loc[chosen["creator_id"], "true_cost_usd"].sum())
@@ -114,7 +114,7 @@ def main() -> None:
             row["known_lift"] = float(lift[known].sum())
             hired = plan(pool, campaign, budget, perfect, constraints=Constraints()).chosen
             row["perfect_data"] = float(truth.loc[hired["creator_id"], "expected_lift_usd"].sum())
-            candidates.append(_candidate_frame(result.recommender, market, pool, campaign,
+            candidates.append(_candidate_frame(result.development_model, market, pool, campaign,
                                                eligible, truth, budget))  # fmt: skip
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -31,7 +31,8 @@ def market() -> Market:
 
 @pytest.fixture(scope="session")
 def trained(market: Market) -> TrainResult:
-    """The market's model, trained once and measured on its held-out campaigns."""
+    """The market's model, trained once on its whole history (its recipe measured on the
+    held-out campaigns)."""
     return fit_and_evaluate(market.creators, market.campaigns, market.outcomes,
                             market.expected, FAST)  # fmt: skip
 

@@ -156,7 +156,9 @@ def one_line_error(code: int, err: str, message: str) -> None:
 def run_notebook(path: Path) -> list[dict[str, object]]:
     """Execute a notebook on a fresh kernel (with this process's environment); its errors."""
     book = nbformat.read(path, as_version=4)
-    client = NotebookClient(book, timeout=300, kernel_name="python3",
+    # A cell may train on the whole demo market (two fits and the gate's cross-fitting):
+    # minutes on 2 cores, more while other work shares them.
+    client = NotebookClient(book, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})  # fmt: skip
     client.execute()
     return [output for cell in book.cells for output in cell.get("outputs", [])

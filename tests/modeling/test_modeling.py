@@ -19,6 +19,7 @@ from recommender.modeling.lift import (
     ReturnRegressor,
     conformal_margin,
     from_model_scale,
+    leaf_size,
     mean_calibration,
     return_scale,
     to_model_scale,
@@ -115,6 +116,18 @@ def test_return_regressor_learns_a_heavy_tailed_relation():
     assert (low < high).mean() > 0.95
 
 
+def test_a_small_history_gets_smaller_leaves_never_below_the_floor():
+    assert [leaf_size(n) for n in (0, 150, 300, 600, 750, 10_000)] == [20, 20, 20, 40, 50, 50]
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.uniform(0, 1, 400)})
+    y = np.where(np.arange(400) < 100, np.nan, np.exp(X["x"]))  # 300 learnable rows
+    model = ReturnRegressor(n_estimators=5).fit(X, y)
+    assert model.model_.get_params()["min_child_samples"] == leaf_size(300)
+    # Each leaf of the trees holds at least that many of the rows learnt from.
+    leaves = model.model_.booster_.predict(X[np.isfinite(y)], pred_leaf=True)
+    assert min(np.unique(tree, return_counts=True)[1].min() for tree in leaves.T) >= 20
+
+
 def test_fit_labels_use_ratings_and_fill_gaps_from_outcomes():
     campaign = pd.Series(["a"] * 5)
     measured = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0])
@@ -147,14 +160,13 @@ def test_models_refuse_to_predict_before_fit():
         Recommender().predict(pd.DataFrame({"campaign_id": ["k"], "creator_id": ["a"]}))
 
 
-def development_pairs(market, trained: TrainResult) -> pd.DataFrame:
-    """The pairs the session's model was fitted on (its development campaigns)."""
-    pairs = pair_frame(market.creators, market.campaigns, market.outcomes)
-    return pairs[pairs["campaign_id"].isin(trained.split["development"])].reset_index(drop=True)
+def trained_pairs(market) -> pd.DataFrame:
+    """The pairs the session's model was fitted on: the whole history."""
+    return pair_frame(market.creators, market.campaigns, market.outcomes)
 
 
 def test_a_cloned_recommender_refits_to_the_same_model(market, trained: TrainResult):
-    history = development_pairs(market, trained)
+    history = trained_pairs(market)
     before = history.copy()
     again = clone(trained.recommender)
     assert again.get_params() == trained.recommender.get_params()

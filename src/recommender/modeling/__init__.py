@@ -7,7 +7,7 @@ Modules:
     prior        the marketing rule of thumb the lift model starts from
     support      who gets hired: intervals that widen where the history never looked
     estimator    Recommender: features, ranker and lift model, fitted together
-    training     fit_and_evaluate: split, fit, measure on held-out campaigns
+    training     fit_and_evaluate: split, fit, measure on held-out campaigns, refit on all
     evaluation   NDCG and ROI metrics, the baselines, the held-out metrics
     evidence     the gate's statistics: NDCG per campaign out of sample, paired intervals
     plots        a training run's figures
