@@ -161,20 +161,7 @@ def fit_and_evaluate(
     test_frame, truth = evaluation.attach_truth(test_frame, expected)
     metrics = evaluation.metrics_table(test_frame, X_test, config.seed)
     history = pairs.reset_index(drop=True)
-    # Measured, the recipe learns again from every campaign: the held-out ones are a fifth
-    # of what a small history holds (learning_curve.py: 12 campaigns x 25 habitual hires
-    # rank fresh candidates at 0.65 learnt from all, 0.62 from the development ones).
-    say(f"refitting on all {history['campaign_id'].nunique()} campaigns: the model served")
-    recommender = config.recommender().fit(
-        history, progress=say, market=market_sample(creators, campaigns, history, config.seed)
-    )
-    folds = evidence.campaign_folds(history, seed=config.seed)
-    judged = evidence.Evidence.of(
-        evidence.judge(recommender, history, folds),
-        history,
-        recommender.features_for(without_outcomes(history)),
-        config.seed,
-    )
+    recommender, folds, judged = _fit_served(creators, campaigns, history, config, say)
     say(evidence_line(judged, len(history)))
     return TrainResult(
         recommender=recommender,
@@ -189,6 +176,32 @@ def fit_and_evaluate(
         folds=folds,
         timings={**recommender.fit_seconds_, "total_s": time.perf_counter() - start},
     )
+
+
+def _fit_served(
+    creators: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    history: pd.DataFrame,
+    config: TrainConfig,
+    say: Callable[[str], None],
+) -> tuple[Recommender, pd.Series, evidence.Evidence]:
+    """The model served, fitted on every campaign of `history`, with the folds and the
+    evidence it is judged by (cross-fitted, beside the baselines). The held-out campaigns
+    are a fifth of what a small history holds: measured, the recipe learns from them too
+    (learning_curve.py: 12 campaigns x 25 habitual hires rank fresh candidates at 0.65
+    learnt from all, 0.62 from the development ones)."""
+    say(f"refitting on all {history['campaign_id'].nunique()} campaigns: the model served")
+    recommender = config.recommender().fit(
+        history, progress=say, market=market_sample(creators, campaigns, history, config.seed)
+    )
+    folds = evidence.campaign_folds(history, seed=config.seed)
+    judged = evidence.Evidence.of(
+        evidence.judge(recommender, history, folds),
+        history,
+        recommender.features_for(without_outcomes(history)),
+        config.seed,
+    )
+    return recommender, folds, judged
 
 
 MARKET_PAIRS = 20_000  # at most, over all campaigns
