@@ -141,7 +141,11 @@ def test_a_feedback_run_waits_while_another_holds_the_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_three_rounds_of_plan_run_retrain_improve_lift_per_dollar():
+def test_plans_retrained_on_two_rounds_of_feedback_earn_more_per_dollar_than_the_first():
+    """Plan, run, feed back, retrain: the third round's plans (the same launches, the same
+    candidates) earn more true lift per dollar than the first round's. Not round by round:
+    over six markets, round 3 beat round 1 in five (the sixth ended level, -0.004 of 2.9),
+    while a rise at every step held in two; a round's gain is as small as its noise."""
     market = generate_market(n_creators=4_000, n_campaigns=15, seed=11)
     rng = np.random.default_rng(11)
     campaigns, outcomes = market.campaigns.copy(), market.outcomes.copy()
@@ -176,7 +180,7 @@ def test_three_rounds_of_plan_run_retrain_improve_lift_per_dollar():
         assert len(added.combined) == len(outcomes) + len(measured)
         outcomes = added.combined
     assert not outcomes.duplicated(["campaign_id", "creator_id"]).any()
-    assert per_dollar[0] < per_dollar[1] < per_dollar[2], per_dollar
+    assert per_dollar[0] < per_dollar[2], per_dollar
 
 
 def test_the_history_and_its_rejects_are_put_in_place_together(tmp_path, monkeypatch):
