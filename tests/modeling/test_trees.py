@@ -39,7 +39,9 @@ def _awkward_rows(trees: Trees, X: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 def test_predictions_equal_lightgbm(zero_as_missing: bool):
     X, y = _data()
-    model = LGBMRegressor(**lgbm_params(0, n_estimators=120, zero_as_missing=zero_as_missing))
+    model = LGBMRegressor(
+        **lgbm_params(0, len(X), n_estimators=120, zero_as_missing=zero_as_missing)
+    )
     model.fit(X, y)
     trees = Trees.from_lightgbm(model.booster_)
     if zero_as_missing:
@@ -55,7 +57,7 @@ def test_predictions_equal_lightgbm(zero_as_missing: bool):
 
 def test_contributions_agree_with_treeshap_on_the_leading_feature():
     X, y = _data()
-    model = LGBMRegressor(**lgbm_params(0, n_estimators=100)).fit(X, y)
+    model = LGBMRegressor(**lgbm_params(0, len(X), n_estimators=100)).fit(X, y)
     _, path = Trees.from_lightgbm(model.booster_).contributions(X)
     shap = model.predict(X, pred_contrib=True)
     leading = np.argmax(np.abs(path[:, :-1]), axis=1) == np.argmax(np.abs(shap[:, :-1]), axis=1)
@@ -93,7 +95,7 @@ def test_the_single_thread_kernel_gives_the_same_results():
     from recommender import _trees as module
 
     X, y = _data()
-    model = LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y)
+    model = LGBMRegressor(**lgbm_params(0, len(X), n_estimators=50)).fit(X, y)
     trees = Trees.from_lightgbm(model.booster_)
     threaded = trees.contributions(X)
     module.use_threads(False)
@@ -108,7 +110,9 @@ def test_the_single_thread_kernel_gives_the_same_results():
 def test_a_few_rows_are_walked_as_in_a_long_list():
     """Rows that fit in one block are walked on the calling thread: the same numbers."""
     X, y = _data()
-    trees = Trees.from_lightgbm(LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y).booster_)
+    trees = Trees.from_lightgbm(
+        LGBMRegressor(**lgbm_params(0, len(X), n_estimators=50)).fit(X, y).booster_
+    )
     few = X.head(BLOCK_ROWS)
     np.testing.assert_array_equal(trees.predict(few), trees.predict(X)[:BLOCK_ROWS])
     np.testing.assert_array_equal(
@@ -125,7 +129,7 @@ def test_deciding_every_split_adds_what_walking_adds(max_depth: int, zero_as_mis
 
     X, y = _data()
     leaves = max(2**max_depth - 1, 2)
-    params = lgbm_params(0, n_estimators=60, max_depth=max_depth, num_leaves=leaves,
+    params = lgbm_params(0, len(X), n_estimators=60, max_depth=max_depth, num_leaves=leaves,
                          zero_as_missing=zero_as_missing)  # fmt: skip
     trees = Trees.from_lightgbm(LGBMRegressor(**params).fit(X, y).booster_)
     assert max_depth <= COMPLETE_MAX_DEPTH and trees.depths.max() == max_depth

@@ -120,6 +120,7 @@ class ReturnRegressor(KernelWalkedModel, RegressorMixin, BaseEstimator):  # type
         self.model_ = LGBMRegressor(
             **lgbm_params(
                 self.random_state,
+                int(finite.sum()),
                 n_estimators=self.n_estimators,
                 learning_rate=self.learning_rate,
                 min_child_samples=leaf_size(int(finite.sum())),
