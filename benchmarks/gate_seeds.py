@@ -11,9 +11,9 @@ as `train` asks it:
                     shuffled history (it must never be promoted);
   real retrain:     the shuffled model is champion, the real one challenges, on the real
                     history.
-Printed per seed: each question's paired improvement over the champion and over the best
-baseline (NDCG@10 of return per dollar, out of sample, 90% Student t interval over
-campaigns) and the decision; then the counts.
+Printed per seed: each question's paired improvement over the champion, over the best
+baseline and over its prior, the rule of thumb (NDCG@10 of return per dollar, out of
+sample, 90% Student t interval over campaigns) and the decision; then the counts.
 """
 
 from __future__ import annotations

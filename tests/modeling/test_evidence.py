@@ -84,6 +84,32 @@ def test_the_gate_promotes_only_what_is_credibly_ahead_of_champion_and_baselines
     assert decision.record["versus_champion"]["campaigns"] == 12  # type: ignore[index]
 
 
+def test_the_rule_a_model_starts_from_is_said_beside_it_but_is_not_its_bar():
+    """The model is its prior plus what it learnt: the bar is the best other baseline, and
+    a challenger credibly behind its own prior is kept out however it beats the rest."""
+    prior = evidence.evaluation.PRIOR_BASELINE
+
+    def starting_from(model: float, rule: float) -> evidence.Evidence:
+        judged = evidence_of(model, baseline=0.5)
+        judged.ndcg[prior] = rule
+        return replace(judged, prior=prior)
+
+    ahead = evidence.decide(starting_from(0.7, 0.6), evidence_of(0.5, 0.5), ("4", "3"))
+    assert ahead.promote and ahead.record["best_baseline"] == "most_followers"  # not 0.6's
+    assert ahead.line == (
+        "challenger v4 +0.20 [+0.20, +0.20] NDCG@10 over champion v3 on 12 campaigns, "
+        "+0.20 [+0.20, +0.20] over the best baseline (most_followers), +0.10 [+0.10, +0.10] "
+        "over its prior (rule_of_thumb): v4 is champion now"
+    )
+    behind = evidence.decide(starting_from(0.7, 0.75), evidence_of(0.5, 0.5), ("4", "3"))
+    assert not behind.promote and behind.line.endswith("credibly behind its prior, kept v3")
+    assert behind.record["versus_prior"]["estimate"] == -0.05  # type: ignore[index]
+    level = evidence.decide(starting_from(0.7, 0.7), evidence_of(0.5, 0.5), ("4", "3"))
+    assert level.promote and ", +0.00 [+0.00, +0.00] over its prior (rule_of_thumb)" in level.line
+    first = evidence.decide(starting_from(0.7, 0.6), None, ("1", None))
+    assert first.line.endswith(", against its prior (rule_of_thumb): +0.10 [+0.10, +0.10]")
+
+
 def test_a_noisy_improvement_is_not_promoted_however_large_its_mean():
     rng = np.random.default_rng(0)
     noisy = list(0.5 + rng.normal(0, 0.4, 12).round(2))
@@ -161,10 +187,10 @@ def test_a_retrain_on_the_same_history_is_no_improvement(small, small_run):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_a_retrain_on_shuffled_lifts_never_displaces_a_real_champion(seed):
+def test_shuffled_lifts_never_displace_a_real_champion_and_real_ones_displace_a_shuffled(seed):
     """On the project's small habitual histories (12 campaigns x 25 hires);
-    `benchmarks/gate_seeds.py` runs ten seeds. The real retrain over a shuffled
-    champion is credibly better than it every time, whatever the baseline condition says."""
+    `benchmarks/gate_seeds.py` runs ten seeds (the real retrain displaced the shuffled
+    champion in 9 of them; in the tenth it was not credibly ahead of the best baseline)."""
     market = generate_market(3_000, 12, seed=seed, hires=25, hiring="habitual")
     lifts = np.random.default_rng(1000 + seed).permutation(market.outcomes["sales_lift_usd"])
     shuffled = replace(market, outcomes=market.outcomes.assign(sales_lift_usd=lifts))
@@ -176,8 +202,10 @@ def test_a_retrain_on_shuffled_lifts_never_displaces_a_real_champion(seed):
     on_noise = evidence.decide(noise.evidence, rival_evidence(noise, real.recommender),
                                ("2", "1"))  # fmt: skip
     assert not on_noise.promote, on_noise.line
-    over_noise = real.evidence.versus(rival_evidence(real, noise.recommender).ndcg[evidence.MODEL])
-    assert over_noise.credible, over_noise
+    on_real = evidence.decide(real.evidence, rival_evidence(real, noise.recommender),
+                              ("2", "1"))  # fmt: skip
+    assert on_real.promote, on_real.line
+    assert on_real.record["best_baseline"] != real.evidence.prior, on_real.record
 
 
 @pytest.mark.parametrize("lifts", ["zero", "constant"])

@@ -106,13 +106,14 @@ def _rule_of_thumb(features: pd.DataFrame, seed: int = 0) -> np.ndarray:
     return np.asarray(np.prod(list(prior.rule_factors(columns, 0.0).values()), axis=0))
 
 
+PRIOR_BASELINE = "rule_of_thumb"  # the rule the lift models start from (prior.py)
 BASELINES: dict[str, Callable[[pd.DataFrame, int], np.ndarray]] = {
     "random": _random,
     "most_followers": _most_followers,
     "highest_engagement": _highest_engagement,
     "niche_then_engagement": _niche_then_engagement,
     "lowest_price": _lowest_price,
-    "rule_of_thumb": _rule_of_thumb,
+    PRIOR_BASELINE: _rule_of_thumb,
 }
 
 

@@ -51,6 +51,11 @@ class Comparison:
         """Whether the interval lies above zero: an improvement the evidence supports."""
         return bool(self.campaigns >= MIN_CAMPAIGNS and self.low > 0)
 
+    @property
+    def credibly_behind(self) -> bool:
+        """Whether the interval lies below zero: a loss the evidence supports."""
+        return bool(self.campaigns >= MIN_CAMPAIGNS and self.high < 0)
+
     def __str__(self) -> str:
         if not self.campaigns:
             return "no campaign to compare on"
@@ -175,25 +180,33 @@ def sales_ranking(model: Recommender, predictions: pd.DataFrame) -> np.ndarray:
 @dataclass(frozen=True)
 class Evidence:
     """NDCG@K per campaign of one model and of each baseline, on one history's campaigns;
-    `gain` names the truth ("return per dollar" or "lift")."""
+    `gain` names the truth ("return per dollar" or "lift"). `prior` names the baseline the
+    model starts from (its marketing prior), None if it starts from nothing: the model is
+    that rule plus what it learnt, so the rule is said beside it but is not its bar."""
 
     ndcg: pd.DataFrame  # index campaign_id; columns MODEL and the baselines' names
     gain: str
     how: pd.Series
+    prior: str | None = None
 
     @classmethod
     def of(
-        cls, judged: Judged, history: pd.DataFrame, features: pd.DataFrame, seed: int = 0
+        cls,
+        judged: Judged,
+        history: pd.DataFrame,
+        features: pd.DataFrame,
+        seed: int = 0,
+        prior: str | None = None,
     ) -> Evidence:
         """`judged`'s NDCG per campaign of `history`, beside each baseline's on `features`
-        (the history's, in its order)."""
+        (the history's, in its order); `prior`: the baseline the model starts from."""
         history = history.reset_index(drop=True)
         gain, what = measured_gain(history)
         columns = {MODEL: ndcg_by_campaign(history, judged.scores, gain)}
         for name, baseline in evaluation.BASELINES.items():
             score = baseline(features.reset_index(drop=True), seed)
             columns[name] = ndcg_by_campaign(history, np.asarray(score, dtype=float), gain)
-        return cls(pd.DataFrame(columns), what, judged.how)
+        return cls(pd.DataFrame(columns), what, judged.how, prior)
 
     def for_model(self, judged: Judged, history: pd.DataFrame) -> Evidence:
         """Another model's evidence on the same history (the one these baselines were
@@ -209,9 +222,14 @@ class Evidence:
         return int(self.ndcg[MODEL].notna().sum())
 
     def best_baseline(self) -> str:
-        """The baseline with the highest mean NDCG on these campaigns (random aside)."""
-        means = self.ndcg.drop(columns=[MODEL, "random"]).mean()
+        """The baseline with the highest mean NDCG on these campaigns (random and the
+        model's prior aside)."""
+        means = self.ndcg.drop(columns=[MODEL, "random", self.prior or MODEL]).mean()
         return str(means.idxmax()) if means.notna().any() else "random"
+
+    def versus_prior(self) -> Comparison | None:
+        """This model minus the rule it starts from, paired (None: it starts from none)."""
+        return self.versus(self.ndcg[self.prior]) if self.prior in self.ndcg else None
 
     def versus(self, other: pd.Series) -> Comparison:
         """This model minus `other` (NDCG per campaign), paired."""
@@ -236,11 +254,13 @@ def decide(
     challenger: Evidence, champion: Evidence | None, names: tuple[str, str | None]
 ) -> Decision:
     """Promote the challenger only when the history credibly says it is better: the interval
-    on its paired improvement over the champion, and over the best baseline, above zero.
-    `names` are the challenger's and the champion's versions; a first model (no champion)
-    is promoted, saying how it stands against the baselines."""
+    on its paired improvement over the champion, and over the best baseline, above zero,
+    and not below zero over the rule it starts from. `names` are the challenger's and the
+    champion's versions; a first model (no champion) is promoted, saying how it stands
+    against the baselines."""
     new, old = names
     baseline, over_baseline = challenger.versus_best_baseline()
+    over_prior = challenger.versus_prior()
     against_baseline = f"{over_baseline} over the best baseline ({baseline})"
     record: dict[str, object] = {
         "metric": f"ndcg@{K} of {challenger.gain}",
@@ -248,6 +268,10 @@ def decide(
         "best_baseline": baseline,
         "versus_best_baseline": over_baseline.as_dict(),
     }
+    if over_prior is not None:
+        against_baseline += f", {over_prior} over its prior ({challenger.prior})"
+        record["prior"] = challenger.prior
+        record["versus_prior"] = over_prior.as_dict()
     if champion is None or old is None:
         standing = (
             f"against the best baseline ({baseline}): {over_baseline} NDCG@{K} on "
@@ -255,6 +279,8 @@ def decide(
             if over_baseline.campaigns
             else "no campaign has a positive measured return to judge it by"
         )
+        if over_prior is not None and over_prior.campaigns:
+            standing += f", against its prior ({challenger.prior}): {over_prior}"
         return Decision(True, f"version {new} is the first champion; {standing}", record)
     over_champion = challenger.versus(champion.ndcg[MODEL])
     record["versus_champion"] = over_champion.as_dict()
@@ -276,6 +302,8 @@ def decide(
         return Decision(
             False, f"{said}: not credibly ahead of the best baseline, kept v{old}", record
         )
+    if over_prior is not None and over_prior.credibly_behind:
+        return Decision(False, f"{said}: credibly behind its prior, kept v{old}", record)
     return Decision(True, f"{said}: v{new} is champion now", record)
 
 

@@ -200,6 +200,7 @@ def _fit_served(
         history,
         recommender.features_for(without_outcomes(history)),
         config.seed,
+        prior=evaluation.PRIOR_BASELINE if recommender.prior else None,
     )
     return recommender, folds, judged
 
@@ -266,8 +267,10 @@ def evidence_line(judged: evidence.Evidence, outcomes: int) -> str:
             f"from the baselines ({evidence.MIN_CAMPAIGNS} needed)"
         )
     verdict = "credibly ahead" if comparison.credible else "not credibly ahead"
+    over_prior = judged.versus_prior()
+    prior = "" if over_prior is None else f"; against its prior ({judged.prior}): {over_prior}"
     return (
         f"{where}: the model against the best baseline ({name}): {comparison} "
-        f"NDCG@{evidence.K} of {judged.gain}, {verdict} (out of sample, "
+        f"NDCG@{evidence.K} of {judged.gain}, {verdict}{prior} (out of sample, "
         f"{evidence.LEVEL:.0%} interval)"
     )
