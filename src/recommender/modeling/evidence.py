@@ -224,7 +224,8 @@ class Evidence:
     def best_baseline(self) -> str:
         """The baseline with the highest mean NDCG on these campaigns (random and the
         model's prior aside)."""
-        means = self.ndcg.drop(columns=[MODEL, "random", self.prior or MODEL]).mean()
+        aside = [MODEL, "random"] + ([self.prior] if self.prior in self.ndcg else [])
+        means = self.ndcg.drop(columns=aside).mean()
         return str(means.idxmax()) if means.notna().any() else "random"
 
     def versus_prior(self) -> Comparison | None:
