@@ -14,7 +14,6 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 
 from recommender.contract import pair_frame
 from recommender.features import CreatorFeatures, MatchFeatures, PairFeatures
-from recommender.modeling._lgbm import lgbm_params
 from recommender.modeling.estimator import Recommender, without_outcomes
 from recommender.modeling.lift import (
     ReturnRegressor,
@@ -127,13 +126,6 @@ def test_a_small_history_gets_smaller_leaves_never_below_the_floor():
     # Each leaf of the trees holds at least that many of the rows learnt from.
     leaves = model.model_.booster_.predict(X[np.isfinite(y)], pred_leaf=True)
     assert min(np.unique(tree, return_counts=True)[1].min() for tree in leaves.T) >= 20
-    assert model.model_.get_params()["n_jobs"] == 1  # a small history: one thread is as fast
-
-
-def test_lightgbm_gets_two_threads_only_for_a_large_history():
-    assert [lgbm_params(0, rows)["n_jobs"] for rows in (300, 4_999, 5_000, 50_000)] == [
-        1, 1, 2, 2,
-    ]  # fmt: skip
 
 
 def test_fit_labels_use_ratings_and_fill_gaps_from_outcomes():

@@ -9,7 +9,7 @@ from lightgbm import LGBMRegressor
 from sklearn.ensemble import IsolationForest
 
 from recommender._trees import BLOCK_ROWS, Trees
-from recommender.modeling._lgbm import lgbm_params
+from recommender.modeling._lgbm import THREADS, lgbm_params
 
 
 def _data(n: int = 3_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -39,9 +39,7 @@ def _awkward_rows(trees: Trees, X: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 def test_predictions_equal_lightgbm(zero_as_missing: bool):
     X, y = _data()
-    model = LGBMRegressor(
-        **lgbm_params(0, len(X), n_estimators=120, zero_as_missing=zero_as_missing)
-    )
+    model = LGBMRegressor(**lgbm_params(0, n_estimators=120, zero_as_missing=zero_as_missing))
     model.fit(X, y)
     trees = Trees.from_lightgbm(model.booster_)
     if zero_as_missing:
@@ -57,7 +55,7 @@ def test_predictions_equal_lightgbm(zero_as_missing: bool):
 
 def test_contributions_agree_with_treeshap_on_the_leading_feature():
     X, y = _data()
-    model = LGBMRegressor(**lgbm_params(0, len(X), n_estimators=100)).fit(X, y)
+    model = LGBMRegressor(**lgbm_params(0, n_estimators=100)).fit(X, y)
     _, path = Trees.from_lightgbm(model.booster_).contributions(X)
     shap = model.predict(X, pred_contrib=True)
     leading = np.argmax(np.abs(path[:, :-1]), axis=1) == np.argmax(np.abs(shap[:, :-1]), axis=1)
@@ -95,7 +93,7 @@ def test_the_single_thread_kernel_gives_the_same_results():
     from recommender import _trees as module
 
     X, y = _data()
-    model = LGBMRegressor(**lgbm_params(0, len(X), n_estimators=50)).fit(X, y)
+    model = LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y)
     trees = Trees.from_lightgbm(model.booster_)
     threaded = trees.contributions(X)
     module.use_threads(False)
@@ -110,9 +108,7 @@ def test_the_single_thread_kernel_gives_the_same_results():
 def test_a_few_rows_are_walked_as_in_a_long_list():
     """Rows that fit in one block are walked on the calling thread: the same numbers."""
     X, y = _data()
-    trees = Trees.from_lightgbm(
-        LGBMRegressor(**lgbm_params(0, len(X), n_estimators=50)).fit(X, y).booster_
-    )
+    trees = Trees.from_lightgbm(LGBMRegressor(**lgbm_params(0, n_estimators=50)).fit(X, y).booster_)
     few = X.head(BLOCK_ROWS)
     np.testing.assert_array_equal(trees.predict(few), trees.predict(X)[:BLOCK_ROWS])
     np.testing.assert_array_equal(
@@ -129,7 +125,7 @@ def test_deciding_every_split_adds_what_walking_adds(max_depth: int, zero_as_mis
 
     X, y = _data()
     leaves = max(2**max_depth - 1, 2)
-    params = lgbm_params(0, len(X), n_estimators=60, max_depth=max_depth, num_leaves=leaves,
+    params = lgbm_params(0, n_estimators=60, max_depth=max_depth, num_leaves=leaves,
                          zero_as_missing=zero_as_missing)  # fmt: skip
     trees = Trees.from_lightgbm(LGBMRegressor(**params).fit(X, y).booster_)
     assert max_depth <= COMPLETE_MAX_DEPTH and trees.depths.max() == max_depth
@@ -156,3 +152,11 @@ def test_a_constant_ensemble_has_complete_trees_of_no_splits():
     prediction, contributions = trees.contributions(X)
     np.testing.assert_allclose(prediction, model.booster_.predict(X, raw_score=True))
     assert (contributions[:, :-1] == 0).all()
+
+
+def test_lightgbm_learns_on_one_thread_and_more_would_not_change_the_model():
+    X, y = _data(seed=3)
+    one = LGBMRegressor(**lgbm_params(0, n_estimators=40)).fit(X, y)
+    two = LGBMRegressor(**lgbm_params(0, n_estimators=40, n_jobs=2)).fit(X, y)
+    assert one.get_params()["n_jobs"] == THREADS == 1
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))

@@ -11,16 +11,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from recommender._trees import Trees
 
-# Rows learnt from below which LightGBM gets one thread, not two. On the demo market
-# (2,543 hires) a train took 13.3 s with either, and 16.9 s against 29.0 s while another
-# process kept one of the two cores busy: two threads then wait on each other. With
-# 11,931 hires two threads took 26.9 s against 33.6 s.
-ONE_THREAD_BELOW_ROWS = 5_000
+# LightGBM learns on one thread. On an idle 2-core machine three fits of 300 trees on 12,000
+# rows took 1.0 s on two threads, 1.7 s on one; but two processes doing so side by side
+# (racing retrains, two notebooks) took 8.1 s each on two threads, 1.6 s on one: each spins
+# waiting for a core the other holds. The thread count never changes the model
+# (deterministic=True).
+THREADS = 1
 
 
-def lgbm_params(random_state: int | None, rows: int, **overrides: Any) -> dict[str, Any]:
-    """Parameters for LGBMRegressor/LGBMRanker learning from `rows` rows: same seed and
-    data give the same model."""
+def lgbm_params(random_state: int | None, **overrides: Any) -> dict[str, Any]:
+    """Parameters for LGBMRegressor/LGBMRanker: same seed and data give the same model."""
     params: dict[str, Any] = {
         # Shallow trees: as accurate here as deeper ones (benchmarks/model_quality.py),
         # and scoring and its per-row contributions cost grows with depth.
@@ -35,7 +35,7 @@ def lgbm_params(random_state: int | None, rows: int, **overrides: Any) -> dict[s
         "random_state": random_state,
         "deterministic": True,
         "force_row_wise": True,
-        "n_jobs": 1 if rows < ONE_THREAD_BELOW_ROWS else 2,
+        "n_jobs": THREADS,
         "verbose": -1,
     }
     params.update(overrides)

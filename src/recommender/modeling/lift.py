@@ -117,14 +117,12 @@ class ReturnRegressor(KernelWalkedModel, RegressorMixin, BaseEstimator):  # type
         extra: dict[str, Any] = {"objective": self.loss}
         if self.loss == "quantile":
             extra["alpha"] = self.alpha
-        rows = int(finite.sum())  # learnt from
         self.model_ = LGBMRegressor(
             **lgbm_params(
                 self.random_state,
-                rows,
                 n_estimators=self.n_estimators,
                 learning_rate=self.learning_rate,
-                min_child_samples=leaf_size(rows),
+                min_child_samples=leaf_size(int(finite.sum())),
                 **extra,
             )
         )

@@ -56,7 +56,6 @@ class CampaignFitRanker(KernelWalkedModel, BaseEstimator):  # type: ignore[misc]
         self.model_ = LGBMRanker(
             **lgbm_params(
                 self.random_state,
-                len(X),
                 n_estimators=self.n_estimators,
                 learning_rate=0.1,
                 objective="lambdarank",
