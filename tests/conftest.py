@@ -7,6 +7,7 @@ loop, the training command) train one; every other test reuses these.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,15 @@ from recommender.mlops.signature import as_model_input
 from recommender.mlops.tracking import export_model
 from recommender.modeling.estimator import Recommender
 from recommender.modeling.training import TrainConfig, TrainResult, fit_and_evaluate
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal's foreground job hears it. A suite started in the background
+    (`make test &` from a script) has SIGINT ignored, and so would every command the tests
+    start and interrupt (rightly: `nohup` relies on it)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 # Small and quick, yet enough campaigns for the metrics to mean something.
 FAST = TrainConfig(seed=1, folds=3, n_estimators=200)

@@ -430,12 +430,6 @@ def test_a_plan_with_no_creator_leaves_no_earlier_figure(candidate_files: Path, 
     assert json.loads((candidate_files / "plan.summary.json").read_text())["creators"] == 0
 
 
-def hears_ctrl_c() -> None:
-    """As a terminal's foreground job: a test suite run in the background (`make test &`
-    from a script) ignores SIGINT, and so, rightly, does every command it starts."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
 def test_ctrl_c_ends_a_scoring_run_in_one_line_with_its_workers(
@@ -455,8 +449,7 @@ def test_ctrl_c_ends_a_scoring_run_in_one_line_with_its_workers(
                "big.csv", "--campaign", "campaign.json", "--model", str(model_dir), "--out",
                "out/s.csv", "--workers", "2"]  # fmt: skip
     scoring = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               preexec_fn=hears_ctrl_c)  # fmt: skip
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     started: set[int] = set()
     try:
         workers_started(scoring, started, forked_by_server=True)
