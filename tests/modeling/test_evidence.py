@@ -186,6 +186,7 @@ def test_a_retrain_on_the_same_history_is_no_improvement(small, small_run):
     assert not decision.promote
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_shuffled_lifts_never_displace_a_real_champion_and_real_ones_displace_a_shuffled(seed):
     """On the project's small habitual histories (12 campaigns x 25 hires);

@@ -58,6 +58,7 @@ def test_predictions_are_consistent(trained: TrainResult):
     assert trained.recommender.lift_loss_ == comparison["oof_ndcg_roi@10"].idxmax()
 
 
+@pytest.mark.slow
 def test_same_seed_and_data_give_the_same_metrics(market: Market, trained: TrainResult):
     again = fit_and_evaluate(market.creators, market.campaigns, market.outcomes,
                              market.expected, FAST)  # fmt: skip
