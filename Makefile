@@ -7,6 +7,9 @@ DEMO := data/demo
 REAL ?= data/external/instagram
 CLI := $(BIN)/creator-recommender
 SEED ?= 0
+# Tests on every core, up to 4; each test file runs whole in one worker, its servers
+# started once.
+PARALLEL := --numprocesses=auto --maxprocesses=4 --dist=loadfile
 
 .PHONY: demo test unit lint check bench clean tracking-server
 
@@ -30,12 +33,12 @@ demo: $(INSTALLED)
 		--out data/real/plan.csv
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 # The tests of each subpackage alone, without tests/integration (CLI, install, notebooks,
 # team server, Spark, HTTP end to end).
 unit: $(INSTALLED)
-	$(BIN)/python -m pytest --ignore=tests/integration
+	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/integration
 
 # A PostgreSQL-backed MLflow server on this machine (database and artifacts in tracking/).
 tracking-server: $(INSTALLED)
