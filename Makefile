@@ -7,9 +7,9 @@ DEMO := data/demo
 REAL ?= data/external/instagram
 CLI := $(BIN)/creator-recommender
 SEED ?= 0
-# Tests on every core, up to 4; each test file runs whole in one worker, its servers
+# Tests on every logical CPU, up to 4; each test file runs whole in one worker, its servers
 # started once.
-PARALLEL := --numprocesses=auto --maxprocesses=4 --dist=loadfile
+PARALLEL := --numprocesses=logical --maxprocesses=4 --dist=loadfile
 
 .PHONY: demo test unit lint check bench clean tracking-server
 

@@ -22,9 +22,10 @@ from recommender.modeling.training import TrainConfig, TrainResult, fit_and_eval
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Ctrl-C as a terminal's foreground job hears it. A suite started in the background
-    (`make test &` from a script) has SIGINT ignored, and so would every command the tests
-    start and interrupt (rightly: `nohup` relies on it)."""
+    """Ctrl-C as a terminal's foreground job hears it. A shell without job control starts
+    a background job (`make test &` in a script) with SIGINT ignored, and every command the
+    tests start and interrupt would inherit that. Python's own handler, not SIG_DFL: the
+    suite's process hears it too (a test sends Ctrl-C to itself)."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

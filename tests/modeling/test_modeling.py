@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 
 from recommender.contract import pair_frame
 from recommender.features import CreatorFeatures, MatchFeatures, PairFeatures
+from recommender.modeling._lgbm import THREADS
 from recommender.modeling.estimator import Recommender, without_outcomes
 from recommender.modeling.lift import (
     ReturnRegressor,
@@ -126,6 +127,7 @@ def test_a_small_history_gets_smaller_leaves_never_below_the_floor():
     # Each leaf of the trees holds at least that many of the rows learnt from.
     leaves = model.model_.booster_.predict(X[np.isfinite(y)], pred_leaf=True)
     assert min(np.unique(tree, return_counts=True)[1].min() for tree in leaves.T) >= 20
+    assert model.model_.get_params()["n_jobs"] == THREADS
 
 
 def test_fit_labels_use_ratings_and_fill_gaps_from_outcomes():
@@ -143,6 +145,7 @@ def test_ranker_orders_within_campaigns_and_scores_fit_from_0_to_1():
     labels = np.clip((X["signal"] * 5).astype(int), 0, 4)
     groups = pd.Series([f"c{i // 40}" for i in range(n)])
     ranker = CampaignFitRanker(n_estimators=50).fit(X, labels, groups=groups)
+    assert ranker.model_.get_params()["n_jobs"] == THREADS
     raw = ranker.predict(X)
     assert pd.Series(raw).corr(X["signal"], method="spearman") > 0.9
     scores = ranker.fit_score(raw)

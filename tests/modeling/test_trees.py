@@ -154,7 +154,7 @@ def test_a_constant_ensemble_has_complete_trees_of_no_splits():
     assert (contributions[:, :-1] == 0).all()
 
 
-def test_lightgbm_learns_on_one_thread_and_more_would_not_change_the_model():
+def test_lightgbm_learns_on_one_thread_and_two_give_the_same_model_here():
     X, y = _data(seed=3)
     one = LGBMRegressor(**lgbm_params(0, n_estimators=40)).fit(X, y)
     two = LGBMRegressor(**lgbm_params(0, n_estimators=40, n_jobs=2)).fit(X, y)

@@ -14,8 +14,8 @@ from recommender._trees import Trees
 # LightGBM learns on one thread. On an idle 2-core machine three fits of 300 trees on 12,000
 # rows took 1.0 s on two threads, 1.7 s on one; but two processes doing so side by side
 # (racing retrains, two notebooks) took 8.1 s each on two threads, 1.6 s on one: each spins
-# waiting for a core the other holds. The thread count never changes the model
-# (deterministic=True).
+# waiting for a core the other holds. A fixed count also keeps the model the same on any
+# machine (one and two threads gave the same model in tests/modeling/test_trees.py).
 THREADS = 1
 
 
