@@ -4,16 +4,17 @@
                                         [--hiring random habitual] [--hires 25]
                                         [--market ours steady saturating]
 
-For each size x hiring x seed: a simulated market of 5,000 creators whose brand ran that
-many campaigns, each hiring HIRES creators (at random, or by habit: the biggest it could
+For each market x size x hiring x seed: a simulated market of 5,000 creators whose brand
+ran that many campaigns, each hiring HIRES creators (at random, or by habit: the biggest it could
 pay in its own niche). The model is trained on that history. It is then measured where it
 is used: on 40 fresh campaigns, each with 200 candidates drawn at random from the market
 (most of them unlike anyone the brand hired), by NDCG@10 of its sales ranking against the
 simulator's noise-free return per dollar. Beside it, the same NDCG for the baselines: the
 rule of thumb (engagements per dollar, discounted off-niche, elsewhere-audience and
 mostly-sponsored), cheapest first, and the best of the others.
-With --market, the sales of hires and candidates come about as in markets made another
-way (other_markets.py), on the same creators and hires.
+With --market other than `ours`, the sales of hires and candidates (and so the truth the
+ranking is measured against) come about as in markets made another way
+(other_markets.py), on the same creators and hires.
 Printed: one row per market x size x hiring, the mean over seeds (min-max in brackets).
 """
 

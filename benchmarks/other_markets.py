@@ -1,21 +1,24 @@
 """Markets whose sales come about another way than the project's simulator says.
 
-A model tuned beside one simulator can learn that simulator rather than marketing. These
-markets keep the simulator's creators, campaigns and hires (the same files, the same
-habits choosing the hires) but replace how a hire sells, so that what the model must
-learn is not what it was built beside. `learning_curve.py --market NAME` measures on them.
+A model built beside one simulator can learn that simulator rather than marketing. These
+markets keep the simulator's creators, campaigns and hires but replace how a hire sells
+(its expected lift, and so its measured one), so that what the model must learn is not
+what it was built beside. `learning_curve.py --market NAME` measures on them.
 
 - `ours`: the simulator as it is (simulate.expected_outcomes).
-- `steady`: sales grow with the genuine engaged audience and how much it cares; niche,
-  country, age and gender mismatches cost less than in `ours`; sponsorship costs in
-  proportion to its share of posts; big accounts sell as well per engagement as small.
-- `saturating`: reach saturates (engaged audience to the power 0.85) and comments sell
-  three times what a like does; an audience outside the target age costs much; a
-  creator sponsoring more than 30% of posts loses 60% at once; pricier products sell
-  less than in proportion.
+- `steady`: sales grow with the genuine engaged audience and how much it cares; an
+  unrelated niche, another country, an audience outside the target age or gender cost
+  less than in `ours` (a secondary or related niche a little more); sponsorship costs
+  in proportion to its share of posts; big accounts sell as well per engagement as
+  small ones.
+- `saturating`: sales grow with the engaged audience to the power 0.85, plus three for
+  each comment (discounted by the share of bought followers); each year of audience age
+  outside the target range costs about 28% (`ours`: 22%); a creator sponsoring more than
+  30% of posts loses 60% at once; pricier products sell less than in proportion.
 
-Neither is a model of anything measured: they are two other plausible worlds, and a
-model that learns from data should do about as well in them as in ours.
+Neither is a model of anything measured: they are two other plausible worlds. The
+matching of niche and audience below follows simulate.expected_outcomes on purpose (the
+same contract, the same campaign targets); what each match is worth differs.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from recommender.datasets.simulate import NICHES, Market, expected_outcomes, mea
 Process = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame], pd.DataFrame]
 
 
-def _pairs(
+def _matched_pairs(
     pairs: pd.DataFrame, creators: pd.DataFrame, traits: pd.DataFrame, campaigns: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The pairs with what a process reads, and how each matches its campaign."""
@@ -62,6 +65,14 @@ def _pairs(
     return df, match
 
 
+def _niche(
+    match: dict[str, np.ndarray], secondary: float, related: float, other: float
+) -> np.ndarray:
+    """What each pair's niche is worth: 1 in the campaign's own, else these."""
+    cases = [match["same"], match["secondary"], match["related"]]
+    return np.asarray(np.select(cases, [1.0, secondary, related], default=other))
+
+
 def _truth(
     pairs: pd.DataFrame, df: pd.DataFrame, lift: np.ndarray, fit: np.ndarray
 ) -> pd.DataFrame:
@@ -74,10 +85,10 @@ def steady(
     pairs: pd.DataFrame, creators: pd.DataFrame, traits: pd.DataFrame, campaigns: pd.DataFrame
 ) -> pd.DataFrame:
     """Expected lift and fit of each pair in the `steady` market (see the module)."""
-    df, m = _pairs(pairs, creators, traits, campaigns)
-    niche = np.select([m["same"], m["secondary"], m["related"]], [1.0, 0.6, 0.4], default=0.25)
-    audience = (np.where(m["country"], 1.0, 0.35) * np.exp(-m["age_gap"] / 8)
-                * np.clip(1 - m["gender_gap"], 0.3, 1))  # fmt: skip
+    df, match = _matched_pairs(pairs, creators, traits, campaigns)
+    niche = _niche(match, secondary=0.6, related=0.4, other=0.25)
+    audience = (np.where(match["country"], 1.0, 0.35) * np.exp(-match["age_gap"] / 8)
+                * np.clip(1 - match["gender_gap"], 0.3, 1))  # fmt: skip
     trust = 1 - 0.6 * df["sponsored_ratio"].to_numpy()
     engaged = df["genuine_followers"].to_numpy() * df["genuine_engagement_rate"].to_numpy()
     price = df["product_price_usd"].fillna(35.0).to_numpy()
@@ -90,10 +101,10 @@ def saturating(
     pairs: pd.DataFrame, creators: pd.DataFrame, traits: pd.DataFrame, campaigns: pd.DataFrame
 ) -> pd.DataFrame:
     """Expected lift and fit of each pair in the `saturating` market (see the module)."""
-    df, m = _pairs(pairs, creators, traits, campaigns)
-    niche = np.select([m["same"], m["secondary"], m["related"]], [1.0, 0.5, 0.5], default=0.2)
-    audience = (np.where(m["country"], 1.0, 0.5) * np.exp(-m["age_gap"] / 3)
-                * np.clip(1 - 1.5 * m["gender_gap"], 0.2, 1))  # fmt: skip
+    df, match = _matched_pairs(pairs, creators, traits, campaigns)
+    niche = _niche(match, secondary=0.5, related=0.5, other=0.2)
+    audience = (np.where(match["country"], 1.0, 0.5) * np.exp(-match["age_gap"] / 3)
+                * np.clip(1 - 1.5 * match["gender_gap"], 0.2, 1))  # fmt: skip
     trust = np.where(df["sponsored_ratio"].to_numpy() > 0.3, 0.4, 1.0)
     engaged = df["genuine_followers"].to_numpy() * df["genuine_engagement_rate"].to_numpy()
     comments = df["avg_comments"].fillna(0).to_numpy() * (1 - df["fake_follower_share"].to_numpy())
@@ -108,7 +119,8 @@ MARKETS: dict[str, Process] = {"ours": expected_outcomes, "steady": steady,
 
 def remeasured(market: Market, process: Process, seed: int) -> Market:
     """The same market's hires, their expected and measured outcomes from `process`
-    (measured with the simulator's noise)."""
+    (measured with the simulator's noise). `ours` returns the market untouched, its
+    noise included, so that `--market ours` measures what learning_curve.py always did."""
     if process is expected_outcomes:
         return market
     expected = process(market.outcomes, market.creators, market.creator_traits, market.campaigns)
