@@ -151,6 +151,11 @@ OUTCOMES = Table(
         Column("engagements", Kind.INT, min=0),
         Column("clicks", Kind.INT, min=0),
         Column("conversions", Kind.INT, min=0),
+        # How the hire was chosen, as plan.csv states it: the probability with which the
+        # plan chose this creator, the policy that chose it, the list it was chosen from.
+        Column("selection_probability", Kind.FLOAT, min=0, min_exclusive=True, max=1, share=True),
+        Column("policy", Kind.STRING),
+        Column("shortlist_id", Kind.STRING),
     ),
 )
 
