@@ -216,6 +216,7 @@ def plan(
     model: ModelRef = None,
     explore: float = 0.0,
     constraints: Constraints | None = None,
+    seed: int | None = None,
 ) -> Plan:
     """Score the candidates for one campaign, then choose whom to hire within `budget_usd`.
 
@@ -225,10 +226,11 @@ def plan(
     explore: the share of the budget (0 to below 1) kept for creators in audience
     segments the plan does not already hire in.
     constraints: what to rule out or cap (Constraints(); flagged accounts are
-    left out by default). Raises SettingError (a ValueError) for settings no plan
-    can meet, ScoringError when nothing can be scored.
+    left out by default). seed: exploration's draws (None: one derived from the
+    candidates, so the same candidates give the same plan). Raises SettingError (a
+    ValueError) for settings no plan can meet, ScoringError when nothing can be scored.
     """
     recommender, identity = loaded_model(model)  # one load: the summary names what scored
-    result = _plan(creators, campaign, budget_usd, recommender, explore, constraints)
+    result = _plan(creators, campaign, budget_usd, recommender, explore, constraints, seed)
     result.summary["model"] = identity.as_dict()
     return result

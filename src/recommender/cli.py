@@ -365,6 +365,7 @@ def _add_plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _inputs(sub, "plan.csv")
     sub.add_argument("--budget", required=True, type=_budget, help="USD")
     sub.add_argument("--explore", type=float, default=0.0, help="share of budget for learning")
+    sub.add_argument("--seed", type=int, help="exploration's draws (default: from the candidates)")
     rules = sub.add_argument_group("constraints (the campaign's platform always holds)")
     rules.add_argument("--target-country", help="hire only creators whose audience is there")
     rules.add_argument("--min-followers", type=float)
@@ -413,7 +414,8 @@ def run_plan(args: argparse.Namespace) -> int:
     rejects = _rejects_path(args)
     _say_how_inputs_are_read(args)
     result, files = plan_file(args.creators, args.campaign, args.budget, args.out, rejects,
-                              args.model, args.explore, constraints, args.sheet)  # fmt: skip
+                              args.model, args.explore, constraints, args.sheet,
+                              seed=args.seed)  # fmt: skip
     summary = result.summary
     outputs = f"{files.chosen}, summary -> {files.summary}"
     if files.figure is not None:

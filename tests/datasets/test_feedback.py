@@ -207,3 +207,34 @@ def test_the_history_and_its_rejects_are_put_in_place_together(tmp_path, monkeyp
     monkeypatch.undo()
     added, _ = add_outcome_file(data, tmp_path / "new.csv", data / "new.rejects.csv")
     assert added.added == 1 and len(added.rejects) == 1
+
+
+def test_outcomes_remember_how_the_plan_chose_each_hire(tmp_path, market, model):
+    """A plan's rows, fed back with their lifts, keep the probability, policy and shortlist
+    the plan stated; a probability outside (0, 1] is refused with its reason; rows and
+    histories without them still join."""
+    data = tmp_path / "data"
+    write_market(market, data)
+    campaign = {**market.campaigns.iloc[0].dropna().to_dict()}
+    hired = set(market.outcomes["creator_id"])
+    pool = market.creators[~market.creators["creator_id"].isin(hired)].head(300)
+    chosen = plan(pool, campaign, 2_000, model, explore=0.5, seed=3).chosen
+    assert chosen["exploration"].any() and (~chosen["exploration"]).any()
+    how = ["campaign_id", "creator_id", "selection_probability", "policy", "shortlist_id"]
+    new = chosen[how].assign(sales_lift_usd=100.0)
+    new.loc[new.index[0], "selection_probability"] = 0.0
+    new.loc[new.index[1], "selection_probability"] = 1.5
+    new.loc[new.index[2], ["selection_probability", "policy", "shortlist_id"]] = None
+    new.to_csv(tmp_path / "new.csv", index=False)
+    added, history_path = add_outcome_file(data, tmp_path / "new.csv", tmp_path / "rejects.csv")
+    assert added.added == len(new) - 2
+    reasons = pd.read_csv(tmp_path / "rejects.csv")[REJECT_REASON].tolist()
+    assert reasons[0] == "selection_probability: must be > 0 (got '0.0')"
+    assert reasons[1].startswith("selection_probability: must be <= 1")
+    history = pd.read_csv(history_path)
+    kept = history.merge(new.iloc[3:], on=["campaign_id", "creator_id"], suffixes=("", "_new"))
+    assert len(kept) == len(new) - 3
+    assert np.allclose(kept["selection_probability"], kept["selection_probability_new"])
+    assert (kept["policy"] == kept["policy_new"]).all()
+    assert (kept["shortlist_id"] == chosen["shortlist_id"].iloc[0]).all()
+    assert history["selection_probability"].isna().sum() == len(market.outcomes) + 1

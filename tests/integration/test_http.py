@@ -124,16 +124,19 @@ def test_plan_matches_the_library(server: str, market, model_dir: Path):
     rows[0]["followers"] = -3
     limits = {"max_niche_share": 0.6, "excluded_flags": []}
     body = {"campaign": CAMPAIGN, "creators": rows, "budget_usd": 2_000, "explore": 0.1,
-            "constraints": limits}  # fmt: skip
+            "seed": 11, "constraints": limits}  # fmt: skip
     response = requests.post(f"{server}/plan", json=body, timeout=120)
     assert response.status_code == 200, response.text[:300]
     payload = response.json()
     creators = market.creators.head(300).copy()
     creators.loc[creators.index[0], "followers"] = -3
-    local = recommender.plan(creators, CAMPAIGN, 2_000, model_dir, 0.1,
-                             Constraints(max_niche_share=0.6, excluded_flags=()))  # fmt: skip
+    limited = Constraints(max_niche_share=0.6, excluded_flags=())
+    local = recommender.plan(creators, CAMPAIGN, 2_000, model_dir, 0.1, limited, seed=11)
     assert [r["creator_id"] for r in payload["chosen"]] == local.chosen["creator_id"].tolist()
-    assert payload["summary"] == local.summary
+    assert [r["selection_probability"] for r in payload["chosen"]] == pytest.approx(
+        local.chosen["selection_probability"].tolist()
+    )
+    assert payload["summary"] == local.summary and local.summary["seed"] == 11
     assert sum(r["cost_usd"] for r in payload["chosen"]) <= 2_000 + 1e-6
     assert [r["reject_reason"] for r in payload["rejected"]] == [
         "followers: must be >= 0 (got '-3')"

@@ -173,6 +173,50 @@ def test_plan_fits_the_budget_and_honours_constraints(market, model_dir):
     assert len(result.candidates) + len(result.rejects) == 400
 
 
+@pytest.mark.slow
+def test_exploration_chooses_each_creator_as_often_as_the_plan_says(market, model):
+    """200 plans of one shortlist, each with its own seed: a creator is explored in about
+    the share of them that its stated selection_probability gives (within four binomial
+    standard deviations, plus the stated figure's own error from 401 draws); the
+    creators exploitation chose are in every plan, with probability 1."""
+    creators = market.creators.head(300)
+    plans = [
+        recommender.plan(creators, CAMPAIGN, 2_000, model, explore=0.5, seed=seed).chosen
+        for seed in range(200)
+    ]
+    chosen = pd.concat(plans, keys=range(len(plans)), names=["plan", "row"]).reset_index()
+    exploiting = chosen[~chosen["exploration"]]
+    assert (exploiting["selection_probability"] == 1).all()
+    assert (exploiting["policy"] == "exploit").all()
+    assert (exploiting.groupby("creator_id")["plan"].nunique() == len(plans)).all()
+    exploring = chosen[chosen["exploration"]]
+    assert (exploring["policy"] == "explore").all()
+    by_creator = exploring.groupby("creator_id").agg(
+        times=("plan", "size"), stated=("selection_probability", "mean")
+    )
+    share, stated = by_creator["times"] / len(plans), by_creator["stated"]
+    allowed = 4 * np.sqrt(stated * (1 - stated) / len(plans)) + 0.03
+    assert ((share - stated).abs() <= allowed).all(), by_creator[(share - stated).abs() > allowed]
+    assert stated.between(0.1, 0.9).sum() >= 5  # chances, not certainties, to check
+
+
+def test_the_same_candidates_or_seed_give_the_same_plan(market, model):
+    creators = market.creators.head(300)
+    first = recommender.plan(creators, CAMPAIGN, 2_000, model, explore=0.5)
+    again = recommender.plan(creators, CAMPAIGN, 2_000, model, explore=0.5)
+    pd.testing.assert_frame_equal(first.chosen, again.chosen)
+    seed = first.summary["seed"]
+    same = recommender.plan(creators, CAMPAIGN, 2_000, model, explore=0.5, seed=seed)
+    pd.testing.assert_frame_equal(first.chosen, same.chosen)
+    other = recommender.plan(creators, CAMPAIGN, 2_000, model, explore=0.5, seed=seed + 1)
+    explored = [set(p.chosen.loc[p.chosen["exploration"], "creator_id"]) for p in (first, other)]
+    assert explored[0] != explored[1]
+    assert (first.chosen["shortlist_id"] == first.summary["shortlist_id"]).all()
+    fewer = recommender.plan(creators.head(299), CAMPAIGN, 2_000, model, explore=0.5)
+    assert fewer.summary["shortlist_id"] != first.summary["shortlist_id"]
+    assert first.summary["shortlist_id"].startswith("k1:")
+
+
 def test_plan_honours_audience_constraints(market, model_dir):
     creators = market.creators.head(600).copy()
     creators.loc[creators.index[:40], "audience_country"] = None  # unknown audiences

@@ -481,6 +481,7 @@ def plan_file(
     constraints: Constraints | None = None,
     sheet: str | int | None = None,
     say: Callable[[str], None] = print,
+    seed: int | None = None,
 ) -> tuple[Plan, PlanFiles]:
     """Plan over a creators file for the one campaign of `campaign_path`; write the chosen
     creators, the rejected rows, the summary (<out>.summary.json) and its figure (<out>.png).
@@ -508,7 +509,7 @@ def plan_file(
         from recommender.api import plan
 
         with native_stdout_silenced():
-            result = plan(creators, campaign, budget_usd, model, explore, constraints)
+            result = plan(creators, campaign, budget_usd, model, explore, constraints, seed)
         files = PlanFiles(
             chosen=out,
             rejects=Path(rejects_path),

@@ -15,12 +15,20 @@ of one creator.
 
 Exploration (`explore` > 0) reserves that share of the budget for learning: it
 goes to audience segments the exploitation plan left out, one creator per
-segment, picked by the upper end of the lift interval per dollar (optimism
-where the model is least sure), until the reserve is spent; caps hold for it too.
+segment, by Thompson sampling: each candidate's lift is drawn from its predictive
+distribution (a normal matching its 80% interval), each untried segment offers its best
+draw per dollar, and the best offers are hired until the reserve is spent; caps hold for
+it too. The plan is one such draw. DRAWS more, from the same seed, give how often each
+creator would have been chosen: its `selection_probability`, which `plan.csv` states
+(1 for the creators exploitation chose, which no draw changes) beside its `policy`
+(exploit or explore) and the `shortlist_id` of the candidates it was chosen from. Fed
+back with the outcomes, they say how each hire was chosen. The seed defaults to one
+derived from the shortlist: the same candidates give the same plan.
 """
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import re
 from collections.abc import Sequence
@@ -45,6 +53,12 @@ if TYPE_CHECKING:
 MIP_GAP = 1e-3
 MIP_SECONDS = 10.0
 EXCLUDED_FLAGS = ("suspect_followers", "high_sponsorship")
+# Exploration's draws besides the plan's own: a creator's share of all of them is its
+# stated selection_probability (a share of 401 draws is within 0.025 of the truth 95% of
+# the time).
+DRAWS = 400
+INTERVAL_Z = 1.2816  # the lift interval holds 80%: its half-width is this many sds
+EXPLOIT, EXPLORE = "exploit", "explore"  # plan.csv's policy: how a creator was chosen
 
 
 def setting_number(value: object, name: str) -> float:
@@ -329,6 +343,7 @@ def plan(
     model: Recommender,
     explore: float = 0.0,
     constraints: Constraints | None = None,
+    seed: int | None = None,
 ) -> Plan:
     """Score the candidates for one campaign, then choose whom to hire within `budget_usd`.
 
@@ -337,8 +352,9 @@ def plan(
     and names it in the summary). explore: the share of the budget (0 to below 1) kept
     for creators in audience segments the plan does not already hire in.
     constraints: what to rule out or cap (Constraints(); flagged accounts are
-    left out by default). Raises SettingError (a ValueError) for settings no plan
-    can meet, ScoringError when nothing can be scored.
+    left out by default). seed: exploration's draws (None: one derived from the
+    candidates). Raises SettingError (a ValueError) for settings no plan can meet,
+    ScoringError when nothing can be scored.
     """
     budget_usd = setting_number(budget_usd, "budget")
     explore = setting_number(explore, "explore")
@@ -353,16 +369,34 @@ def plan(
     if scored["campaign_id"].nunique() > 1:
         raise SettingError("plan one campaign at a time")
     scored["why_not"] = eligibility(scored, constraints)
-    hired, gap = _hire(scored[scored["why_not"] == ""], budget_usd, explore, constraints)
+    eligible = scored[scored["why_not"] == ""]
+    shortlist = shortlist_id(eligible)
+    seed = int(shortlist.rsplit(":", 1)[1], 16) if seed is None else seed
+    hired, gap = _hire(eligible, budget_usd, explore, constraints, seed)
+    hired["shortlist_id"] = shortlist
     summary = _summary(scored, hired, budget_usd, gap)
-    first = ["rank", "creator_id", "exploration", "cost_usd", "expected_lift_usd", "lift_low_usd",
-             "lift_high_usd", "expected_roi", "tier", "flags", "why"]  # fmt: skip
+    summary.update(shortlist_id=shortlist, seed=seed)
+    first = ["rank", "creator_id", "exploration", "selection_probability", "policy", "cost_usd",
+             "expected_lift_usd", "lift_low_usd", "lift_high_usd", "expected_roi", "tier",
+             "flags", "why", "shortlist_id"]  # fmt: skip
     columns = first + [c for c in hired.columns if c not in first and c != "why_not"]
     return Plan(hired[columns], summary, scored, result.rejects)
 
 
+def shortlist_id(eligible: pd.DataFrame) -> str:
+    """The candidates a plan chose from, named: the campaign, and a digest of the creators."""
+    ids = sorted(eligible["creator_id"].astype(str))
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+    campaign = str(eligible["campaign_id"].iloc[0]) if len(eligible) else ""
+    return f"{campaign}:{digest}"
+
+
 def _hire(
-    eligible: pd.DataFrame, budget_usd: float, explore: float, constraints: Constraints
+    eligible: pd.DataFrame,
+    budget_usd: float,
+    explore: float,
+    constraints: Constraints,
+    seed: int,
 ) -> tuple[pd.DataFrame, float]:
     """The creators to hire (exploiting, then exploring), and the exploiting part's proven
     optimality gap: how far below the best possible expected lift it may be, as a share."""
@@ -381,7 +415,7 @@ def _hire(
         budget_usd * (1 - explore),
         caps,
     )
-    picked = eligible[chosen].assign(exploration=False)
+    picked = eligible[chosen].assign(exploration=False, selection_probability=1.0, policy=EXPLOIT)
     picked["why"] = [
         f"expected ${lift:,.0f} for ${cost:,.0f} (ROI {roi:.2f}); {reasons}"
         for lift, cost, roi, reasons in zip(
@@ -389,9 +423,9 @@ def _hire(
             picked["reasons"], strict=True,
         )
     ]  # fmt: skip
-    explored = _explore(
-        eligible, segment, chosen, budget_usd - float(picked["cost_usd"].sum()), explore > 0, caps
-    )
+    reserve = budget_usd - float(picked["cost_usd"].sum())
+    rng = np.random.default_rng(seed)
+    explored = _explore(eligible, segment, chosen, reserve, explore > 0, caps, rng)
     hired = pd.concat([picked, explored], ignore_index=True)
     # The bound is on what exploiting can reach: the gap is the exploiting part's.
     exploiting_lift = float(picked["expected_lift_usd"].sum())
@@ -434,9 +468,11 @@ def _explore(
     chosen: np.ndarray,
     reserve: float,
     enabled: bool,
-    caps: Sequence[Cap] = (),
+    caps: Sequence[Cap],
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """One creator per untried segment, by optimistic lift per dollar, within the reserve.
+    """One creator per untried segment, by Thompson sampling, within the reserve; each with
+    the share of 1 + DRAWS draws that chose it (see the module's docstring).
 
     Segments the plan already hires in are tried; what it spends (the `chosen`
     rows) counts against every cap, so exploration never breaks one.
@@ -444,32 +480,59 @@ def _explore(
     untried = ~chosen & ~segment.isin(set(segment[chosen])).to_numpy()
     rest = eligible[untried]
     if not enabled or reserve <= 0 or rest.empty:
-        return rest.iloc[:0].assign(exploration=True, why="")
-    optimism = rest["lift_high_usd"] / rest["cost_usd"]
-    best = rest.assign(_segment=segment[untried], _optimism=optimism).sort_values(
-        ["_optimism", "creator_id"], ascending=[False, True]
-    )
-    best = best.drop_duplicates("_segment")
+        return rest.iloc[:0].assign(exploration=True, selection_probability=1.0, policy=EXPLORE,
+                                    why="")  # fmt: skip
     cost = eligible["cost_usd"].to_numpy(float)
-    position = pd.Series(np.arange(len(eligible)), index=eligible.index)
-    # Per cap: each creator's group, and what each group has spent so far.
+    rows = np.flatnonzero(untried)
+    groups = pd.factorize(segment[untried])[0]
+    # Per cap: each untried creator's group, and what each group has spent so far.
     spent_by = [group_totals(cap.groups, cost * chosen) for cap in caps]
-    take, spent = [], 0.0
-    for index in best.index:
-        i = int(position[index])
-        room = all(
-            totals[code[i]] + cost[i] <= cap.limit
-            for (code, totals), cap in zip(spent_by, caps, strict=True)
-        )
-        if spent + cost[i] <= reserve and room:
-            take.append(index)
+    room = [
+        (code[rows], totals, cap.limit) for (code, totals), cap in zip(spent_by, caps, strict=True)
+    ]
+    expected = rest["expected_lift_usd"].to_numpy(float)
+    sd = (rest["lift_high_usd"].to_numpy(float) - rest["lift_low_usd"].to_numpy(float)) / (
+        2 * INTERVAL_Z
+    )
+    lifts = expected + np.maximum(sd, 0) * rng.standard_normal((1 + DRAWS, len(rest)))
+    taken = np.array([_one_draw(lift / cost[rows], cost[rows], groups, reserve, room)
+                      for lift in lifts])  # fmt: skip
+    share = taken.mean(axis=0)
+    out = rest[taken[0]].assign(
+        exploration=True, selection_probability=share[taken[0]], policy=EXPLORE
+    )
+    out["why"] = [
+        f"exploring {s}: chosen in {p:.0%} of {1 + DRAWS} draws of its lift; up to ${h:,.0f} "
+        "if it sells"
+        for s, p, h in zip(segment[out.index], out["selection_probability"], out["lift_high_usd"],
+                           strict=True)
+    ]  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def _one_draw(
+    value: np.ndarray,
+    cost: np.ndarray,
+    groups: np.ndarray,
+    reserve: float,
+    room: list[tuple[np.ndarray, np.ndarray, float]],
+) -> np.ndarray:
+    """One draw's exploration: each segment's best positive `value` (drawn lift per dollar),
+    then the best of those while the reserve and every cap have room; which were taken."""
+    order = np.lexsort((-value, groups))
+    best = order[np.r_[True, groups[order][1:] != groups[order][:-1]]]
+    best = best[value[best] > 0]
+    taken = np.zeros(len(value), dtype=bool)
+    spent, totals = 0.0, [t.copy() for _, t, _ in room]
+    for i in best[np.argsort(-value[best], kind="stable")]:
+        fits = all(total[code[i]] + cost[i] <= limit
+                   for (code, _, limit), total in zip(room, totals, strict=True))  # fmt: skip
+        if spent + cost[i] <= reserve and fits:
+            taken[i] = True
             spent += cost[i]
-            for code, totals in spent_by:
-                totals[code[i]] += cost[i]
-    out = best.loc[take].drop(columns=["_optimism"])
-    out["why"] = [f"exploring {s}: up to ${h:,.0f} if it sells" for s, h in
-                  zip(out["_segment"], out["lift_high_usd"], strict=True)]  # fmt: skip
-    return out.drop(columns=["_segment"]).assign(exploration=True)
+            for (code, _, _), total in zip(room, totals, strict=True):
+                total[code[i]] += cost[i]
+    return taken
 
 
 def _star_plan(scored: pd.DataFrame, budget: float) -> pd.DataFrame:

@@ -123,7 +123,7 @@ def plan_answer(
     limits["excluded_flags"] = tuple(limits["excluded_flags"])
     try:
         result = plan(creators, body.campaign, body.budget_usd, recommender, body.explore,
-                      Constraints(**limits))  # fmt: skip
+                      Constraints(**limits), body.seed)  # fmt: skip
     except (ScoringError, SettingError) as exc:
         return Answer.of({"error": str(exc)}, status=422)
     result.summary["model"] = identity.as_dict()

@@ -82,6 +82,9 @@ class PlanRequest(BaseModel):
     )
     budget_usd: float = Field(gt=0, le=contract.MAX_MAGNITUDE, allow_inf_nan=False)
     explore: float = Field(default=0.0, ge=0, lt=1, description="budget share for learning")
+    seed: int | None = Field(
+        default=None, ge=0, description="exploration's draws (default: from the candidates)"
+    )
     constraints: PlanConstraints = Field(default_factory=PlanConstraints)
     echo_extras: bool = Field(
         default=False, description="return the creators' keys outside the contract too"
