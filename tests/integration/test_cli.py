@@ -199,6 +199,7 @@ def test_plan_writes_the_plan_its_rejects_summary_and_figure(tmp_path, market, m
     [(["--max-niche-share", "0"], "max_niche_share must be a share"),
      (["--min-followers", "9000", "--max-followers", "100"], "is above max_followers"),
      (["--explore", "1.5"], "explore must be a share"),
+     (["--explore", "0.3", "--seed", "-1"], "seed must be a whole number from 0 (got -1)"),
      (["--budget", "1e-15"], "no candidate could be hired within the budget ("),
      (["--target-country", "usa"], "two-letter country code"),
      (["--min-followers", "1e12"], "no candidate could be hired within the budget (")],

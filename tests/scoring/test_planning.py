@@ -11,7 +11,7 @@ import pytest
 
 import recommender
 from recommender.errors import SettingError
-from recommender.scoring.planning import Constraints, knapsack, lp_bound, segments
+from recommender.scoring.planning import Constraints, _explore, knapsack, lp_bound, segments
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = {"campaign_id": "k1", "niche": "pet", "product_price_usd": 30}
@@ -215,6 +215,50 @@ def test_the_same_candidates_or_seed_give_the_same_plan(market, model):
     fewer = recommender.plan(creators.head(299), CAMPAIGN, 2_000, model, explore=0.5)
     assert fewer.summary["shortlist_id"] != first.summary["shortlist_id"]
     assert first.summary["shortlist_id"].startswith("k1:")
+
+
+@pytest.mark.parametrize(("low", "high"), [(250.0, 350.0), (260.0, 700.0)])
+def test_exploration_states_the_chance_its_draws_give(low: float, high: float):
+    """Two candidates of one segment at the same cost, and a reserve for one: A (expected
+    300, 80% interval [low, high]) or B (a sure 290). A is drawn from a two-piece normal
+    with 10% beyond each end of its interval, so it beats B with chance Phi(10 / sd below):
+    0.63 for [260, 700], where a normal as wide on both sides would give 0.52."""
+    from scipy import stats
+
+    z = float(stats.norm.ppf(0.9))
+    truth = float(stats.norm.cdf(10 / ((300 - low) / z)))
+    pair = pd.DataFrame({
+        "creator_id": ["a", "b"], "cost_usd": 10.0, "expected_lift_usd": [300.0, 290.0],
+        "lift_low_usd": [low, 290.0], "lift_high_usd": [high, 290.0], "niche": "pet",
+        "audience_country": "US", "tier": "nano",
+    })  # fmt: skip
+    stated = []
+    for seed in range(40):
+        out = _explore(pair, segments(pair), np.zeros(2, bool), 10.0, True, (),
+                       np.random.default_rng(seed), z)  # fmt: skip
+        (row,) = out.itertuples()
+        chance = row.selection_probability
+        stated.append(chance if row.creator_id == "a" else 1 - chance)
+    assert np.mean(stated) == pytest.approx(truth, abs=0.015)  # 40 x 401 draws: sd 0.004
+    assert np.std(stated) < 0.04  # each plan's own figure is near it too
+
+
+def test_the_same_candidates_in_any_order_give_the_same_plan(market, model):
+    creators = market.creators.head(300)
+    forward = recommender.plan(creators, CAMPAIGN, 2_000, model, explore=0.5).chosen
+    backward = recommender.plan(creators.iloc[::-1], CAMPAIGN, 2_000, model, explore=0.5).chosen
+    columns = ["creator_id", "exploration", "selection_probability", "shortlist_id"]
+    pd.testing.assert_frame_equal(
+        forward[columns].sort_values("creator_id").reset_index(drop=True),
+        backward[columns].sort_values("creator_id").reset_index(drop=True),
+    )
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5, "7"])
+def test_a_seed_that_is_not_a_whole_number_from_0_is_a_setting_error(market, model, seed):
+    with pytest.raises(SettingError, match="seed must be a whole number from 0"):
+        recommender.plan(market.creators.head(30), CAMPAIGN, 2_000, model, explore=0.5,
+                         seed=seed)  # fmt: skip
 
 
 def test_plan_honours_audience_constraints(market, model_dir):

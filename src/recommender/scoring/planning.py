@@ -1,6 +1,7 @@
 """Budget plans: which creators to hire so total expected lift is highest within the budget.
 
-    plan(creators, campaign, budget_usd, recommender, explore=0.0, constraints=None) -> Plan
+    plan(creators, campaign, budget_usd, recommender, explore=0.0, constraints=None,
+         seed=None) -> Plan
 
 The selection is a 0/1 knapsack solved exactly by dynamic programming over
 costs rounded up to 1/20,000 of the budget (so never over budget). Caps on the
@@ -16,14 +17,15 @@ of one creator.
 Exploration (`explore` > 0) reserves that share of the budget for learning: it
 goes to audience segments the exploitation plan left out, one creator per
 segment, by Thompson sampling: each candidate's lift is drawn from its predictive
-distribution (a normal matching its 80% interval), each untried segment offers its best
-draw per dollar, and the best offers are hired until the reserve is spent; caps hold for
-it too. The plan is one such draw. DRAWS more, from the same seed, give how often each
-creator would have been chosen: its `selection_probability`, which `plan.csv` states
-(1 for the creators exploitation chose, which no draw changes) beside its `policy`
-(exploit or explore) and the `shortlist_id` of the candidates it was chosen from. Fed
-back with the outcomes, they say how each hire was chosen. The seed defaults to one
-derived from the shortlist: the same candidates give the same plan.
+distribution (a two-piece normal: the expected lift its median, each end of its interval
+where the interval puts it), each untried segment offers its best positive draw per
+dollar, and the offers are hired best first while the reserve and the caps have room.
+The plan is one such draw. DRAWS more, from the same seed, give how often each creator
+would have been chosen: its `selection_probability`, which `plan.csv` states (1 for the
+creators exploitation chose, which no draw changes) beside its `policy` (exploit or
+explore) and the `shortlist_id` of the candidates no rule left out. Fed back with the
+outcomes, they say how each hire was chosen. The seed defaults to one derived from the
+shortlist: the same campaign and candidates, in any order, give the same plan.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import sparse, stats
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from recommender import contract
@@ -53,11 +55,11 @@ if TYPE_CHECKING:
 MIP_GAP = 1e-3
 MIP_SECONDS = 10.0
 EXCLUDED_FLAGS = ("suspect_followers", "high_sponsorship")
-# Exploration's draws besides the plan's own: a creator's share of all of them is its
-# stated selection_probability (a share of 401 draws is within 0.025 of the truth 95% of
-# the time).
+# Exploration's draws besides the plan's own: a creator's share of all 401 is its stated
+# selection_probability, within 0.05 of the truth 95% of the time (1.96 standard errors
+# at p = 0.5). Counting the plan's own draw lifts a chosen creator's share by at most
+# 1/401 and keeps it above 0.
 DRAWS = 400
-INTERVAL_Z = 1.2816  # the lift interval holds 80%: its half-width is this many sds
 EXPLOIT, EXPLORE = "exploit", "explore"  # plan.csv's policy: how a creator was chosen
 
 
@@ -370,9 +372,12 @@ def plan(
         raise SettingError("plan one campaign at a time")
     scored["why_not"] = eligibility(scored, constraints)
     eligible = scored[scored["why_not"] == ""]
-    shortlist = shortlist_id(eligible)
-    seed = int(shortlist.rsplit(":", 1)[1], 16) if seed is None else seed
-    hired, gap = _hire(eligible, budget_usd, explore, constraints, seed)
+    campaign_id = str(scored["campaign_id"].iloc[0]) if len(scored) else ""
+    shortlist = shortlist_id(campaign_id, eligible)
+    seed = _seed(seed, shortlist)
+    # How many standard deviations the lift interval spans on each side of the estimate.
+    z = float(stats.norm.ppf(0.5 + getattr(model, "interval_coverage", 0.8) / 2))
+    hired, gap = _hire(eligible, budget_usd, explore, constraints, np.random.default_rng(seed), z)
     hired["shortlist_id"] = shortlist
     summary = _summary(scored, hired, budget_usd, gap)
     summary.update(shortlist_id=shortlist, seed=seed)
@@ -383,12 +388,22 @@ def plan(
     return Plan(hired[columns], summary, scored, result.rejects)
 
 
-def shortlist_id(eligible: pd.DataFrame) -> str:
-    """The candidates a plan chose from, named: the campaign, and a digest of the creators."""
+def shortlist_id(campaign_id: str, eligible: pd.DataFrame) -> str:
+    """The candidates a plan chose from (those no rule left out), named: the campaign, and
+    a digest of their creator ids in any order."""
     ids = sorted(eligible["creator_id"].astype(str))
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
-    campaign = str(eligible["campaign_id"].iloc[0]) if len(eligible) else ""
-    return f"{campaign}:{digest}"
+    return f"{campaign_id}:{digest}"
+
+
+def _seed(seed: object, shortlist: str) -> int:
+    """Exploration's seed: `seed` if given (a whole number from 0), else one derived from
+    the shortlist, so that the same campaign and candidates give the same plan."""
+    if seed is None:
+        return int(hashlib.sha256(shortlist.encode()).hexdigest()[:15], 16)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        raise SettingError(f"seed must be a whole number from 0 (got {seed!r})")
+    return int(seed)
 
 
 def _hire(
@@ -396,7 +411,8 @@ def _hire(
     budget_usd: float,
     explore: float,
     constraints: Constraints,
-    seed: int,
+    rng: np.random.Generator,
+    z: float,
 ) -> tuple[pd.DataFrame, float]:
     """The creators to hire (exploiting, then exploring), and the exploiting part's proven
     optimality gap: how far below the best possible expected lift it may be, as a share."""
@@ -424,8 +440,7 @@ def _hire(
         )
     ]  # fmt: skip
     reserve = budget_usd - float(picked["cost_usd"].sum())
-    rng = np.random.default_rng(seed)
-    explored = _explore(eligible, segment, chosen, reserve, explore > 0, caps, rng)
+    explored = _explore(eligible, segment, chosen, reserve, explore > 0, caps, rng, z)
     hired = pd.concat([picked, explored], ignore_index=True)
     # The bound is on what exploiting can reach: the gap is the exploiting part's.
     exploiting_lift = float(picked["expected_lift_usd"].sum())
@@ -470,41 +485,48 @@ def _explore(
     enabled: bool,
     caps: Sequence[Cap],
     rng: np.random.Generator,
+    z: float,
 ) -> pd.DataFrame:
     """One creator per untried segment, by Thompson sampling, within the reserve; each with
-    the share of 1 + DRAWS draws that chose it (see the module's docstring).
+    the share of 1 + DRAWS draws that chose it (see the module's docstring). A lift is
+    drawn from a two-piece normal: its median the expected lift, `z` standard deviations
+    from it to each end of the interval, so each end is where the interval says.
 
     Segments the plan already hires in are tried; what it spends (the `chosen`
     rows) counts against every cap, so exploration never breaks one.
     """
     untried = ~chosen & ~segment.isin(set(segment[chosen])).to_numpy()
-    rest = eligible[untried]
+    # By creator: the same candidates in any order draw alike.
+    rows = np.flatnonzero(untried)
+    rows = rows[np.argsort(eligible["creator_id"].to_numpy(str)[rows], kind="stable")]
+    rest = eligible.iloc[rows]
     if not enabled or reserve <= 0 or rest.empty:
         return rest.iloc[:0].assign(exploration=True, selection_probability=1.0, policy=EXPLORE,
                                     why="")  # fmt: skip
-    cost = eligible["cost_usd"].to_numpy(float)
-    rows = np.flatnonzero(untried)
-    groups = pd.factorize(segment[untried])[0]
+    cost = eligible["cost_usd"].to_numpy(float)[rows]
+    groups = pd.factorize(segment.iloc[rows])[0]
     # Per cap: each untried creator's group, and what each group has spent so far.
-    spent_by = [group_totals(cap.groups, cost * chosen) for cap in caps]
-    room = [
-        (code[rows], totals, cap.limit) for (code, totals), cap in zip(spent_by, caps, strict=True)
-    ]
+    everyone = eligible["cost_usd"].to_numpy(float) * chosen
+    room = []
+    for cap in caps:
+        code, totals = group_totals(cap.groups, everyone)
+        room.append((code[rows], totals, cap.limit))
     expected = rest["expected_lift_usd"].to_numpy(float)
-    sd = (rest["lift_high_usd"].to_numpy(float) - rest["lift_low_usd"].to_numpy(float)) / (
-        2 * INTERVAL_Z
-    )
-    lifts = expected + np.maximum(sd, 0) * rng.standard_normal((1 + DRAWS, len(rest)))
-    taken = np.array([_one_draw(lift / cost[rows], cost[rows], groups, reserve, room)
-                      for lift in lifts])  # fmt: skip
-    share = taken.mean(axis=0)
+    below = np.nan_to_num((expected - rest["lift_low_usd"].to_numpy(float)) / z).clip(0)
+    above = np.nan_to_num((rest["lift_high_usd"].to_numpy(float) - expected) / z).clip(0)
+    taken = np.empty((1 + DRAWS, len(rest)), dtype=bool)
+    for draw in range(1 + DRAWS):
+        noise = rng.standard_normal(len(rest))
+        lift = expected + noise * np.where(noise < 0, below, above)
+        taken[draw] = _one_draw(lift / cost, cost, groups, reserve, room)
+    times = taken.sum(axis=0)
     out = rest[taken[0]].assign(
-        exploration=True, selection_probability=share[taken[0]], policy=EXPLORE
+        exploration=True, selection_probability=times[taken[0]] / (1 + DRAWS), policy=EXPLORE
     )
     out["why"] = [
-        f"exploring {s}: chosen in {p:.0%} of {1 + DRAWS} draws of its lift; up to ${h:,.0f} "
+        f"exploring {s}: chosen in {n} of {1 + DRAWS} draws of its lift; up to ${h:,.0f} "
         "if it sells"
-        for s, p, h in zip(segment[out.index], out["selection_probability"], out["lift_high_usd"],
+        for s, n, h in zip(segment.iloc[rows[taken[0]]], times[taken[0]], out["lift_high_usd"],
                            strict=True)
     ]  # fmt: skip
     return pd.DataFrame(out)
@@ -524,7 +546,10 @@ def _one_draw(
     best = best[value[best] > 0]
     taken = np.zeros(len(value), dtype=bool)
     spent, totals = 0.0, [t.copy() for _, t, _ in room]
+    cheapest = float(cost[best].min()) if best.size else np.inf
     for i in best[np.argsort(-value[best], kind="stable")]:
+        if reserve - spent < cheapest:
+            break  # nothing left fits
         fits = all(total[code[i]] + cost[i] <= limit
                    for (code, _, limit), total in zip(room, totals, strict=True))  # fmt: skip
         if spent + cost[i] <= reserve and fits:
