@@ -10,7 +10,7 @@ Modules:
     training     fit_and_evaluate: split, fit, measure on held-out campaigns, refit on all
     evaluation   NDCG and ROI metrics, the baselines, the held-out metrics
     evidence     the gate's statistics: NDCG per campaign out of sample, paired intervals
-    offpolicy    what another policy would have earned on logged choices (DM, IPW, DR)
+    offpolicy    what another policy would have earned on logged choices (DM, IPW, SNIPW, DR)
     plots        a training run's figures
 """
 

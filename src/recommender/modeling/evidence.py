@@ -84,9 +84,15 @@ def paired(a: pd.Series, b: pd.Series, level: float = LEVEL) -> Comparison:
     estimate = float(differences.mean())
     if differences.size < MIN_CAMPAIGNS:
         return Comparison(estimate, -np.inf, np.inf, int(differences.size))
-    n = differences.size
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * differences.std(ddof=1) / np.sqrt(n))
-    return Comparison(estimate, estimate - half, estimate + half, int(n))
+    half = t_half_width(differences, level)
+    return Comparison(estimate, estimate - half, estimate + half, int(differences.size))
+
+
+def t_half_width(values: np.ndarray, level: float = LEVEL) -> float:
+    """Half the width of a two-sided Student t interval at `level` on the mean of `values`
+    (at least two of them)."""
+    n = values.size
+    return float(stats.t.ppf(0.5 + level / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
 
 
 def measured_gain(history: pd.DataFrame) -> tuple[np.ndarray, str]:

@@ -1,27 +1,28 @@
 """What another policy would have earned on logged decisions: off-policy estimates.
 
-    w = weights(target_prob, logging_prob, clip=10)   # per round, clipped
-    ipw(reward, target_prob, logging_prob)           # Estimate: +1,234 [+1,100, +1,368]
+    ipw(reward, target_prob, logging_prob, clip=10)   # Estimate: +1.23 [+1.10, +1.37] ...
     doubly_robust(reward, target_prob, logging_prob, predicted, target_value)
 
 A round is one decision of the log: the logging policy took an action with a known
-probability (`logging_prob`, as a plan states its `selection_probability`) and the
-action brought `reward`. For a target policy (a new model's plans), `target_prob` is the
-probability it would have taken the logged action, and `target_value` the reward it
-expects in that round by the reward model (the sum over actions of its probability of
-each times the predicted reward). The estimators are those of Open Bandit Pipeline
-(Saito et al. 2021), its math ported:
+probability (`logging_prob`) and the action brought `reward`. For a target policy,
+`target_prob` is the probability it would have taken the logged action, and
+`target_value` the reward it expects in that round by a reward model (the sum over
+actions of its probability of each times the predicted reward). The estimators are
+those of Open Bandit Pipeline (Saito et al. 2021), its math ported:
 
 - direct method (DM): the mean of `target_value`; biased as far as the reward model is;
 - inverse probability weighting (IPW): the mean of w * reward, w = target / logging;
 - self-normalised IPW (SNIPW): sum(w * reward) / sum(w), a little biased, less variable;
-- doubly robust (DR): DM plus IPW of the reward model's misses; unbiased when either the
-  probabilities or the reward model are right.
+- doubly robust (DR): DM plus IPW of the reward model's misses on the logged actions;
+  unbiased when either the probabilities or the reward model are right.
 
-Each gives its value with a Student t interval over rounds (SNIPW's by the delta
-method), as the champion gate's intervals are, and the weights' effective sample size
-(sum(w)^2 / sum(w^2)): how many rounds of the target policy the log is worth. Weights
-above `clip` are cut to it (biased towards the logging policy, bounded in variance).
+Each gives its value with a 90% Student t interval over rounds (SNIPW's by the delta
+method), as the champion gate's intervals are (Open Bandit Pipeline bootstraps its
+own), and the weights' effective sample size (sum(w)^2 / sum(w^2)): how many rounds of
+the target policy the log is worth. Weights above `clip` are cut to it (biased towards
+the logging policy, bounded in variance). How a plan's `selection_probability` (the
+chance a creator is among a budget's hires, not of one action among several) maps onto
+rounds is the next step of issue 28; nothing calls these yet.
 
 Pure: arrays in, numbers out.
 """
@@ -31,15 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
-LEVEL = 0.90  # the intervals' coverage
+from recommender.modeling.evidence import LEVEL, t_half_width
 
 
 @dataclass(frozen=True)
 class Estimate:
     """A policy's estimated value per round, its interval, the rounds it rests on and what
-    they are worth for the target policy (the weights' effective sample size)."""
+    they are worth for the target policy (the weights' effective sample size; the direct
+    method weighs every round alike, so it is worth all of them)."""
 
     value: float
     low: float
@@ -48,25 +49,43 @@ class Estimate:
     effective_rounds: float
 
     def __str__(self) -> str:
-        return (f"{self.value:+,.4g} [{self.low:+,.4g}, {self.high:+,.4g}] over {self.rounds} "
-                f"rounds (worth {self.effective_rounds:,.0f})")  # fmt: skip
+        worth = f"over {self.rounds:,} rounds (worth {self.effective_rounds:,.0f})"
+        if not np.isfinite(self.low):
+            return f"{self.value:+,.2f} [no interval] {worth}"
+        return f"{self.value:+,.2f} [{self.low:+,.2f}, {self.high:+,.2f}] {worth}"
+
+
+def _rounds(**arrays: object) -> dict[str, np.ndarray]:
+    """The arrays as 1-D floats of one length (at least one round), or ValueError naming the
+    first that is not; rewards and predictions must be finite."""
+    out = {name: np.asarray(values, dtype=float) for name, values in arrays.items()}
+    lengths = {name: a.shape for name, a in out.items()}
+    if any(len(shape) != 1 for shape in lengths.values()):
+        raise ValueError(f"every array must be one value per round (shapes: {lengths})")
+    if len({shape[0] for shape in lengths.values()}) > 1:
+        raise ValueError(f"the arrays differ in length ({lengths})")
+    if not next(iter(lengths.values()))[0]:
+        raise ValueError("no round to estimate from")
+    for name in ("reward", "predicted", "target_value"):
+        if name in out and not np.all(np.isfinite(out[name])):
+            raise ValueError(f"every {name} must be a finite number")
+    return out
 
 
 def weights(
     target_prob: np.ndarray, logging_prob: np.ndarray, clip: float | None = None
 ) -> np.ndarray:
-    """target / logging probability of each logged action, cut at `clip`. Raises
+    """target / logging probability of each logged action, cut at `clip` (above 0). Raises
     ValueError for a logging probability outside (0, 1] or a target one outside [0, 1]."""
-    target = np.asarray(target_prob, dtype=float)
-    logging = np.asarray(logging_prob, dtype=float)
-    if target.shape != logging.shape:
-        raise ValueError("target and logging probabilities differ in length")
-    if not np.all((logging > 0) & (logging <= 1)):  # NaN fails too
+    p = _rounds(target=target_prob, logging=logging_prob)
+    if not np.all((p["logging"] > 0) & (p["logging"] <= 1)):  # NaN fails too
         raise ValueError("every logging probability must be in (0, 1]")
-    if not np.all((target >= 0) & (target <= 1)):
+    if not np.all((p["target"] >= 0) & (p["target"] <= 1)):
         raise ValueError("every target probability must be in [0, 1]")
-    ratio = target / logging
-    return np.asarray(ratio if clip is None else np.minimum(ratio, clip), dtype=float)
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip must be above 0 (got {clip})")
+    ratio: np.ndarray = p["target"] / p["logging"]
+    return ratio if clip is None else np.minimum(ratio, clip)
 
 
 def effective_sample_size(w: np.ndarray) -> float:
@@ -76,19 +95,19 @@ def effective_sample_size(w: np.ndarray) -> float:
     return float(np.sum(w) ** 2 / total) if total > 0 else 0.0
 
 
-def _mean_interval(terms: np.ndarray, value: float, w: np.ndarray) -> Estimate:
+def _estimate(terms: np.ndarray, value: float, w: np.ndarray) -> Estimate:
     """`value` with a Student t interval from the per-round `terms` whose mean it is."""
-    n = terms.size
-    if n < 2:
-        return Estimate(value, -np.inf, np.inf, n, effective_sample_size(w))
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1) * np.std(terms, ddof=1) / np.sqrt(n))
-    return Estimate(value, value - half, value + half, n, effective_sample_size(w))
+    ess = effective_sample_size(w)
+    if terms.size < 2:
+        return Estimate(value, -np.inf, np.inf, terms.size, ess)
+    half = t_half_width(terms, LEVEL)
+    return Estimate(value, value - half, value + half, terms.size, ess)
 
 
 def direct(target_value: np.ndarray) -> Estimate:
     """DM: the reward model's value of the target policy, per round, averaged."""
-    values = np.asarray(target_value, dtype=float)
-    return _mean_interval(values, float(np.mean(values)), np.ones_like(values))
+    values = _rounds(target_value=target_value)["target_value"]
+    return _estimate(values, float(np.mean(values)), np.ones_like(values))
 
 
 def ipw(
@@ -97,10 +116,12 @@ def ipw(
     logging_prob: np.ndarray,
     clip: float | None = None,
 ) -> Estimate:
-    """IPW: the mean of w * reward."""
+    """IPW: the mean of w * reward; NaN when the target policy takes no logged action."""
+    r = _rounds(reward=reward, target=target_prob)["reward"]
     w = weights(target_prob, logging_prob, clip)
-    terms = w * np.asarray(reward, dtype=float)
-    return _mean_interval(terms, float(np.mean(terms)), w)
+    if not w.any():
+        return Estimate(np.nan, -np.inf, np.inf, w.size, 0.0)
+    return _estimate(w * r, float(np.mean(w * r)), w)
 
 
 def snipw(
@@ -109,14 +130,14 @@ def snipw(
     logging_prob: np.ndarray,
     clip: float | None = None,
 ) -> Estimate:
-    """SNIPW: sum(w * reward) / sum(w); its interval by the delta method."""
+    """SNIPW: sum(w * reward) / sum(w); its interval by the delta method. NaN when the
+    target policy takes no logged action."""
+    r = _rounds(reward=reward, target=target_prob)["reward"]
     w = weights(target_prob, logging_prob, clip)
-    r = np.asarray(reward, dtype=float)
-    mean_w = float(np.mean(w))
-    if mean_w == 0:  # the target policy takes none of the logged actions
-        return Estimate(np.nan, np.nan, np.nan, w.size, 0.0)
+    if not w.any():
+        return Estimate(np.nan, -np.inf, np.inf, w.size, 0.0)
     value = float(np.sum(w * r) / np.sum(w))
-    return _mean_interval(value + w * (r - value) / mean_w, value, w)
+    return _estimate(value + w * (r - value) / float(np.mean(w)), value, w)
 
 
 def doubly_robust(
@@ -129,7 +150,8 @@ def doubly_robust(
 ) -> Estimate:
     """DR: `target_value` (the DM term) plus w * (reward - `predicted`), where `predicted`
     is the reward model's prediction for the logged action."""
+    a = _rounds(reward=reward, predicted=predicted, target_value=target_value,
+                target=target_prob)  # fmt: skip
     w = weights(target_prob, logging_prob, clip)
-    misses = np.asarray(reward, dtype=float) - np.asarray(predicted, dtype=float)
-    terms = np.asarray(target_value, dtype=float) + w * misses
-    return _mean_interval(terms, float(np.mean(terms)), w)
+    terms = a["target_value"] + w * (a["reward"] - a["predicted"])
+    return _estimate(terms, float(np.mean(terms)), w)
