@@ -37,7 +37,8 @@ Process = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame], pd.
 def _matched_pairs(
     pairs: pd.DataFrame, creators: pd.DataFrame, traits: pd.DataFrame, campaigns: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """The pairs with what a process reads, and how each matches its campaign."""
+    """The pairs with what a process reads; how each matches its campaign, its genuine
+    engaged audience and the product's price."""
     own = creators[["creator_id", "niche", "secondary_niches", "avg_comments"]]
     df = (
         pairs[["campaign_id", "creator_id"]]
@@ -61,6 +62,8 @@ def _matched_pairs(
         ).to_numpy(),
         "age_gap": np.maximum(low - age, 0) + np.maximum(age - high, 0),
         "gender_gap": np.abs(np.nan_to_num(female_gap, nan=0.0)),
+        "engaged": df["genuine_followers"].to_numpy() * df["genuine_engagement_rate"].to_numpy(),
+        "price": df["product_price_usd"].fillna(35.0).to_numpy(),
     }
     return df, match
 
@@ -71,6 +74,21 @@ def _niche(
     """What each pair's niche is worth: 1 in the campaign's own, else these."""
     cases = [match["same"], match["secondary"], match["related"]]
     return np.asarray(np.select(cases, [1.0, secondary, related], default=other))
+
+
+def _audience(
+    match: dict[str, np.ndarray],
+    elsewhere: float,
+    years: float,
+    gender: float,
+    floor: float,
+) -> np.ndarray:
+    """What each pair's audience is worth: `elsewhere` for another country, times
+    exp(-years outside the target ages / `years`), times 1 - `gender` x the gap in female
+    share (at least `floor`)."""
+    country = np.where(match["country"], 1.0, elsewhere)
+    return np.asarray(country * np.exp(-match["age_gap"] / years)
+                      * np.clip(1 - gender * match["gender_gap"], floor, 1))  # fmt: skip
 
 
 def _truth(
@@ -87,13 +105,10 @@ def steady(
     """Expected lift and fit of each pair in the `steady` market (see the module)."""
     df, match = _matched_pairs(pairs, creators, traits, campaigns)
     niche = _niche(match, secondary=0.6, related=0.4, other=0.25)
-    audience = (np.where(match["country"], 1.0, 0.35) * np.exp(-match["age_gap"] / 8)
-                * np.clip(1 - match["gender_gap"], 0.3, 1))  # fmt: skip
+    audience = _audience(match, elsewhere=0.35, years=8, gender=1.0, floor=0.3)
     trust = 1 - 0.6 * df["sponsored_ratio"].to_numpy()
-    engaged = df["genuine_followers"].to_numpy() * df["genuine_engagement_rate"].to_numpy()
-    price = df["product_price_usd"].fillna(35.0).to_numpy()
     care = df["engagement_quality"].to_numpy()
-    lift = 0.03 * engaged * price * niche * audience * trust * care
+    lift = 0.03 * match["engaged"] * match["price"] * niche * audience * trust * care
     return _truth(pairs, df, lift, niche * audience * trust)
 
 
@@ -103,13 +118,11 @@ def saturating(
     """Expected lift and fit of each pair in the `saturating` market (see the module)."""
     df, match = _matched_pairs(pairs, creators, traits, campaigns)
     niche = _niche(match, secondary=0.5, related=0.5, other=0.2)
-    audience = (np.where(match["country"], 1.0, 0.5) * np.exp(-match["age_gap"] / 3)
-                * np.clip(1 - 1.5 * match["gender_gap"], 0.2, 1))  # fmt: skip
+    audience = _audience(match, elsewhere=0.5, years=3, gender=1.5, floor=0.2)
     trust = np.where(df["sponsored_ratio"].to_numpy() > 0.3, 0.4, 1.0)
-    engaged = df["genuine_followers"].to_numpy() * df["genuine_engagement_rate"].to_numpy()
     comments = df["avg_comments"].fillna(0).to_numpy() * (1 - df["fake_follower_share"].to_numpy())
-    price = df["product_price_usd"].fillna(35.0).to_numpy()
-    lift = 0.08 * (engaged**0.85 + 3 * comments) * price**0.8 * niche * audience * trust
+    reach = match["engaged"] ** 0.85 + 3 * comments
+    lift = 0.08 * reach * match["price"] ** 0.8 * niche * audience * trust
     return _truth(pairs, df, lift, niche * audience * trust)
 
 
