@@ -77,15 +77,21 @@ def weights(
 ) -> np.ndarray:
     """target / logging probability of each logged action, cut at `clip` (above 0). Raises
     ValueError for a logging probability outside (0, 1] or a target one outside [0, 1]."""
-    p = _rounds(target=target_prob, logging=logging_prob)
-    if not np.all((p["logging"] > 0) & (p["logging"] <= 1)):  # NaN fails too
+    return _logged(clip, target=target_prob, logging=logging_prob)[1]
+
+
+def _logged(clip: float | None, **arrays: object) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The arrays checked as _rounds checks them (`target` and `logging` among them), and
+    the weights target / logging, cut at `clip`."""
+    a = _rounds(**arrays)
+    if not np.all((a["logging"] > 0) & (a["logging"] <= 1)):  # NaN fails too
         raise ValueError("every logging probability must be in (0, 1]")
-    if not np.all((p["target"] >= 0) & (p["target"] <= 1)):
+    if not np.all((a["target"] >= 0) & (a["target"] <= 1)):
         raise ValueError("every target probability must be in [0, 1]")
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be above 0 (got {clip})")
-    ratio: np.ndarray = p["target"] / p["logging"]
-    return ratio if clip is None else np.minimum(ratio, clip)
+    ratio: np.ndarray = a["target"] / a["logging"]
+    return a, (ratio if clip is None else np.minimum(ratio, clip))
 
 
 def effective_sample_size(w: np.ndarray) -> float:
@@ -104,6 +110,11 @@ def _estimate(terms: np.ndarray, value: float, w: np.ndarray) -> Estimate:
     return Estimate(value, value - half, value + half, terms.size, ess)
 
 
+def _nothing_taken(w: np.ndarray) -> Estimate:
+    """No estimate: the target policy takes none of the logged actions (every weight 0)."""
+    return Estimate(np.nan, -np.inf, np.inf, w.size, 0.0)
+
+
 def direct(target_value: np.ndarray) -> Estimate:
     """DM: the reward model's value of the target policy, per round, averaged."""
     values = _rounds(target_value=target_value)["target_value"]
@@ -117,11 +128,11 @@ def ipw(
     clip: float | None = None,
 ) -> Estimate:
     """IPW: the mean of w * reward; NaN when the target policy takes no logged action."""
-    r = _rounds(reward=reward, target=target_prob)["reward"]
-    w = weights(target_prob, logging_prob, clip)
+    a, w = _logged(clip, reward=reward, target=target_prob, logging=logging_prob)
     if not w.any():
-        return Estimate(np.nan, -np.inf, np.inf, w.size, 0.0)
-    return _estimate(w * r, float(np.mean(w * r)), w)
+        return _nothing_taken(w)
+    terms = w * a["reward"]
+    return _estimate(terms, float(np.mean(terms)), w)
 
 
 def snipw(
@@ -132,10 +143,10 @@ def snipw(
 ) -> Estimate:
     """SNIPW: sum(w * reward) / sum(w); its interval by the delta method. NaN when the
     target policy takes no logged action."""
-    r = _rounds(reward=reward, target=target_prob)["reward"]
-    w = weights(target_prob, logging_prob, clip)
+    a, w = _logged(clip, reward=reward, target=target_prob, logging=logging_prob)
     if not w.any():
-        return Estimate(np.nan, -np.inf, np.inf, w.size, 0.0)
+        return _nothing_taken(w)
+    r = a["reward"]
     value = float(np.sum(w * r) / np.sum(w))
     return _estimate(value + w * (r - value) / float(np.mean(w)), value, w)
 
@@ -150,8 +161,7 @@ def doubly_robust(
 ) -> Estimate:
     """DR: `target_value` (the DM term) plus w * (reward - `predicted`), where `predicted`
     is the reward model's prediction for the logged action."""
-    a = _rounds(reward=reward, predicted=predicted, target_value=target_value,
-                target=target_prob)  # fmt: skip
-    w = weights(target_prob, logging_prob, clip)
+    a, w = _logged(clip, reward=reward, predicted=predicted, target_value=target_value,
+                   target=target_prob, logging=logging_prob)  # fmt: skip
     terms = a["target_value"] + w * (a["reward"] - a["predicted"])
     return _estimate(terms, float(np.mean(terms)), w)

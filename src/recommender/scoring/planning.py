@@ -376,7 +376,7 @@ def plan(
     shortlist = shortlist_id(campaign_id, eligible)
     seed = _seed(seed, shortlist)
     # How many standard deviations the lift interval spans on each side of the estimate.
-    z = float(stats.norm.ppf(0.5 + getattr(model, "interval_coverage", 0.8) / 2))
+    z = float(stats.norm.ppf(0.5 + model.interval_coverage / 2))
     hired, gap = _hire(eligible, budget_usd, explore, constraints, np.random.default_rng(seed), z)
     hired["shortlist_id"] = shortlist
     summary = _summary(scored, hired, budget_usd, gap)
